@@ -99,3 +99,164 @@ pub fn embed_text(
     );
     Ok(())
 }
+
+// ---- index / cluster / eval / demo -------------------------------------------------------
+
+use crate::cluster::Method;
+use crate::conditioning::Conditioning;
+use crate::index::store::Index;
+use crate::query::{self, ClusterResult, QueryOptions};
+
+pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
+    let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
+    let r = crate::indexing::index_captions_file(input, out, &mut enc, true)?;
+    for s in r.skipped.iter().take(20) {
+        eprintln!("skipped {}:{}: {}", input.display(), s.line, s.reason);
+    }
+    if r.skipped.len() > 20 {
+        eprintln!("... and {} more skipped lines", r.skipped.len() - 20);
+    }
+    // Criterion-free derived data, so the first query is as fast as the rest.
+    let loaded = Index::open(out)?.load()?;
+    crate::conditioning::Vocabulary::load_or_build(Some(out), &loaded.captions, &mut enc)?;
+    eprintln!(
+        "indexed {}: {} read, {} new, {} already indexed, {} skipped; {} rows in {} ({:.1}s)",
+        input.display(),
+        r.read,
+        r.added,
+        r.already_indexed,
+        r.skipped.len(),
+        r.total_rows,
+        out.display(),
+        r.seconds
+    );
+    Ok(())
+}
+
+pub struct ClusterArgs<'a> {
+    pub index_dir: &'a Path,
+    pub criterion: &'a str,
+    pub k: Option<usize>,
+    pub method: Method,
+    pub conditioning: Conditioning,
+    pub exclude: Vec<String>,
+    pub seed: u64,
+    pub json: Option<&'a Path>,
+}
+
+pub fn cluster(ctx: &Context, a: ClusterArgs<'_>) -> CliResult {
+    let t = std::time::Instant::now();
+    let idx = Index::open(a.index_dir)?;
+    let loaded = idx.load()?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
+    let mut opts = QueryOptions::new(a.criterion)
+        .with_k(a.k)
+        .with_method(a.method)
+        .with_conditioning(a.conditioning)
+        .with_exclude(a.exclude)
+        .with_seed(a.seed);
+    opts.cache_dir = Some(a.index_dir.to_path_buf());
+    let mut result = query::run(&loaded, &mut enc, &opts)?;
+    result.timings_ms.insert("load_index".into(), load_ms);
+    print_result(&result);
+    if let Some(p) = a.json {
+        write_json(p, &result)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+pub fn write_json(path: &Path, r: &ClusterResult) -> CliResult {
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// A readable table of clusters.
+pub fn print_result(r: &ClusterResult) {
+    println!(
+        "by {:?}: {} clusters{} ({} + {} conditioning, {} LLM calls, {:.0} ms)",
+        r.criterion,
+        r.k,
+        if r.k_auto { " (k chosen automatically)" } else { "" },
+        r.method,
+        r.conditioning,
+        r.llm_calls,
+        r.timings_ms.get("total").copied().unwrap_or(0.0)
+    );
+    println!("{:>4}  {:<28} {:>6}  keywords", "id", "name", "size");
+    for c in &r.clusters {
+        let kw: Vec<&str> = c.keywords.iter().take(5).map(String::as_str).collect();
+        println!("{:>4}  {:<28} {:>6}  {}", c.id, truncate(&c.name, 28), c.size, kw.join(", "));
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// Ground-truth labels from an index folder (its `label` column) or a labels file.
+pub fn load_labels(
+    source: &Path,
+    column: Option<&str>,
+) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error>> {
+    if source.join("manifest.json").is_file() {
+        let l = Index::open(source)?.load()?;
+        return Ok(l.ids.into_iter().zip(l.labels).filter_map(|(i, l)| l.map(|l| (i, l))).collect());
+    }
+    Ok(crate::eval::load_labels_file(source, column)?)
+}
+
+pub fn eval(result: &Path, labels: &Path, column: Option<&str>) -> CliResult {
+    let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
+    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+    let truth = load_labels(labels, column)?;
+    let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
+    let s = crate::eval::score_by_id(&truth, &pairs)?;
+    println!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
+    Ok(())
+}
+
+/// The built-in demo: one caption corpus clustered by "location" and by "mood".
+pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
+    let items = crate::demo::corpus();
+    let dir = match out {
+        Some(p) => p.to_path_buf(),
+        None => crate::paths::clusterby_home().join("demo-index"),
+    };
+    let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
+    let records: Vec<_> = items.iter().map(|i| i.record.clone()).collect();
+    let r = crate::indexing::index_records(records, Vec::new(), &dir, &mut enc, true)?;
+    println!(
+        "demo index: {} captions of scenes that differ in place and mood ({} new) in {}\n",
+        r.total_rows,
+        r.added,
+        dir.display()
+    );
+    let loaded = Index::open(&dir)?.load()?;
+    let by_id: std::collections::HashMap<&str, &crate::demo::DemoItem> =
+        items.iter().map(|i| (i.record.id.as_str(), i)).collect();
+    for (criterion, truth) in [("location", 0), ("mood", 1)] {
+        let mut opts = QueryOptions::new(criterion).with_k(Some(4));
+        opts.cache_dir = Some(dir.clone());
+        let res = query::run(&loaded, &mut enc, &opts)?;
+        print_result(&res);
+        let (t, p): (Vec<&str>, Vec<i64>) = res
+            .assignments
+            .iter()
+            .filter_map(|a| by_id.get(a.id.as_str()).map(|i| (if truth == 0 { i.location } else { i.mood }, a.cluster)))
+            .unzip();
+        let s = crate::eval::score(&t, &p)?;
+        println!("  agreement with the true {criterion}s: ACC {:.3}  NMI {:.3}  ARI {:.3}\n", s.acc, s.nmi, s.ari);
+    }
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! most one LLM call.
 
 pub mod cli;
+pub mod cluster;
+pub mod conditioning;
 pub mod demo;
 pub mod eval;
 pub mod hub;
@@ -15,6 +17,7 @@ pub mod naming;
 pub mod npy;
 pub mod paths;
 pub mod progress;
+pub mod query;
 pub mod runtime;
 pub mod text_embedding;
 

@@ -43,6 +43,54 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
+    /// Encode a captions file (IC|TC step1_result.jsonl, JSONL with id/caption[/label], or CSV)
+    /// into an index folder; re-running only encodes new rows.
+    Index {
+        input: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
+        model: String,
+    },
+    /// Cluster an index by a criterion and name the clusters.
+    Cluster {
+        index: PathBuf,
+        /// The criterion, in words ("mood", "location", "musical instrument").
+        #[arg(long)]
+        by: String,
+        /// Number of clusters (default: chosen by silhouette).
+        #[arg(short)]
+        k: Option<usize>,
+        #[arg(long, default_value = "kmeans")]
+        method: String,
+        /// How the criterion conditions the embeddings: values (default) or none.
+        #[arg(long, default_value = "values")]
+        conditioning: String,
+        /// A criterion to ignore ("gender"); may be repeated.
+        #[arg(long)]
+        exclude: Vec<String>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write the result as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Score a result against labels: Hungarian ACC, NMI, ARI.
+    Eval {
+        result: PathBuf,
+        /// An index folder (its labels) or a labels file (CSV or JSONL).
+        #[arg(long)]
+        labels: PathBuf,
+        /// Label column of a CSV labels file (default `label`).
+        #[arg(long)]
+        column: Option<String>,
+    },
+    /// Built-in demo: 80 scene captions clustered by "location" and by "mood".
+    Demo {
+        /// Where to keep the demo index (default: the cache).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +118,28 @@ fn main() -> ExitCode {
         Command::EmbedText { texts, file, out, model, batch_size } => {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
+        Command::Index { input, out, model } => cli::index(&ctx, &input, &out, &model),
+        Command::Cluster { index, by, k, method, conditioning, exclude, seed, json } => {
+            match (method.parse(), conditioning.parse()) {
+                (Ok(method), Ok(conditioning)) => cli::cluster(
+                    &ctx,
+                    cli::ClusterArgs {
+                        index_dir: &index,
+                        criterion: &by,
+                        k,
+                        method,
+                        conditioning,
+                        exclude,
+                        seed,
+                        json: json.as_deref(),
+                    },
+                ),
+                (Err(e), _) => Err(format!("--method: {e}").into()),
+                (_, Err(e)) => Err(e.into()),
+            }
+        }
+        Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
+        Command::Demo { out } => cli::demo(&ctx, out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

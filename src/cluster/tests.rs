@@ -1,0 +1,365 @@
+use ndarray::{Array2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256Plus;
+
+use super::geometry::{relabel_by_size, silhouette_cosine};
+use super::*;
+
+fn gaussian(rng: &mut impl Rng) -> f32 {
+    // Box-Muller; keeps the test free of extra distribution crates.
+    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+fn normalise_rows(x: &mut Array2<f32>) {
+    for mut r in x.axis_iter_mut(Axis(0)) {
+        let norm = r.dot(&r).sqrt();
+        r /= norm;
+    }
+}
+
+/// `k` well-separated blobs on the unit sphere: random centres (nearly orthogonal in `d`
+/// dimensions) plus isotropic noise of relative size `spread`. Rows are shuffled.
+fn blobs(k: usize, per: usize, d: usize, spread: f32, seed: u64) -> (Array2<f32>, Vec<usize>) {
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let mut centres = Array2::from_shape_fn((k, d), |_| gaussian(&mut rng));
+    normalise_rows(&mut centres);
+    let n = k * per;
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.gen_range(0..=i));
+    }
+    let truth: Vec<usize> = order.iter().map(|&o| o % k).collect();
+    let scale = spread / (d as f32).sqrt();
+    let mut x = Array2::from_shape_fn((n, d), |(i, j)| centres[[truth[i], j]] + scale * gaussian(&mut rng));
+    normalise_rows(&mut x);
+    (x, truth)
+}
+
+/// Fraction of row pairs on which two labellings agree about "same cluster" (Rand index);
+/// rows that are noise in `found` are skipped.
+fn pair_agreement(found: &[i64], truth: &[usize]) -> f64 {
+    let idx: Vec<usize> = (0..found.len()).filter(|&i| found[i] >= 0).collect();
+    let (mut agree, mut total) = (0u64, 0u64);
+    for a in 0..idx.len() {
+        for b in (a + 1)..idx.len() {
+            let (i, j) = (idx[a], idx[b]);
+            agree += u64::from((found[i] == found[j]) == (truth[i] == truth[j]));
+            total += 1;
+        }
+    }
+    agree as f64 / total.max(1) as f64
+}
+
+fn assert_recovers(c: &Clustering, truth: &[usize], k: usize, max_noise: f64) {
+    assert_eq!(c.k, k, "clusters found: {:?}", c.sizes());
+    let noise = c.noise_count() as f64 / truth.len() as f64;
+    assert!(noise <= max_noise, "noise fraction {noise}");
+    let agreement = pair_agreement(&c.labels, truth);
+    assert!(agreement > 0.999, "pair agreement {agreement}");
+}
+
+fn run(x: &Array2<f32>, p: ClusterParams) -> Result<Clustering, ClusterError> {
+    fit(x.view(), &p.check()?)
+}
+
+#[test]
+fn kmeans_recovers_blobs() {
+    let (x, truth) = blobs(5, 80, 64, 0.5, 1);
+    let c = run(&x, ClusterParams::new(Method::KMeans).with_k(Some(5))).unwrap();
+    assert_recovers(&c, &truth, 5, 0.0);
+    assert!(!c.k_chosen_automatically);
+    assert_eq!(c.fit_rows, 400);
+}
+
+#[test]
+fn kmeans_sample_then_assign_recovers_blobs() {
+    let (x, truth) = blobs(6, 300, 64, 0.5, 2);
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(300);
+    let c = run(&x, p).unwrap();
+    assert_eq!(c.fit_rows, 300);
+    assert_recovers(&c, &truth, 6, 0.0);
+}
+
+#[test]
+fn dbscan_recovers_blobs_with_default_eps() {
+    let (x, truth) = blobs(4, 100, 64, 0.5, 3);
+    let c = run(&x, ClusterParams::new(Method::Dbscan)).unwrap();
+    assert!(c.eps.is_some_and(|e| e > 0.0 && e < 1.0), "eps {:?}", c.eps);
+    assert_recovers(&c, &truth, 4, 0.1);
+}
+
+#[test]
+fn hdbscan_recovers_blobs() {
+    let (x, truth) = blobs(4, 100, 64, 0.5, 4);
+    let c = run(&x, ClusterParams::new(Method::Hdbscan)).unwrap();
+    assert_recovers(&c, &truth, 4, 0.1);
+    // A k hint only shapes defaults; the count reported is what was found.
+    let c = run(&x, ClusterParams::new(Method::Hdbscan).with_k(Some(9))).unwrap();
+    assert_recovers(&c, &truth, 4, 0.1);
+}
+
+#[test]
+fn agglomerative_recovers_blobs_both_linkages() {
+    let (x, truth) = blobs(5, 60, 64, 0.5, 5);
+    for linkage in [Linkage::Ward, Linkage::Average] {
+        let p = ClusterParams::new(Method::Agglomerative).with_k(Some(5)).with_linkage(linkage);
+        assert_recovers(&run(&x, p).unwrap(), &truth, 5, 0.0);
+    }
+}
+
+#[test]
+fn agglomerative_sample_then_assign_recovers_blobs() {
+    let (x, truth) = blobs(5, 120, 64, 0.5, 6);
+    let p = ClusterParams::new(Method::Agglomerative).with_k(Some(5)).with_max_exact_n(Some(200));
+    let c = run(&x, p).unwrap();
+    assert_eq!(c.fit_rows, 200);
+    assert_recovers(&c, &truth, 5, 0.0);
+}
+
+#[test]
+fn same_seed_same_labels() {
+    let (x, _) = blobs(6, 50, 32, 0.9, 7);
+    for method in Method::ALL {
+        let p = ClusterParams::new(method).with_k(Some(6)).with_seed(11);
+        let a = run(&x, p.clone()).unwrap();
+        let b = run(&x, p).unwrap();
+        assert_eq!(a, b, "{method}");
+    }
+    // Random sampling paths too.
+    let p = ClusterParams::new(Method::KMeans).with_fit_sample_size(100).with_seed(3);
+    assert_eq!(run(&x, p.clone()).unwrap(), run(&x, p).unwrap());
+}
+
+#[test]
+fn auto_k_finds_blob_count() {
+    let (x, truth) = blobs(7, 60, 64, 0.5, 8);
+    for method in [Method::KMeans, Method::Agglomerative] {
+        let c = run(&x, ClusterParams::new(method)).unwrap();
+        assert!(c.k_chosen_automatically);
+        let sel = c.selection.as_ref().unwrap();
+        println!("{method}: {:?}", sel.scores);
+        assert_eq!(sel.criterion, "silhouette-cosine");
+        assert_eq!(sel.sample_size, 420);
+        // k_max default: min(30, sqrt(420)) = 20.
+        assert_eq!(sel.scores.iter().map(|s| s.k).collect::<Vec<_>>(), (2..=20).collect::<Vec<_>>());
+        assert_recovers(&c, &truth, 7, 0.0);
+    }
+}
+
+#[test]
+fn auto_k_on_a_sample_then_full_fit() {
+    let (x, truth) = blobs(4, 150, 32, 0.5, 9);
+    let p = ClusterParams::new(Method::KMeans).with_selection_sample_size(200).with_k_max(Some(8));
+    let c = run(&x, p).unwrap();
+    assert_eq!(c.selection.as_ref().unwrap().sample_size, 200);
+    assert_eq!(c.selection.as_ref().unwrap().scores.len(), 7);
+    assert_recovers(&c, &truth, 4, 0.0);
+}
+
+#[test]
+fn unnormalised_rows_are_normalised() {
+    let (x, _) = blobs(3, 40, 16, 0.5, 10);
+    let mut scaled = x.clone();
+    for (i, mut r) in scaled.axis_iter_mut(Axis(0)).enumerate() {
+        r *= 0.1 + i as f32;
+    }
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(3));
+    assert_eq!(run(&x, p.clone()).unwrap().labels, run(&scaled, p).unwrap().labels);
+}
+
+#[test]
+fn labels_are_ordered_by_cluster_size() {
+    let (labels, k) = relabel_by_size(&[7, 3, 3, -1, 7, 3, 9]);
+    assert_eq!(k, 3);
+    assert_eq!(labels, vec![1, 0, 0, -1, 1, 0, 2]);
+}
+
+#[test]
+fn silhouette_matches_brute_force() {
+    let (x, _) = blobs(3, 15, 8, 1.5, 12);
+    let mut rng = Xoshiro256Plus::seed_from_u64(0);
+    let labels: Vec<usize> = (0..x.nrows()).map(|i| if i == 0 { 3 } else { rng.gen_range(0..3) }).collect();
+    let k = 4; // cluster 3 is a singleton
+    let dist = |i: usize, j: usize| 1.0 - x.row(i).dot(&x.row(j));
+    let mut total = 0.0;
+    for i in 0..x.nrows() {
+        let mean_to = |c: usize| {
+            let members: Vec<usize> = (0..x.nrows()).filter(|&j| labels[j] == c && j != i).collect();
+            members.iter().map(|&j| dist(i, j)).sum::<f32>() / members.len() as f32
+        };
+        if labels.iter().filter(|&&l| l == labels[i]).count() == 1 {
+            continue;
+        }
+        let a = mean_to(labels[i]);
+        let b = (0..k).filter(|&c| c != labels[i]).map(mean_to).fold(f32::INFINITY, f32::min);
+        total += (b - a) / a.max(b);
+    }
+    let expected = total / x.nrows() as f32;
+    let got = silhouette_cosine(x.view(), &labels, k);
+    assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
+}
+
+#[test]
+fn method_names_round_trip() {
+    for m in Method::ALL {
+        assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
+        assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        assert_eq!(serde_json::from_str::<Method>(&format!("\"{m}\"")).unwrap(), m);
+    }
+    assert_eq!(" KMeans ".parse::<Method>().unwrap(), Method::KMeans);
+    assert!(matches!("spectral".parse::<Method>(), Err(ClusterError::UnknownName { .. })));
+    assert_eq!("average".parse::<Linkage>().unwrap(), Linkage::Average);
+}
+
+#[test]
+fn bad_params_are_rejected_at_check() {
+    let bad = |p: ClusterParams| assert!(matches!(p.check(), Err(ClusterError::InvalidParam { .. })));
+    bad(ClusterParams::new(Method::KMeans).with_k(Some(0)));
+    bad(ClusterParams::new(Method::KMeans).with_k_max(Some(1)));
+    bad(ClusterParams::new(Method::KMeans).with_n_runs(0));
+    bad(ClusterParams::new(Method::KMeans).with_tolerance(f32::NAN));
+    bad(ClusterParams::new(Method::Dbscan).with_eps(Some(0.0)));
+    bad(ClusterParams::new(Method::Dbscan).with_eps(Some(f32::NAN)));
+    bad(ClusterParams::new(Method::Dbscan).with_min_samples(Some(1)));
+    bad(ClusterParams::new(Method::Hdbscan).with_min_cluster_size(Some(1)));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(2)).check().unwrap();
+    assert!(matches!(fit(Array2::<f32>::zeros((0, 4)).view(), &p), Err(ClusterError::EmptyInput)));
+    assert!(matches!(fit(Array2::<f32>::zeros((3, 0)).view(), &p), Err(ClusterError::ZeroDimension)));
+
+    let (mut x, _) = blobs(2, 5, 4, 0.5, 13);
+    let k_big = ClusterParams::new(Method::KMeans).with_k(Some(11)).check().unwrap();
+    assert!(matches!(fit(x.view(), &k_big), Err(ClusterError::KTooLarge { k: 11, n: 10 })));
+    let k_big = ClusterParams::new(Method::Agglomerative).with_k(Some(11)).check().unwrap();
+    assert!(matches!(fit(x.view(), &k_big), Err(ClusterError::KTooLarge { .. })));
+
+    x[[6, 2]] = f32::NAN;
+    for method in Method::ALL {
+        let p = ClusterParams::new(method).with_k(Some(2)).check().unwrap();
+        assert!(matches!(fit(x.view(), &p), Err(ClusterError::NonFinite { row: 6 })), "{method}");
+    }
+    x[[6, 2]] = f32::INFINITY;
+    assert!(matches!(fit(x.view(), &p), Err(ClusterError::NonFinite { row: 6 })));
+    x.row_mut(4).fill(0.0);
+    x[[6, 2]] = 0.5;
+    assert!(matches!(fit(x.view(), &p), Err(ClusterError::ZeroVector { row: 4 })));
+}
+
+#[test]
+fn size_limits_and_tiny_inputs() {
+    let (x, _) = blobs(2, 10, 8, 0.5, 14);
+    let p = ClusterParams::new(Method::Hdbscan).with_max_exact_n(Some(10));
+    assert!(matches!(run(&x, p), Err(ClusterError::TooLarge { method: Method::Hdbscan, n: 20, max: 10 })));
+    let p = ClusterParams::new(Method::Dbscan).with_max_exact_n(Some(10));
+    assert!(matches!(run(&x, p), Err(ClusterError::TooLarge { .. })));
+
+    let two = x.slice(ndarray::s![..2, ..]).to_owned();
+    let auto = ClusterParams::new(Method::KMeans);
+    assert!(matches!(run(&two, auto), Err(ClusterError::TooFewRows { .. })));
+
+    // One row: every method answers without panicking.
+    let one = x.slice(ndarray::s![..1, ..]).to_owned();
+    for method in Method::ALL {
+        let c = run(&one, ClusterParams::new(method).with_k(Some(1))).unwrap();
+        assert_eq!(c.labels.len(), 1, "{method}");
+    }
+    // Duplicated rows: k-means++ cannot find k distinct seeds; report what exists.
+    let dup = Array2::from_shape_fn((6, 4), |(_, j)| if j == 0 { 1.0 } else { 0.0 });
+    for method in Method::ALL {
+        let c = run(&dup, ClusterParams::new(method).with_k(Some(3))).unwrap();
+        assert!(c.k <= 3, "{method}");
+    }
+}
+
+/// Timing printout (not an assertion): `cargo test --release --lib cluster -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn kmeans_timing() {
+    use std::time::Instant;
+    for n in [10_000usize, 1_000_000] {
+        let mut rng = Xoshiro256Plus::seed_from_u64(99);
+        let t = Instant::now();
+        let mut x = Array2::from_shape_simple_fn((n, 384), || gaussian(&mut rng));
+        normalise_rows(&mut x);
+        let gen = t.elapsed();
+        let p = ClusterParams::new(Method::KMeans).with_k(Some(10)).check().unwrap();
+        let t = Instant::now();
+        let c = fit(x.view(), &p).unwrap();
+        println!(
+            "kmeans n={n} d=384 k=10: {:.1} ms (fit rows {}, data gen {:.1} s, sizes {:?})",
+            t.elapsed().as_secs_f64() * 1e3,
+            c.fit_rows,
+            gen.as_secs_f64(),
+            c.sizes()
+        );
+    }
+}
+
+/// Timing printout for the O(n^2) methods and automatic k (not an assertion):
+/// `cargo test --release --lib cluster::tests::other_methods_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn other_methods_timing() {
+    use std::time::Instant;
+    let time = |label: &str, x: &Array2<f32>, p: ClusterParams| {
+        let t = Instant::now();
+        let c = run(x, p).unwrap();
+        println!(
+            "{label} n={}: {:.0} ms, k={} noise={} fit rows {}",
+            x.nrows(),
+            t.elapsed().as_secs_f64() * 1e3,
+            c.k,
+            c.noise_count(),
+            c.fit_rows
+        );
+    };
+    let only = std::env::var("TIMING_ONLY").unwrap_or_default();
+    let want = |m: &str| only.is_empty() || only.contains(m);
+    for n in [5_000usize, 10_000, 20_000] {
+        let (x, _) = blobs(20, n / 20, 384, 0.8, 21);
+        if want("dbscan") {
+            time("dbscan", &x, ClusterParams::new(Method::Dbscan));
+        }
+        if n <= 10_000 && want("hdbscan") {
+            time("hdbscan", &x, ClusterParams::new(Method::Hdbscan));
+        }
+        if n >= 10_000 && want("agglo") {
+            time("agglomerative k=20", &x, ClusterParams::new(Method::Agglomerative).with_k(Some(20)));
+        }
+    }
+    let (x, _) = blobs(20, 2_500, 384, 0.8, 22);
+    if want("auto") {
+        time("kmeans auto-k", &x, ClusterParams::new(Method::KMeans));
+        time("agglomerative auto-k", &x, ClusterParams::new(Method::Agglomerative));
+    }
+}
+
+#[test]
+fn pivot_index_matches_linear_scan() {
+    use super::geometry::FastL2;
+    use super::pivot::PivotSearch;
+    use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
+    let (x, _) = blobs(6, 50, 16, 0.8, 15);
+    let pivot = PivotSearch.from_batch(&x, FastL2).unwrap();
+    let linear = CommonNearestNeighbour::LinearSearch.from_batch(&x, FastL2).unwrap();
+    for eps in [0.05f32, 0.3, 0.6, 1.0, 1.5, 2.5] {
+        for q in [0usize, 17, 123, 299] {
+            let ids = |v: Vec<(ndarray::ArrayView1<f32>, usize)>| {
+                let mut ids: Vec<usize> = v.into_iter().map(|p| p.1).collect();
+                ids.sort_unstable();
+                ids
+            };
+            let a = ids(pivot.within_range(x.row(q), eps).unwrap());
+            let b = ids(linear.within_range(x.row(q), eps).unwrap());
+            assert_eq!(a, b, "eps {eps} row {q}");
+        }
+    }
+    let near = pivot.k_nearest(x.row(5), 3).unwrap();
+    assert_eq!(near[0].1, 5);
+    assert_eq!(near.len(), 3);
+}

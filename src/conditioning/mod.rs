@@ -1,0 +1,147 @@
+//! Criterion conditioning: turning cached, criterion-free caption embeddings into vectors in
+//! which the user's criterion dominates. Every method here costs a handful of encoder calls per
+//! query (the criterion and a few short phrases), never one per image.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::text_embedding::{EmbedError, TextEmbedding};
+
+pub mod values;
+pub mod vocab;
+
+pub use values::{Threshold, ValuesParams};
+pub use vocab::{VocabError, Vocabulary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConditioningError {
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    #[error("unknown conditioning `{0}`; known: {1}")]
+    Unknown(String, String),
+    #[error("embeddings have {got} columns but the encoder makes {want}: was the index built with another model?")]
+    DimMismatch { got: usize, want: usize },
+}
+
+/// How the criterion re-weights or projects the cached embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conditioning {
+    /// Plain caption embeddings: the criterion is ignored (the baseline).
+    None,
+    /// Candidate criterion values mined from the captions, weighted by their similarity to the
+    /// criterion; each caption becomes its profile over those values, joined with the caption.
+    #[default]
+    Values,
+}
+
+impl Conditioning {
+    pub const ALL: [Conditioning; 2] = [Self::None, Self::Values];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Values => "values",
+        }
+    }
+}
+
+impl fmt::Display for Conditioning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Conditioning {
+    type Err = ConditioningError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            ConditioningError::Unknown(s.to_string(), Self::ALL.map(|c| c.as_str()).join(", "))
+        })
+    }
+}
+
+/// What a conditioning method may look at.
+pub struct ConditionInput<'a> {
+    pub captions: &'a [String],
+    pub embeddings: ArrayView2<'a, f32>,
+    pub criterion: &'a str,
+    pub exclude: &'a [String],
+    pub k: Option<usize>,
+    pub seed: u64,
+    /// Where derived, criterion-free caches (the vocabulary) live; None = no caching.
+    pub cache_dir: Option<&'a std::path::Path>,
+    pub values: ValuesParams,
+}
+
+/// What conditioning produced besides the matrix, for the result's notes.
+#[derive(Debug, Clone, Default)]
+pub struct ConditionReport {
+    pub relevant_terms: Vec<(String, f32)>,
+    pub vocabulary_size: usize,
+}
+
+pub fn condition(
+    input: &ConditionInput<'_>,
+    method: Conditioning,
+    encoder: &mut TextEmbedding,
+) -> Result<(Array2<f32>, ConditionReport), ConditioningError> {
+    if input.embeddings.ncols() != encoder.dim() {
+        return Err(ConditioningError::DimMismatch { got: input.embeddings.ncols(), want: encoder.dim() });
+    }
+    let mut caps = input.embeddings.to_owned();
+    let excluded = if input.exclude.is_empty() { None } else { Some(encoder.embed(input.exclude)?) };
+    if let Some(d) = &excluded {
+        remove_directions(&mut caps, d.view());
+    }
+    let mut report = ConditionReport::default();
+    let x = match method {
+        Conditioning::None => caps,
+        Conditioning::Values => {
+            let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
+            let q = encoder.embed(&values::criterion_phrases(input.criterion))?;
+            let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
+            let n = q.dot(&q).sqrt().max(1e-12);
+            q /= n;
+            let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
+            report.relevant_terms = values::top_terms(&vocab, &w, 12);
+            report.vocabulary_size = vocab.len();
+            let mut x = values::condition(caps.view(), &vocab, &w, &input.values);
+            if let Some(d) = &excluded {
+                // Also remove the excluded directions from the values half.
+                let dim = d.ncols();
+                let mut half = x.slice(ndarray::s![.., dim..]).to_owned();
+                remove_directions(&mut half, d.view());
+                x.slice_mut(ndarray::s![.., dim..]).assign(&half);
+            }
+            x
+        }
+    };
+    Ok((x, report))
+}
+
+/// Projects every row onto the orthogonal complement of `dirs`' span (Gram–Schmidt first),
+/// so "do not consider X" removes X's direction from the geometry.
+pub fn remove_directions(x: &mut Array2<f32>, dirs: ArrayView2<f32>) {
+    let mut basis: Vec<ndarray::Array1<f32>> = Vec::new();
+    for d in dirs.rows() {
+        let mut v = d.to_owned();
+        for b in &basis {
+            let p = v.dot(b);
+            v.scaled_add(-p, b);
+        }
+        let n = v.dot(&v).sqrt();
+        if n > 1e-6 {
+            basis.push(v / n);
+        }
+    }
+    for mut row in x.rows_mut() {
+        for b in &basis {
+            let p = row.dot(b);
+            row.scaled_add(-p, b);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! "values" conditioning: each caption is re-described by the candidate criterion values it
+//! mentions. Terms mined from the captions are scored against the criterion; the relevant ones
+//! (e.g. "trumpet", "violin", "woodwind" for "musical instrument") are weighted, and each caption
+//! becomes the weighted mean of its relevant terms' embeddings, joined to its own embedding.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use super::vocab::Vocabulary;
+use crate::naming::text::{singularize, tokenize};
+use crate::naming::StopWords;
+
+/// Which term scores count as relevant. Scores of true criterion values differ a lot between
+/// criteria ("object" ≈ 0.4–0.6, "musical instrument" ≈ 0.6–0.7), so thresholds are relative to
+/// the score distribution of the vocabulary at hand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Fixed(f32),
+    /// Keep the top share of terms: τ = this quantile of the scores (0.9 keeps 10%).
+    Quantile(f32),
+    /// τ = mean + z·std of the scores.
+    ZScore(f32),
+    /// τ = max score − δ.
+    BelowMax(f32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValuesParams {
+    pub threshold: Threshold,
+    /// Weight of the plain caption embedding in the joined vector (0 = values only).
+    pub caption_weight: f32,
+}
+
+impl Default for ValuesParams {
+    fn default() -> Self {
+        Self { threshold: Threshold::Quantile(0.9), caption_weight: 0.5 }
+    }
+}
+
+/// Criterion phrasings averaged into one query vector: the bare criterion alone is a noun,
+/// the templates pull the vector towards its values.
+pub fn criterion_phrases(criterion: &str) -> Vec<String> {
+    let c = criterion.trim();
+    vec![c.to_string(), format!("a kind of {c}"), format!("the {c} is")]
+}
+
+/// Term weights: max(score − τ, 0) × idf; terms that share a word with the criterion get 0,
+/// since the criterion's own words ("instrument") are not values of it.
+pub fn term_weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams) -> Vec<f32> {
+    if vocab.is_empty() {
+        return Vec::new();
+    }
+    let scores: Vec<f32> = vocab.embeddings.dot(query).to_vec();
+    let stop = StopWords::english();
+    let crit_words: Vec<String> =
+        tokenize(criterion).into_iter().filter(|w| !stop.contains(w)).map(|w| singularize(&w).into_owned()).collect();
+    let tau = threshold(&scores, p.threshold);
+    vocab
+        .terms
+        .iter()
+        .zip(&scores)
+        .zip(&vocab.df)
+        .map(|((t, &s), &df)| {
+            if t.split(' ').any(|w| crit_words.iter().any(|c| c == w)) {
+                return 0.0;
+            }
+            let idf = ((n_docs as f32 + 1.0) / (df as f32 + 1.0)).ln().max(0.0);
+            (s - tau).max(0.0) * idf
+        })
+        .collect()
+}
+
+fn threshold(scores: &[f32], rule: Threshold) -> f32 {
+    match rule {
+        Threshold::Fixed(t) => t,
+        Threshold::Quantile(q) => {
+            let mut s = scores.to_vec();
+            s.sort_by(f32::total_cmp);
+            let i = ((q.clamp(0.0, 1.0) * (s.len() - 1) as f32).round() as usize).min(s.len() - 1);
+            s[i]
+        }
+        Threshold::ZScore(z) => {
+            let n = scores.len() as f32;
+            let m = scores.iter().sum::<f32>() / n;
+            let sd = (scores.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / n).sqrt();
+            m + z * sd
+        }
+        Threshold::BelowMax(d) => scores.iter().copied().fold(f32::MIN, f32::max) - d,
+    }
+}
+
+/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` (rows unit length).
+pub fn condition(
+    captions_emb: ArrayView2<f32>,
+    vocab: &Vocabulary,
+    weights: &[f32],
+    p: &ValuesParams,
+) -> Array2<f32> {
+    let (n, dim) = captions_emb.dim();
+    let mut bag = Array2::<f32>::zeros((n, dim));
+    for (i, mut row) in bag.axis_iter_mut(Axis(0)).enumerate() {
+        let mut any = false;
+        for &t in &vocab.occurrences[i] {
+            let w = weights[t as usize];
+            if w > 0.0 {
+                row.scaled_add(w, &vocab.embeddings.row(t as usize));
+                any = true;
+            }
+        }
+        if !any {
+            // Nothing criterion-relevant in this caption: fall back to the caption itself.
+            row.assign(&captions_emb.row(i));
+        }
+        normalize(row.as_slice_mut().expect("standard layout"));
+    }
+    // Centring removes what all captions share (the criterion's common direction), which
+    // otherwise dominates cosine similarity between bags.
+    let mean = bag.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(dim));
+    bag -= &mean;
+    let a = p.caption_weight.clamp(0.0, 1.0);
+    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
+    let mut out = Array2::<f32>::zeros((n, 2 * dim));
+    for i in 0..n {
+        let mut b = bag.row(i).to_owned();
+        normalize(b.as_slice_mut().expect("owned"));
+        let mut c = captions_emb.row(i).to_owned();
+        normalize(c.as_slice_mut().expect("owned"));
+        let mut r = out.row_mut(i);
+        r.slice_mut(ndarray::s![..dim]).assign(&(c * wa));
+        r.slice_mut(ndarray::s![dim..]).assign(&(b * wb));
+    }
+    out
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 1e-12 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The most relevant terms and their weights, for reports.
+pub fn top_terms(vocab: &Vocabulary, weights: &[f32], n: usize) -> Vec<(String, f32)> {
+    let mut idx: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
+    idx.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
+    idx.into_iter().take(n).map(|i| (vocab.terms[i].clone(), weights[i])).collect()
+}

@@ -1,0 +1,260 @@
+//! One query: "cluster this index by <criterion>" — embed the criterion, condition the cached
+//! embeddings on it, cluster, name. No model call per image; at most one LLM call in all.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{self, ClusterError, ClusterParams, Method};
+use crate::conditioning::{self, Conditioning, ConditioningError, ConditionInput};
+use crate::index::store::LoadedIndex;
+use crate::naming::{KeywordNamer, Namer, NamingError, NamingRequest};
+use crate::text_embedding::{EmbedError, TextEmbedding};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("the criterion is empty: say what to cluster by, e.g. --by \"mood\"")]
+    EmptyCriterion,
+    #[error("the index is empty")]
+    EmptyIndex,
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Conditioning(#[from] ConditioningError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Naming(#[from] NamingError),
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    pub criterion: String,
+    pub k: Option<usize>,
+    pub method: Method,
+    pub conditioning: Conditioning,
+    /// Criteria to ignore ("gender"): their directions are removed before clustering.
+    pub exclude: Vec<String>,
+    pub seed: u64,
+    pub examples_per_cluster: usize,
+    /// The index folder, where criterion-free derived data is cached.
+    pub cache_dir: Option<std::path::PathBuf>,
+    pub values: conditioning::ValuesParams,
+}
+
+impl QueryOptions {
+    pub fn new(criterion: impl Into<String>) -> Self {
+        Self {
+            criterion: criterion.into(),
+            k: None,
+            method: Method::KMeans,
+            conditioning: Conditioning::default(),
+            exclude: Vec::new(),
+            seed: 42,
+            examples_per_cluster: 3,
+            cache_dir: None,
+            values: Default::default(),
+        }
+    }
+    pub fn with_k(mut self, k: Option<usize>) -> Self {
+        self.k = k;
+        self
+    }
+    pub fn with_method(mut self, m: Method) -> Self {
+        self.method = m;
+        self
+    }
+    pub fn with_conditioning(mut self, c: Conditioning) -> Self {
+        self.conditioning = c;
+        self
+    }
+    pub fn with_exclude(mut self, e: Vec<String>) -> Self {
+        self.exclude = e;
+        self
+    }
+    pub fn with_seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+}
+
+/// The result of `clusterby cluster` (and of `clusterby ictc`): the stable JSON shape
+/// documented in the README.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterResult {
+    pub criterion: String,
+    pub method: String,
+    pub conditioning: String,
+    pub k: usize,
+    #[serde(default)]
+    pub k_auto: bool,
+    pub clusters: Vec<ClusterSummary>,
+    pub assignments: Vec<Assignment>,
+    pub llm_calls: usize,
+    pub timings_ms: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub namer: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_selection: Option<cluster::KSelection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    /// Cluster id as used in `assignments` (-1 = noise, only for DBSCAN/HDBSCAN).
+    pub id: i64,
+    pub name: String,
+    pub size: usize,
+    pub keywords: Vec<String>,
+    /// Ids of the items nearest the cluster's centre, most typical first.
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assignment {
+    pub id: String,
+    pub cluster: i64,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs one query over a loaded index.
+pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions) -> Result<ClusterResult, QueryError> {
+    if opts.criterion.trim().is_empty() {
+        return Err(QueryError::EmptyCriterion);
+    }
+    if index.ids.is_empty() {
+        return Err(QueryError::EmptyIndex);
+    }
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+
+    let t = Instant::now();
+    let (conditioned, cond_report) = conditioning::condition(
+        &ConditionInput {
+            captions: &index.captions,
+            embeddings: index.embeddings.view(),
+            criterion: &opts.criterion,
+            exclude: &opts.exclude,
+            k: opts.k,
+            seed: opts.seed,
+            cache_dir: opts.cache_dir.as_deref(),
+            values: opts.values,
+        },
+        opts.conditioning,
+        encoder,
+    )?;
+    timings.insert("condition".to_string(), ms(t));
+
+    let t = Instant::now();
+    let params = ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).check()?;
+    let clustering = cluster::fit(conditioned.view(), &params)?;
+    timings.insert("cluster".to_string(), ms(t));
+
+    let t = Instant::now();
+    let namer = KeywordNamer::new();
+    let req = NamingRequest::new(&opts.criterion, &index.captions, &clustering.labels, clustering.k);
+    let names = namer.name(&req)?;
+    timings.insert("name".to_string(), ms(t));
+
+    let examples = representatives(conditioned.view(), &clustering.labels, clustering.k, opts.examples_per_cluster);
+    let sizes = clustering.sizes();
+    let noise = clustering.noise_count();
+    let mut clusters: Vec<ClusterSummary> = names
+        .into_iter()
+        .filter(|n| n.cluster >= 0 || noise > 0)
+        .map(|n| ClusterSummary {
+            id: n.cluster,
+            size: if n.cluster < 0 { noise } else { sizes.get(n.cluster as usize).copied().unwrap_or(0) },
+            examples: if n.cluster < 0 {
+                Vec::new()
+            } else {
+                examples[n.cluster as usize].iter().map(|&i| index.ids[i].clone()).collect()
+            },
+            name: n.name,
+            keywords: n.keywords,
+        })
+        .collect();
+    clusters.sort_by_key(|c| (c.id < 0, c.id));
+    let assignments = index
+        .ids
+        .iter()
+        .zip(&clustering.labels)
+        .map(|(id, &c)| Assignment { id: id.clone(), cluster: c })
+        .collect();
+    timings.insert("total".to_string(), ms(total));
+    let mut notes = conditioned_notes(opts);
+    if !cond_report.relevant_terms.is_empty() {
+        let terms: Vec<&str> = cond_report.relevant_terms.iter().map(|(t, _)| t.as_str()).collect();
+        notes.push(format!(
+            "criterion values (top of {} mined terms): {}",
+            cond_report.vocabulary_size,
+            terms.join(", ")
+        ));
+    }
+    if clustering.fit_rows < index.ids.len() {
+        notes.push(format!(
+            "{} fit on a seeded sample of {} rows; the rest were assigned to the nearest cluster",
+            opts.method.as_str(),
+            clustering.fit_rows
+        ));
+    }
+    Ok(ClusterResult {
+        criterion: opts.criterion.clone(),
+        method: opts.method.as_str().to_string(),
+        conditioning: opts.conditioning.as_str().to_string(),
+        k: clustering.k,
+        k_auto: clustering.k_chosen_automatically,
+        clusters,
+        assignments,
+        llm_calls: 0,
+        timings_ms: timings,
+        namer: "keywords".to_string(),
+        notes,
+        k_selection: clustering.selection,
+    })
+}
+
+fn conditioned_notes(opts: &QueryOptions) -> Vec<String> {
+    let mut v = Vec::new();
+    if !opts.exclude.is_empty() {
+        v.push(format!("excluded: {}", opts.exclude.join(", ")));
+    }
+    v
+}
+
+/// Per cluster, the rows most similar to the cluster's mean direction.
+pub fn representatives(x: ArrayView2<f32>, labels: &[i64], k: usize, n: usize) -> Vec<Vec<usize>> {
+    let dim = x.ncols();
+    let mut centroids = Array2::<f32>::zeros((k, dim));
+    for (row, &l) in x.axis_iter(Axis(0)).zip(labels) {
+        if l >= 0 && (l as usize) < k {
+            let mut c = centroids.row_mut(l as usize);
+            c += &row;
+        }
+    }
+    let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::new(); k];
+    for (i, (row, &l)) in x.axis_iter(Axis(0)).zip(labels).enumerate() {
+        if l < 0 || l as usize >= k {
+            continue;
+        }
+        let s = row.dot(&centroids.row(l as usize));
+        let b = &mut best[l as usize];
+        b.push((s, i));
+        if b.len() > n * 4 + 8 {
+            b.sort_by(|a, c| c.0.total_cmp(&a.0));
+            b.truncate(n);
+        }
+    }
+    best.into_iter()
+        .map(|mut b| {
+            b.sort_by(|a, c| c.0.total_cmp(&a.0));
+            b.into_iter().take(n).map(|(_, i)| i).collect()
+        })
+        .collect()
+}
