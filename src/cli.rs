@@ -260,3 +260,41 @@ pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
     }
     Ok(())
 }
+
+pub fn ablate(
+    ctx: &Context,
+    sets_file: &Path,
+    data_dir: &Path,
+    out_dir: &Path,
+    work_dir: &Path,
+    only: &[String],
+    methods: &[String],
+) -> CliResult {
+    let text = std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
+    let mut sets: Vec<crate::ablation::AblationSet> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", sets_file.display()))?;
+    if !only.is_empty() {
+        sets.retain(|s| only.iter().any(|o| o.eq_ignore_ascii_case(&s.name)));
+    }
+    let methods: Vec<Method> = if methods.is_empty() {
+        Method::ALL.to_vec()
+    } else {
+        methods.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
+    };
+    let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
+    let cfg = crate::ablation::AblationConfig {
+        data_dir: data_dir.to_path_buf(),
+        work_dir: work_dir.to_path_buf(),
+        conditionings: Conditioning::ALL.to_vec(),
+        methods,
+        seed: 42,
+    };
+    let rows = crate::ablation::run(&sets, &cfg, &mut enc)?;
+    std::fs::create_dir_all(out_dir)?;
+    let md = crate::ablation::markdown(&rows);
+    std::fs::write(out_dir.join("ablation.md"), &md)?;
+    std::fs::write(out_dir.join("ablation.json"), serde_json::to_vec_pretty(&rows)?)?;
+    println!("{md}");
+    eprintln!("wrote {}/ablation.md and ablation.json", out_dir.display());
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! the criterion, conditions the cached embeddings on it, clusters, and names the clusters with at
 //! most one LLM call.
 
+pub mod ablation;
 pub mod cli;
 pub mod cluster;
 pub mod conditioning;

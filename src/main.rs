@@ -85,6 +85,27 @@ enum Command {
         #[arg(long)]
         column: Option<String>,
     },
+    /// Run every conditioning × clustering method on labelled caption sets and write the
+    /// ablation table (Markdown + JSON), next to IC|TC's published answers.
+    Ablate {
+        /// JSON list of {name, file, criterion, k}.
+        #[arg(long, default_value = "benches/ablation-sets.json")]
+        sets: PathBuf,
+        /// Folder holding the sets' files.
+        #[arg(long, default_value = "../shared/data/captions")]
+        data: PathBuf,
+        #[arg(long, default_value = "notebooks")]
+        out: PathBuf,
+        /// Where the sets' indexes are cached.
+        #[arg(long, default_value = "target/ablation")]
+        work: PathBuf,
+        /// Only these sets (by name).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Only these clustering methods.
+        #[arg(long)]
+        method: Vec<String>,
+    },
     /// Built-in demo: 80 scene captions clustered by "location" and by "mood".
     Demo {
         /// Where to keep the demo index (default: the cache).
@@ -139,6 +160,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
+        Command::Ablate { sets, data, out, work, only, method } => {
+            cli::ablate(&ctx, &sets, &data, &out, &work, &only, &method)
+        }
         Command::Demo { out } => cli::demo(&ctx, out.as_deref()),
     };
     match result {

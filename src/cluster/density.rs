@@ -10,11 +10,13 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::geometry::{sample_indices, FastL2};
-use super::pivot::PivotSearch;
+use super::range_index::PrecomputedRange;
 use super::{CheckedClusterParams, ClusterError, Method, RawClustering, DEFAULT_MIN_POINTS};
 
 /// Query rows used to draw the k-distance curve for the default `eps`.
 const EPS_QUERIES: usize = 1000;
+/// Neighbour-list entries (4 bytes each) DBSCAN may precompute before falling back to scans.
+const MAX_NEIGHBOUR_PAIRS: usize = 100_000_000;
 /// Smallest `eps` handed to DBSCAN (linfa requires a positive radius; duplicates give 0).
 const MIN_EPS: f32 = 1e-4;
 
@@ -36,12 +38,27 @@ pub(super) fn dbscan(
     let min_points = params.min_samples().unwrap_or(DEFAULT_MIN_POINTS);
     let eps = params.eps().unwrap_or_else(|| knee_eps(x, min_points, rng));
     let x = x.as_standard_layout();
-    let model = Dbscan::params_with(min_points, FastL2, PivotSearch)
+    let index = PrecomputedRange {
+        eps: eps as f64,
+        max_pairs: MAX_NEIGHBOUR_PAIRS,
+    };
+    let model = Dbscan::params_with(min_points, FastL2, index)
         .tolerance(eps)
         .check()
-        .map_err(|e| ClusterError::Backend { method: Method::Dbscan, reason: e.to_string() })?;
-    let labels = model.transform(&x).iter().map(|l| l.map_or(-1, |c| c as i64)).collect();
-    Ok(RawClustering { labels, fit_rows: n, eps: Some(eps) })
+        .map_err(|e| ClusterError::Backend {
+            method: Method::Dbscan,
+            reason: e.to_string(),
+        })?;
+    let labels = model
+        .transform(&x)
+        .iter()
+        .map(|l| l.map_or(-1, |c| c as i64))
+        .collect();
+    Ok(RawClustering {
+        labels,
+        fit_rows: n,
+        eps: Some(eps),
+    })
 }
 
 /// Default DBSCAN radius: the knee of the sorted k-distance curve (k = `min_points`, self
@@ -90,10 +107,16 @@ pub(super) fn hdbscan(
     let n = x.nrows();
     check_size(Method::Hdbscan, n, params)?;
     let k_hint = k_hint.unwrap_or_else(|| params.k_max_for(n)).max(1);
-    let min_cluster_size = params.min_cluster_size().unwrap_or((n / (4 * k_hint)).max(5));
+    let min_cluster_size = params
+        .min_cluster_size()
+        .unwrap_or((n / k_hint.saturating_mul(4)).max(5));
     if n < min_cluster_size.max(2) {
         // Not enough rows for a single cluster; the crate would index past its data.
-        return Ok(RawClustering { labels: vec![-1; n], fit_rows: n, eps: None });
+        return Ok(RawClustering {
+            labels: vec![-1; n],
+            fit_rows: n,
+            eps: None,
+        });
     }
     let min_samples = params.min_samples().unwrap_or(min_cluster_size).min(n);
     let dist = distance_matrix(x);
@@ -104,8 +127,15 @@ pub(super) fn hdbscan(
         .build();
     let labels = Hdbscan::new(&dist, hp)
         .cluster()
-        .map_err(|e| ClusterError::Backend { method: Method::Hdbscan, reason: e.to_string() })?;
-    Ok(RawClustering { labels: labels.into_iter().map(i64::from).collect(), fit_rows: n, eps: None })
+        .map_err(|e| ClusterError::Backend {
+            method: Method::Hdbscan,
+            reason: e.to_string(),
+        })?;
+    Ok(RawClustering {
+        labels: labels.into_iter().map(i64::from).collect(),
+        fit_rows: n,
+        eps: None,
+    })
 }
 
 /// Full symmetric Euclidean distance matrix between unit rows. Precomputing it with GEMM is
@@ -119,16 +149,21 @@ fn distance_matrix(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
             let dots = x.slice(s![i0..(i0 + 256).min(n), ..]).dot(&x.t());
             dots.rows()
                 .into_iter()
-                .map(|row| row.iter().map(|&d| (2.0 - 2.0 * d).max(0.0).sqrt()).collect::<Vec<f32>>())
+                .map(|row| {
+                    row.iter()
+                        .map(|&d| (2.0 - 2.0 * d).max(0.0).sqrt())
+                        .collect::<Vec<f32>>()
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
     // The crate requires exact symmetry; the two products of a pair may round differently.
     for i in 0..n {
-        dist[i][i] = 0.0;
-        for j in (i + 1)..n {
-            let v = dist[i][j];
-            dist[j][i] = v;
+        let (upper, lower) = dist.split_at_mut(i + 1);
+        let row_i = &mut upper[i];
+        row_i[i] = 0.0;
+        for (row_j, &v) in lower.iter_mut().zip(&row_i[i + 1..]) {
+            row_j[i] = v;
         }
     }
     dist

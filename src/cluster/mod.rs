@@ -1,5 +1,18 @@
 //! Clustering of caption/image embeddings.
 //!
+//! ```
+//! use clusterby::cluster::{fit, ClusterParams, Method};
+//! use ndarray::array;
+//!
+//! let x = array![[1.0f32, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]];
+//! let params = ClusterParams::new(Method::KMeans).with_k(Some(2)).with_seed(7).check()?;
+//! let result = fit(x.view(), &params)?;
+//! assert_eq!(result.k, 2);
+//! assert_eq!(result.labels[0], result.labels[1]);
+//! assert_ne!(result.labels[0], result.labels[2]);
+//! # Ok::<(), clusterby::cluster::ClusterError>(())
+//! ```
+//!
 //! # Geometry
 //! Rows are treated as directions: every row is L2-normalised before clustering (borrowed
 //! as-is when all norms are already within [`UNIT_NORM_TOLERANCE`] of 1, otherwise normalised
@@ -15,15 +28,16 @@
 //!   and every row is then assigned to its nearest centroid in parallel, so 1M rows cost
 //!   about as much as 50 000 plus one assignment pass; see [`ClusterParams::with_fit_sample_size`].
 //! * [`Method::Dbscan`]: linfa DBSCAN with Euclidean `eps` between unit vectors
-//!   (`eps = sqrt(2 (1 - cos))`), range queries served by a pivot index that prunes by the
-//!   triangle inequality. `eps` defaults to the knee of the sorted k-distance curve of a
-//!   sample. O(n^2) worst case: refused above `max_exact_n` (default 20 000).
-//! * [`Method::Hdbscan`]: `hdbscan` crate on the unit vectors. O(n^2): refused above
-//!   `max_exact_n` (default 10 000).
+//!   (`eps = sqrt(2 (1 - cos))`); its range queries are answered from neighbour lists
+//!   precomputed with blocked GEMM. `eps` defaults to the knee of the sorted k-distance curve
+//!   of a sample. O(n^2): refused above `max_exact_n` (default 20 000).
+//! * [`Method::Hdbscan`]: `hdbscan` crate on a precomputed (GEMM) Euclidean distance matrix
+//!   of the unit vectors. O(n^2) memory and O(n^2 log n) time: refused above `max_exact_n`
+//!   (default 10 000, 400 MB of distances).
 //! * [`Method::Agglomerative`]: `kodama` Ward (Euclidean on unit vectors) or average linkage
-//!   (cosine distance). The condensed distance matrix is O(n^2) memory, so above
-//!   `max_exact_n` rows (default 20 000, 800 MB of f32 distances) the tree is built on a seeded
-//!   sample and the remaining rows go to the nearest cluster mean.
+//!   (cosine distance). The condensed distance matrix is O(n^2) memory and the linkage is
+//!   single-threaded, so above `max_exact_n` rows (default 10 000: 200 MB, a few seconds) the
+//!   tree is built on a seeded sample and the remaining rows go to the nearest cluster mean.
 //!
 //! For DBSCAN/HDBSCAN the number of clusters is an output: a requested `k` only shapes the
 //! HDBSCAN `min_cluster_size` default, and [`Clustering::k`] is always the number found.
@@ -39,7 +53,7 @@ mod agglomerative;
 mod density;
 mod geometry;
 mod kmeans;
-mod pivot;
+mod range_index;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -66,7 +80,12 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Method::KMeans, Method::Dbscan, Method::Hdbscan, Method::Agglomerative];
+    pub const ALL: [Method; 4] = [
+        Method::KMeans,
+        Method::Dbscan,
+        Method::Hdbscan,
+        Method::Agglomerative,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,7 +116,10 @@ impl FromStr for Method {
         Method::ALL
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| ClusterError::UnknownName { what: "method", name: s.to_string() })
+            .ok_or_else(|| ClusterError::UnknownName {
+                what: "method",
+                name: s.to_string(),
+            })
     }
 }
 
@@ -134,7 +156,10 @@ impl FromStr for Linkage {
         match s.trim().to_ascii_lowercase().as_str() {
             "ward" => Ok(Linkage::Ward),
             "average" => Ok(Linkage::Average),
-            _ => Err(ClusterError::UnknownName { what: "linkage", name: s.to_string() }),
+            _ => Err(ClusterError::UnknownName {
+                what: "linkage",
+                name: s.to_string(),
+            }),
         }
     }
 }
@@ -155,9 +180,17 @@ pub enum ClusterError {
     #[error("k = {k} exceeds the number of rows ({n})")]
     KTooLarge { k: usize, n: usize },
     #[error("{what} needs at least {needed} rows, got {n}")]
-    TooFewRows { what: &'static str, n: usize, needed: usize },
+    TooFewRows {
+        what: &'static str,
+        n: usize,
+        needed: usize,
+    },
     #[error("{method} is O(n^2) and limited to {max} rows, got {n}; use kmeans or agglomerative, or raise max_exact_n")]
-    TooLarge { method: Method, n: usize, max: usize },
+    TooLarge {
+        method: Method,
+        n: usize,
+        max: usize,
+    },
     #[error("unknown {what} `{name}`")]
     UnknownName { what: &'static str, name: String },
     #[error("{method} failed: {reason}")]
@@ -166,12 +199,16 @@ pub enum ClusterError {
 
 impl ClusterError {
     fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        ClusterError::InvalidParam { name, reason: reason.into() }
+        ClusterError::InvalidParam {
+            name,
+            reason: reason.into(),
+        }
     }
 }
 
-/// Validated hyperparameters; build with [`ClusterParams`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Validated hyperparameters; build with [`ClusterParams`]. Serializable for logging, but
+/// deliberately not deserializable: that would bypass the checks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckedClusterParams {
     method: Method,
     k: Option<usize>,
@@ -190,7 +227,7 @@ pub struct CheckedClusterParams {
 }
 
 /// Hyperparameter builder (linfa style): set fields, then [`ClusterParams::check`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClusterParams(CheckedClusterParams);
 
 pub const DEFAULT_SEED: u64 = 42;
@@ -296,6 +333,7 @@ impl ClusterParams {
     }
 
     /// Row limit of the O(n^2) methods: agglomerative samples above it, DBSCAN/HDBSCAN refuse.
+    /// Defaults: agglomerative 10 000, DBSCAN 20 000, HDBSCAN 10 000 (see module docs).
     pub fn with_max_exact_n(mut self, max: Option<usize>) -> Self {
         self.0.max_exact_n = max;
         self
@@ -313,18 +351,27 @@ impl ClusterParams {
         }
         if let Some(m) = p.min_cluster_size {
             if m < 2 {
-                return Err(ClusterError::invalid("min_cluster_size", "must be at least 2"));
+                return Err(ClusterError::invalid(
+                    "min_cluster_size",
+                    "must be at least 2",
+                ));
             }
         }
         if let Some(m) = p.min_samples {
             let least = if p.method == Method::Dbscan { 2 } else { 1 };
             if m < least {
-                return Err(ClusterError::invalid("min_samples", format!("must be at least {least}")));
+                return Err(ClusterError::invalid(
+                    "min_samples",
+                    format!("must be at least {least}"),
+                ));
             }
         }
         if let Some(eps) = p.eps {
             if !(eps.is_finite() && eps > 0.0 && eps <= 2.0) {
-                return Err(ClusterError::invalid("eps", "must be in (0, 2] (Euclidean on unit vectors)"));
+                return Err(ClusterError::invalid(
+                    "eps",
+                    "must be in (0, 2] (Euclidean on unit vectors)",
+                ));
             }
         }
         if p.n_runs == 0 {
@@ -334,13 +381,22 @@ impl ClusterParams {
             return Err(ClusterError::invalid("max_iter", "must be at least 1"));
         }
         if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
-            return Err(ClusterError::invalid("tolerance", "must be positive and finite"));
+            return Err(ClusterError::invalid(
+                "tolerance",
+                "must be positive and finite",
+            ));
         }
         if p.fit_sample_size < 2 {
-            return Err(ClusterError::invalid("fit_sample_size", "must be at least 2"));
+            return Err(ClusterError::invalid(
+                "fit_sample_size",
+                "must be at least 2",
+            ));
         }
         if p.selection_sample_size < 3 {
-            return Err(ClusterError::invalid("selection_sample_size", "must be at least 3"));
+            return Err(ClusterError::invalid(
+                "selection_sample_size",
+                "must be at least 3",
+            ));
         }
         if let Some(m) = p.max_exact_n {
             if m < 2 {
@@ -413,15 +469,16 @@ impl CheckedClusterParams {
     /// Row limit of the O(n^2) step for this method.
     pub fn max_exact_n(&self) -> usize {
         self.max_exact_n.unwrap_or(match self.method {
-            Method::Hdbscan => 10_000,
-            Method::Dbscan | Method::Agglomerative => 20_000,
+            Method::Hdbscan | Method::Agglomerative => 10_000,
+            Method::Dbscan => 20_000,
             Method::KMeans => usize::MAX,
         })
     }
 
     /// `min(30, floor(sqrt(n)))`, at least 2, unless set.
     pub fn k_max_for(&self, n: usize) -> usize {
-        self.k_max.unwrap_or_else(|| ((n as f64).sqrt() as usize).clamp(2, 30))
+        self.k_max
+            .unwrap_or_else(|| ((n as f64).sqrt() as usize).clamp(2, 30))
     }
 }
 
@@ -479,6 +536,14 @@ impl Clustering {
 }
 
 /// Cluster the rows of `x` (one embedding per row) as configured by `params`.
+///
+/// Rows are L2-normalised first (see the module docs). All randomness comes from
+/// `params.seed()`, so equal inputs and parameters give equal results.
+///
+/// # Errors
+/// Empty input or zero columns, a NaN/infinite or all-zero row, `k` above the row count
+/// (k-means, agglomerative), too few rows to choose k automatically (< 3), more rows than
+/// `max_exact_n` for DBSCAN/HDBSCAN, or a failure reported by a backend crate.
 pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clustering, ClusterError> {
     let x = geometry::unit_rows(x)?;
     let x = x.view();
@@ -498,9 +563,21 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         (_, k) => (k, None),
     };
 
-    let reusable = selection.as_ref().and_then(|s| s.reusable_labels.clone());
+    let mut selection = selection;
+    let reusable = selection.as_mut().and_then(|s| s.reusable_labels.take());
     let raw = match (params.method, reusable) {
-        (_, Some(labels)) => RawClustering { labels, fit_rows: n, eps: None },
+        (method, Some(labels)) => {
+            // The scored sample was the whole input; k-means may still have fit a subsample.
+            let fit_rows = match method {
+                Method::KMeans => n.min(params.fit_sample_size.max(k.unwrap_or(1))),
+                _ => n,
+            };
+            RawClustering {
+                labels,
+                fit_rows,
+                eps: None,
+            }
+        }
         (Method::KMeans, None) => kmeans::fit(x, k.unwrap_or(1), params, &mut rng)?,
         (Method::Agglomerative, None) => agglomerative::fit(x, k.unwrap_or(1), params, &mut rng)?,
         (Method::Dbscan, None) => density::dbscan(x, params, &mut rng)?,

@@ -4,7 +4,9 @@ use ndarray::{ArrayView2, Axis, CowArray};
 use rand::Rng;
 
 use super::geometry::{sample_indices, silhouette_cosine};
-use super::{agglomerative, kmeans, CheckedClusterParams, ClusterError, KScore, KSelection, Method};
+use super::{
+    agglomerative, kmeans, CheckedClusterParams, ClusterError, KScore, KSelection, Method,
+};
 
 pub(super) const CRITERION: &str = "silhouette-cosine";
 
@@ -29,11 +31,19 @@ pub(super) fn choose_k(
     // Silhouette needs k < m rows so that some cluster has two members.
     let k_max = params.k_max_for(n).min(m.saturating_sub(1));
     if k_max < 2 {
-        return Err(ClusterError::TooFewRows { what: "automatic k selection", n, needed: 3 });
+        return Err(ClusterError::TooFewRows {
+            what: "automatic k selection",
+            n,
+            needed: 3,
+        });
     }
     let idx = sample_indices(n, m, rng);
     let whole = m == n;
-    let sample = if whole { CowArray::from(x) } else { CowArray::from(x.select(Axis(0), &idx)) };
+    let sample = if whole {
+        CowArray::from(x)
+    } else {
+        CowArray::from(x.select(Axis(0), &idx))
+    };
     let sample = sample.view();
 
     let tree = (params.method() == Method::Agglomerative)
@@ -43,7 +53,11 @@ pub(super) fn choose_k(
     for k in 2..=k_max {
         let labels: Vec<usize> = match &tree {
             Some(tree) => agglomerative::cut(tree, k),
-            None => kmeans::fit(sample, k, params, rng)?.labels.into_iter().map(|l| l as usize).collect(),
+            None => kmeans::fit(sample, k, params, rng)?
+                .labels
+                .into_iter()
+                .map(|l| l as usize)
+                .collect(),
         };
         let score = silhouette_cosine(sample, &labels, k);
         scores.push(KScore { k, score });
@@ -53,11 +67,19 @@ pub(super) fn choose_k(
         }
     }
     let Some((best_k, _, labels)) = best else {
-        return Err(ClusterError::TooFewRows { what: "automatic k selection", n, needed: 3 });
+        return Err(ClusterError::TooFewRows {
+            what: "automatic k selection",
+            n,
+            needed: 3,
+        });
     };
     Ok(Selected {
         best_k,
-        report: KSelection { criterion: CRITERION.to_string(), scores, sample_size: m },
+        report: KSelection {
+            criterion: CRITERION.to_string(),
+            scores,
+            sample_size: m,
+        },
         reusable_labels: whole.then(|| labels.into_iter().map(|l| l as i64).collect()),
     })
 }

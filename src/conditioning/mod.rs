@@ -92,14 +92,20 @@ pub fn condition(
     if input.embeddings.ncols() != encoder.dim() {
         return Err(ConditioningError::DimMismatch { got: input.embeddings.ncols(), want: encoder.dim() });
     }
-    let mut caps = input.embeddings.to_owned();
     let excluded = if input.exclude.is_empty() { None } else { Some(encoder.embed(input.exclude)?) };
-    if let Some(d) = &excluded {
-        remove_directions(&mut caps, d.view());
-    }
+    // Copy the cached embeddings only when an exclusion has to modify them.
+    let modified = excluded.as_ref().map(|d| {
+        let mut c = input.embeddings.to_owned();
+        remove_directions(&mut c, d.view());
+        c
+    });
+    let caps: ArrayView2<'_, f32> = match &modified {
+        Some(m) => m.view(),
+        None => input.embeddings.view(),
+    };
     let mut report = ConditionReport::default();
     let x = match method {
-        Conditioning::None => caps,
+        Conditioning::None => caps.to_owned(),
         Conditioning::Values => {
             let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
             let q = encoder.embed(&values::criterion_phrases(input.criterion))?;
@@ -109,7 +115,7 @@ pub fn condition(
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
             report.vocabulary_size = vocab.len();
-            let mut x = values::condition(caps.view(), &vocab, &w, &input.values);
+            let mut x = values::condition(caps, &vocab, &w, &input.values);
             if let Some(d) = &excluded {
                 // Also remove the excluded directions from the values half.
                 let dim = d.ncols();

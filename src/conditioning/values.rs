@@ -21,6 +21,10 @@ pub enum Threshold {
     ZScore(f32),
     /// τ = max score − δ.
     BelowMax(f32),
+    /// τ = c · std of the scores. Criteria whose values stand out (spread-out scores, e.g.
+    /// "musical instrument") get a higher cut than criteria whose values score like everything
+    /// else (compressed scores, e.g. "object"), where keeping almost all terms is right.
+    StdMultiple(f32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,7 +36,7 @@ pub struct ValuesParams {
 
 impl Default for ValuesParams {
     fn default() -> Self {
-        Self { threshold: Threshold::Quantile(0.9), caption_weight: 0.5 }
+        Self { threshold: Threshold::StdMultiple(1.5), caption_weight: 0.5 }
     }
 }
 
@@ -53,17 +57,22 @@ pub fn term_weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_
     let stop = StopWords::english();
     let crit_words: Vec<String> =
         tokenize(criterion).into_iter().filter(|w| !stop.contains(w)).map(|w| singularize(&w).into_owned()).collect();
-    let tau = threshold(&scores, p.threshold);
-    vocab
-        .terms
+    let candidate: Vec<bool> =
+        vocab.terms.iter().map(|t| !t.split(' ').any(|w| crit_words.iter().any(|c| c == w))).collect();
+    let kept: Vec<f32> = scores.iter().zip(&candidate).filter(|(_, &c)| c).map(|(&s, _)| s).collect();
+    if kept.is_empty() {
+        return vec![0.0; scores.len()];
+    }
+    let tau = threshold(&kept, p.threshold);
+    scores
         .iter()
-        .zip(&scores)
+        .zip(&candidate)
         .zip(&vocab.df)
-        .map(|((t, &s), &df)| {
-            if t.split(' ').any(|w| crit_words.iter().any(|c| c == w)) {
+        .map(|((&s, &c), &df)| {
+            if !c {
                 return 0.0;
             }
-            let idf = ((n_docs as f32 + 1.0) / (df as f32 + 1.0)).ln().max(0.0);
+            let idf = (n_docs as f32 / df.max(1) as f32).ln().max(0.0);
             (s - tau).max(0.0) * idf
         })
         .collect()
@@ -85,10 +94,16 @@ fn threshold(scores: &[f32], rule: Threshold) -> f32 {
             m + z * sd
         }
         Threshold::BelowMax(d) => scores.iter().copied().fold(f32::MIN, f32::max) - d,
+        Threshold::StdMultiple(c) => {
+            let n = scores.len() as f32;
+            let m = scores.iter().sum::<f32>() / n;
+            c * (scores.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / n).sqrt()
+        }
     }
 }
 
-/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` (rows unit length).
+/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` (rows unit length), writing
+/// straight into the output so that peak memory is the input plus the output.
 pub fn condition(
     captions_emb: ArrayView2<f32>,
     vocab: &Vocabulary,
@@ -96,37 +111,41 @@ pub fn condition(
     p: &ValuesParams,
 ) -> Array2<f32> {
     let (n, dim) = captions_emb.dim();
-    let mut bag = Array2::<f32>::zeros((n, dim));
-    for (i, mut row) in bag.axis_iter_mut(Axis(0)).enumerate() {
+    let a = p.caption_weight.clamp(0.0, 1.0);
+    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
+    let mut out = Array2::<f32>::zeros((n, 2 * dim));
+    let mut mean = Array1::<f32>::zeros(dim);
+    for (i, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
+        let (mut cap, mut bag) = row.view_mut().split_at(Axis(0), dim);
+        cap.assign(&captions_emb.row(i));
+        normalize(cap.as_slice_mut().expect("row of a standard-layout array"));
         let mut any = false;
         for &t in &vocab.occurrences[i] {
             let w = weights[t as usize];
             if w > 0.0 {
-                row.scaled_add(w, &vocab.embeddings.row(t as usize));
+                bag.scaled_add(w, &vocab.embeddings.row(t as usize));
                 any = true;
             }
         }
         if !any {
             // Nothing criterion-relevant in this caption: fall back to the caption itself.
-            row.assign(&captions_emb.row(i));
+            bag.assign(&cap);
         }
-        normalize(row.as_slice_mut().expect("standard layout"));
+        let b = bag.as_slice_mut().expect("row of a standard-layout array");
+        normalize(b);
+        mean += &bag;
+    }
+    if n > 0 {
+        mean /= n as f32;
     }
     // Centring removes what all captions share (the criterion's common direction), which
     // otherwise dominates cosine similarity between bags.
-    let mean = bag.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(dim));
-    bag -= &mean;
-    let a = p.caption_weight.clamp(0.0, 1.0);
-    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
-    let mut out = Array2::<f32>::zeros((n, 2 * dim));
-    for i in 0..n {
-        let mut b = bag.row(i).to_owned();
-        normalize(b.as_slice_mut().expect("owned"));
-        let mut c = captions_emb.row(i).to_owned();
-        normalize(c.as_slice_mut().expect("owned"));
-        let mut r = out.row_mut(i);
-        r.slice_mut(ndarray::s![..dim]).assign(&(c * wa));
-        r.slice_mut(ndarray::s![dim..]).assign(&(b * wb));
+    for mut row in out.axis_iter_mut(Axis(0)) {
+        let (mut cap, mut bag) = row.view_mut().split_at(Axis(0), dim);
+        cap *= wa;
+        bag -= &mean;
+        normalize(bag.as_slice_mut().expect("row of a standard-layout array"));
+        bag *= wb;
     }
     out
 }

@@ -1,0 +1,108 @@
+//! Query latency on synthetic data: criterion embedding + conditioning + k-means + naming (no
+//! LLM), K = 10, for N = 1k, 10k, 100k, 1M 384-d vectors, each N in its own process so that the
+//! peak RSS it reports belongs to that N alone.
+//!
+//! Run: `cargo bench --bench query_latency` (optionally followed by sizes, e.g. `-- 1000 10000`).
+//! Needs the MiniLM model (bash scripts/setup.sh) for the criterion embedding.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_distr_free::normal;
+
+use clusterby::index::store::LoadedIndex;
+use clusterby::query::{self, QueryOptions};
+use clusterby::{ModelName, TextEmbedding, TextEmbeddingOptions, TextModelSource};
+
+const DIM: usize = 384;
+const K: usize = 10;
+
+mod rand_distr_free {
+    use rand::Rng;
+    /// Standard normal by Box–Muller (avoids another dependency).
+    pub fn normal(rng: &mut impl Rng) -> f32 {
+        let (u1, u2): (f32, f32) = (rng.gen_range(1e-7..1.0), rng.gen());
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+}
+
+fn synthetic(n: usize) -> LoadedIndex {
+    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(1);
+    let centres: Vec<Vec<f32>> = (0..K).map(|_| (0..DIM).map(|_| normal(&mut rng)).collect()).collect();
+    let objects = ["cat", "dog", "car", "ship", "bird", "horse", "truck", "frog", "plane", "deer"];
+    let fillers = ["small", "red", "wooden", "near", "tree", "road", "water", "grass", "sky", "table", "blue", "old"];
+    let mut emb = Array2::<f32>::zeros((n, DIM));
+    let mut captions = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % K;
+        let mut row = emb.row_mut(i);
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = centres[c][j] + 1.5 * normal(&mut rng);
+        }
+        let norm = row.dot(&row).sqrt();
+        row /= norm;
+        captions.push(format!(
+            "The image features a {} {} next to a {} {}.",
+            fillers[rng.gen_range(0..fillers.len())],
+            objects[c],
+            fillers[rng.gen_range(0..fillers.len())],
+            fillers[rng.gen_range(0..fillers.len())]
+        ));
+    }
+    LoadedIndex { ids: (0..n).map(|i| i.to_string()).collect(), captions, labels: vec![None; n], embeddings: emb }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn one(n: usize) {
+    if clusterby::models::installed_dir(ModelName::AllMiniLmL6V2).is_err() {
+        println!("skipping: all-MiniLM-L6-v2 not installed (bash scripts/setup.sh)");
+        return;
+    }
+    let data = synthetic(n);
+    let matrix_mb = (n * DIM * 4) as f64 / 1048576.0;
+    let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    for conditioning in clusterby::conditioning::Conditioning::ALL {
+        let mut opts = QueryOptions::new("object").with_k(Some(K)).with_conditioning(conditioning);
+        opts.cache_dir = Some(cache.path().to_path_buf());
+        // Warm-up builds the criterion-free vocabulary cache, as `clusterby index` does.
+        query::run(&data, &mut enc, &opts).unwrap();
+        let t = Instant::now();
+        let r = query::run(&data, &mut enc, &opts).unwrap();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let parts: Vec<String> = r.timings_ms.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
+        println!(
+            "N={n:>8} conditioning={:<6} query {ms:>9.1} ms  [{}]  peak RSS {:.0} MB = {:.2}x the {:.0} MB matrix",
+            conditioning.as_str(),
+            parts.join(", "),
+            peak_rss_mb(),
+            peak_rss_mb() / matrix_mb,
+            matrix_mb
+        );
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    if let Ok(n) = std::env::var("CLUSTERBY_BENCH_N") {
+        one(n.parse().expect("CLUSTERBY_BENCH_N"));
+        return;
+    }
+    let sizes = if sizes.is_empty() { vec![1_000, 10_000, 100_000, 1_000_000] } else { sizes };
+    let exe = std::env::current_exe().expect("own path");
+    for n in sizes {
+        let st = std::process::Command::new(&exe).env("CLUSTERBY_BENCH_N", n.to_string()).status().expect("spawn");
+        if !st.success() {
+            println!("N={n}: failed ({st})");
+        }
+    }
+}
