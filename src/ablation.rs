@@ -148,13 +148,15 @@ pub fn markdown(rows: &[AblationRow]) -> String {
     let mut s = String::from(
         "| set | pipeline | conditioning | method | n | ACC | NMI | ARI | LLM calls | query ms |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    // A `|` inside a cell (as in "IC|TC") would split it.
+    let e = |t: &str| t.replace('|', "\\|");
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.set,
-            r.pipeline,
-            r.conditioning,
-            r.method,
+            e(&r.set),
+            e(&r.pipeline),
+            e(&r.conditioning),
+            e(&r.method),
             r.n,
             f(r.acc),
             f(r.nmi),

@@ -38,6 +38,9 @@ pub struct QueryOptions {
     /// Criteria to ignore ("gender"): their directions are removed before clustering.
     pub exclude: Vec<String>,
     pub seed: u64,
+    /// k-means restarts (best inertia wins): one bad start can merge two classes and split
+    /// another, so a few more restarts buy robustness for little time.
+    pub restarts: usize,
     pub examples_per_cluster: usize,
     /// The index folder, where criterion-free derived data is cached.
     pub cache_dir: Option<std::path::PathBuf>,
@@ -53,6 +56,7 @@ impl QueryOptions {
             conditioning: Conditioning::default(),
             exclude: Vec::new(),
             seed: 42,
+            restarts: 10,
             examples_per_cluster: 3,
             cache_dir: None,
             values: Default::default(),
@@ -152,7 +156,7 @@ pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions
     timings.insert("condition".to_string(), ms(t));
 
     let t = Instant::now();
-    let params = ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).check()?;
+    let params = ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
     let clustering = cluster::fit(conditioned.view(), &params)?;
     timings.insert("cluster".to_string(), ms(t));
 
