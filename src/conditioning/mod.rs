@@ -151,3 +151,24 @@ pub fn remove_directions(x: &mut Array2<f32>, dirs: ArrayView2<f32>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_a_direction_leaves_the_rest() {
+        let mut x = ndarray::array![[1.0f32, 1.0, 0.0], [0.0, 2.0, 3.0]];
+        let d = ndarray::array![[0.0f32, 2.0, 0.0]];
+        remove_directions(&mut x, d.view());
+        assert_eq!(x, ndarray::array![[1.0f32, 0.0, 0.0], [0.0, 0.0, 3.0]]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for c in Conditioning::ALL {
+            assert_eq!(c.as_str().parse::<Conditioning>().unwrap(), c);
+        }
+        assert!("magic".parse::<Conditioning>().unwrap_err().to_string().contains("values"));
+    }
+}

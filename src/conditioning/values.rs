@@ -151,10 +151,8 @@ pub fn condition(
 }
 
 fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 1e-12 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
+    let n = v.len();
+    crate::text_embedding::l2_normalize_rows(v, n);
 }
 
 /// The most relevant terms and their weights, for reports.
@@ -162,4 +160,55 @@ pub fn top_terms(vocab: &Vocabulary, weights: &[f32], n: usize) -> Vec<(String, 
     let mut idx: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
     idx.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
     idx.into_iter().take(n).map(|i| (vocab.terms[i].clone(), weights[i])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn vocab() -> Vocabulary {
+        // 2-d toy embeddings: "trumpet" and "violin" point along the query, "street" across it.
+        Vocabulary {
+            terms: vec!["instrument".into(), "street".into(), "trumpet".into(), "violin".into()],
+            df: vec![4, 2, 2, 2],
+            embeddings: array![[1.0, 0.0], [0.0, 1.0], [0.9, 0.436], [0.9, -0.436]],
+            occurrences: vec![vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3]],
+        }
+    }
+
+    #[test]
+    fn criterion_words_are_not_values_and_irrelevant_terms_get_no_weight() {
+        let v = vocab();
+        let q = Array1::from(vec![1.0f32, 0.0]);
+        let w = term_weights(&v, &q, "musical instruments", 4, &ValuesParams::default());
+        assert_eq!(w[0], 0.0, "the criterion's own word");
+        assert_eq!(w[1], 0.0, "orthogonal to the criterion");
+        assert!(w[2] > 0.0 && w[3] > 0.0);
+    }
+
+    #[test]
+    fn captions_with_the_same_value_end_up_together() {
+        let v = vocab();
+        let q = Array1::from(vec![1.0f32, 0.0]);
+        let p = ValuesParams::default();
+        let w = term_weights(&v, &q, "instrument", 4, &p);
+        // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
+        let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
+        let x = condition(caps.view(), &v, &w, &p);
+        let bag = |i: usize| x.row(i).slice(ndarray::s![2..]).to_owned();
+        assert!(bag(0).dot(&bag(2)) > 0.4, "both trumpet");
+        assert!(bag(0).dot(&bag(1)) < 0.0, "trumpet vs violin");
+        for r in x.rows() {
+            assert!((r.dot(&r) - 1.0).abs() < 1e-4, "rows are unit length");
+        }
+    }
+
+    #[test]
+    fn thresholds() {
+        let s = [0.0f32, 0.1, 0.2, 0.3, 0.4];
+        assert!((threshold(&s, Threshold::StdMultiple(1.0)) - 0.141_421).abs() < 1e-4);
+        assert_eq!(threshold(&s, Threshold::Quantile(1.0)), 0.4);
+        assert!((threshold(&s, Threshold::BelowMax(0.1)) - 0.3).abs() < 1e-6);
+    }
 }
