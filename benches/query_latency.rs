@@ -97,7 +97,13 @@ fn main() {
         one(n.parse().expect("CLUSTERBY_BENCH_N"));
         return;
     }
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000, 100_000, 1_000_000] } else { sizes };
+    // `cargo test --all-targets` runs this binary without `--bench`: a quick smoke run only.
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes = match (sizes.is_empty(), full) {
+        (false, _) => sizes,
+        (true, true) => vec![1_000, 10_000, 100_000, 1_000_000],
+        (true, false) => vec![1_000],
+    };
     let exe = std::env::current_exe().expect("own path");
     for n in sizes {
         let st = std::process::Command::new(&exe).env("CLUSTERBY_BENCH_N", n.to_string()).status().expect("spawn");
