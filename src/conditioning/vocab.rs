@@ -47,9 +47,10 @@ struct CacheMeta {
 
 /// Terms of each caption, singularised, stop words and caption boilerplate removed.
 pub fn caption_term_lists(captions: &[String]) -> Vec<Vec<String>> {
+    use rayon::prelude::*;
     let stop = StopWords::captions();
     captions
-        .iter()
+        .par_iter()
         .map(|c| {
             let mut t = caption_terms(c, &stop, true);
             t.sort();
