@@ -92,7 +92,7 @@ enum Command {
         #[arg(long, default_value = "benches/ablation-sets.json")]
         sets: PathBuf,
         /// Folder holding the sets' files.
-        #[arg(long, default_value = "../shared/data/captions")]
+        #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value = "notebooks")]
         out: PathBuf,
