@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{ArrayView2, ArrayViewMut2, CowArray, Ix2};
 
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
@@ -84,11 +84,13 @@ pub struct ConditionReport {
     pub vocabulary_size: usize,
 }
 
-pub fn condition(
-    input: &ConditionInput<'_>,
+/// The conditioned rows; borrowed from the index when nothing needed changing (`none` without
+/// exclusions), so a plain query never copies the embedding matrix.
+pub fn condition<'a>(
+    input: &ConditionInput<'a>,
     method: Conditioning,
     encoder: &mut TextEmbedding,
-) -> Result<(Array2<f32>, ConditionReport), ConditioningError> {
+) -> Result<(CowArray<'a, f32, Ix2>, ConditionReport), ConditioningError> {
     if input.embeddings.ncols() != encoder.dim() {
         return Err(ConditioningError::DimMismatch { got: input.embeddings.ncols(), want: encoder.dim() });
     }
@@ -96,17 +98,20 @@ pub fn condition(
     // Copy the cached embeddings only when an exclusion has to modify them.
     let modified = excluded.as_ref().map(|d| {
         let mut c = input.embeddings.to_owned();
-        remove_directions(&mut c, d.view());
+        remove_directions(c.view_mut(), d.view());
         c
     });
-    let caps: ArrayView2<'_, f32> = match &modified {
-        Some(m) => m.view(),
-        None => input.embeddings.view(),
-    };
     let mut report = ConditionReport::default();
-    let x = match method {
-        Conditioning::None => caps.to_owned(),
+    let x: CowArray<'a, f32, Ix2> = match method {
+        Conditioning::None => match modified {
+            Some(m) => m.into(),
+            None => input.embeddings.into(),
+        },
         Conditioning::Values => {
+            let caps: ArrayView2<'_, f32> = match &modified {
+                Some(m) => m.view(),
+                None => input.embeddings.view(),
+            };
             let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
             let q = encoder.embed(&values::criterion_phrases(input.criterion))?;
             let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
@@ -119,11 +124,9 @@ pub fn condition(
             if let Some(d) = &excluded {
                 // Also remove the excluded directions from the values half.
                 let dim = d.ncols();
-                let mut half = x.slice(ndarray::s![.., dim..]).to_owned();
-                remove_directions(&mut half, d.view());
-                x.slice_mut(ndarray::s![.., dim..]).assign(&half);
+                remove_directions(x.slice_mut(ndarray::s![.., dim..]), d.view());
             }
-            x
+            x.into()
         }
     };
     Ok((x, report))
@@ -131,7 +134,7 @@ pub fn condition(
 
 /// Projects every row onto the orthogonal complement of `dirs`' span (Gram–Schmidt first),
 /// so "do not consider X" removes X's direction from the geometry.
-pub fn remove_directions(x: &mut Array2<f32>, dirs: ArrayView2<f32>) {
+pub fn remove_directions(mut x: ArrayViewMut2<f32>, dirs: ArrayView2<f32>) {
     let mut basis: Vec<ndarray::Array1<f32>> = Vec::new();
     for d in dirs.rows() {
         let mut v = d.to_owned();
@@ -160,7 +163,7 @@ mod tests {
     fn removing_a_direction_leaves_the_rest() {
         let mut x = ndarray::array![[1.0f32, 1.0, 0.0], [0.0, 2.0, 3.0]];
         let d = ndarray::array![[0.0f32, 2.0, 0.0]];
-        remove_directions(&mut x, d.view());
+        remove_directions(x.view_mut(), d.view());
         assert_eq!(x, ndarray::array![[1.0f32, 0.0, 0.0], [0.0, 0.0, 3.0]]);
     }
 
