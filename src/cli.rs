@@ -135,6 +135,8 @@ pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult 
 
 pub struct ClusterArgs<'a> {
     pub index_dir: &'a Path,
+    pub namer: crate::query::NamerKind,
+    pub llm: Option<crate::llm::LlmConfig>,
     pub criterion: &'a str,
     pub k: Option<usize>,
     pub method: Method,
@@ -155,9 +157,14 @@ pub fn cluster(ctx: &Context, a: ClusterArgs<'_>) -> CliResult {
         .with_method(a.method)
         .with_conditioning(a.conditioning)
         .with_exclude(a.exclude)
-        .with_seed(a.seed);
+        .with_seed(a.seed)
+        .with_namer(a.namer);
     opts.cache_dir = Some(a.index_dir.to_path_buf());
-    let mut result = query::run(&loaded, &mut enc, &opts)?;
+    let client = match (a.namer, a.llm) {
+        (crate::query::NamerKind::Llm, Some(cfg)) => Some(crate::llm::LlmClient::new(cfg)?),
+        _ => None,
+    };
+    let mut result = query::run_with(&loaded, &mut enc, &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
     print_result(&result);
     if let Some(p) = a.json {
@@ -194,6 +201,57 @@ pub fn print_result(r: &ClusterResult) {
     for n in &r.notes {
         println!("  note: {n}");
     }
+    if let Some(u) = &r.llm {
+        println!(
+            "  LLM {}: {} calls ({} failed, {} retries, {} from cache), {} prompt + {} completion tokens, {:.1} s",
+            u.model, u.calls, u.failed_calls, u.retries, u.cache_hits, u.prompt_tokens, u.completion_tokens, u.seconds
+        );
+    }
+}
+
+pub struct IctcArgs<'a> {
+    pub index_dir: &'a Path,
+    pub criterion: &'a str,
+    pub k: usize,
+    pub llm: crate::llm::LlmConfig,
+    pub cache: Option<&'a Path>,
+    pub limit: Option<usize>,
+    pub json: Option<&'a Path>,
+}
+
+/// The full IC|TC baseline over an index's captions (2N+1 calls, cached and resumable).
+pub fn ictc(ctx: &Context, a: IctcArgs<'_>) -> CliResult {
+    let idx = Index::open(a.index_dir)?;
+    let loaded = idx.load()?;
+    let n = a.limit.unwrap_or(usize::MAX).min(loaded.ids.len());
+    let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
+    let client = crate::llm::LlmClient::new(a.llm)?;
+    let cache_path = a.cache.map_or_else(|| a.index_dir.join("llm-cache.jsonl"), Path::to_path_buf);
+    let cache = crate::llm::AnswerCache::open(&cache_path)?;
+    eprintln!(
+        "IC|TC on {n} captions with {} at {}: {} calls needed, {} answers cached in {}",
+        client.config().model,
+        client.endpoint(),
+        2 * n + 1,
+        cache.len(),
+        cache_path.display()
+    );
+    let wall = std::time::Instant::now();
+    let (mut result, _) = crate::ictc::run(
+        &loaded.ids[..n],
+        &loaded.captions[..n],
+        &crate::ictc::IctcOptions::new(a.criterion, a.k),
+        &client,
+        &cache,
+        &mut enc,
+    )?;
+    result.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+    print_result(&result);
+    if let Some(p) = a.json {
+        write_json(p, &result)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use clusterby::cli;
 
@@ -71,7 +71,31 @@ enum Command {
         exclude: Vec<String>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Who names the clusters: keywords (offline) or llm (one call; keywords on failure).
+        #[arg(long, default_value = "keywords")]
+        namer: String,
+        #[command(flatten)]
+        llm: LlmArgs,
         /// Write the result as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
+    /// into K names, assign each caption), answers cached so a killed run resumes.
+    Ictc {
+        index: PathBuf,
+        #[arg(long)]
+        by: String,
+        #[arg(short)]
+        k: usize,
+        #[command(flatten)]
+        llm: LlmArgs,
+        /// Answer cache (default: INDEX/llm-cache.jsonl).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Only the first N captions.
+        #[arg(long)]
+        limit: Option<usize>,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -114,6 +138,40 @@ enum Command {
     },
 }
 
+/// The OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server, OpenAI).
+#[derive(Args)]
+struct LlmArgs {
+    /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.
+    #[arg(long, env = "CLUSTERBY_LLM_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
+    llm_base_url: String,
+    #[arg(long, env = "CLUSTERBY_LLM_MODEL", default_value = "default")]
+    llm_model: String,
+    /// Environment variable holding the API key (its value is never printed).
+    #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
+    llm_api_key_env: String,
+    /// Seconds before one call is abandoned (then retried).
+    #[arg(long, default_value_t = 120.0)]
+    llm_timeout: f64,
+    #[arg(long, default_value_t = 3)]
+    llm_retries: usize,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 4)]
+    llm_concurrency: usize,
+}
+
+impl LlmArgs {
+    fn config(&self) -> Result<clusterby::llm::LlmConfig, String> {
+        if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0) {
+            return Err(format!("--llm-timeout must be a positive number of seconds, not {}", self.llm_timeout));
+        }
+        Ok(clusterby::llm::LlmConfig::new(&self.llm_base_url, &self.llm_model)
+            .with_api_key_env(&self.llm_api_key_env)
+            .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
+            .with_max_retries(self.llm_retries)
+            .with_concurrency(self.llm_concurrency))
+    }
+}
+
 #[derive(Subcommand)]
 enum ModelsAction {
     /// Show the catalogue and what is installed.
@@ -140,12 +198,14 @@ fn main() -> ExitCode {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
         Command::Index { input, out, model } => cli::index(&ctx, &input, &out, &model),
-        Command::Cluster { index, by, k, method, conditioning, exclude, seed, json } => {
-            match (method.parse(), conditioning.parse()) {
-                (Ok(method), Ok(conditioning)) => cli::cluster(
+        Command::Cluster { index, by, k, method, conditioning, exclude, seed, namer, llm, json } => {
+            match (method.parse(), conditioning.parse(), namer.parse(), llm.config()) {
+                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm)) => cli::cluster(
                     &ctx,
                     cli::ClusterArgs {
                         index_dir: &index,
+                        namer,
+                        llm: Some(llm),
                         criterion: &by,
                         k,
                         method,
@@ -155,10 +215,27 @@ fn main() -> ExitCode {
                         json: json.as_deref(),
                     },
                 ),
-                (Err(e), _) => Err(format!("--method: {e}").into()),
-                (_, Err(e)) => Err(e.into()),
+                (Err(e), ..) => Err(format!("--method: {e}").into()),
+                (_, Err(e), ..) => Err(e.into()),
+                (_, _, Err(e), _) => Err(format!("--namer: {e}").into()),
+                (.., Err(e)) => Err(e.into()),
             }
         }
+        Command::Ictc { index, by, k, llm, cache, limit, json } => match llm.config() {
+            Ok(llm) => cli::ictc(
+                &ctx,
+                cli::IctcArgs {
+                    index_dir: &index,
+                    criterion: &by,
+                    k,
+                    llm,
+                    cache: cache.as_deref(),
+                    limit,
+                    json: json.as_deref(),
+                },
+            ),
+            Err(e) => Err(e.into()),
+        },
         Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
         Command::Ablate { sets, data, out, work, only, method } => {
             cli::ablate(&ctx, &sets, &data, &out, &work, &only, &method)

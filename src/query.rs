@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{self, ClusterError, ClusterParams, Method};
 use crate::conditioning::{self, Conditioning, ConditioningError, ConditionInput};
 use crate::index::store::LoadedIndex;
-use crate::naming::{KeywordNamer, Namer, NamingError, NamingRequest};
+use crate::llm::{LlmClient, LlmUsage};
+use crate::naming::{KeywordNamer, LlmNamer, Namer, NamingError, NamingRequest};
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,29 @@ pub enum QueryError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Naming(#[from] NamingError),
+    #[error("--namer llm needs an LLM endpoint (--llm-base-url or CLUSTERBY_LLM_BASE_URL)")]
+    NoLlm,
+}
+
+/// Who names the clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NamerKind {
+    /// Distinctive keywords (c-TF-IDF), offline.
+    #[default]
+    Keywords,
+    /// One LLM call for all names, keyword names on failure.
+    Llm,
+}
+
+impl std::str::FromStr for NamerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "keywords" | "keyword" => Ok(NamerKind::Keywords),
+            "llm" => Ok(NamerKind::Llm),
+            other => Err(format!("unknown namer {other:?}: use keywords or llm")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +69,7 @@ pub struct QueryOptions {
     /// The index folder, where criterion-free derived data is cached.
     pub cache_dir: Option<std::path::PathBuf>,
     pub values: conditioning::ValuesParams,
+    pub namer: NamerKind,
 }
 
 impl QueryOptions {
@@ -60,7 +85,12 @@ impl QueryOptions {
             examples_per_cluster: 3,
             cache_dir: None,
             values: Default::default(),
+            namer: NamerKind::Keywords,
         }
+    }
+    pub fn with_namer(mut self, n: NamerKind) -> Self {
+        self.namer = n;
+        self
     }
     pub fn with_k(mut self, k: Option<usize>) -> Self {
         self.k = k;
@@ -104,6 +134,9 @@ pub struct ClusterResult {
     pub notes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k_selection: Option<cluster::KSelection>,
+    /// Calls, tokens and seconds spent on the LLM, when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmUsage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,8 +160,21 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Runs one query over a loaded index.
+/// Runs one query over a loaded index, offline (keyword names).
 pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions) -> Result<ClusterResult, QueryError> {
+    run_with(index, encoder, opts, None)
+}
+
+/// Runs one query; with `opts.namer == Llm`, names the clusters in one call through `llm`.
+pub fn run_with(
+    index: &LoadedIndex,
+    encoder: &mut TextEmbedding,
+    opts: &QueryOptions,
+    llm: Option<&LlmClient>,
+) -> Result<ClusterResult, QueryError> {
+    if opts.namer == NamerKind::Llm && llm.is_none() {
+        return Err(QueryError::NoLlm);
+    }
     if opts.criterion.trim().is_empty() {
         return Err(QueryError::EmptyCriterion);
     }
@@ -161,12 +207,15 @@ pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions
     timings.insert("cluster".to_string(), ms(t));
 
     let t = Instant::now();
-    let namer = KeywordNamer::new();
-    let req = NamingRequest::new(&opts.criterion, &index.captions, &clustering.labels, clustering.k);
-    let names = namer.name(&req)?;
+    let examples =
+        representatives(conditioned.view(), &clustering.labels, clustering.k, opts.examples_per_cluster.max(3));
+    let req = NamingRequest::new(&opts.criterion, &index.captions, &clustering.labels, clustering.k)
+        .with_representatives(&examples);
+    let (names, report) = match (opts.namer, llm) {
+        (NamerKind::Llm, Some(client)) => LlmNamer::new(client).name_with_report(&req)?,
+        _ => (KeywordNamer::new().name(&req)?, Default::default()),
+    };
     timings.insert("name".to_string(), ms(t));
-
-    let examples = representatives(conditioned.view(), &clustering.labels, clustering.k, opts.examples_per_cluster);
     let sizes = clustering.sizes();
     let noise = clustering.noise_count();
     let mut clusters: Vec<ClusterSummary> = names
@@ -178,7 +227,11 @@ pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions
             examples: if n.cluster < 0 {
                 Vec::new()
             } else {
-                examples[n.cluster as usize].iter().map(|&i| index.ids[i].clone()).collect()
+                examples[n.cluster as usize]
+                    .iter()
+                    .take(opts.examples_per_cluster)
+                    .map(|&i| index.ids[i].clone())
+                    .collect()
             },
             name: n.name,
             keywords: n.keywords,
@@ -201,6 +254,9 @@ pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions
             terms.join(", ")
         ));
     }
+    if let Some(why) = &report.fallback_reason {
+        notes.push(format!("LLM namer: {why}"));
+    }
     if clustering.fit_rows < index.ids.len() {
         notes.push(format!(
             "{} fit on a seeded sample of {} rows; the rest were assigned to the nearest cluster",
@@ -216,11 +272,12 @@ pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions
         k_auto: clustering.k_chosen_automatically,
         clusters,
         assignments,
-        llm_calls: 0,
+        llm_calls: report.llm_calls,
         timings_ms: timings,
-        namer: "keywords".to_string(),
+        namer: report.namer,
         notes,
         k_selection: clustering.selection,
+        llm: report.usage,
     })
 }
 

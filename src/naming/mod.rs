@@ -6,9 +6,11 @@
 //! terms × clusters matrix for other code to reuse.
 
 pub mod keywords;
+pub mod llm;
 pub mod text;
 
 pub use keywords::{distinctive_terms, KeywordNamer, TermMatrix, TermOptions};
+pub use llm::{LlmNamer, NamingReport};
 pub use text::{StopWords, CAPTION_BOILERPLATE, STOP_WORDS};
 
 use serde::{Deserialize, Serialize};
@@ -111,6 +113,9 @@ pub struct NamingRequest<'a> {
     pub k: usize,
     /// Keywords to return per cluster; 0 leaves it to the namer.
     pub keywords_per_cluster: usize,
+    /// Per cluster, caption indices nearest its centre, most typical first (shown to an LLM
+    /// namer); `None` lets the namer take the first captions of each cluster.
+    pub representatives: Option<&'a [Vec<usize>]>,
 }
 
 impl<'a> NamingRequest<'a> {
@@ -126,7 +131,13 @@ impl<'a> NamingRequest<'a> {
             assignments,
             k,
             keywords_per_cluster: 0,
+            representatives: None,
         }
+    }
+
+    pub fn with_representatives(mut self, reps: &'a [Vec<usize>]) -> Self {
+        self.representatives = Some(reps);
+        self
     }
 
     pub fn with_keywords_per_cluster(mut self, n: usize) -> Self {
@@ -173,11 +184,10 @@ pub struct ClusterName {
 /// one for [`NOISE_CLUSTER`] named [`NOISE_NAME`] when any caption is noise;
 /// names are unique across clusters.
 ///
-/// An LLM-backed namer is planned to implement this trait as well: one
-/// prompt carrying the criterion and a sample of every cluster's captions
-/// (plus [`KeywordNamer`]'s keywords as hints), answered with all names at
-/// once so they can be kept distinct; on any failure (no model, bad output,
-/// duplicate names) it falls back to [`KeywordNamer`].
+/// [`LlmNamer`] implements it with one prompt carrying the criterion and every
+/// cluster's keywords and typical captions, answered with all names at once so
+/// they can be kept distinct; on any failure (no server, bad output, wrong
+/// count, duplicate names) it falls back to [`KeywordNamer`].
 pub trait Namer {
     fn name(&self, req: &NamingRequest<'_>) -> Result<Vec<ClusterName>, NamingError>;
 }

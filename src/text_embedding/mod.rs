@@ -349,3 +349,18 @@ pub fn open_session(path: &Path, threads: usize, rt: &RuntimeOptions) -> Result<
         .commit_from_file(path)
         .map_err(|e| fail(e.to_string()))
 }
+
+/// The default text model for unit tests that need one: `None` (skip) when it is not installed,
+/// a panic when `CLUSTERBY_REQUIRE_MODELS=1` says it must be.
+#[cfg(test)]
+pub(crate) fn test_encoder() -> Option<TextEmbedding> {
+    let opts = TextEmbeddingOptions::new(TextModelSource::Catalogue(models::ModelName::DEFAULT_TEXT));
+    match TextEmbedding::try_new(opts) {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("CLUSTERBY_REQUIRE_MODELS").is_ok_and(|v| v == "1") => panic!("model required: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}

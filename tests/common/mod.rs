@@ -42,3 +42,76 @@ pub fn have_file(p: &std::path::Path) -> bool {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_clusterby"))
 }
+
+/// The local llama.cpp server (scripts/llm_server.py, SmolLM2-135M, one thread) on a free
+/// loopback port; stopped by its PID (SIGTERM, then SIGKILL) when dropped.
+pub struct LlmServer {
+    child: std::process::Child,
+    pub base_url: String,
+    pub model: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LlmServer {
+    /// `None` (skip) when the venv has no xllamacpp, unless CLUSTERBY_REQUIRE_MODELS=1.
+    pub fn start() -> Option<LlmServer> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        let has = python.is_file()
+            && std::process::Command::new(&python)
+                .args(["-c", "import xllamacpp"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !has {
+            if required() {
+                panic!("xllamacpp missing from .venv: run scripts/setup.sh");
+            }
+            eprintln!("skipping: no xllamacpp in .venv");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready.json");
+        let mut child = std::process::Command::new(&python)
+            .arg(root.join("scripts/llm_server.py"))
+            .args(["--port", "0", "--threads", "1", "--ready-file"])
+            .arg(&ready)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start scripts/llm_server.py");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        while !ready.is_file() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("llm_server.py exited early: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "LLM server not ready after 180 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        assert_eq!(info["pid"].as_u64(), Some(child.id() as u64), "the ready file names our child");
+        Some(LlmServer {
+            base_url: info["base_url"].as_str().unwrap().to_string(),
+            model: info["model"].as_str().unwrap().to_string(),
+            child,
+            _dir: dir,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for LlmServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

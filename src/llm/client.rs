@@ -1,0 +1,652 @@
+//! OpenAI-compatible chat completions with timeouts, retries, a concurrency limit and usage counts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::cache::{AnswerCache, CachedAnswer};
+use super::{LlmError, ENV_API_KEY, ENV_BASE_URL, ENV_MODEL};
+
+/// Where and how to call the model. The API key itself is never stored here: only the name of
+/// the environment variable that holds it, so printing a config cannot leak it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmConfig {
+    /// Base URL up to and including `/v1` (`http://127.0.0.1:11434/v1` for Ollama).
+    pub base_url: String,
+    pub model: String,
+    /// Environment variable holding the API key; unset or empty means no Authorization header.
+    pub api_key_env: String,
+    /// Limit for one HTTP exchange, connect to last byte.
+    pub timeout: Duration,
+    /// Attempts after the first, on 429, 5xx, timeouts and connection errors.
+    pub max_retries: usize,
+    /// First backoff; doubled per retry, capped at 30 s; a `Retry-After` header wins when shorter.
+    pub backoff: Duration,
+    /// Calls in flight at once across all threads using this client.
+    pub concurrency: usize,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            model: "default".into(),
+            api_key_env: ENV_API_KEY.into(),
+            timeout: Duration::from_secs(120),
+            max_retries: 3,
+            backoff: Duration::from_millis(500),
+            concurrency: 4,
+        }
+    }
+}
+
+impl LlmConfig {
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self { base_url: base_url.into(), model: model.into(), ..Default::default() }
+    }
+
+    /// Defaults overridden by `CLUSTERBY_LLM_BASE_URL` and `CLUSTERBY_LLM_MODEL` when set.
+    pub fn from_env() -> Self {
+        let mut c = Self::default();
+        if let Some(u) = crate::paths::non_empty_env(ENV_BASE_URL) {
+            c.base_url = u;
+        }
+        if let Some(m) = crate::paths::non_empty_env(ENV_MODEL) {
+            c.model = m;
+        }
+        c
+    }
+
+    pub fn with_base_url(mut self, u: impl Into<String>) -> Self {
+        self.base_url = u.into();
+        self
+    }
+    pub fn with_model(mut self, m: impl Into<String>) -> Self {
+        self.model = m.into();
+        self
+    }
+    pub fn with_api_key_env(mut self, v: impl Into<String>) -> Self {
+        self.api_key_env = v.into();
+        self
+    }
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+    pub fn with_max_retries(mut self, n: usize) -> Self {
+        self.max_retries = n;
+        self
+    }
+    pub fn with_backoff(mut self, b: Duration) -> Self {
+        self.backoff = b;
+        self
+    }
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(s: impl Into<String>) -> Self {
+        Self { role: "system".into(), content: s.into() }
+    }
+    pub fn user(s: impl Into<String>) -> Self {
+        Self { role: "user".into(), content: s.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatOptions {
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Ask for `response_format: json_object`; dropped automatically if the server rejects it.
+    pub json: bool,
+    /// Ask for output matching this JSON schema (`response_format: json_schema`; llama.cpp,
+    /// vLLM, Ollama and OpenAI constrain decoding to it). Falls back to `json_object`, then to
+    /// nothing, when the server rejects it.
+    pub json_schema: Option<Value>,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        Self { max_tokens: 256, temperature: 0.0, json: false, json_schema: None }
+    }
+}
+
+impl ChatOptions {
+    pub fn with_max_tokens(mut self, n: u32) -> Self {
+        self.max_tokens = n;
+        self
+    }
+    pub fn with_json(mut self, j: bool) -> Self {
+        self.json = j;
+        self
+    }
+    pub fn with_json_schema(mut self, schema: Value) -> Self {
+        self.json = true;
+        self.json_schema = Some(schema);
+        self
+    }
+
+    /// 2 = schema, 1 = json_object, 0 = free text.
+    fn format_level(&self) -> u8 {
+        match (&self.json_schema, self.json) {
+            (Some(_), _) => 2,
+            (None, true) => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// One answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub content: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub seconds: f64,
+    /// Attempts it took (1 = no retry).
+    pub attempts: usize,
+}
+
+/// Calls, tokens and time spent, reported in every result that used a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LlmUsage {
+    pub model: String,
+    /// Completed calls (answers received).
+    pub calls: u64,
+    /// Calls that failed after all retries.
+    pub failed_calls: u64,
+    pub retries: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Sum of the calls' wall times (overlapping calls add up).
+    pub seconds: f64,
+    /// Answers served from the on-disk cache instead of the server.
+    #[serde(default)]
+    pub cache_hits: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+    micros: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+/// Counting semaphore: a client shared by worker threads keeps at most `n` calls in flight.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Slots {
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *f == 0 {
+            f = self.cv.wait(f).unwrap_or_else(|p| p.into_inner());
+        }
+        *f -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+/// A thread-safe client; share it by reference across worker threads.
+pub struct LlmClient {
+    config: LlmConfig,
+    agent: ureq::Agent,
+    key: Option<String>,
+    endpoint: String,
+    shown: String,
+    slots: Slots,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("endpoint", &self.shown)
+            .field("model", &self.config.model)
+            .field("api_key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl LlmClient {
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        let base = config.base_url.trim().trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(LlmError::Config(format!(
+                "base URL {:?} must start with http:// or https:// (e.g. http://127.0.0.1:8080/v1)",
+                redact_url(base)
+            )));
+        }
+        if config.model.trim().is_empty() {
+            return Err(LlmError::Config("the model name is empty".into()));
+        }
+        let endpoint = format!("{base}/chat/completions");
+        let key = crate::paths::non_empty_env(&config.api_key_env).or_else(|| {
+            (config.api_key_env == ENV_API_KEY).then(|| crate::paths::non_empty_env("OPENAI_API_KEY")).flatten()
+        });
+        let t = Some(config.timeout);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(t)
+            .user_agent(format!("clusterby/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Self {
+            shown: redact_url(&endpoint),
+            endpoint,
+            agent,
+            key,
+            slots: Slots { free: Mutex::new(config.concurrency.max(1)), cv: Condvar::new() },
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlmConfig {
+        &self.config
+    }
+
+    /// The endpoint as safe to print (no credentials or query string).
+    pub fn endpoint(&self) -> &str {
+        &self.shown
+    }
+
+    /// Totals since the client was made.
+    pub fn usage(&self) -> LlmUsage {
+        let c = &self.counters;
+        LlmUsage {
+            model: self.config.model.clone(),
+            calls: c.calls.load(Ordering::Relaxed),
+            failed_calls: c.failed.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            prompt_tokens: c.prompt_tokens.load(Ordering::Relaxed),
+            completion_tokens: c.completion_tokens.load(Ordering::Relaxed),
+            seconds: c.micros.load(Ordering::Relaxed) as f64 / 1e6,
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One chat completion, retried on transient failures.
+    pub fn chat(&self, messages: &[Message], opts: &ChatOptions) -> Result<Completion, LlmError> {
+        let _slot = self.slots.acquire();
+        let start = Instant::now();
+        let mut level = opts.format_level();
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            let err = match self.attempt(messages, opts, level) {
+                Ok(mut c) => {
+                    c.attempts = attempts;
+                    break Ok(c);
+                }
+                Err(e) if level > 0 && rejects_response_format(&e) => {
+                    // Some servers reject (this kind of) response_format; prompts ask for JSON anyway.
+                    level -= 1;
+                    attempts -= 1;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let (e, retry_after) = err;
+            if !e.is_transient() || attempts > self.config.max_retries {
+                break Err(if attempts > 1 { LlmError::Exhausted { attempts, last: Box::new(e) } } else { e });
+            }
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            let backoff = self.config.backoff.saturating_mul(1 << (attempts - 1).min(16)).min(Duration::from_secs(30));
+            std::thread::sleep(retry_after.map_or(backoff, |r| r.min(backoff.max(Duration::from_secs(1)) * 4)));
+        };
+        let secs = start.elapsed().as_secs_f64();
+        self.counters.micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        match &result {
+            Ok(c) => {
+                self.counters.calls.fetch_add(1, Ordering::Relaxed);
+                self.counters.prompt_tokens.fetch_add(c.prompt_tokens, Ordering::Relaxed);
+                self.counters.completion_tokens.fetch_add(c.completion_tokens, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result.map(|mut c| {
+            c.seconds = secs;
+            c
+        })
+    }
+
+    /// [`chat`](Self::chat) through an answer cache: a cached answer costs no call; a new one is
+    /// stored before it is returned. The flag says whether it came from the cache.
+    pub fn chat_cached(
+        &self,
+        cache: &AnswerCache,
+        messages: &[Message],
+        opts: &ChatOptions,
+    ) -> Result<(Completion, bool), LlmError> {
+        let key = AnswerCache::key(&self.config.model, messages, opts);
+        if let Some(a) = cache.get(&key) {
+            self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+            let c = Completion {
+                content: a.content,
+                prompt_tokens: a.prompt_tokens,
+                completion_tokens: a.completion_tokens,
+                seconds: 0.0,
+                attempts: 0,
+            };
+            return Ok((c, true));
+        }
+        let c = self.chat(messages, opts)?;
+        let stored = CachedAnswer {
+            content: c.content.clone(),
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+        };
+        // A cache that cannot be written costs resumability, not the answer.
+        if let Err(e) = cache.put(&key, stored) {
+            eprintln!("warning: answer not cached: {e}");
+        }
+        Ok((c, false))
+    }
+
+    fn attempt(
+        &self,
+        messages: &[Message],
+        opts: &ChatOptions,
+        format_level: u8,
+    ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let mut body = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "max_tokens": opts.max_tokens,
+            "temperature": opts.temperature,
+            "stream": false,
+        });
+        match (format_level, &opts.json_schema) {
+            (2, Some(schema)) => {
+                body["response_format"] =
+                    json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+            }
+            (1..=2, _) => body["response_format"] = json!({"type": "json_object"}),
+            _ => {}
+        }
+        let mut req = self.agent.post(&self.endpoint).header("Content-Type", "application/json");
+        if let Some(k) = &self.key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        let url = self.shown.clone();
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut resp = req.send(&bytes[..]).map_err(|e| (self.network_error(e), None))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(300.0)));
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(32 << 20)
+            .read_to_string()
+            .map_err(|e| (self.network_error(e), retry_after))?;
+        if !(200..300).contains(&status) {
+            return Err((LlmError::Status { url, status, body: snippet(&text) }, retry_after));
+        }
+        parse_completion(&text).map_err(|reason| (LlmError::BadResponse { url, reason }, None))
+    }
+
+    fn network_error(&self, e: ureq::Error) -> LlmError {
+        let url = self.shown.clone();
+        match e {
+            ureq::Error::Timeout(_) => LlmError::Timeout { url, seconds: self.config.timeout.as_secs_f64() },
+            ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                LlmError::Timeout { url, seconds: self.config.timeout.as_secs_f64() }
+            }
+            other => LlmError::Connect { url, message: other.to_string() },
+        }
+    }
+}
+
+fn rejects_response_format(e: &(LlmError, Option<Duration>)) -> bool {
+    matches!(&e.0, LlmError::Status { status, body, .. } if (*status == 400 || *status == 422) && (body.contains("response_format") || body.contains("schema")))
+}
+
+fn parse_completion(text: &str) -> Result<Completion, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
+    if let Some(err) = v.get("error") {
+        return Err(format!("error object: {}", snippet(&err.to_string())));
+    }
+    let content = v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str))
+        .ok_or_else(|| format!("no choices[0].message.content in {}", snippet(text)))?;
+    let tok = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
+    Ok(Completion {
+        content: content.to_string(),
+        prompt_tokens: tok("prompt_tokens"),
+        completion_tokens: tok("completion_tokens"),
+        seconds: 0.0,
+        attempts: 1,
+    })
+}
+
+/// First 200 characters, on one line, for error messages.
+fn snippet(s: &str) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 200 {
+        one.chars().take(200).collect::<String>() + "…"
+    } else {
+        one
+    }
+}
+
+/// Drops user info and the query string, where keys sometimes travel (`?api-key=`).
+pub fn redact_url(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or("");
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            if path.is_empty() {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => no_query.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::fake_server::{FakeServer, Reply};
+
+    fn client(url: &str) -> LlmClient {
+        LlmClient::new(
+            LlmConfig::new(url, "m")
+                .with_timeout(Duration::from_millis(800))
+                .with_backoff(Duration::from_millis(10))
+                .with_max_retries(2)
+                .with_api_key_env("CLUSTERBY_TEST_KEY_UNSET"),
+        )
+        .unwrap()
+    }
+
+    fn hi() -> Vec<Message> {
+        vec![Message::user("hi")]
+    }
+
+    #[test]
+    fn answer_and_usage_are_counted() {
+        let s = FakeServer::start(vec![Reply::content("hello")]);
+        let c = client(&s.base_url());
+        let a = c.chat(&hi(), &ChatOptions::default()).unwrap();
+        assert_eq!(a.content, "hello");
+        assert_eq!((a.prompt_tokens, a.completion_tokens, a.attempts), (11, 7, 1));
+        let u = c.usage();
+        assert_eq!((u.calls, u.failed_calls, u.retries, u.prompt_tokens), (1, 0, 0, 11));
+        let seen = s.requests();
+        assert_eq!(seen[0].path, "/v1/chat/completions");
+        let body: Value = serde_json::from_str(&seen[0].body).unwrap();
+        assert_eq!(body["model"], "m");
+        assert_eq!(body["messages"][0]["content"], "hi");
+    }
+
+    #[test]
+    fn retries_500_then_succeeds() {
+        let s = FakeServer::start(vec![Reply::status(500, "boom"), Reply::status(503, "busy"), Reply::content("ok")]);
+        let c = client(&s.base_url());
+        let a = c.chat(&hi(), &ChatOptions::default()).unwrap();
+        assert_eq!((a.content.as_str(), a.attempts), ("ok", 3));
+        assert_eq!(c.usage().retries, 2);
+    }
+
+    #[test]
+    fn retries_429_honouring_retry_after() {
+        let s = FakeServer::start(vec![Reply::status(429, "slow down").with_header("Retry-After", "0"), Reply::content("ok")]);
+        let c = client(&s.base_url());
+        assert_eq!(c.chat(&hi(), &ChatOptions::default()).unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn gives_up_after_retries_and_counts_the_failure() {
+        let s = FakeServer::start(vec![Reply::status(500, "a"); 5]);
+        let c = client(&s.base_url());
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert!(matches!(&e, LlmError::Exhausted { attempts: 3, .. }), "{e}");
+        assert!(e.to_string().contains("HTTP 500"), "{e}");
+        assert_eq!(s.requests().len(), 3);
+        assert_eq!(c.usage().failed_calls, 1);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried() {
+        let s = FakeServer::start(vec![Reply::status(401, "bad key"), Reply::content("never")]);
+        let c = client(&s.base_url());
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert!(matches!(e, LlmError::Status { status: 401, .. }), "{e}");
+        assert_eq!(s.requests().len(), 1);
+    }
+
+    #[test]
+    fn refused_connection_is_a_connect_error() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = client(&format!("http://127.0.0.1:{port}/v1"));
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        let LlmError::Exhausted { last, attempts: 3 } = &e else { panic!("{e:?}") };
+        assert!(matches!(**last, LlmError::Connect { .. }), "{e}");
+    }
+
+    #[test]
+    fn hanging_server_times_out() {
+        let s = FakeServer::start(vec![Reply::content("late").with_delay(Duration::from_secs(3)); 3]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(0))
+            .unwrap();
+        let t = Instant::now();
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert!(matches!(e, LlmError::Timeout { .. }), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    }
+
+    #[test]
+    fn non_json_body_is_a_bad_response() {
+        let s = FakeServer::start(vec![Reply::raw(200, "<html>gateway</html>")]);
+        let c = client(&s.base_url());
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert!(matches!(e, LlmError::BadResponse { .. }), "{e}");
+        assert!(e.to_string().contains("gateway"));
+    }
+
+    #[test]
+    fn response_format_is_dropped_when_rejected() {
+        let s = FakeServer::start(vec![
+            Reply::status(400, "{\"error\":\"response_format not supported\"}"),
+            Reply::content("{\"a\":1}"),
+        ]);
+        let c = client(&s.base_url());
+        let a = c.chat(&hi(), &ChatOptions::default().with_json(true)).unwrap();
+        assert_eq!(a.content, "{\"a\":1}");
+        let r = s.requests();
+        assert!(r[0].body.contains("response_format") && !r[1].body.contains("response_format"));
+    }
+
+    #[test]
+    fn json_schema_falls_back_step_by_step() {
+        let s = FakeServer::start(vec![
+            Reply::status(400, "json_schema unsupported"),
+            Reply::status(400, "response_format unsupported"),
+            Reply::content("[]"),
+        ]);
+        let c = client(&s.base_url());
+        let opts = ChatOptions::default().with_json_schema(json!({"type": "array"}));
+        assert_eq!(c.chat(&hi(), &opts).unwrap().attempts, 1);
+        let r = s.requests();
+        assert!(r[0].body.contains("\"json_schema\""));
+        assert!(r[1].body.contains("json_object"));
+        assert!(!r[2].body.contains("response_format"));
+    }
+
+    #[test]
+    fn api_key_is_sent_but_never_shown() {
+        std::env::set_var("CLUSTERBY_TEST_KEY_SET", "sk-secret-123");
+        let s = FakeServer::start(vec![Reply::status(401, "nope")]);
+        let c = LlmClient::new(LlmConfig::new(format!("{}?api-key=sk-secret-123", s.base_url()), "m").with_api_key_env("CLUSTERBY_TEST_KEY_SET"))
+            .unwrap();
+        let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert_eq!(s.requests()[0].authorization.as_deref(), Some("Bearer sk-secret-123"));
+        for shown in [e.to_string(), format!("{c:?}"), c.endpoint().to_string()] {
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn concurrency_limit_holds() {
+        let s = FakeServer::start(vec![Reply::content("x").with_delay(Duration::from_millis(100)); 6]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_concurrency(2)).unwrap();
+        std::thread::scope(|sc| {
+            for _ in 0..6 {
+                sc.spawn(|| c.chat(&hi(), &ChatOptions::default()).unwrap());
+            }
+        });
+        assert_eq!(s.max_in_flight(), 2);
+        assert_eq!(c.usage().calls, 6);
+    }
+
+    #[test]
+    fn bad_config_is_rejected() {
+        assert!(matches!(LlmClient::new(LlmConfig::new("localhost:8080", "m")), Err(LlmError::Config(_))));
+        assert!(matches!(LlmClient::new(LlmConfig::new("http://x/v1", " ")), Err(LlmError::Config(_))));
+        assert_eq!(redact_url("https://u:p@h:1/v1?key=s"), "https://h:1/v1");
+    }
+}

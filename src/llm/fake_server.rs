@@ -1,0 +1,171 @@
+//! A small OpenAI-style HTTP server on 127.0.0.1 for fault tests: scripted or computed replies,
+//! delays, raw bodies; records what it was sent and how many requests overlapped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub body: String,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A well-formed chat completion answering `content`, with usage 11 + 7 tokens.
+    pub fn content(content: &str) -> Self {
+        let body = serde_json::json!({
+            "id": "x", "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        });
+        Self::raw(200, &body.to_string())
+    }
+    pub fn status(status: u16, message: &str) -> Self {
+        Self::raw(status, &serde_json::json!({"error": {"message": message}}).to_string())
+    }
+    pub fn raw(status: u16, body: &str) -> Self {
+        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+    }
+    pub fn with_header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn with_delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+struct Shared {
+    handler: Box<Handler>,
+    seen: Mutex<Vec<Request>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+pub struct FakeServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Answers requests with `script` in order, then 500s.
+    pub fn start(script: Vec<Reply>) -> Self {
+        let next = Mutex::new(script.into_iter());
+        Self::with_handler(move |_| {
+            next.lock().unwrap().next().unwrap_or_else(|| Reply::status(500, "fake server script exhausted"))
+        })
+    }
+
+    pub fn with_handler(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            handler: Box::new(handler),
+            seen: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sh, sp) = (shared.clone(), stop.clone());
+        let handle = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(c) = conn {
+                    let sh = sh.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve(c, &sh);
+                    });
+                }
+            }
+        });
+        Self { addr, shared, stop, handle: Some(handle) }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
+    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(c.try_clone()?);
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(());
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (mut len, mut authorization) = (0usize, None);
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap_or(0),
+                "authorization" => authorization = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let req = Request { path, body: String::from_utf8_lossy(&body).into_owned(), authorization };
+    sh.seen.lock().unwrap().push(req.clone());
+    let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let reply = (sh.handler)(&req);
+    std::thread::sleep(reply.delay);
+    sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let mut out = c;
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(reply.body.as_bytes())?;
+    out.flush()
+}

@@ -1,0 +1,280 @@
+//! Getting structured answers out of messy model output: code fences, prose around the JSON,
+//! trailing commas, JSON cut off by the token limit, or plain numbered lists.
+
+use serde_json::Value;
+
+/// The first JSON object or array in `text` that parses, repairing truncation and trailing
+/// commas when needed. `None` when there is nothing JSON-like.
+pub fn extract_json(text: &str) -> Option<Value> {
+    let text = strip_thinking(text);
+    let trimmed = text.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+        if v.is_object() || v.is_array() {
+            return Some(v);
+        }
+    }
+    let bytes = trimmed.as_bytes();
+    for (start, &b) in bytes.iter().enumerate() {
+        if b == b'{' || b == b'[' {
+            if let Some(v) = parse_from(&trimmed[start..]) {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+/// Reasoning models wrap their thoughts in <think> tags; the answer follows them.
+fn strip_thinking(text: &str) -> &str {
+    match text.rfind("</think>") {
+        Some(i) => &text[i + "</think>".len()..],
+        None => text,
+    }
+}
+
+/// Scans one value starting at `s[0]`, tracking strings and nesting. A complete value is parsed
+/// as is; a truncated one is closed, first whole, then cut back to each earlier comma.
+fn parse_from(s: &str) -> Option<Value> {
+    let mut stack: Vec<u8> = Vec::new();
+    let (mut in_str, mut escaped) = (false, false);
+    // (byte offset of a comma, closers needed at that point)
+    let mut cuts: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' => stack.push(b'}'),
+            b'[' => stack.push(b']'),
+            b'}' | b']' => {
+                if stack.pop() != Some(b) {
+                    return None;
+                }
+                if stack.is_empty() {
+                    return parse_lenient(&s[..=i]);
+                }
+            }
+            b',' => cuts.push((i, stack.clone())),
+            _ => {}
+        }
+    }
+    // Truncated: try closing what is open.
+    let mut whole = s.trim_end().to_string();
+    if in_str {
+        if escaped {
+            whole.pop();
+        }
+        whole.push('"');
+    }
+    whole.extend(stack.iter().rev().map(|&c| c as char));
+    if let Some(v) = parse_lenient(&whole) {
+        return Some(v);
+    }
+    for (at, st) in cuts.iter().rev() {
+        let mut c = s[..*at].to_string();
+        c.extend(st.iter().rev().map(|&c| c as char));
+        if let Some(v) = parse_lenient(&c) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn parse_lenient(s: &str) -> Option<Value> {
+    serde_json::from_str(s).ok().or_else(|| serde_json::from_str(&drop_trailing_commas(s)).ok())
+}
+
+/// `[1, 2,]` → `[1, 2]`, outside strings.
+fn drop_trailing_commas(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let (mut in_str, mut escaped) = (false, false);
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+        } else if c == ',' {
+            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
+            if matches!(next, Some('}') | Some(']') | None) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Exactly `k` short, distinct names from a model's answer: a JSON list, an object holding a
+/// list (`{"names": [...]}`), a list of objects with a `name`, or numbered lines. The error says
+/// what was wrong, for the result's notes.
+pub fn parse_names(text: &str, k: usize) -> Result<Vec<String>, String> {
+    let raw: Vec<String> = match extract_json(text) {
+        Some(v) => names_from_value(&v).ok_or_else(|| format!("JSON without a list of names: {}", short(text)))?,
+        None => numbered_lines(text),
+    };
+    let names: Vec<String> = raw.iter().map(|n| clean_name(n)).filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return Err(format!("no names in the answer: {}", short(text)));
+    }
+    if names.len() != k {
+        return Err(format!("{} names for {k} clusters: {}", names.len(), names.join(" | ")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        if !seen.insert(n.to_lowercase()) {
+            return Err(format!("duplicate name {n:?}"));
+        }
+    }
+    Ok(names)
+}
+
+fn names_from_value(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Array(items) => items.iter().map(item_name).collect(),
+        Value::Object(map) => {
+            for key in ["names", "clusters", "categories", "labels", "cluster_names"] {
+                if let Some(found) = map.get(key).and_then(names_from_value) {
+                    return Some(found);
+                }
+            }
+            if let Some(found) = map.values().find_map(|v| v.as_array().and_then(|_| names_from_value(v))) {
+                return Some(found);
+            }
+            // {"1": "brass", "2": "strings"}: order by the number in the key.
+            let mut pairs: Vec<(u64, String)> = Vec::new();
+            for (key, val) in map {
+                let num: String = key.chars().filter(char::is_ascii_digit).collect();
+                pairs.push((num.parse().ok()?, val.as_str()?.to_string()));
+            }
+            pairs.sort_by_key(|p| p.0);
+            Some(pairs.into_iter().map(|p| p.1).collect())
+        }
+        _ => None,
+    }
+}
+
+fn item_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => ["name", "label", "category", "title"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_str))
+            .or_else(|| m.values().find_map(Value::as_str))
+            .map(str::to_string),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn numbered_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.trim_start_matches(|c: char| c.is_ascii_digit());
+            if rest.len() < l.len() {
+                let rest = rest.trim_start();
+                return rest.strip_prefix(['.', ')', ':']).map(str::to_string);
+            }
+            l.strip_prefix(['-', '*', '•']).map(str::to_string)
+        })
+        .collect()
+}
+
+/// Trims quotes, markup, "Cluster 3:" prefixes and end punctuation; caps the length.
+pub fn clean_name(raw: &str) -> String {
+    let mut s = raw.trim().trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '`').trim();
+    let lower = s.to_lowercase();
+    for prefix in ["cluster", "category", "group"] {
+        if lower.starts_with(prefix) {
+            if let Some((head, tail)) = s.split_once(':') {
+                if head.split_whitespace().count() <= 2 {
+                    s = tail.trim();
+                }
+            }
+            break;
+        }
+    }
+    let s = s.trim_end_matches(['.', ',', ';', ':']).trim();
+    let words: Vec<&str> = s.split_whitespace().take(8).collect();
+    let joined = words.join(" ");
+    joined.chars().take(60).collect()
+}
+
+fn short(s: &str) -> String {
+    let one = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 160 {
+        one.chars().take(160).collect::<String>() + "…"
+    } else {
+        one
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plain_fenced_and_wrapped_json() {
+        assert_eq!(extract_json(r#"{"a": 1}"#), Some(json!({"a": 1})));
+        assert_eq!(extract_json("```json\n[\"x\", \"y\"]\n```"), Some(json!(["x", "y"])));
+        assert_eq!(extract_json("Sure! Here you go: {\"names\": [\"a\"]} Hope that helps {ok}"), Some(json!({"names": ["a"]})));
+        assert_eq!(extract_json("<think>maybe {no}</think> [1, 2]"), Some(json!([1, 2])));
+        assert_eq!(extract_json("no json here"), None);
+        // Braces inside strings do not confuse the scanner.
+        assert_eq!(extract_json(r#"x {"a": "}{]", "b": [1]} y"#), Some(json!({"a": "}{]", "b": [1]})));
+    }
+
+    #[test]
+    fn truncated_and_trailing_commas() {
+        assert_eq!(extract_json(r#"{"names": ["brass", "strings", "perc"#), Some(json!({"names": ["brass", "strings", "perc"]})));
+        assert_eq!(extract_json(r#"{"names": ["brass", "strings",]}"#), Some(json!({"names": ["brass", "strings"]})));
+        assert_eq!(extract_json(r#"[{"name": "a"}, {"name": "b"}, {"na"#), Some(json!([{"name": "a"}, {"name": "b"}])));
+        assert_eq!(extract_json(r#"{"a": "x\"#), Some(json!({"a": "x"})));
+    }
+
+    #[test]
+    fn names_in_many_shapes() {
+        let want = vec!["Brass".to_string(), "Strings".to_string()];
+        for answer in [
+            r#"{"names": ["Brass", "Strings"]}"#,
+            r#"["Brass", "Strings"]"#,
+            r#"[{"cluster": 1, "name": "Brass"}, {"cluster": 2, "name": "Strings"}]"#,
+            r#"{"2": "Strings", "1": "Brass"}"#,
+            "Here are the names:\n1. Brass\n2. Strings.\n",
+            "- \"Brass\"\n- Cluster 2: Strings",
+            "```\n{\"clusters\": [\"Brass\", \"Strings\"]}\n```",
+        ] {
+            assert_eq!(parse_names(answer, 2).as_ref(), Ok(&want), "{answer}");
+        }
+    }
+
+    #[test]
+    fn wrong_count_duplicates_and_junk_are_errors() {
+        assert!(parse_names(r#"["a", "b", "c"]"#, 2).unwrap_err().contains("3 names for 2"));
+        assert!(parse_names(r#"["Brass", "brass"]"#, 2).unwrap_err().contains("duplicate"));
+        assert!(parse_names("I cannot help with that.", 2).is_err());
+        assert!(parse_names(r#"{"a": 1}"#, 1).is_err());
+        assert!(parse_names(r#"["", " "]"#, 2).is_err());
+    }
+
+    #[test]
+    fn names_are_cleaned_and_capped() {
+        assert_eq!(clean_name("  **Cluster 3: Wind instruments.** "), "Wind instruments");
+        assert_eq!(clean_name(&"word ".repeat(20)).split(' ').count(), 8);
+        assert!(clean_name(&"x".repeat(100)).len() <= 60);
+    }
+}

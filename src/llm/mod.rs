@@ -1,0 +1,51 @@
+//! The LLM side: one OpenAI-compatible chat-completions client (Ollama, vLLM, llama.cpp server,
+//! OpenAI), tolerant JSON extraction from model output, and an on-disk answer cache.
+//!
+//! clusterby's query path makes at most one call through this client; the IC|TC baseline
+//! ([`crate::ictc`]) makes 2N+1 through the same one, so both are measured alike.
+
+pub mod cache;
+pub mod client;
+pub mod json;
+
+pub use cache::AnswerCache;
+pub use client::{ChatOptions, LlmClient, LlmConfig, LlmUsage, Message};
+pub use json::{extract_json, parse_names};
+
+/// Environment variable read for the endpoint when `--llm-base-url` is not given.
+pub const ENV_BASE_URL: &str = "CLUSTERBY_LLM_BASE_URL";
+/// Environment variable read for the model name when `--llm-model` is not given.
+pub const ENV_MODEL: &str = "CLUSTERBY_LLM_MODEL";
+/// Environment variable holding the API key by default (then `OPENAI_API_KEY`).
+pub const ENV_API_KEY: &str = "CLUSTERBY_LLM_API_KEY";
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LlmError {
+    #[error("LLM endpoint {url}: cannot connect ({message})")]
+    Connect { url: String, message: String },
+    #[error("LLM endpoint {url}: no answer within {seconds:.0} s")]
+    Timeout { url: String, seconds: f64 },
+    #[error("LLM endpoint {url}: HTTP {status}: {body}")]
+    Status { url: String, status: u16, body: String },
+    #[error("LLM endpoint {url}: unusable response: {reason}")]
+    BadResponse { url: String, reason: String },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Exhausted { attempts: usize, last: Box<LlmError> },
+    #[error("LLM configuration: {0}")]
+    Config(String),
+}
+
+impl LlmError {
+    /// Worth another attempt: the server may recover (429, 5xx, network trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LlmError::Connect { .. } | LlmError::Timeout { .. } => true,
+            LlmError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake_server;

@@ -1,0 +1,268 @@
+//! Naming all clusters with one LLM call, falling back to keyword names on any failure.
+
+use serde_json::json;
+
+use super::{ClusterName, KeywordNamer, Namer, NamingError, NamingRequest, NOISE_CLUSTER};
+use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
+
+/// How a naming went: which namer's names are in the result and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamingReport {
+    /// `"llm"`, or `"keywords"` when the LLM was not used or failed.
+    pub namer: String,
+    pub llm_calls: usize,
+    /// Why the LLM names were not used, when they were not.
+    pub fallback_reason: Option<String>,
+    pub usage: Option<LlmUsage>,
+}
+
+impl Default for NamingReport {
+    fn default() -> Self {
+        Self { namer: "keywords".into(), llm_calls: 0, fallback_reason: None, usage: None }
+    }
+}
+
+/// Names clusters with one chat call carrying the criterion, K, and for each cluster its
+/// distinctive keywords and a few captions nearest its centre, cut short so the prompt fits a
+/// small model's context.
+#[derive(Debug)]
+pub struct LlmNamer<'c> {
+    client: &'c LlmClient,
+    pub examples_per_cluster: usize,
+    /// Characters kept of each example caption.
+    pub caption_chars: usize,
+    /// Soft cap on the prompt's characters; examples shrink to fit.
+    pub prompt_chars: usize,
+    pub keywords: KeywordNamer,
+}
+
+impl<'c> LlmNamer<'c> {
+    pub fn new(client: &'c LlmClient) -> Self {
+        Self { client, examples_per_cluster: 3, caption_chars: 160, prompt_chars: 6000, keywords: KeywordNamer::new() }
+    }
+
+    pub fn with_examples_per_cluster(mut self, n: usize) -> Self {
+        self.examples_per_cluster = n;
+        self
+    }
+
+    /// The prompt for a request whose keyword names are already known.
+    pub fn prompt(&self, req: &NamingRequest<'_>, keyword_names: &[ClusterName]) -> Vec<Message> {
+        let k = req.k;
+        let mut per_cluster: Vec<Vec<&str>> = vec![Vec::new(); k];
+        match req.representatives {
+            Some(reps) => {
+                for (c, rows) in reps.iter().enumerate().take(k) {
+                    per_cluster[c] = rows.iter().filter_map(|&i| req.captions.get(i)).collect();
+                }
+            }
+            None => {
+                for (i, &c) in req.assignments.iter().enumerate() {
+                    if c >= 0 && (c as usize) < k && per_cluster[c as usize].len() < self.examples_per_cluster {
+                        per_cluster[c as usize].push(req.captions.get(i).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        let sizes = cluster_sizes(req.assignments, k);
+        let mut examples = self.examples_per_cluster;
+        let mut chars = self.caption_chars;
+        loop {
+            let body = self.render(req, keyword_names, &per_cluster, &sizes, examples, chars);
+            if body.len() <= self.prompt_chars || (examples <= 1 && chars <= 60) {
+                return vec![
+                    Message::system("You name groups of images. Answer with JSON only."),
+                    Message::user(body),
+                ];
+            }
+            if examples > 1 {
+                examples -= 1;
+            } else {
+                chars = (chars * 2 / 3).max(60);
+            }
+        }
+    }
+
+    fn render(
+        &self,
+        req: &NamingRequest<'_>,
+        keyword_names: &[ClusterName],
+        per_cluster: &[Vec<&str>],
+        sizes: &[usize],
+        examples: usize,
+        chars: usize,
+    ) -> String {
+        let k = req.k;
+        let criterion = req.criterion.trim();
+        let mut s = format!(
+            "Images were grouped into {k} clusters by {criterion}. For each cluster you get its typical words \
+             and a few image descriptions.\n\n"
+        );
+        for c in 0..k {
+            let kw = keyword_names
+                .iter()
+                .find(|n| n.cluster == c as i64)
+                .map(|n| n.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            s.push_str(&format!("Cluster {} ({} images). Words: {kw}\n", c + 1, sizes[c]));
+            for cap in per_cluster[c].iter().take(examples) {
+                s.push_str("- ");
+                s.push_str(&cut(cap, chars));
+                s.push('\n');
+            }
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "Give each cluster a short name (1 to 3 words) saying its {criterion}. The {k} names must be \
+             different from each other. Answer as JSON: {{\"names\": [name of cluster 1, ..., name of cluster {k}]}}"
+        ));
+        s
+    }
+
+    /// Names plus what happened; never fails because of the LLM (only on a malformed request).
+    pub fn name_with_report(&self, req: &NamingRequest<'_>) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
+        let mut names = self.keywords.name(req)?;
+        let before = self.client.usage();
+        let messages = self.prompt(req, &names);
+        let schema = json!({
+            "type": "object",
+            "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": req.k, "maxItems": req.k}},
+            "required": ["names"]
+        });
+        let opts = ChatOptions::default().with_max_tokens(24 * req.k as u32 + 32).with_json_schema(schema);
+        let outcome = self
+            .client
+            .chat(&messages, &opts)
+            .map_err(|e| format!("LLM call failed: {e}"))
+            .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")));
+        let after = self.client.usage();
+        let usage = LlmUsage {
+            model: after.model.clone(),
+            calls: after.calls - before.calls,
+            failed_calls: after.failed_calls - before.failed_calls,
+            retries: after.retries - before.retries,
+            prompt_tokens: after.prompt_tokens - before.prompt_tokens,
+            completion_tokens: after.completion_tokens - before.completion_tokens,
+            seconds: after.seconds - before.seconds,
+            cache_hits: 0,
+        };
+        let report = match outcome {
+            Ok(llm_names) => {
+                for n in names.iter_mut().filter(|n| n.cluster != NOISE_CLUSTER) {
+                    n.name = llm_names[n.cluster as usize].clone();
+                }
+                NamingReport { namer: "llm".into(), llm_calls: 1, fallback_reason: None, usage: Some(usage) }
+            }
+            Err(reason) => NamingReport {
+                namer: "keywords".into(),
+                llm_calls: 1,
+                fallback_reason: Some(format!("{reason}; kept the keyword names")),
+                usage: Some(usage),
+            },
+        };
+        Ok((names, report))
+    }
+}
+
+impl Namer for LlmNamer<'_> {
+    fn name(&self, req: &NamingRequest<'_>) -> Result<Vec<ClusterName>, NamingError> {
+        self.name_with_report(req).map(|(n, _)| n)
+    }
+}
+
+fn cluster_sizes(assignments: &[i64], k: usize) -> Vec<usize> {
+    let mut sizes = vec![0; k];
+    for &a in assignments {
+        if a >= 0 && (a as usize) < k {
+            sizes[a as usize] += 1;
+        }
+    }
+    sizes
+}
+
+fn cut(s: &str, n: usize) -> String {
+    let one = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= n {
+        one
+    } else {
+        one.chars().take(n).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::fake_server::{FakeServer, Reply};
+    use crate::llm::LlmConfig;
+    use std::time::Duration;
+
+    const CAPS: [&str; 6] = [
+        "a man plays a trumpet on stage",
+        "a woman plays the trumpet in a band",
+        "a trumpet player in a park",
+        "a girl plays the violin in a hall",
+        "a man with a violin and bow",
+        "an orchestra violin section",
+    ];
+    const LABELS: [i64; 6] = [0, 0, 0, 1, 1, 1];
+
+    fn run(replies: Vec<Reply>) -> (Vec<ClusterName>, NamingReport, FakeServer) {
+        let s = FakeServer::start(replies);
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)).with_timeout(Duration::from_secs(2)),
+        )
+        .unwrap();
+        let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
+        let (n, r) = LlmNamer::new(&c).name_with_report(&req).unwrap();
+        (n, r, s)
+    }
+
+    #[test]
+    fn one_call_names_every_cluster() {
+        let (names, report, server) = run(vec![Reply::content("```json\n{\"names\": [\"Trumpet\", \"Violin\"]}\n```")]);
+        assert_eq!(names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["Trumpet", "Violin"]);
+        assert_eq!((report.namer.as_str(), report.llm_calls, report.fallback_reason.as_deref()), ("llm", 1, None));
+        assert_eq!(report.usage.unwrap().prompt_tokens, 11);
+        let reqs = server.requests();
+        assert_eq!(reqs.len(), 1);
+        // The prompt carries the criterion, K, keywords and example captions.
+        let body = &reqs[0].body;
+        for needle in ["musical instrument", "2 clusters", "trumpet", "violin", "minItems"] {
+            assert!(body.contains(needle), "{needle} missing from {body}");
+        }
+        assert!(!names[0].keywords.is_empty());
+    }
+
+    #[test]
+    fn falls_back_to_keywords_on_every_kind_of_failure() {
+        let cases = vec![
+            (vec![Reply::content("[\"Trumpet\", \"Violin\", \"Drum\"]")], "3 names for 2"),
+            (vec![Reply::content("[\"Brass\", \"brass\"]")], "duplicate"),
+            (vec![Reply::content("I am sorry, I cannot do that")], "no names"),
+            (vec![Reply::raw(200, "not json at all")], "unusable response"),
+            (vec![Reply::status(500, "down"), Reply::status(500, "down")], "HTTP 500"),
+        ];
+        for (replies, why) in cases {
+            let (names, report, _) = run(replies);
+            assert_eq!(report.namer, "keywords");
+            let reason = report.fallback_reason.unwrap();
+            assert!(reason.contains(why), "{why}: {reason}");
+            // The keyword names are what the result keeps.
+            assert!(names[0].name.contains("trumpet"), "{:?}", names[0]);
+        }
+    }
+
+    #[test]
+    fn long_captions_are_cut_to_fit_the_prompt() {
+        let s = FakeServer::start(vec![]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m")).unwrap();
+        let long: Vec<String> = (0..40).map(|i| format!("caption {i} {}", "word ".repeat(200))).collect();
+        let labels: Vec<i64> = (0..40).map(|i| i % 10).collect();
+        let req = NamingRequest::new("object", &long, &labels, 10);
+        let namer = LlmNamer::new(&c);
+        let kw = namer.keywords.name(&req).unwrap();
+        let m = namer.prompt(&req, &kw);
+        assert!(m[1].content.len() <= namer.prompt_chars + 200, "{}", m[1].content.len());
+        assert!(m[1].content.contains("Cluster 10"));
+    }
+}
