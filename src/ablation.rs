@@ -10,7 +10,9 @@ use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::eval;
 use crate::index::store::Index;
-use crate::query::{self, QueryOptions};
+use crate::ictc::{self, IctcOptions};
+use crate::llm::{AnswerCache, LlmClient, LlmConfig};
+use crate::query::{self, ClusterResult, NamerKind, QueryOptions};
 use crate::text_embedding::TextEmbedding;
 
 /// One labelled caption set; the criterion and K are the only query inputs.
@@ -34,8 +36,96 @@ pub struct AblationRow {
     pub ari: Option<f64>,
     pub llm_calls: usize,
     pub query_ms: Option<f64>,
+    /// Who named the clusters (keywords, llm, or the pipeline's own names).
+    #[serde(default)]
+    pub namer: String,
+    /// Mean cosine similarity between each cluster's name and the name of the class it is
+    /// matched to (Hungarian matching), embedded with the index's text model.
+    #[serde(default)]
+    pub name_quality: Option<f64>,
+    /// Prompt + completion tokens the row's LLM calls used (cached answers included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl AblationRow {
+    fn new(set: &AblationSet, pipeline: &str, conditioning: &str, method: &str, n: usize) -> Self {
+        Self {
+            set: set.name.clone(),
+            pipeline: pipeline.into(),
+            conditioning: conditioning.into(),
+            method: method.into(),
+            n,
+            acc: None,
+            nmi: None,
+            ari: None,
+            llm_calls: 0,
+            query_ms: None,
+            namer: String::new(),
+            name_quality: None,
+            llm_tokens: None,
+            error: None,
+        }
+    }
+
+    /// Fills the scores, name quality and costs from one result.
+    fn record(&mut self, res: &ClusterResult, truth: &HashMap<String, String>, encoder: &mut TextEmbedding) {
+        let pairs: Vec<(String, i64)> = res.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
+        match eval::score_by_id(truth, &pairs) {
+            Ok(s) => {
+                self.acc = Some(s.acc);
+                self.nmi = Some(s.nmi);
+                self.ari = Some(s.ari);
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+        self.llm_calls = res.llm_calls;
+        self.query_ms = res.timings_ms.get("wall").or_else(|| res.timings_ms.get("total")).copied();
+        self.namer = res.namer.clone();
+        self.llm_tokens = res.llm.as_ref().map(|u| u.prompt_tokens + u.completion_tokens);
+        match name_quality(res, truth, encoder) {
+            Ok(q) => self.name_quality = q,
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}
+
+/// Mean cosine similarity between cluster names and their Hungarian-matched class names;
+/// `None` when nothing is matched.
+pub fn name_quality(
+    res: &ClusterResult,
+    truth: &HashMap<String, String>,
+    encoder: &mut TextEmbedding,
+) -> Result<Option<f64>, crate::text_embedding::EmbedError> {
+    let mut classes: Vec<&str> = Vec::new();
+    let (mut t, mut p) = (Vec::new(), Vec::new());
+    for a in res.assignments.iter().filter(|a| a.cluster >= 0) {
+        if let Some(l) = truth.get(&a.id) {
+            let ci = classes.iter().position(|c| c == l).unwrap_or_else(|| {
+                classes.push(l);
+                classes.len() - 1
+            });
+            t.push(ci);
+            p.push(a.cluster as usize);
+        }
+    }
+    let pairs = eval::matching(&t, &p);
+    let named: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|&(c, class)| {
+            res.clusters.iter().find(|s| s.id == c as i64).map(|s| (s.name.as_str(), classes[class]))
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = named.iter().map(|x| x.0).collect();
+    let labels: Vec<String> = named.iter().map(|x| x.1.replace(['_', '-'], " ")).collect();
+    let (a, b) = (encoder.embed(&names)?, encoder.embed(&labels)?);
+    let sims: f64 = a.rows().into_iter().zip(b.rows()).map(|(x, y)| x.dot(&y) as f64).sum();
+    Ok(Some(sims / named.len() as f64))
 }
 
 /// IC|TC's final answers (`ictc_answer`) scored against the labels; rows without an answer
@@ -61,6 +151,9 @@ pub fn ictc_row(set: &AblationSet, path: &Path) -> Result<AblationRow, Box<dyn s
         ari: Some(s.ari),
         llm_calls: 2 * s.n + 1,
         query_ms: None,
+        namer: "-".into(),
+        name_quality: None,
+        llm_tokens: None,
         error: None,
     })
 }
@@ -71,6 +164,10 @@ pub struct AblationConfig {
     pub conditionings: Vec<Conditioning>,
     pub methods: Vec<Method>,
     pub seed: u64,
+    /// With an endpoint: an LLM-namer row per set, and IC|TC run with this model on sets of
+    /// at most `ictc_max_n` captions (answers cached in the set's work folder).
+    pub llm: Option<LlmConfig>,
+    pub ictc_max_n: usize,
 }
 
 /// Runs the grid; indexes each set once (cached in `work_dir`). Failures of one cell are
@@ -93,66 +190,71 @@ pub fn run(
             Ok(row) => rows.push(row),
             Err(e) => eprintln!("[{}] no IC|TC row: {e}", set.name),
         }
+        let client = cfg.llm.clone().map(LlmClient::new).transpose()?;
+        let n = loaded.ids.len();
+        if let Some(client) = client.as_ref().filter(|_| n <= cfg.ictc_max_n) {
+            let mut row = AblationRow::new(set, &format!("IC|TC ({})", client.config().model), "llm-per-image", "-", n);
+            let cache = AnswerCache::open(&dir.join("llm-cache.jsonl"))?;
+            let wall = std::time::Instant::now();
+            match ictc::run(&loaded.ids, &loaded.captions, &IctcOptions::new(&set.criterion, set.k), client, &cache, encoder) {
+                Ok((mut res, _)) => {
+                    res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+                    row.record(&res, &truth, encoder);
+                }
+                Err(e) => row.error = Some(e.to_string()),
+            }
+            log_row(&row);
+            rows.push(row);
+        }
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
                 let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
                 opts.cache_dir = Some(dir.clone());
-                let mut row = AblationRow {
-                    set: set.name.clone(),
-                    pipeline: "clusterby".into(),
-                    conditioning: c.as_str().into(),
-                    method: m.as_str().into(),
-                    n: loaded.ids.len(),
-                    acc: None,
-                    nmi: None,
-                    ari: None,
-                    llm_calls: 0,
-                    query_ms: None,
-                    error: None,
+                let default = c == Conditioning::default() && m == Method::KMeans;
+                let namers: &[NamerKind] = match (&client, default) {
+                    (Some(_), true) => &[NamerKind::Keywords, NamerKind::Llm],
+                    _ => &[NamerKind::Keywords],
                 };
-                match query::run(&loaded, encoder, &opts) {
-                    Ok(res) => {
-                        let pairs: Vec<(String, i64)> = res.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
-                        match eval::score_by_id(&truth, &pairs) {
-                            Ok(s) => {
-                                row.acc = Some(s.acc);
-                                row.nmi = Some(s.nmi);
-                                row.ari = Some(s.ari);
-                            }
-                            Err(e) => row.error = Some(e.to_string()),
-                        }
-                        row.llm_calls = res.llm_calls;
-                        row.query_ms = res.timings_ms.get("total").copied();
+                for &namer in namers {
+                    let mut row = AblationRow::new(set, "clusterby", c.as_str(), m.as_str(), n);
+                    match query::run_with(&loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
+                        Ok(res) => row.record(&res, &truth, encoder),
+                        Err(e) => row.error = Some(e.to_string()),
                     }
-                    Err(e) => row.error = Some(e.to_string()),
+                    log_row(&row);
+                    rows.push(row);
                 }
-                eprintln!(
-                    "[{}] {} + {}: ACC {} ({} ms){}",
-                    set.name,
-                    c.as_str(),
-                    m.as_str(),
-                    row.acc.map(|a| format!("{a:.3}")).unwrap_or("-".into()),
-                    row.query_ms.map(|t| format!("{t:.0}")).unwrap_or("-".into()),
-                    row.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
-                );
-                rows.push(row);
             }
         }
     }
     Ok(rows)
 }
 
+fn log_row(row: &AblationRow) {
+    eprintln!(
+        "[{}] {} {} + {} ({} names): ACC {} ({} ms){}",
+        row.set,
+        row.pipeline,
+        row.conditioning,
+        row.method,
+        row.namer,
+        row.acc.map(|a| format!("{a:.3}")).unwrap_or("-".into()),
+        row.query_ms.map(|t| format!("{t:.0}")).unwrap_or("-".into()),
+        row.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
+    );
+}
+
 /// The table as Markdown.
 pub fn markdown(rows: &[AblationRow]) -> String {
     let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into());
     let mut s = String::from(
-        "| set | pipeline | conditioning | method | n | ACC | NMI | ARI | LLM calls | query ms |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| set | pipeline | conditioning | method | n | ACC | NMI | ARI | LLM calls | query ms | namer | name quality |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     // A `|` inside a cell (as in "IC|TC") would split it.
     let e = |t: &str| t.replace('|', "\\|");
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             e(&r.set),
             e(&r.pipeline),
             e(&r.conditioning),
@@ -162,7 +264,9 @@ pub fn markdown(rows: &[AblationRow]) -> String {
             f(r.nmi),
             f(r.ari),
             r.llm_calls,
-            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r.error.clone().map(|e| format!("error: {e}")).unwrap_or("–".into()))
+            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r.error.clone().map(|e| format!("error: {e}")).unwrap_or("–".into())),
+            e(&r.namer),
+            f(r.name_quality)
         ));
     }
     s

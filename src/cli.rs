@@ -146,7 +146,13 @@ pub struct ClusterArgs<'a> {
     pub json: Option<&'a Path>,
 }
 
-pub fn cluster(ctx: &Context, a: ClusterArgs<'_>) -> CliResult {
+pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliResult {
+    if image_index::is_image_index(a.index_dir) {
+        return cluster_images(ctx, a, space);
+    }
+    if space.is_some_and(|s| s != "caption") {
+        return Err(format!("--space: {} is a caption index; only --space caption applies", a.index_dir.display()).into());
+    }
     let t = std::time::Instant::now();
     let idx = Index::open(a.index_dir)?;
     let loaded = idx.load()?;
@@ -274,10 +280,36 @@ pub fn load_labels(
     Ok(crate::eval::load_labels_file(source, column)?)
 }
 
+/// A CSV with a file-name column (e.g. an image set's labels.csv): labels of the result's ids,
+/// matched by path or file name, from `column` (default `label`, else the first).
+fn load_label_table(
+    path: &Path,
+    column: Option<&str>,
+    r: &ClusterResult,
+) -> Result<Option<std::collections::HashMap<String, String>>, Box<dyn std::error::Error>> {
+    if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("csv") {
+        return Ok(None);
+    }
+    let Ok(t) = crate::images::LabelTable::from_csv(path) else { return Ok(None) };
+    let col = match column {
+        Some(c) => t.column(c).ok_or_else(|| format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))?,
+        None => t.column("label").unwrap_or(0),
+    };
+    let out: std::collections::HashMap<String, String> = r
+        .assignments
+        .iter()
+        .filter_map(|a| t.row(&a.id).and_then(|row| row.get(col).cloned().flatten()).map(|l| (a.id.clone(), l)))
+        .collect();
+    Ok(Some(out))
+}
+
 pub fn eval(result: &Path, labels: &Path, column: Option<&str>) -> CliResult {
     let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
     let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
-    let truth = load_labels(labels, column)?;
+    let truth = match load_label_table(labels, column, &r)? {
+        Some(t) => t,
+        None => load_labels(labels, column)?,
+    };
     let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
     let s = crate::eval::score_by_id(&truth, &pairs)?;
     println!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
@@ -327,6 +359,8 @@ pub fn ablate(
     work_dir: &Path,
     only: &[String],
     methods: &[String],
+    llm: Option<crate::llm::LlmConfig>,
+    ictc_max_n: usize,
 ) -> CliResult {
     let text = std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
     let mut sets: Vec<crate::ablation::AblationSet> =
@@ -346,6 +380,8 @@ pub fn ablate(
         conditionings: Conditioning::ALL.to_vec(),
         methods,
         seed: 42,
+        llm,
+        ictc_max_n,
     };
     let rows = crate::ablation::run(&sets, &cfg, &mut enc)?;
     std::fs::create_dir_all(out_dir)?;
@@ -354,5 +390,166 @@ pub fn ablate(
     std::fs::write(out_dir.join("ablation.json"), serde_json::to_vec_pretty(&rows)?)?;
     println!("{md}");
     eprintln!("wrote {}/ablation.md and ablation.json", out_dir.display());
+    Ok(())
+}
+
+// ---- images -------------------------------------------------------------------------------
+
+use crate::image_embedding::{ClipSource, ImageEmbedding, ImageEmbeddingOptions};
+use crate::image_index::{self, Descriptor, ImageIndexOptions, LabelSource, LoadedImageIndex};
+
+pub struct ImageIndexArgs<'a> {
+    pub root: &'a Path,
+    pub out: &'a Path,
+    pub clip: &'a str,
+    pub text_model: &'a str,
+    pub labels_csv: Option<&'a Path>,
+    pub label_column: Option<&'a str>,
+    pub batch_size: usize,
+    /// Existing captions to import (any captions file format; ids matched to image paths).
+    pub captions: Option<&'a Path>,
+    /// A vision endpoint to caption every image once.
+    pub captioner: Option<crate::llm::LlmConfig>,
+    pub caption_prompt: Option<&'a str>,
+}
+
+/// `clusterby index <IMAGE_DIR>`: CLIP embeddings, then captions if asked for.
+pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
+    let source = ClipSource::parse(a.clip)?;
+    let mut opts = ImageEmbeddingOptions::new(source.clone()).with_runtime(ctx.runtime.clone()).with_batch_size(a.batch_size);
+    if let Some(t) = ctx.threads {
+        opts = opts.with_threads(t);
+    }
+    let mut enc = ImageEmbedding::try_new(opts)?;
+    let labels = match a.labels_csv {
+        Some(p) => LabelSource::Csv { path: p.to_path_buf(), column: a.label_column.map(str::to_string) },
+        None => LabelSource::FileNames,
+    };
+    let r = image_index::index_folder(a.root, a.out, &mut enc, &source, &ImageIndexOptions::default().with_labels(labels))?;
+    for (id, why) in &r.skipped {
+        eprintln!("skipped {id}: {why}");
+    }
+    eprintln!(
+        "indexed {} with {}: {} images found, {} new, {} changed, {} unchanged, {} skipped ({} skipped before, unchanged), {} recovered; {} rows in {} ({:.1}s, {:.1} images/s)",
+        a.root.display(),
+        enc.name(),
+        r.found,
+        r.added,
+        r.updated,
+        r.unchanged,
+        r.skipped.len(),
+        r.still_skipped,
+        r.recovered,
+        r.rows,
+        a.out.display(),
+        r.seconds,
+        r.images_per_sec
+    );
+    if a.captions.is_none() && a.captioner.is_none() {
+        return Ok(());
+    }
+    let ids: Vec<String> = {
+        let mut v: Vec<String> = Index::open(a.out)?.ids()?.into_iter().collect();
+        v.sort();
+        v
+    };
+    let mut captions: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if let Some(file) = a.captions {
+        let read = crate::index::read_captions(file)?;
+        for s in read.skipped.iter().take(20) {
+            eprintln!("skipped {}:{}: {}", file.display(), s.line, s.reason);
+        }
+        let pairs: Vec<(String, String)> = read.records.into_iter().map(|r| (r.id, r.caption)).collect();
+        let (matched, unmatched) = crate::captioning::match_imported(&ids, &pairs);
+        eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
+        captions.extend(matched);
+    }
+    if let Some(cfg) = a.captioner {
+        let client = crate::llm::LlmClient::new(cfg)?;
+        let root = Descriptor::read(a.out)?.map(|d| d.root).unwrap_or_else(|| a.root.to_path_buf());
+        let todo: Vec<(String, PathBuf)> =
+            ids.iter().filter(|id| !captions.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
+        let log = a.out.join("captions.jsonl");
+        let prompt = a.caption_prompt.unwrap_or(crate::captioning::DEFAULT_PROMPT);
+        eprintln!("captioning {} images with {} at {}", todo.len(), client.config().model, client.endpoint());
+        let r = crate::captioning::caption_images(&todo, &log, &client, prompt, true)?;
+        for (id, why) in r.failed.iter().take(20) {
+            eprintln!("no caption for {id}: {why}");
+        }
+        if r.failed.len() > 20 {
+            eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
+        }
+        eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
+        captions.extend(crate::captioning::cached_captions(&log, &client.config().model)?);
+    }
+    let labels: std::collections::HashMap<String, Option<String>> = {
+        let l = Index::open(a.out)?.load()?;
+        l.ids.into_iter().zip(l.labels).collect()
+    };
+    let mut records: Vec<crate::index::CaptionRecord> = captions
+        .into_iter()
+        .map(|(id, caption)| crate::index::CaptionRecord { label: labels.get(&id).cloned().flatten(), id, caption })
+        .collect();
+    records.sort_by(|x, y| x.id.cmp(&y.id));
+    let mut text = TextEmbedding::try_new(ctx.text_options(a.text_model)?)?;
+    let cdir = a.out.join(image_index::CAPTIONS_DIR);
+    let known = if cdir.join("manifest.json").is_file() { Index::open(&cdir)?.ids()? } else { Default::default() };
+    records.retain(|r| !known.contains(&r.id));
+    let rep = crate::indexing::index_records(records, Vec::new(), &cdir, &mut text, true)?;
+    if let Some(mut d) = Descriptor::read(a.out)? {
+        d.caption_model = Some(text.name().to_string());
+        d.write(a.out)?;
+    }
+    eprintln!("caption index: {} new, {} rows in {}", rep.added, rep.total_rows, cdir.display());
+    Ok(())
+}
+
+/// `clusterby cluster` on an image index.
+pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) -> CliResult {
+    let t = std::time::Instant::now();
+    let idx = LoadedImageIndex::open(a.index_dir)?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let space: crate::image_query::Space = match space {
+        Some(s) => s.parse()?,
+        None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => crate::image_query::Space::Both,
+        None => crate::image_query::Space::Image,
+    };
+    let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() { &idx.descriptor.clip_model } else { &idx.descriptor.clip_source })?;
+    let mut clip_text = clip.text_encoder(&ctx.runtime, ctx.threads)?;
+    let mut cap_enc = match (&idx.descriptor.caption_model, space) {
+        (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
+        _ => None,
+    };
+    let mut opts = QueryOptions::new(a.criterion)
+        .with_k(a.k)
+        .with_method(a.method)
+        .with_conditioning(a.conditioning)
+        .with_exclude(a.exclude)
+        .with_seed(a.seed)
+        .with_namer(a.namer);
+    opts.cache_dir = Some(a.index_dir.to_path_buf());
+    let client = match (a.namer, a.llm) {
+        (crate::query::NamerKind::Llm, Some(cfg)) => Some(crate::llm::LlmClient::new(cfg)?),
+        _ => None,
+    };
+    let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
+    result.timings_ms.insert("load_index".into(), load_ms);
+    print_result(&result);
+    if let Some(p) = a.json {
+        write_json(p, &result)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// `clusterby report`: the HTML gallery of a result.
+pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
+    let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
+    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+    let page = crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
+    let tmp = html.with_extension("html.partial");
+    std::fs::write(&tmp, page.html).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, html).map_err(|e| format!("{}: {e}", html.display()))?;
+    eprintln!("wrote {} ({} clusters, {} thumbnails, {} images not found)", html.display(), r.clusters.len(), page.thumbnails, page.missing);
     Ok(())
 }

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::llm::json::clean_name;
-use crate::llm::{extract_json, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
+use crate::llm::{extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
 use crate::query::{Assignment, ClusterResult, ClusterSummary};
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
@@ -105,15 +104,27 @@ fn assign_prompt(criterion: &str, caption: &str, names: &[String]) -> Vec<Messag
     ]
 }
 
-/// The label in a step-2a answer: first line, without "Answer:" and quotes, lower case.
+/// The label in a step-2a answer: first line, without "Answer:", a restated question ("The
+/// instrument in this image is a …") or articles, lower case, at most four words.
 pub fn parse_label(answer: &str) -> Option<String> {
     let line = answer.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let lower = line.to_lowercase();
-    let line = ["answer:", "label:", "the answer is"]
-        .iter()
-        .find_map(|p| lower.starts_with(p).then(|| &line[p.len()..]))
-        .unwrap_or(line);
-    let l = clean_name(line).to_lowercase();
+    let mut l = line.to_lowercase();
+    for p in ["answer:", "label:", "the answer is"] {
+        if let Some(rest) = l.strip_prefix(p) {
+            l = rest.trim().to_string();
+        }
+    }
+    // A sentence answer puts the label after its last " is " / " are ".
+    if l.split_whitespace().count() > 4 {
+        if let Some(i) = l.rfind(" is ").or_else(|| l.rfind(" are ")) {
+            l = l[i..].trim_start().split_once(' ').map_or("", |(_, r)| r).to_string();
+        }
+    }
+    let mut words: Vec<&str> = l.split_whitespace().collect();
+    while words.first().is_some_and(|w| matches!(*w, "a" | "an" | "the")) {
+        words.remove(0);
+    }
+    let l = clean_name(&words.join(" ")).to_lowercase();
     let l: String = l.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
     (!l.is_empty()).then_some(l)
 }
@@ -148,28 +159,6 @@ pub fn match_name(answer: &str, names: &[String]) -> Option<usize> {
         .filter(|(_, n)| !n.is_empty() && padded.contains(&format!(" {n} ")))
         .max_by_key(|(_, n)| n.len())
         .map(|(i, _)| i)
-}
-
-/// Runs `f` on `0..n` with `workers` threads, ticking a progress bar.
-fn parallel<T: Send>(n: usize, workers: usize, what: &str, progress: bool, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    let bar = crate::progress::bar(n as u64, what, progress);
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let v = f(i);
-                out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(v);
-                bar.inc(1);
-            });
-        }
-    });
-    bar.finish_and_clear();
-    out.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|v| v.expect("every index ran")).collect()
 }
 
 /// One cached chat; a failure is returned, not raised, so one bad caption never stops a run.
@@ -210,7 +199,7 @@ pub fn run(
     // Step 2a: one label per caption.
     let t = Instant::now();
     let label_opts = ChatOptions::default().with_max_tokens(16);
-    let labels: Vec<Option<String>> = parallel(n, workers, "2a label", opts.progress, |i| {
+    let labels: Vec<Option<String>> = parallel_map(n, workers, "2a label", opts.progress, |i| {
         ask(client, cache, &label_prompt(criterion, &captions[i]), &label_opts, &hits).ok().map(|a| parse_label(&a).unwrap_or_default())
     });
     report.label_failures = labels.iter().filter(|l| l.is_none()).count();
@@ -257,7 +246,7 @@ pub fn run(
         "properties": {"category": {"type": "string", "enum": names}},
         "required": ["category"]
     }));
-    let answers: Vec<Option<String>> = parallel(n, workers, "3 assign", opts.progress, |i| {
+    let answers: Vec<Option<String>> = parallel_map(n, workers, "3 assign", opts.progress, |i| {
         ask(client, cache, &assign_prompt(criterion, &captions[i], &names), &assign_opts, &hits).ok()
     });
     timings.insert("step3_assign".to_string(), t.elapsed().as_secs_f64() * 1e3);
@@ -439,6 +428,9 @@ mod tests {
         assert_eq!(parse_label("Answer: Trumpet.\nBecause..."), Some("trumpet".into()));
         assert_eq!(parse_label("\n  \"Acoustic guitar\"  "), Some("acoustic guitar".into()));
         assert_eq!(parse_label("   "), None);
+        assert_eq!(parse_label("The musical instrument in this image is a saxophone."), Some("saxophone".into()));
+        assert_eq!(parse_label("The instruments in the picture are the drums"), Some("drums".into()));
+        assert_eq!(parse_label("A violin"), Some("violin".into()));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! most one LLM call.
 
 pub mod ablation;
+pub mod captioning;
 pub mod cli;
 pub mod cluster;
 pub mod conditioning;
@@ -12,8 +13,13 @@ pub mod demo;
 pub mod eval;
 pub mod hub;
 pub mod ictc;
+pub mod image_embedding;
+pub mod image_index;
+pub mod image_query;
+pub mod images;
 pub mod index;
 pub mod indexing;
+pub mod jsonl;
 pub mod llm;
 pub mod models;
 pub mod naming;
@@ -21,6 +27,7 @@ pub mod npy;
 pub mod paths;
 pub mod progress;
 pub mod query;
+pub mod report;
 pub mod runtime;
 pub mod text_embedding;
 

@@ -43,14 +43,46 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
-    /// Encode a captions file (IC|TC step1_result.jsonl, JSONL with id/caption[/label], or CSV)
-    /// into an index folder; re-running only encodes new rows.
+    /// Index a captions file (IC|TC step1_result.jsonl, JSONL with id/caption[/label], or CSV)
+    /// or a folder of images (CLIP embeddings, optional captions); re-running only encodes what
+    /// is new or changed.
     Index {
         input: PathBuf,
         #[arg(long, short)]
         out: PathBuf,
+        /// Text model for captions.
         #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
         model: String,
+        /// Images: CLIP model, a catalogue name or a folder with vision_model.onnx,
+        /// text_model.onnx, tokenizer.json and preprocessor_config.json.
+        #[arg(long, default_value = "clip-vit-base-patch32")]
+        clip: String,
+        /// Images: labels from this CSV (a file-name column plus label columns) instead of
+        /// `{number}_{class}.ext` file names.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Images: which CSV column is the label stored in the index (default `label`, else the first).
+        #[arg(long)]
+        label_column: Option<String>,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Images: import existing captions (ids matched to image paths or file names).
+        #[arg(long)]
+        captions: Option<PathBuf>,
+        /// Images: caption each image once with an OpenAI-compatible vision endpoint (`openai`).
+        #[arg(long)]
+        captioner: Option<String>,
+        /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1 (env CLUSTERBY_CAPTIONER_BASE_URL).
+        #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
+        base_url: String,
+        /// Captioner model name, e.g. llava (env CLUSTERBY_CAPTIONER_MODEL).
+        #[arg(long, env = "CLUSTERBY_CAPTIONER_MODEL", default_value = "default")]
+        captioner_model: String,
+        /// Environment variable holding the captioner's API key.
+        #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
+        captioner_api_key_env: String,
+        #[arg(long)]
+        caption_prompt: Option<String>,
     },
     /// Cluster an index by a criterion and name the clusters.
     Cluster {
@@ -76,9 +108,25 @@ enum Command {
         namer: String,
         #[command(flatten)]
         llm: LlmArgs,
+        /// Image indexes: cluster the image embeddings, the captions, or both
+        /// (default: both when every image has a caption, else image).
+        #[arg(long)]
+        space: Option<String>,
         /// Write the result as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Write an HTML gallery of a result: one section per cluster with thumbnails and captions.
+    Report {
+        result: PathBuf,
+        /// The index the result came from.
+        #[arg(long)]
+        index: PathBuf,
+        #[arg(long)]
+        html: PathBuf,
+        /// Thumbnails per cluster.
+        #[arg(long, default_value_t = 24)]
+        per_cluster: usize,
     },
     /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
     /// into K names, assign each caption), answers cached so a killed run resumes.
@@ -129,6 +177,15 @@ enum Command {
         /// Only these clustering methods.
         #[arg(long)]
         method: Vec<String>,
+        /// Also name with the LLM and run IC|TC with it (needs --llm-base-url or
+        /// CLUSTERBY_LLM_BASE_URL).
+        #[arg(long)]
+        with_llm: bool,
+        #[command(flatten)]
+        llm: LlmArgs,
+        /// Run IC|TC only on sets of at most this many captions (it makes 2N+1 calls).
+        #[arg(long, default_value_t = 1000)]
+        ictc_max_n: usize,
     },
     /// Built-in demo: 80 scene captions clustered by "location" and by "mood".
     Demo {
@@ -197,11 +254,57 @@ fn main() -> ExitCode {
         Command::EmbedText { texts, file, out, model, batch_size } => {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
-        Command::Index { input, out, model } => cli::index(&ctx, &input, &out, &model),
-        Command::Cluster { index, by, k, method, conditioning, exclude, seed, namer, llm, json } => {
+        Command::Index {
+            input,
+            out,
+            model,
+            clip,
+            labels,
+            label_column,
+            batch_size,
+            captions,
+            captioner,
+            base_url,
+            captioner_model,
+            captioner_api_key_env,
+            caption_prompt,
+        } => {
+            if input.is_dir() {
+                let captioner = match captioner.as_deref() {
+                    None => Ok(None),
+                    Some("openai") => Ok(Some(
+                        clusterby::llm::LlmConfig::new(base_url, captioner_model).with_api_key_env(captioner_api_key_env),
+                    )),
+                    Some(other) => Err(format!("--captioner: unknown captioner {other:?} (use openai)")),
+                };
+                match captioner {
+                    Ok(captioner) => cli::index_images(
+                        &ctx,
+                        cli::ImageIndexArgs {
+                            root: &input,
+                            out: &out,
+                            clip: &clip,
+                            text_model: &model,
+                            labels_csv: labels.as_deref(),
+                            label_column: label_column.as_deref(),
+                            batch_size,
+                            captions: captions.as_deref(),
+                            captioner,
+                            caption_prompt: caption_prompt.as_deref(),
+                        },
+                    ),
+                    Err(e) => Err(e.into()),
+                }
+            } else {
+                cli::index(&ctx, &input, &out, &model)
+            }
+        }
+        Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
+        Command::Cluster { index, by, k, method, conditioning, exclude, seed, namer, llm, space, json } => {
             match (method.parse(), conditioning.parse(), namer.parse(), llm.config()) {
                 (Ok(method), Ok(conditioning), Ok(namer), Ok(llm)) => cli::cluster(
                     &ctx,
+                    space.as_deref(),
                     cli::ClusterArgs {
                         index_dir: &index,
                         namer,
@@ -237,9 +340,10 @@ fn main() -> ExitCode {
             Err(e) => Err(e.into()),
         },
         Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
-        Command::Ablate { sets, data, out, work, only, method } => {
-            cli::ablate(&ctx, &sets, &data, &out, &work, &only, &method)
-        }
+        Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => match llm.config() {
+            Ok(cfg) => cli::ablate(&ctx, &sets, &data, &out, &work, &only, &method, with_llm.then_some(cfg), ictc_max_n),
+            Err(e) => Err(e.into()),
+        },
         Command::Demo { out } => cli::demo(&ctx, out.as_deref()),
     };
     match result {

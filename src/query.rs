@@ -11,7 +11,7 @@ use crate::cluster::{self, ClusterError, ClusterParams, Method};
 use crate::conditioning::{self, Conditioning, ConditioningError, ConditionInput};
 use crate::index::store::LoadedIndex;
 use crate::llm::{LlmClient, LlmUsage};
-use crate::naming::{KeywordNamer, LlmNamer, Namer, NamingError, NamingRequest};
+use crate::naming::{KeywordNamer, LlmNamer, Namer, NamingError, NamingReport, NamingRequest};
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub enum QueryError {
     Naming(#[from] NamingError),
     #[error("--namer llm needs an LLM endpoint (--llm-base-url or CLUSTERBY_LLM_BASE_URL)")]
     NoLlm,
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Who names the clusters.
@@ -200,22 +202,57 @@ pub fn run_with(
         encoder,
     )?;
     timings.insert("condition".to_string(), ms(t));
+    let mut notes = Vec::new();
+    if !cond_report.relevant_terms.is_empty() {
+        let terms: Vec<&str> = cond_report.relevant_terms.iter().map(|(t, _)| t.as_str()).collect();
+        notes.push(format!(
+            "criterion values (top of {} mined terms): {}",
+            cond_report.vocabulary_size,
+            terms.join(", ")
+        ));
+    }
+    let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.view() };
+    cluster_and_name(&features, opts, llm, None, timings, notes, total)
+}
 
+/// What clustering sees: one feature row per item, with the item's id and caption (captions
+/// may be empty strings, e.g. uncaptioned images).
+pub(crate) struct Features<'a> {
+    pub ids: &'a [String],
+    pub captions: &'a [String],
+    pub x: ArrayView2<'a, f32>,
+}
+
+/// Names computed by the caller from the clustering (labels, k), for feature spaces without
+/// captions to mine keywords from.
+pub(crate) type NameFn<'a> = &'a dyn Fn(&[i64], usize) -> Vec<crate::naming::ClusterName>;
+
+/// Clusters conditioned features, names the clusters and assembles the result.
+pub(crate) fn cluster_and_name(
+    f: &Features<'_>,
+    opts: &QueryOptions,
+    llm: Option<&LlmClient>,
+    names_from: Option<NameFn<'_>>,
+    mut timings: BTreeMap<String, f64>,
+    mut notes: Vec<String>,
+    total: Instant,
+) -> Result<ClusterResult, QueryError> {
     let t = Instant::now();
     let params = ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
-    let clustering = cluster::fit(conditioned.view(), &params)?;
+    let clustering = cluster::fit(f.x, &params)?;
     timings.insert("cluster".to_string(), ms(t));
 
     let t = Instant::now();
-    let examples =
-        representatives(conditioned.view(), &clustering.labels, clustering.k, opts.examples_per_cluster.max(3));
-    let req = NamingRequest::new(&opts.criterion, &index.captions, &clustering.labels, clustering.k)
+    let examples = representatives(f.x, &clustering.labels, clustering.k, opts.examples_per_cluster.max(3));
+    let req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
         .with_representatives(&examples);
-    let (names, report) = match (opts.namer, llm) {
-        (NamerKind::Llm, Some(client)) => LlmNamer::new(client).name_with_report(&req)?,
+    let (names, report) = match (opts.namer, llm, names_from) {
+        (NamerKind::Llm, Some(client), _) => LlmNamer::new(client).name_with_report(&req)?,
+        (_, _, Some(name_fn)) => (name_fn(&clustering.labels, clustering.k), NamingReport { namer: "values".into(), ..Default::default() }),
         _ => (KeywordNamer::new().name(&req)?, Default::default()),
     };
     timings.insert("name".to_string(), ms(t));
+
     let sizes = clustering.sizes();
     let noise = clustering.noise_count();
     let mut clusters: Vec<ClusterSummary> = names
@@ -230,7 +267,7 @@ pub fn run_with(
                 examples[n.cluster as usize]
                     .iter()
                     .take(opts.examples_per_cluster)
-                    .map(|&i| index.ids[i].clone())
+                    .map(|&i| f.ids[i].clone())
                     .collect()
             },
             name: n.name,
@@ -238,26 +275,18 @@ pub fn run_with(
         })
         .collect();
     clusters.sort_by_key(|c| (c.id < 0, c.id));
-    let assignments = index
+    let assignments = f
         .ids
         .iter()
         .zip(&clustering.labels)
         .map(|(id, &c)| Assignment { id: id.clone(), cluster: c })
         .collect();
     timings.insert("total".to_string(), ms(total));
-    let mut notes = conditioned_notes(opts);
-    if !cond_report.relevant_terms.is_empty() {
-        let terms: Vec<&str> = cond_report.relevant_terms.iter().map(|(t, _)| t.as_str()).collect();
-        notes.push(format!(
-            "criterion values (top of {} mined terms): {}",
-            cond_report.vocabulary_size,
-            terms.join(", ")
-        ));
-    }
+    notes.splice(0..0, conditioned_notes(opts));
     if let Some(why) = &report.fallback_reason {
         notes.push(format!("LLM namer: {why}"));
     }
-    if clustering.fit_rows < index.ids.len() {
+    if clustering.fit_rows < f.ids.len() {
         notes.push(format!(
             "{} fit on a seeded sample of {} rows; the rest were assigned to the nearest cluster",
             opts.method.as_str(),

@@ -66,6 +66,10 @@ pub struct PartEntry {
     /// Path relative to the index directory, always `parts/<name>.parquet`.
     pub file: String,
     pub rows: usize,
+    /// The part holds new versions of rows already in the index (e.g. images whose files
+    /// changed): for these ids the later row wins.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces: bool,
 }
 
 /// All rows of an index, in manifest order.
@@ -185,6 +189,16 @@ impl Index {
     /// Stores `records` with their embeddings (row-major, `records.len() * dim` floats) as a new
     /// immutable part. Ids must be new to the index and unique within `records`.
     pub fn append_part(&mut self, records: &[CaptionRecord], embeddings: &[f32]) -> Result<()> {
+        self.append(records, embeddings, false)
+    }
+
+    /// Like [`append_part`](Self::append_part), but ids may already be in the index: their new
+    /// rows supersede the old ones when the index is loaded.
+    pub fn append_part_replacing(&mut self, records: &[CaptionRecord], embeddings: &[f32]) -> Result<()> {
+        self.append(records, embeddings, true)
+    }
+
+    fn append(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
         if !self.writable {
             return Err(IndexError::ReadOnly {
                 dir: self.dir.clone(),
@@ -203,7 +217,7 @@ impl Index {
         if records.is_empty() {
             return Ok(());
         }
-        self.check_new_records(records, embeddings)?;
+        self.check_new_records(records, embeddings, replaces)?;
 
         let parts_dir = self.dir.join(PARTS_DIR);
         fs::create_dir_all(&parts_dir).map_err(|e| IndexError::io(&parts_dir, e))?;
@@ -231,6 +245,7 @@ impl Index {
         manifest.parts.push(PartEntry {
             file: format!("{PARTS_DIR}/{name}"),
             rows: records.len(),
+            replaces,
         });
         manifest.rows += records.len();
         write_manifest(&self.dir, &manifest)?;
@@ -323,6 +338,9 @@ impl Index {
             }
         }
 
+        if self.manifest.parts.iter().any(|p| p.replaces) {
+            supersede(&mut ids, &mut captions, &mut labels, &mut embeddings, dim);
+        }
         let n = ids.len();
         // Lengths were checked per batch, so this cannot fail; report rather than panic anyway.
         let embeddings =
@@ -345,7 +363,7 @@ impl Index {
         }
     }
 
-    fn check_new_records(&mut self, records: &[CaptionRecord], embeddings: &[f32]) -> Result<()> {
+    fn check_new_records(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
         if self.known_ids.is_none() {
             let ids = self.ids()?;
             self.known_ids = Some(ids);
@@ -363,7 +381,7 @@ impl Index {
             if record.id.is_empty() {
                 return Err(invalid("empty id".into()));
             }
-            if known.contains(&record.id) {
+            if !replaces && known.contains(&record.id) {
                 return Err(invalid(format!(
                     "id '{}' is already in the index",
                     record.id
@@ -404,6 +422,33 @@ impl Index {
         }
         Ok(max.map_or(0, |m| m + 1))
     }
+}
+
+/// Keeps only the last row of each id, in the order of those last rows' first appearance.
+fn supersede(ids: &mut Vec<String>, captions: &mut Vec<String>, labels: &mut Vec<Option<String>>, emb: &mut Vec<f32>, dim: usize) {
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        last.insert(id.as_str(), i);
+    }
+    if last.len() == ids.len() {
+        return;
+    }
+    // The surviving rows keep the position where their id first appeared.
+    let mut first: Vec<usize> = Vec::with_capacity(last.len());
+    let mut seen = HashSet::with_capacity(last.len());
+    for id in ids.iter() {
+        if seen.insert(id.as_str()) {
+            first.push(last[id.as_str()]);
+        }
+    }
+    let new_ids = first.iter().map(|&i| ids[i].clone()).collect();
+    let new_caps = first.iter().map(|&i| std::mem::take(&mut captions[i])).collect();
+    let new_labels = first.iter().map(|&i| labels[i].take()).collect();
+    let new_emb = first.iter().flat_map(|&i| emb[i * dim..(i + 1) * dim].iter().copied()).collect();
+    *ids = new_ids;
+    *captions = new_caps;
+    *labels = new_labels;
+    *emb = new_emb;
 }
 
 /// Number in `part-NNNNN.parquet`, if `name` has exactly that shape.

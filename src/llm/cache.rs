@@ -3,15 +3,14 @@
 //! leaves at most one partial last line, which the next open cuts off.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::client::{ChatOptions, Message};
+use crate::jsonl::AppendLog;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CachedAnswer {
@@ -30,58 +29,27 @@ struct Line {
 }
 
 pub struct AnswerCache {
-    path: PathBuf,
+    log: AppendLog,
     map: Mutex<HashMap<String, CachedAnswer>>,
-    file: Mutex<File>,
     /// Lines that did not parse when the cache was opened (dropped).
     pub damaged_lines: usize,
 }
 
 impl std::fmt::Debug for AnswerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnswerCache").field("path", &self.path).field("len", &self.len()).finish()
+        f.debug_struct("AnswerCache").field("path", &self.log.path()).field("len", &self.len()).finish()
     }
 }
 
 impl AnswerCache {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let ctx = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(ctx)?;
-        }
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(ctx)?;
-        let mut map = HashMap::new();
-        let (mut good_end, mut damaged) = (0u64, 0usize);
-        let mut pos = 0u64;
-        let mut reader = BufReader::new(&mut file);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(ctx)?;
-            if n == 0 {
-                break;
-            }
-            pos += n as u64;
-            if buf.last() != Some(&b'\n') {
-                break; // partial last line from a killed run
-            }
-            good_end = pos;
-            match serde_json::from_slice::<Line>(&buf) {
-                Ok(l) => {
-                    map.insert(l.key, l.answer);
-                }
-                Err(_) => damaged += 1,
-            }
-        }
-        drop(reader);
-        if file.seek(SeekFrom::End(0)).map_err(ctx)? != good_end {
-            file.set_len(good_end).map_err(ctx)?;
-        }
-        Ok(Self { path: path.to_path_buf(), map: Mutex::new(map), file: Mutex::new(file), damaged_lines: damaged })
+        let (log, replay) = AppendLog::open::<Line>(path)?;
+        let map = replay.records.into_iter().map(|l| (l.key, l.answer)).collect();
+        Ok(Self { log, map: Mutex::new(map), damaged_lines: replay.damaged })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.log.path()
     }
 
     pub fn len(&self) -> usize {
@@ -108,16 +76,9 @@ impl AnswerCache {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 
-    /// Stores and flushes one answer; the line goes out in one write so lines never interleave.
+    /// Stores and flushes one answer.
     pub fn put(&self, key: &str, answer: CachedAnswer) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&Line { key: key.to_string(), answer: answer.clone() })?;
-        line.push(b'\n');
-        {
-            let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-            f.write_all(&line)
-                .and_then(|_| f.flush())
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
-        }
+        self.log.append(&Line { key: key.to_string(), answer: answer.clone() })?;
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), answer);
         Ok(())
     }
@@ -126,6 +87,8 @@ impl AnswerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     fn ans(s: &str) -> CachedAnswer {
         CachedAnswer { content: s.into(), prompt_tokens: 3, completion_tokens: 1 }

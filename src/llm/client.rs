@@ -90,18 +90,41 @@ impl LlmConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub role: String,
-    pub content: String,
+    pub content: Content,
+}
+
+/// Plain text, or OpenAI content parts (text and `image_url` parts for vision models).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Value>),
 }
 
 impl Message {
     pub fn system(s: impl Into<String>) -> Self {
-        Self { role: "system".into(), content: s.into() }
+        Self { role: "system".into(), content: Content::Text(s.into()) }
     }
     pub fn user(s: impl Into<String>) -> Self {
-        Self { role: "user".into(), content: s.into() }
+        Self { role: "user".into(), content: Content::Text(s.into()) }
+    }
+    /// A user message with a text part and an image sent inline as a data URL.
+    pub fn user_with_image(text: impl Into<String>, data_url: String) -> Self {
+        let parts = vec![
+            json!({"type": "text", "text": text.into()}),
+            json!({"type": "image_url", "image_url": {"url": data_url}}),
+        ];
+        Self { role: "user".into(), content: Content::Parts(parts) }
+    }
+    /// The text of the message (text parts joined).
+    pub fn text(&self) -> String {
+        match &self.content {
+            Content::Text(t) => t.clone(),
+            Content::Parts(p) => p.iter().filter_map(|v| v.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ pub mod client;
 pub mod json;
 
 pub use cache::AnswerCache;
-pub use client::{ChatOptions, LlmClient, LlmConfig, LlmUsage, Message};
+pub use client::{ChatOptions, Content, LlmClient, LlmConfig, LlmUsage, Message};
 pub use json::{extract_json, parse_names};
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
@@ -45,6 +45,40 @@ impl LlmError {
             _ => false,
         }
     }
+}
+
+/// Runs `f` on `0..n` with `workers` threads (calls to a server are I/O-bound, so threads,
+/// not rayon), ticking a progress bar; results in index order.
+pub fn parallel_map<T: Send>(
+    n: usize,
+    workers: usize,
+    what: &str,
+    progress: bool,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let out: std::sync::Mutex<Vec<Option<T>>> = std::sync::Mutex::new((0..n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let bar = crate::progress::bar(n as u64, what, progress);
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let v = f(i);
+                out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(v);
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    out.into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|v| v.expect("every index ran"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -262,7 +262,8 @@ mod tests {
         let namer = LlmNamer::new(&c);
         let kw = namer.keywords.name(&req).unwrap();
         let m = namer.prompt(&req, &kw);
-        assert!(m[1].content.len() <= namer.prompt_chars + 200, "{}", m[1].content.len());
-        assert!(m[1].content.contains("Cluster 10"));
+        let text = m[1].text();
+        assert!(text.len() <= namer.prompt_chars + 200, "{}", text.len());
+        assert!(text.contains("Cluster 10"));
     }
 }

@@ -1,0 +1,168 @@
+//! The HTML gallery of a result: one section per cluster with its name, size, keywords, a grid
+//! of thumbnails and sample captions. One self-contained file: inline CSS, thumbnails embedded
+//! as data URLs, no scripts, nothing fetched. Every string that came from files, captions or
+//! models is escaped.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine;
+
+use crate::image_index::{is_image_index, LoadedImageIndex};
+use crate::images::{decode_file, DecodeLimits};
+use crate::index::store::Index;
+use crate::query::ClusterResult;
+
+#[derive(Debug, Clone)]
+pub struct GalleryOptions {
+    /// Thumbnails per cluster (the most typical first).
+    pub per_cluster: usize,
+    /// Longest side of a thumbnail, in pixels.
+    pub thumb_side: u32,
+    pub captions_per_cluster: usize,
+}
+
+impl Default for GalleryOptions {
+    fn default() -> Self {
+        Self { per_cluster: 24, thumb_side: 160, captions_per_cluster: 3 }
+    }
+}
+
+pub struct Gallery {
+    pub html: String,
+    pub thumbnails: usize,
+    /// Images of the result that could not be read for a thumbnail.
+    pub missing: usize,
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn thumbnail(path: &Path, side: u32) -> Option<String> {
+    let im = decode_file(path, &DecodeLimits::default()).ok()?;
+    let t = image::DynamicImage::ImageRgb8(im).thumbnail(side, side);
+    let mut out = std::io::Cursor::new(Vec::new());
+    t.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(out.into_inner())))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;background:#fafafa;color:#222}\
+h1{font-size:22px}section{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:16px 0}\
+h2{font-size:18px;margin:4px 0}.meta{color:#666;font-size:13px}.kw span{display:inline-block;background:#eef;\
+border-radius:10px;padding:1px 8px;margin:2px;font-size:12px}.grid{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}\
+figure{margin:0;width:120px}figure img{width:120px;height:120px;object-fit:cover;border-radius:4px;background:#eee}\
+figcaption{font-size:10px;color:#777;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\
+blockquote{margin:4px 0;padding:4px 8px;border-left:3px solid #ccd;font-size:13px;color:#444}";
+
+/// Builds the gallery of `r` over the index in `index_dir` (an image index gives thumbnails; a
+/// caption index gives captions only).
+pub fn gallery(r: &ClusterResult, index_dir: &Path, opts: &GalleryOptions) -> Result<Gallery, Box<dyn std::error::Error>> {
+    let (root, captions): (Option<std::path::PathBuf>, HashMap<String, String>) = if is_image_index(index_dir) {
+        let idx = LoadedImageIndex::open(index_dir)?;
+        let caps = idx.images.ids.iter().cloned().zip(idx.captions).filter(|(_, c)| !c.is_empty()).collect();
+        (Some(idx.descriptor.root), caps)
+    } else {
+        let l = Index::open(index_dir)?.load()?;
+        (None, l.ids.into_iter().zip(l.captions).collect())
+    };
+    let mut members: HashMap<i64, Vec<&str>> = HashMap::new();
+    for a in &r.assignments {
+        members.entry(a.cluster).or_default().push(a.id.as_str());
+    }
+    let (mut thumbs, mut missing) = (0, 0);
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>clusterby: {}</title><style>{STYLE}</style></head><body>",
+        escape(&r.criterion)
+    );
+    let _ = write!(
+        h,
+        "<h1>Clustered by “{}”</h1><p class=\"meta\">{} clusters · {} items · {} + {} · names by {} · {} LLM calls</p>",
+        escape(&r.criterion),
+        r.k,
+        r.assignments.len(),
+        escape(&r.method),
+        escape(&r.conditioning),
+        escape(&r.namer),
+        r.llm_calls
+    );
+    for c in &r.clusters {
+        let _ = write!(
+            h,
+            "<section id=\"cluster-{}\"><h2>{}</h2><div class=\"meta\">{} items</div><div class=\"kw\">",
+            c.id,
+            escape(&c.name),
+            c.size
+        );
+        for k in &c.keywords {
+            let _ = write!(h, "<span>{}</span>", escape(k));
+        }
+        h.push_str("</div>");
+        // The most typical items first, then the rest in result order.
+        let mut shown: Vec<&str> = c.examples.iter().map(String::as_str).collect();
+        for id in members.get(&c.id).into_iter().flatten() {
+            if shown.len() >= opts.per_cluster {
+                break;
+            }
+            if !shown.contains(id) {
+                shown.push(id);
+            }
+        }
+        if let Some(root) = &root {
+            h.push_str("<div class=\"grid\">");
+            for id in shown.iter().take(opts.per_cluster) {
+                match thumbnail(&root.join(id), opts.thumb_side) {
+                    Some(url) => {
+                        thumbs += 1;
+                        let _ = write!(
+                            h,
+                            "<figure><img src=\"{url}\" alt=\"{}\" title=\"{}\"><figcaption>{}</figcaption></figure>",
+                            escape(id),
+                            escape(captions.get(*id).map_or(*id, String::as_str)),
+                            escape(id)
+                        );
+                    }
+                    None => {
+                        missing += 1;
+                        let _ = write!(h, "<figure><figcaption>missing: {}</figcaption></figure>", escape(id));
+                    }
+                }
+            }
+            h.push_str("</div>");
+        }
+        for id in shown.iter().filter(|id| captions.contains_key(**id)).take(opts.captions_per_cluster) {
+            let _ = write!(h, "<blockquote><b>{}</b>: {}</blockquote>", escape(id), escape(&captions[*id]));
+        }
+        h.push_str("</section>");
+    }
+    for n in &r.notes {
+        let _ = write!(h, "<p class=\"meta\">{}</p>", escape(n));
+    }
+    h.push_str("</body></html>\n");
+    Ok(Gallery { html: h, thumbnails: thumbs, missing })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(escape("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+    }
+}
