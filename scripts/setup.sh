@@ -15,5 +15,13 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r onnx/requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r onnx/requirements-llm.txt
 PYTHON=.venv/bin/python bash onnx/install_runtime.sh >/dev/null
+# Headless Chromium renders the HTML gallery in the tests (Debian package; needs root).
+if [[ ! -x /usr/lib/chromium/chromium ]] && ! command -v chromium >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium missing and not installable here; the gallery screenshot test will skip" >&2
+    fi
+fi
 .venv/bin/python onnx/build_minilm.py
 echo "setup done: runtime and models in ${CLUSTERBY_HOME:-$HOME/.cache/clusterby}" >&2

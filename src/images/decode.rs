@@ -140,6 +140,32 @@ mod tests {
         }
     }
 
+    /// Fixtures written by Pillow (tests/data/images/make_fixtures.py): CMYK, EXIF-rotated,
+    /// grayscale, 16-bit, alpha, GIF, WebP and BMP files decode to the upright colours Pillow
+    /// shows. 16-bit gray is scaled to 8 bits (Pillow clips it to white instead).
+    #[test]
+    fn special_files_decode_like_pillow() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
+        let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let files = exp.as_object().unwrap();
+        assert!(files.len() >= 10, "{}", files.len());
+        for (file, e) in files {
+            let im = decode_file(&dir.join(file), &lim()).unwrap_or_else(|err| panic!("{file}: {err}"));
+            let size = (e["size"][0].as_u64().unwrap() as u32, e["size"][1].as_u64().unwrap() as u32);
+            assert_eq!(im.dimensions(), size, "{file}");
+            let samples = if e.get("samples_scaled_rgb").is_some() { &e["samples_scaled_rgb"] } else { &e["samples"] };
+            for corner in ["tl", "tr", "bl", "br"] {
+                let s = &samples[corner];
+                let (x, y) = (s[0].as_u64().unwrap() as u32, s[1].as_u64().unwrap() as u32);
+                let want: Vec<i32> = s[2].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
+                let got = im.get_pixel(x, y).0;
+                for c in 0..3 {
+                    assert!((got[c] as i32 - want[c]).abs() <= 6, "{file} {corner}: got {got:?}, Pillow {want:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_files_are_errors_with_reasons() {
         let rgb = ImageBuffer::from_fn(64, 64, |x, y| Rgb([x as u8, y as u8, 7]));

@@ -1,0 +1,264 @@
+//! The image path end to end with the generated CLIP-shaped model (tests/data/tiny-clip):
+//! bad files reported and skipped, re-runs that only touch what changed, kill -9 at several
+//! points of a real run of the CIFAR-10 test folder, labels from file names and from a CSV.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use clusterby::index::store::Index;
+use clusterby::query::ClusterResult;
+use clusterby::ModelName;
+
+fn tiny_clip() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(common::bin()).args(args).output().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A PNG whose header claims `w`×`h` pixels (with valid CRCs) and whose data is tiny: a
+/// decompression bomb as far as the header goes.
+fn bomb_png(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in data {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(data);
+        out.extend(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn cifar_dir() -> PathBuf {
+    common::shared_dir().join("data/images/cifar10-test")
+}
+
+fn ready() -> bool {
+    common::have_model(ModelName::AllMiniLmL6V2) && common::have_file(&cifar_dir().join("images"))
+}
+
+#[test]
+fn bad_files_are_skipped_and_reruns_only_touch_changes() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    for sub in ["cifar", "special", "bad"] {
+        std::fs::create_dir_all(imgs.join(sub)).unwrap();
+    }
+    let mut cifar: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
+    cifar.sort();
+    for p in cifar.iter().step_by(500) {
+        std::fs::copy(p, imgs.join("cifar").join(p.file_name().unwrap())).unwrap();
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
+    let mut special = 0;
+    for e in std::fs::read_dir(&fixtures).unwrap() {
+        let p = e.unwrap().path();
+        if ["jpg", "png", "gif", "webp", "bmp"].contains(&p.extension().unwrap().to_str().unwrap()) {
+            std::fs::copy(&p, imgs.join("special").join(p.file_name().unwrap())).unwrap();
+            special += 1;
+        }
+    }
+    let png = std::fs::read(&cifar[0]).unwrap();
+    std::fs::write(imgs.join("bad/empty.png"), b"").unwrap();
+    std::fs::write(imgs.join("bad/notes.JPG"), b"these are not pixels").unwrap();
+    std::fs::write(imgs.join("bad/truncated.png"), &png[..png.len() / 2]).unwrap();
+    std::fs::write(imgs.join("bad/bomb.png"), bomb_png(60_000, 60_000)).unwrap();
+    std::fs::write(imgs.join("readme.txt"), b"not an image, not even tried").unwrap();
+
+    let idx = dir.path().join("idx");
+    let index = || run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip())]);
+    let o = index();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for (file, why) in [
+        ("bad/empty.png", "empty file"),
+        ("bad/notes.JPG", "not a supported image"),
+        ("bad/truncated.png", "corrupt or truncated"),
+        ("bad/bomb.png", "over the decoding limits"),
+    ] {
+        assert!(err.lines().any(|l| l.contains(file) && l.contains(why)), "{file}: {why} missing from\n{err}");
+    }
+    let good = 20 + special;
+    assert!(err.contains(&format!("{} images found, {good} new", good + 4)), "{err}");
+
+    let loaded = Index::open(&idx).unwrap().load().unwrap();
+    assert_eq!(loaded.ids.len(), good);
+    assert!(loaded.ids.contains(&"special/exif-rot6.jpg".to_string()));
+    let labelled = loaded.ids.iter().zip(&loaded.labels).filter(|(i, l)| i.starts_with("cifar/") && l.is_some()).count();
+    assert_eq!(labelled, 20, "CIFAR labels come from the file names");
+
+    // Nothing new: nothing encoded, bad files not retried.
+    let o = index();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("0 new, 0 changed") && err.contains("4 skipped before"), "{err}");
+
+    // One image changes, one bad file is fixed: exactly those two are processed.
+    let changed = imgs.join("cifar").join(cifar[500].file_name().unwrap());
+    std::fs::copy(&cifar[501], &changed).unwrap();
+    std::fs::copy(&cifar[2], imgs.join("bad/empty.png")).unwrap();
+    let o = index();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 new, 1 changed"), "{err}");
+    let after = Index::open(&idx).unwrap().load().unwrap();
+    assert_eq!(after.ids.len(), good + 1);
+    assert_eq!(after.ids.iter().collect::<HashSet<_>>().len(), after.ids.len(), "no duplicate rows");
+
+    // Cluster the images and score them on the CIFAR labels.
+    let json = dir.path().join("r.json");
+    let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--json", s(&json)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r.assignments.len(), good + 1);
+    assert_eq!(r.conditioning, "image:values");
+    assert!(r.notes.iter().any(|n| n.contains("built-in vocabulary")), "{:?}", r.notes);
+    let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--conditioning", "none", "--space", "caption"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no captions"));
+}
+
+#[test]
+fn labels_from_a_csv_and_eval_by_column() {
+    let fashion = common::shared_dir().join("data/images/fashion-products");
+    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&fashion.join("labels.csv")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A subset keeps the test quick: 60 images plus a CSV in the same shape.
+    let imgs = dir.path().join("fashion/images");
+    std::fs::create_dir_all(&imgs).unwrap();
+    let csv = std::fs::read_to_string(fashion.join("labels.csv")).unwrap();
+    let mut lines = csv.lines();
+    let mut sub = vec![lines.next().unwrap().to_string()];
+    for l in lines.take(60) {
+        let file = l.split(',').next().unwrap();
+        std::fs::copy(fashion.join("images").join(file), imgs.join(file)).unwrap();
+        sub.push(l.to_string());
+    }
+    let labels = dir.path().join("fashion/labels.csv");
+    std::fs::write(&labels, sub.join("\n") + "\n").unwrap();
+    let idx = dir.path().join("idx");
+    let o = run(&["index", s(&dir.path().join("fashion")), "--out", s(&idx), "--clip", s(&tiny_clip()), "--labels", s(&labels), "--label-column", "gender"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = Index::open(&idx).unwrap().load().unwrap();
+    assert_eq!(l.ids.len(), 60);
+    assert!(l.ids[0].starts_with("images/"));
+    assert!(l.labels.iter().all(|x| matches!(x.as_deref(), Some("Men" | "Women" | "Boys" | "Girls" | "Unisex"))), "{:?}", &l.labels[..5]);
+    let json = dir.path().join("r.json");
+    assert!(run(&["cluster", s(&idx), "--by", "colour", "-k", "4", "--json", s(&json)]).status.success());
+    // The same result scored against two label columns of the CSV.
+    let mut accs = Vec::new();
+    for col in ["baseColour", "season"] {
+        let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", col]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains("n = 60"), "{out}");
+        accs.push(out.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap());
+    }
+    assert!(accs.iter().all(|a| *a > 0.0 && *a <= 1.0));
+    let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", "nope"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no column \"nope\""));
+}
+
+#[test]
+fn kill_9_at_several_points_then_resume() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("idx");
+    let parts = |idx: &Path| -> usize {
+        std::fs::read_to_string(idx.join("manifest.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["parts"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let spawn = || {
+        Command::new(common::bin())
+            .args(["index", s(&cifar_dir()), "--out", s(&idx), "--clip", s(&tiny_clip())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Kill at three points: before the first part lands, after one part, after a few more.
+    let mut seen = Vec::new();
+    for (i, want_parts) in [0usize, 1, 4].into_iter().enumerate() {
+        let mut child = spawn();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        if i == 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        } else {
+            let start = parts(&idx);
+            while parts(&idx) < start + want_parts {
+                assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+                assert!(Instant::now() < deadline);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // After every kill the index opens and loads.
+        if idx.join("manifest.json").is_file() {
+            let l = Index::open(&idx).unwrap().load().unwrap();
+            assert_eq!(l.ids.iter().collect::<HashSet<_>>().len(), l.ids.len());
+            seen.push(l.ids.len());
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "rows only grow: {seen:?}");
+    assert!(seen.last().is_some_and(|&n| n > 0 && n < 10_000), "{seen:?}");
+    let before = *seen.last().unwrap();
+
+    let o = run(&["index", s(&cifar_dir()), "--out", s(&idx), "--clip", s(&tiny_clip())]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let l = Index::open(&idx).unwrap().load().unwrap();
+    assert_eq!(l.ids.len(), 10_000);
+    assert_eq!(l.ids.iter().collect::<HashSet<_>>().len(), 10_000, "nothing duplicated");
+    let new: usize = err.split(", ").find_map(|p| p.strip_suffix(" new")).and_then(|n| n.trim().parse().ok()).unwrap();
+    let recovered: usize = err.split(", ").find_map(|p| p.strip_suffix(" recovered;")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    assert_eq!(new + before, 10_000, "nothing stored is encoded again: {err}");
+    assert!(recovered <= before);
+
+    // An image's stored embedding equals a fresh encoding of it.
+    let mut enc = clusterby::image_embedding::ImageEmbedding::try_new(clusterby::image_embedding::ImageEmbeddingOptions::new(
+        clusterby::image_embedding::ClipSource::Dir(tiny_clip()),
+    ))
+    .unwrap();
+    let row = l.ids.iter().position(|i| i == "images/06242_frog.png").expect("a known id");
+    let im = image::open(cifar_dir().join("images/06242_frog.png")).unwrap().to_rgb8();
+    let fresh = enc.embed_rgb(&[im]).unwrap();
+    let diff = fresh.row(0).iter().zip(l.embeddings.row(row)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-5, "max diff {diff}");
+    assert_eq!(l.labels[row].as_deref(), Some("frog"));
+}
