@@ -19,7 +19,13 @@ use crate::text_embedding::TextEmbedding;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AblationSet {
     pub name: String,
+    /// A captions file under the data folder (indexed into the work folder)...
+    #[serde(default)]
     pub file: String,
+    /// ...or an existing index folder: a caption index, or an image index (`clusterby index
+    /// IMAGE_DIR`), whose stored labels are the truth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<PathBuf>,
     pub criterion: String,
     pub k: usize,
 }
@@ -179,10 +185,20 @@ pub fn run(
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     for set in sets {
+        if let Some(dir) = set.index.as_ref().filter(|d| crate::image_index::is_image_index(d)) {
+            rows.extend(image_rows(set, dir, cfg, encoder)?);
+            continue;
+        }
         let input = cfg.data_dir.join(&set.file);
-        let dir = cfg.work_dir.join(set.file.trim_end_matches(".jsonl"));
-        let r = crate::indexing::index_captions_file(&input, &dir, encoder, true)?;
-        eprintln!("[{}] index: {} rows ({} new, {:.1}s)", set.name, r.total_rows, r.added, r.seconds);
+        let dir = match &set.index {
+            Some(d) => d.clone(),
+            None => {
+                let dir = cfg.work_dir.join(set.file.trim_end_matches(".jsonl"));
+                let r = crate::indexing::index_captions_file(&input, &dir, encoder, true)?;
+                eprintln!("[{}] index: {} rows ({} new, {:.1}s)", set.name, r.total_rows, r.added, r.seconds);
+                dir
+            }
+        };
         let loaded = Index::open(&dir)?.load()?;
         let truth: HashMap<String, String> =
             loaded.ids.iter().zip(&loaded.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
@@ -199,6 +215,24 @@ pub fn run(
             match ictc::run(&loaded.ids, &loaded.captions, &IctcOptions::new(&set.criterion, set.k), client, &cache, encoder) {
                 Ok((mut res, _)) => {
                     res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+                    row.record(&res, &truth, encoder);
+                }
+                Err(e) => row.error = Some(e.to_string()),
+            }
+            log_row(&row);
+            rows.push(row);
+        }
+        if let Some(client) = client.as_ref() {
+            // The one-call query: LLM names from the mined values, nearest-name assignment.
+            let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_conditioning(Conditioning::Names).with_seed(cfg.seed);
+            opts.cache_dir = Some(dir.clone());
+            let mut row = AblationRow::new(set, "clusterby", "names", "nearest-name", n);
+            match query::run_with(&loaded, encoder, &opts, Some(client)) {
+                Ok(res) => {
+                    if res.conditioning != "names" {
+                        row.conditioning = format!("names (LLM answer unusable: fell back to {})", res.conditioning);
+                    }
+                    row.method = res.method.clone();
                     row.record(&res, &truth, encoder);
                 }
                 Err(e) => row.error = Some(e.to_string()),
@@ -224,6 +258,54 @@ pub fn run(
                     log_row(&row);
                     rows.push(row);
                 }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Rows for an image index: each conditioning × method in the image space, and in the caption
+/// and joined spaces when the images have captions.
+fn image_rows(
+    set: &AblationSet,
+    dir: &Path,
+    cfg: &AblationConfig,
+    encoder: &mut TextEmbedding,
+) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
+    use crate::image_query::{self, Space};
+    let idx = crate::image_index::LoadedImageIndex::open(dir)?;
+    let truth: HashMap<String, String> =
+        idx.images.ids.iter().zip(&idx.images.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
+    let d = &idx.descriptor;
+    let clip = crate::image_embedding::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
+    let mut clip_text = clip.text_encoder(&Default::default(), None)?;
+    let mut cap_enc = match &d.caption_model {
+        Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(crate::text_embedding::TextEmbeddingOptions::new(
+            crate::text_embedding::TextModelSource::parse(m)?,
+        ))?),
+        _ => None,
+    };
+    let spaces: &[Space] = if cap_enc.is_some() { &[Space::Image, Space::Caption, Space::Both] } else { &[Space::Image] };
+    let n = idx.images.ids.len();
+    let mut rows = Vec::new();
+    for &space in spaces {
+        for &c in &cfg.conditionings {
+            for &m in &cfg.methods {
+                let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
+                opts.cache_dir = Some(dir.to_path_buf());
+                let mut row = AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
+                match image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, None) {
+                    Ok(res) => {
+                        row.conditioning = res.conditioning.clone();
+                        row.record(&res, &truth, encoder);
+                    }
+                    Err(e) => {
+                        row.conditioning = format!("{}:{}", space.as_str(), c.as_str());
+                        row.error = Some(e.to_string());
+                    }
+                }
+                log_row(&row);
+                rows.push(row);
             }
         }
     }

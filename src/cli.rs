@@ -146,6 +146,36 @@ pub struct ClusterArgs<'a> {
     pub json: Option<&'a Path>,
 }
 
+impl ClusterArgs<'_> {
+    /// The query options, and an LLM client when the namer or the conditioning needs one.
+    fn query(&self) -> Result<(QueryOptions, Option<crate::llm::LlmClient>), Box<dyn std::error::Error>> {
+        let mut opts = QueryOptions::new(self.criterion)
+            .with_k(self.k)
+            .with_method(self.method)
+            .with_conditioning(self.conditioning)
+            .with_exclude(self.exclude.clone())
+            .with_seed(self.seed)
+            .with_namer(self.namer);
+        opts.cache_dir = Some(self.index_dir.to_path_buf());
+        let needs_llm = self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;
+        let client = match self.llm.clone().filter(|_| needs_llm) {
+            Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),
+            None => None,
+        };
+        Ok((opts, client))
+    }
+}
+
+/// Prints a result and writes its JSON if asked.
+fn finish_query(result: &ClusterResult, json: Option<&Path>) -> CliResult {
+    print_result(result);
+    if let Some(p) = json {
+        write_json(p, result)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
 pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliResult {
     if image_index::is_image_index(a.index_dir) {
         return cluster_images(ctx, a, space);
@@ -158,26 +188,10 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
     let loaded = idx.load()?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
-    let mut opts = QueryOptions::new(a.criterion)
-        .with_k(a.k)
-        .with_method(a.method)
-        .with_conditioning(a.conditioning)
-        .with_exclude(a.exclude)
-        .with_seed(a.seed)
-        .with_namer(a.namer);
-    opts.cache_dir = Some(a.index_dir.to_path_buf());
-    let client = match (a.namer, a.llm) {
-        (crate::query::NamerKind::Llm, Some(cfg)) => Some(crate::llm::LlmClient::new(cfg)?),
-        _ => None,
-    };
+    let (opts, client) = a.query()?;
     let mut result = query::run_with(&loaded, &mut enc, &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
-    print_result(&result);
-    if let Some(p) = a.json {
-        write_json(p, &result)?;
-        eprintln!("wrote {}", p.display());
-    }
-    Ok(())
+    finish_query(&result, a.json)
 }
 
 pub fn write_json(path: &Path, r: &ClusterResult) -> CliResult {
@@ -520,26 +534,10 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) ->
         (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
-    let mut opts = QueryOptions::new(a.criterion)
-        .with_k(a.k)
-        .with_method(a.method)
-        .with_conditioning(a.conditioning)
-        .with_exclude(a.exclude)
-        .with_seed(a.seed)
-        .with_namer(a.namer);
-    opts.cache_dir = Some(a.index_dir.to_path_buf());
-    let client = match (a.namer, a.llm) {
-        (crate::query::NamerKind::Llm, Some(cfg)) => Some(crate::llm::LlmClient::new(cfg)?),
-        _ => None,
-    };
+    let (opts, client) = a.query()?;
     let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
-    print_result(&result);
-    if let Some(p) = a.json {
-        write_json(p, &result)?;
-        eprintln!("wrote {}", p.display());
-    }
-    Ok(())
+    finish_query(&result, a.json)
 }
 
 /// `clusterby report`: the HTML gallery of a result.

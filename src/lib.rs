@@ -27,6 +27,7 @@ pub mod npy;
 pub mod paths;
 pub mod progress;
 pub mod query;
+pub mod query_names;
 pub mod report;
 pub mod runtime;
 pub mod text_embedding;

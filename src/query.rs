@@ -28,7 +28,7 @@ pub enum QueryError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Naming(#[from] NamingError),
-    #[error("--namer llm needs an LLM endpoint (--llm-base-url or CLUSTERBY_LLM_BASE_URL)")]
+    #[error("--namer llm and --conditioning names need an LLM endpoint (--llm-base-url or CLUSTERBY_LLM_BASE_URL)")]
     NoLlm,
     #[error("{0}")]
     Invalid(String),
@@ -174,8 +174,11 @@ pub fn run_with(
     opts: &QueryOptions,
     llm: Option<&LlmClient>,
 ) -> Result<ClusterResult, QueryError> {
-    if opts.namer == NamerKind::Llm && llm.is_none() {
+    if (opts.namer == NamerKind::Llm || opts.conditioning == Conditioning::Names) && llm.is_none() {
         return Err(QueryError::NoLlm);
+    }
+    if let (Conditioning::Names, Some(client)) = (opts.conditioning, llm) {
+        return crate::query_names::run(index, encoder, opts, client);
     }
     if opts.criterion.trim().is_empty() {
         return Err(QueryError::EmptyCriterion);
@@ -212,7 +215,7 @@ pub fn run_with(
         ));
     }
     let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.view() };
-    cluster_and_name(&features, opts, llm, None, timings, notes, total)
+    cluster_and_name(&features, opts, llm, None, None, timings, notes, total)
 }
 
 /// What clustering sees: one feature row per item, with the item's id and caption (captions
@@ -228,18 +231,26 @@ pub(crate) struct Features<'a> {
 pub(crate) type NameFn<'a> = &'a dyn Fn(&[i64], usize) -> Vec<crate::naming::ClusterName>;
 
 /// Clusters conditioned features, names the clusters and assembles the result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cluster_and_name(
     f: &Features<'_>,
     opts: &QueryOptions,
     llm: Option<&LlmClient>,
     names_from: Option<NameFn<'_>>,
+    preset: Option<cluster::Clustering>,
     mut timings: BTreeMap<String, f64>,
     mut notes: Vec<String>,
     total: Instant,
 ) -> Result<ClusterResult, QueryError> {
     let t = Instant::now();
-    let params = ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
-    let clustering = cluster::fit(f.x, &params)?;
+    let clustering = match preset {
+        Some(c) => c,
+        None => {
+            let params =
+                ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
+            cluster::fit(f.x, &params)?
+        }
+    };
     timings.insert("cluster".to_string(), ms(t));
 
     let t = Instant::now();

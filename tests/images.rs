@@ -144,6 +144,16 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--conditioning", "none", "--space", "caption"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no captions"));
+
+    // The ablation command takes image indexes too.
+    let sets = dir.path().join("sets.json");
+    let set = serde_json::json!([{"name": "tiny", "index": idx, "criterion": "object", "k": 3}]);
+    std::fs::write(&sets, set.to_string()).unwrap();
+    let out = dir.path().join("abl");
+    let o = run(&["ablate", "--sets", s(&sets), "--data", s(dir.path()), "--out", s(&out), "--method", "kmeans"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+    assert!(md.contains("image:values") && md.contains("image:none"), "{md}");
 }
 
 #[test]

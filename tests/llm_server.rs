@@ -121,6 +121,29 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     let clusters = |r: &ClusterResult| r.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>();
     assert_eq!(clusters(&r3), clusters(&r));
 
+    // The captioner against a text-only server: it refuses images, and each refusal is retried,
+    // recorded per image and never fatal; the image index itself stays complete.
+    let imgs = sdir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    let cifar = common::shared_dir().join("data/images/cifar10-test/images");
+    for f in ["00000_airplane.png", "01000_automobile.png"] {
+        std::fs::copy(cifar.join(f), imgs.join(f)).unwrap();
+    }
+    let iidx = sdir.join("iidx");
+    let clip = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
+    let o = Command::new(common::bin())
+        .args(["index", imgs.to_str().unwrap(), "--out", iidx.to_str().unwrap(), "--clip", clip.to_str().unwrap()])
+        .args(["--captioner", "openai", "--base-url", server.base_url.as_str(), "--captioner-model", server.model.as_str()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no caption for 00000_airplane.png") && err.contains("image input is not supported"), "{err}");
+    assert!(err.contains("0 new, 0 from earlier runs, 2 failed"), "{err}");
+    let log = std::fs::read_to_string(iidx.join("captions.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"error\"")).count(), 2, "{log}");
+    assert_eq!(clusterby::index::store::Index::open(&iidx).unwrap().manifest().rows, 2);
+
     // eval reads IC|TC's result like any other.
     let o = Command::new(common::bin()).args(["eval", out.to_str().unwrap(), "--labels", sidx.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -36,15 +36,21 @@ pub enum Conditioning {
     /// criterion; each caption becomes its profile over those values, joined with the caption.
     #[default]
     Values,
+    /// One LLM call turns the mined criterion values into K category names; every caption is
+    /// assigned to the most similar name (needs an LLM endpoint and K; embeds like `Values`).
+    Names,
 }
 
 impl Conditioning {
+    /// The methods that need no LLM (the ablation grid).
     pub const ALL: [Conditioning; 2] = [Self::None, Self::Values];
+    const PARSEABLE: [Conditioning; 3] = [Self::None, Self::Values, Self::Names];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",
             Self::Values => "values",
+            Self::Names => "names",
         }
     }
 }
@@ -58,8 +64,8 @@ impl fmt::Display for Conditioning {
 impl FromStr for Conditioning {
     type Err = ConditioningError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
-            ConditioningError::Unknown(s.to_string(), Self::ALL.map(|c| c.as_str()).join(", "))
+        Self::PARSEABLE.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            ConditioningError::Unknown(s.to_string(), Self::PARSEABLE.map(|c| c.as_str()).join(", "))
         })
     }
 }
@@ -107,7 +113,7 @@ pub fn condition<'a>(
             Some(m) => m.into(),
             None => input.embeddings.into(),
         },
-        Conditioning::Values => {
+        Conditioning::Values | Conditioning::Names => {
             let caps: ArrayView2<'_, f32> = match &modified {
                 Some(m) => m.view(),
                 None => input.embeddings.view(),

@@ -200,6 +200,22 @@ pub struct LlmUsage {
     pub cache_hits: u64,
 }
 
+impl LlmUsage {
+    /// What was spent since `before` (an earlier snapshot of the same client).
+    pub fn since(&self, before: &LlmUsage) -> LlmUsage {
+        LlmUsage {
+            model: self.model.clone(),
+            calls: self.calls - before.calls,
+            failed_calls: self.failed_calls - before.failed_calls,
+            retries: self.retries - before.retries,
+            prompt_tokens: self.prompt_tokens - before.prompt_tokens,
+            completion_tokens: self.completion_tokens - before.completion_tokens,
+            seconds: self.seconds - before.seconds,
+            cache_hits: self.cache_hits - before.cache_hits,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     calls: AtomicU64,

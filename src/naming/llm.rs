@@ -136,16 +136,7 @@ impl<'c> LlmNamer<'c> {
             .map_err(|e| format!("LLM call failed: {e}"))
             .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")));
         let after = self.client.usage();
-        let usage = LlmUsage {
-            model: after.model.clone(),
-            calls: after.calls - before.calls,
-            failed_calls: after.failed_calls - before.failed_calls,
-            retries: after.retries - before.retries,
-            prompt_tokens: after.prompt_tokens - before.prompt_tokens,
-            completion_tokens: after.completion_tokens - before.completion_tokens,
-            seconds: after.seconds - before.seconds,
-            cache_hits: 0,
-        };
+        let usage = after.since(&before);
         let report = match outcome {
             Ok(llm_names) => {
                 for n in names.iter_mut().filter(|n| n.cluster != NOISE_CLUSTER) {
