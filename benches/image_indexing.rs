@@ -83,6 +83,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: a smoke run only, nothing
+    // written, no big model generated.
+    let full = std::env::args().any(|a| a == "--bench");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let source = std::env::var_os("CLUSTERBY_BENCH_IMAGES")
         .map(PathBuf::from)
@@ -91,8 +94,8 @@ fn main() {
         eprintln!("skipping: no image folder at {}", source.display());
         return;
     }
-    let n = env_usize("BENCH_IMAGES", 512);
-    let repeats = env_usize("BENCH_REPEATS", 3).max(1);
+    let n = if full { env_usize("BENCH_IMAGES", 512) } else { 16 };
+    let repeats = if full { env_usize("BENCH_REPEATS", 3).max(1) } else { 1 };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&source).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
@@ -107,7 +110,7 @@ fn main() {
 
     let mut rows = Vec::new();
     let mut models = vec![("tiny-clip (66 KB test model)", root.join("tests/data/tiny-clip"), repeats)];
-    if let Some(d) = bench_model_dir(&root) {
+    if let Some(d) = bench_model_dir(&root).filter(|_| full) {
         models.push(("ViT-B/32-cost CLIP vision (random weights)", d, repeats.min(2)));
     }
     for (name, dir, reps) in models {
@@ -124,7 +127,7 @@ fn main() {
         rows.join("\n")
     );
     let out = root.join("benches/results/image_indexing.md");
-    if std::fs::write(&out, md).is_ok() {
+    if full && std::fs::write(&out, md).is_ok() {
         println!("wrote {}", out.display());
     }
 }

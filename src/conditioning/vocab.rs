@@ -45,6 +45,64 @@ struct CacheMeta {
     df: Vec<u32>,
 }
 
+const OCCURRENCES_FILE: &str = "occurrences.bin";
+const OCCURRENCES_MAGIC: &[u8; 8] = b"CBOCC001";
+
+/// Per-caption term ids as one little-endian file: magic, caption fingerprint, rows, total ids,
+/// `rows + 1` offsets (u64), then the ids (u32). Written to a temp file and renamed.
+fn write_occurrences(path: &Path, fp: u64, occ: &[Vec<u32>]) -> std::io::Result<()> {
+    let total: usize = occ.iter().map(Vec::len).sum();
+    let mut buf = Vec::with_capacity(32 + 8 * (occ.len() + 1) + 4 * total);
+    buf.extend_from_slice(OCCURRENCES_MAGIC);
+    buf.extend_from_slice(&fp.to_le_bytes());
+    buf.extend_from_slice(&(occ.len() as u64).to_le_bytes());
+    buf.extend_from_slice(&(total as u64).to_le_bytes());
+    let mut off = 0u64;
+    buf.extend_from_slice(&off.to_le_bytes());
+    for o in occ {
+        off += o.len() as u64;
+        buf.extend_from_slice(&off.to_le_bytes());
+    }
+    for o in occ {
+        for id in o {
+            buf.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    let tmp = path.with_extension("bin.partial");
+    std::fs::write(&tmp, buf)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The cached occurrences if the file is whole and belongs to these captions and terms.
+fn read_occurrences(path: &Path, fp: u64, rows: usize, n_terms: usize) -> Option<Vec<Vec<u32>>> {
+    let b = std::fs::read(path).ok()?;
+    let u64_at = |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
+    if b.get(..8)? != OCCURRENCES_MAGIC || u64_at(8)? != fp || u64_at(16)? != rows as u64 {
+        return None;
+    }
+    let total = usize::try_from(u64_at(24)?).ok()?;
+    let ids_at = 32 + 8 * (rows + 1);
+    if b.len() != ids_at.checked_add(total.checked_mul(4)?)? {
+        return None;
+    }
+    let id = |j: usize| u32::from_le_bytes([b[ids_at + 4 * j], b[ids_at + 4 * j + 1], b[ids_at + 4 * j + 2], b[ids_at + 4 * j + 3]]);
+    let mut out = Vec::with_capacity(rows);
+    let mut prev = u64_at(32)? as usize;
+    for r in 0..rows {
+        let next = u64_at(32 + 8 * (r + 1))? as usize;
+        if next < prev || next > total {
+            return None;
+        }
+        let row: Vec<u32> = (prev..next).map(id).collect();
+        if row.iter().any(|&t| t as usize >= n_terms) {
+            return None;
+        }
+        out.push(row);
+        prev = next;
+    }
+    Some(out)
+}
+
 /// Terms of each caption, singularised, stop words and caption boilerplate removed.
 pub fn caption_term_lists(captions: &[String]) -> Vec<Vec<String>> {
     use rayon::prelude::*;
@@ -120,8 +178,15 @@ impl Vocabulary {
                 if meta.model == encoder.name() && meta.rows == captions.len() && meta.fingerprint == fp {
                     if let Ok(emb) = crate::npy::read_f32(&npy_path) {
                         if emb.nrows() == meta.terms.len() && (emb.nrows() == 0 || emb.ncols() == encoder.dim()) {
+                            let occ_path = dir.join(OCCURRENCES_FILE);
+                            // Re-tokenizing every caption was most of a query's time at 1M rows.
+                            if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
+                                return Ok(Self { terms: meta.terms, df: meta.df, embeddings: emb, occurrences });
+                            }
                             let lists = caption_term_lists(captions);
-                            return Ok(Self::assemble(meta.terms, meta.df, emb, &lists));
+                            let v = Self::assemble(meta.terms, meta.df, emb, &lists);
+                            let _ = write_occurrences(&occ_path, fp, &v.occurrences);
+                            return Ok(v);
                         }
                     }
                 }
@@ -138,6 +203,7 @@ impl Vocabulary {
         let write = || -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&dir)?;
             crate::npy::write_f32(&npy_path, &v.embeddings)?;
+            write_occurrences(&dir.join(OCCURRENCES_FILE), fp, &v.occurrences)?;
             let tmp = meta_path.with_extension("json.partial");
             std::fs::write(&tmp, serde_json::to_vec(&meta)?)?;
             std::fs::rename(&tmp, &meta_path)?;
@@ -179,5 +245,19 @@ mod tests {
         for (t, d) in terms.iter().zip(&df) {
             assert!(*d >= 3 && *d <= 5, "{t}: {d}");
         }
+    }
+
+    #[test]
+    fn occurrences_round_trip_and_reject_other_captions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("occ.bin");
+        let occ = vec![vec![0u32, 3], vec![], vec![2]];
+        write_occurrences(&p, 42, &occ).unwrap();
+        assert_eq!(read_occurrences(&p, 42, 3, 4), Some(occ.clone()));
+        assert_eq!(read_occurrences(&p, 43, 3, 4), None, "other captions");
+        assert_eq!(read_occurrences(&p, 42, 3, 3), None, "term id out of range");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
+        assert_eq!(read_occurrences(&p, 42, 3, 4), None, "truncated");
     }
 }
