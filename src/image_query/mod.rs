@@ -90,9 +90,9 @@ pub fn image_values(
     criterion: &str,
     k: Option<usize>,
     clip_text: &mut TextEmbedding,
+    cache_dir: Option<&std::path::Path>,
 ) -> Result<ImageValues, QueryError> {
-    let prompts: Vec<String> = candidates.iter().map(|t| format!("a photo of {t}")).collect();
-    let v = clip_text.embed(&prompts)?;
+    let v = value_embeddings(candidates, clip_text, cache_dir)?;
     let phrases = conditioning::values::criterion_phrases(criterion);
     let q = clip_text.embed(&phrases)?;
     let mut query: Array1<f32> = q.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(v.ncols()));
@@ -122,6 +122,34 @@ pub fn image_values(
         probs: logits,
         candidates: candidates.len(),
     })
+}
+
+/// CLIP text embeddings of "a photo of {value}", cached in `INDEX/derived/` per model and
+/// candidate list (the same every query unless the captions change).
+fn value_embeddings(
+    candidates: &[String],
+    clip_text: &mut TextEmbedding,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Array2<f32>, QueryError> {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in clip_text.name().bytes().chain([0]).chain(candidates.iter().flat_map(|c| c.bytes().chain([0]))) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let path = cache_dir.map(|d| d.join("derived").join(format!("clip-values-{h:016x}.npy")));
+    if let Some(e) = path.as_ref().and_then(|p| crate::npy::read_f32(p).ok()) {
+        if e.nrows() == candidates.len() && e.ncols() == clip_text.dim() {
+            return Ok(e);
+        }
+    }
+    let prompts: Vec<String> = candidates.iter().map(|t| format!("a photo of {t}")).collect();
+    let v = clip_text.embed(&prompts)?;
+    if let Some(p) = &path {
+        // A cache that cannot be written costs time on the next query, nothing else.
+        let _ = p.parent().map(std::fs::create_dir_all);
+        let _ = crate::npy::write_f32(p, &v);
+    }
+    Ok(v)
 }
 
 /// Names each cluster by its images' most probable values.
@@ -187,20 +215,31 @@ pub fn run(
     let mut notes = vec![format!("space: {}", space.as_str())];
     let t = Instant::now();
 
+    let have_captions = idx.captioned > 0 && space != Space::Image;
     let image_part = if space == Space::Caption {
         None
-    } else if opts.conditioning == Conditioning::None {
-        Some((idx.images.embeddings.clone(), None))
     } else {
-        let (cands, source) = candidate_values(idx);
-        let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text)?;
-        notes.push(format!(
-            "image values ({} of {} from the {source}): {}",
-            iv.values.len(),
-            iv.candidates,
-            iv.values.iter().take(12).cloned().collect::<Vec<_>>().join(", ")
-        ));
-        Some((iv.features.clone(), Some(iv)))
+        // The values also name clusters when there are no captions to mine keywords from.
+        let need_values = opts.conditioning != Conditioning::None || !have_captions;
+        let iv = if need_values {
+            let (cands, source) = candidate_values(idx);
+            let cache = opts.cache_dir.as_deref();
+            let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text, cache)?;
+            notes.push(format!(
+                "image values ({} of {} from the {source}): {}",
+                iv.values.len(),
+                iv.candidates,
+                iv.values.iter().take(12).cloned().collect::<Vec<_>>().join(", ")
+            ));
+            Some(iv)
+        } else {
+            None
+        };
+        let x = match (&iv, opts.conditioning) {
+            (Some(iv), c) if c != Conditioning::None => iv.features.clone(),
+            _ => idx.images.embeddings.clone(),
+        };
+        Some((x, iv))
     };
     let caption_part = if space == Space::Image {
         None
@@ -243,7 +282,6 @@ pub fn run(
     l2_rows(&mut x);
     timings.insert("condition".to_string(), t.elapsed().as_secs_f64() * 1e3);
 
-    let have_captions = idx.captioned > 0 && space != Space::Image;
     let name_fn = |labels: &[i64], k: usize| -> Vec<ClusterName> {
         match &iv {
             Some(iv) => value_names(&iv.probs, &iv.values, labels, k),
