@@ -365,17 +365,19 @@ pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
     Ok(())
 }
 
-pub fn ablate(
-    ctx: &Context,
-    sets_file: &Path,
-    data_dir: &Path,
-    out_dir: &Path,
-    work_dir: &Path,
-    only: &[String],
-    methods: &[String],
-    llm: Option<crate::llm::LlmConfig>,
-    ictc_max_n: usize,
-) -> CliResult {
+pub struct AblateArgs<'a> {
+    pub sets_file: &'a Path,
+    pub data_dir: &'a Path,
+    pub out_dir: &'a Path,
+    pub work_dir: &'a Path,
+    pub only: &'a [String],
+    pub methods: &'a [String],
+    pub llm: Option<crate::llm::LlmConfig>,
+    pub ictc_max_n: usize,
+}
+
+pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
+    let AblateArgs { sets_file, data_dir, out_dir, work_dir, only, methods, llm, ictc_max_n } = a;
     let text = std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
     let mut sets: Vec<crate::ablation::AblationSet> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", sets_file.display()))?;

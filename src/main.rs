@@ -341,7 +341,19 @@ fn main() -> ExitCode {
         },
         Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
         Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => match llm.config() {
-            Ok(cfg) => cli::ablate(&ctx, &sets, &data, &out, &work, &only, &method, with_llm.then_some(cfg), ictc_max_n),
+            Ok(cfg) => cli::ablate(
+                &ctx,
+                cli::AblateArgs {
+                    sets_file: &sets,
+                    data_dir: &data,
+                    out_dir: &out,
+                    work_dir: &work,
+                    only: &only,
+                    methods: &method,
+                    llm: with_llm.then_some(cfg),
+                    ictc_max_n,
+                },
+            ),
             Err(e) => Err(e.into()),
         },
         Command::Demo { out } => cli::demo(&ctx, out.as_deref()),

@@ -105,6 +105,8 @@ pub fn image_values(
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let above = order.iter().filter(|&&i| scores[i] >= mean + 1.5 * std).count();
+    // Not `clamp`: with fewer candidates than the floor, the ceiling (all of them) must win.
+    #[allow(clippy::manual_clamp)]
     let keep = above.max(2 * k.unwrap_or(4)).max(8).min(MAX_VALUES).min(order.len());
     let chosen: Vec<usize> = order[..keep].to_vec();
     let vr = v.select(Axis(0), &chosen);

@@ -258,8 +258,10 @@ pub struct LlmClient {
     config: LlmConfig,
     agent: ureq::Agent,
     key: Option<String>,
+    /// Full chat-completions URL.
+    url: String,
+    /// The same, safe to print.
     endpoint: String,
-    shown: String,
     slots: Slots,
     counters: Counters,
 }
@@ -267,7 +269,7 @@ pub struct LlmClient {
 impl std::fmt::Debug for LlmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlmClient")
-            .field("endpoint", &self.shown)
+            .field("endpoint", &self.endpoint)
             .field("model", &self.config.model)
             .field("api_key", &self.key.as_ref().map(|_| "<redacted>"))
             .finish()
@@ -286,7 +288,7 @@ impl LlmClient {
         if config.model.trim().is_empty() {
             return Err(LlmError::Config("the model name is empty".into()));
         }
-        let endpoint = format!("{base}/chat/completions");
+        let url = format!("{base}/chat/completions");
         let key = crate::paths::non_empty_env(&config.api_key_env).or_else(|| {
             (config.api_key_env == ENV_API_KEY).then(|| crate::paths::non_empty_env("OPENAI_API_KEY")).flatten()
         });
@@ -298,8 +300,8 @@ impl LlmClient {
             .build()
             .into();
         Ok(Self {
-            shown: redact_url(&endpoint),
-            endpoint,
+            endpoint: redact_url(&url),
+            url,
             agent,
             key,
             slots: Slots { free: Mutex::new(config.concurrency.max(1)), cv: Condvar::new() },
@@ -314,7 +316,7 @@ impl LlmClient {
 
     /// The endpoint as safe to print (no credentials or query string).
     pub fn endpoint(&self) -> &str {
-        &self.shown
+        &self.endpoint
     }
 
     /// Totals since the client was made.
@@ -433,11 +435,11 @@ impl LlmClient {
             (1..=2, _) => body["response_format"] = json!({"type": "json_object"}),
             _ => {}
         }
-        let mut req = self.agent.post(&self.endpoint).header("Content-Type", "application/json");
+        let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
-        let url = self.shown.clone();
+        let url = self.endpoint.clone();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = req.send(&bytes[..]).map_err(|e| (self.network_error(e), None))?;
         let status = resp.status().as_u16();
@@ -461,7 +463,7 @@ impl LlmClient {
     }
 
     fn network_error(&self, e: ureq::Error) -> LlmError {
-        let url = self.shown.clone();
+        let url = self.endpoint.clone();
         match e {
             ureq::Error::Timeout(_) => LlmError::Timeout { url, seconds: self.config.timeout.as_secs_f64() },
             ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => {
