@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::images::{decode_file, DecodeLimits};
+use crate::images::{decode_file, DecodeLimits, PathMap};
 use crate::jsonl::AppendLog;
 use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
 
@@ -126,35 +126,12 @@ pub fn caption_images(
 /// Imported captions for image ids: a captions file's ids are matched to image ids by the whole
 /// path, by the path without leading folders, or by a unique base name.
 pub fn match_imported(image_ids: &[String], imported: &[(String, String)]) -> (HashMap<String, String>, usize) {
-    let mut by_key: HashMap<&str, &str> = HashMap::new();
+    let mut by_path = PathMap::default();
     for (id, cap) in imported {
-        by_key.insert(id.as_str(), cap.as_str());
+        by_path.insert(id.clone(), cap.as_str());
     }
-    let mut by_base: HashMap<&str, Option<&str>> = HashMap::new();
-    for (id, cap) in imported {
-        let b = id.rsplit('/').next().unwrap_or(id);
-        by_base.entry(b).and_modify(|e| *e = None).or_insert(Some(cap.as_str()));
-    }
-    let mut out = HashMap::new();
-    for id in image_ids {
-        let mut found = by_key.get(id.as_str()).copied();
-        let mut rest = id.as_str();
-        while found.is_none() {
-            match rest.split_once('/') {
-                Some((_, tail)) => {
-                    found = by_key.get(tail).copied();
-                    rest = tail;
-                }
-                None => break,
-            }
-        }
-        if found.is_none() {
-            found = by_base.get(id.rsplit('/').next().unwrap_or(id)).copied().flatten();
-        }
-        if let Some(c) = found {
-            out.insert(id.clone(), c.to_string());
-        }
-    }
+    let out: HashMap<String, String> =
+        image_ids.iter().filter_map(|id| by_path.get(id).map(|c| (id.clone(), c.to_string()))).collect();
     let unmatched = imported.len().saturating_sub(out.len());
     (out, unmatched)
 }

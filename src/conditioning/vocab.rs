@@ -134,7 +134,7 @@ pub fn mine_terms(term_lists: &[Vec<String>]) -> (Vec<String>, Vec<u32>) {
     (kept.iter().map(|(t, _)| t.to_string()).collect(), kept.iter().map(|&(_, d)| d).collect())
 }
 
-fn fingerprint(captions: &[String]) -> u64 {
+pub(crate) fn fingerprint(captions: &[String]) -> u64 {
     // FNV-1a over all captions: cheap, stable across runs and platforms.
     let mut h: u64 = 0xcbf29ce484222325;
     for c in captions {

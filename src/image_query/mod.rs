@@ -133,11 +133,8 @@ fn value_embeddings(
     clip_text: &mut TextEmbedding,
     cache_dir: Option<&std::path::Path>,
 ) -> Result<Array2<f32>, QueryError> {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in clip_text.name().bytes().chain([0]).chain(candidates.iter().flat_map(|c| c.bytes().chain([0]))) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let key: Vec<String> = std::iter::once(clip_text.name().to_string()).chain(candidates.iter().cloned()).collect();
+    let h = conditioning::vocab::fingerprint(&key);
     let path = cache_dir.map(|d| d.join("derived").join(format!("clip-values-{h:016x}.npy")));
     if let Some(e) = path.as_ref().and_then(|p| crate::npy::read_f32(p).ok()) {
         if e.nrows() == candidates.len() && e.ncols() == clip_text.dim() {

@@ -10,14 +10,58 @@ pub enum LabelError {
     Csv { path: PathBuf, message: String },
 }
 
+/// Values keyed by a file path from some other listing (a CSV, a captions file), looked up by
+/// an image id: by the whole path, by the id without its first folders, or by a base name that
+/// only one key has.
+#[derive(Debug, Clone)]
+pub struct PathMap<V> {
+    exact: HashMap<String, V>,
+    /// Base name → key, `None` when several keys share the base name.
+    by_base: HashMap<String, Option<String>>,
+}
+
+impl<V> Default for PathMap<V> {
+    fn default() -> Self {
+        Self { exact: HashMap::new(), by_base: HashMap::new() }
+    }
+}
+
+impl<V> PathMap<V> {
+    pub fn insert(&mut self, key: String, value: V) {
+        self.by_base.entry(base(&key).to_string()).and_modify(|e| *e = None).or_insert_with(|| Some(key.clone()));
+        self.exact.insert(key, value);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&V> {
+        if let Some(v) = self.exact.get(id) {
+            return Some(v);
+        }
+        let mut rest = id;
+        while let Some((_, tail)) = rest.split_once('/') {
+            if let Some(v) = self.exact.get(tail) {
+                return Some(v);
+            }
+            rest = tail;
+        }
+        let key = self.by_base.get(base(id))?.as_ref()?;
+        self.exact.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.exact.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty()
+    }
+}
+
 /// A CSV's label columns, keyed by the image named in its file column.
 #[derive(Debug, Clone, Default)]
 pub struct LabelTable {
     pub columns: Vec<String>,
     /// File column value → one value per label column (`None` when empty).
-    rows: HashMap<String, Vec<Option<String>>>,
-    /// Base name → file column value, when the base name is unique.
-    by_base: HashMap<String, Option<String>>,
+    rows: PathMap<Vec<Option<String>>>,
 }
 
 /// Column names that hold the image's file name or path.
@@ -50,8 +94,6 @@ impl LabelTable {
                 .filter(|(i, _)| *i != file_col)
                 .map(|(_, v)| Some(v.trim().to_string()).filter(|v| !v.is_empty()))
                 .collect();
-            let b = base(&key).to_string();
-            t.by_base.entry(b).and_modify(|e| *e = None).or_insert_with(|| Some(key.clone()));
             t.rows.insert(key, values);
         }
         Ok(t)
@@ -65,18 +107,7 @@ impl LabelTable {
     /// The labels of an image id (relative path): matched by the whole path, by the path
     /// without its first folders, or by a unique base name.
     pub fn row(&self, id: &str) -> Option<&[Option<String>]> {
-        if let Some(r) = self.rows.get(id) {
-            return Some(r);
-        }
-        let mut rest = id;
-        while let Some((_, tail)) = rest.split_once('/') {
-            if let Some(r) = self.rows.get(tail) {
-                return Some(r);
-            }
-            rest = tail;
-        }
-        let key = self.by_base.get(base(id))?.as_ref()?;
-        self.rows.get(key).map(Vec::as_slice)
+        self.rows.get(id).map(Vec::as_slice)
     }
 
     pub fn len(&self) -> usize {

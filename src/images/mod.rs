@@ -6,4 +6,4 @@ pub mod labels;
 
 pub use decode::{decode_file, DecodeError, DecodeLimits};
 pub use discover::{discover, Discovery, ImageFile, IMAGE_EXTENSIONS};
-pub use labels::{LabelError, LabelTable};
+pub use labels::{LabelError, LabelTable, PathMap};
