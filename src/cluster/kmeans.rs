@@ -78,15 +78,19 @@ fn centroids(
     let seed_view = seed_x.as_ref().map_or(x, |s| s.view());
     // Restarts compete on the seed sample, where they are cheap; only the winner is refined
     // on all rows.
-    let mut best: Option<(f32, Array2<f32>)> = None;
-    for _ in 0..params.n_runs() {
-        let init = greedy_kmeans_pp(seed_view, k, rng);
-        let run = lloyd(seed_view, init, params)?;
-        if best.as_ref().is_none_or(|b| run.0 < b.0) {
-            best = Some(run);
-        }
-    }
-    let Some((_, centres)) = best else {
+    // Each restart draws from its own stream, seeded from `rng`, so that restarts can run in
+    // parallel and still give the same result on any number of threads.
+    let seeds: Vec<u64> = (0..params.n_runs()).map(|_| rng.gen()).collect();
+    let runs: Vec<(f32, Array2<f32>)> = seeds
+        .par_iter()
+        .map(|&s| {
+            let mut r = Xoshiro256Plus::seed_from_u64(s);
+            let init = greedy_kmeans_pp(seed_view, k, &mut r);
+            lloyd(seed_view, init, params)
+        })
+        .collect::<Result<_, _>>()?;
+    // Lowest inertia wins; ties go to the earlier restart.
+    let Some((_, centres)) = runs.into_iter().reduce(|best, run| if run.0 < best.0 { run } else { best }) else {
         return Err(ClusterError::invalid("n_runs", "must be at least 1"));
     };
     if seed_x.is_none() {

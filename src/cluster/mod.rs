@@ -69,6 +69,8 @@ use serde::{Deserialize, Serialize};
 
 pub use geometry::UNIT_NORM_TOLERANCE;
 
+pub(crate) use geometry::sample_indices;
+
 /// Clustering algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,7 +12,7 @@ use crate::text_embedding::{EmbedError, TextEmbedding};
 pub mod values;
 pub mod vocab;
 
-pub use values::{Threshold, ValuesParams};
+pub use values::{CaptionWeight, Threshold, ValuesParams};
 pub use vocab::{VocabError, Vocabulary};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,8 @@ pub struct ConditionInput<'a> {
 pub struct ConditionReport {
     pub relevant_terms: Vec<(String, f32)>,
     pub vocabulary_size: usize,
+    /// Weight of the caption half (`values`), as fixed or as measured from the views' agreement.
+    pub caption_weight: Option<f32>,
 }
 
 /// The conditioned rows; borrowed from the index when nothing needed changing (`none` without
@@ -126,12 +128,16 @@ pub fn condition<'a>(
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
             report.vocabulary_size = vocab.len();
-            let mut x = values::condition(caps, &vocab, &w, &input.values);
-            if let Some(d) = &excluded {
-                // Also remove the excluded directions from the values half.
-                let dim = d.ncols();
-                remove_directions(x.slice_mut(ndarray::s![.., dim..]), d.view());
-            }
+            let (x, a) = values::condition(
+                caps,
+                &vocab,
+                &w,
+                &input.values,
+                excluded.as_ref().map(|d| d.view()),
+                input.k,
+                input.seed,
+            );
+            report.caption_weight = Some(a);
             x.into()
         }
     };

@@ -27,18 +27,35 @@ pub enum Threshold {
     StdMultiple(f32),
 }
 
+/// Weight `A` of the plain caption embedding in the joined vector (`1 − A` goes to the values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CaptionWeight {
+    Fixed(f32),
+    /// `A = (1 + NMI) / 2`, where NMI compares k-means partitions of a sample by captions alone
+    /// and by values alone. Where the two views agree, the captions are already about the
+    /// criterion and, being less noisy than bags of terms, get more weight; where they
+    /// disagree (the captions' main structure is something else, e.g. wind vs string
+    /// instruments in pictures of musicians), the values keep half the weight, so the
+    /// captions' own structure cannot take over.
+    Agreement,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValuesParams {
     pub threshold: Threshold,
-    /// Weight of the plain caption embedding in the joined vector (0 = values only).
-    pub caption_weight: f32,
+    pub caption_weight: CaptionWeight,
 }
 
 impl Default for ValuesParams {
     fn default() -> Self {
-        Self { threshold: Threshold::StdMultiple(1.5), caption_weight: 0.5 }
+        Self { threshold: Threshold::StdMultiple(1.5), caption_weight: CaptionWeight::Agreement }
     }
 }
+
+/// Rows compared when measuring how much the two views agree.
+const AGREEMENT_SAMPLE: usize = 2_000;
+/// Clusters the two views are compared at when the query gives no K.
+const AGREEMENT_DEFAULT_K: usize = 10;
 
 /// Criterion phrasings averaged into one query vector: the bare criterion alone is a noun,
 /// the templates pull the vector towards its values.
@@ -102,52 +119,209 @@ fn threshold(scores: &[f32], rule: Threshold) -> f32 {
     }
 }
 
-/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` (rows unit length), writing
-/// straight into the output so that peak memory is the input plus the output.
+/// Rows per parallel task when building the conditioned matrix.
+const ROW_CHUNK: usize = 1024;
+
+/// The relevant terms' embeddings written in an orthonormal basis of their span. A caption's
+/// values vector is a weighted sum of these embeddings, so it lives in that span and its
+/// coordinates there keep every inner product: the values half of a row needs only as many
+/// columns as the span has dimensions (often tens, not the encoder's hundreds).
+struct ValueSpace {
+    /// `r × dim` orthonormal rows; `None` when the span is the whole space (coordinates are
+    /// then the embeddings themselves).
+    basis: Option<Array2<f32>>,
+    /// Per vocabulary term, its row in `coords`, or `u32::MAX` when its weight is zero.
+    slot: Vec<u32>,
+    /// `relevant terms × r`: each relevant term's coordinates, times its weight.
+    coords: Array2<f32>,
+}
+
+impl ValueSpace {
+    fn new(vocab: &Vocabulary, weights: &[f32]) -> Self {
+        let dim = vocab.embeddings.ncols();
+        let mut relevant: Vec<usize> = (0..weights.len()).filter(|&t| weights[t] > 0.0).collect();
+        // Heaviest first, so that the basis (and its float rounding) does not depend on how
+        // the vocabulary happens to be ordered.
+        relevant.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+        let mut slot = vec![u32::MAX; weights.len()];
+        for (i, &t) in relevant.iter().enumerate() {
+            slot[t] = i as u32;
+        }
+        let emb = vocab.embeddings.select(Axis(0), &relevant);
+        let basis = (relevant.len() < dim).then(|| orthonormal_basis(emb.view())).filter(|b| b.nrows() < dim);
+        let mut coords = match &basis {
+            Some(b) => emb.dot(&b.t()),
+            None => emb,
+        };
+        for (mut row, &t) in coords.axis_iter_mut(Axis(0)).zip(&relevant) {
+            row *= weights[t];
+        }
+        Self { basis, slot, coords }
+    }
+
+    fn width(&self) -> usize {
+        self.coords.ncols()
+    }
+
+    /// Coordinates of an arbitrary vector of the encoder's space (its projection on the span).
+    fn project(&self, v: ndarray::ArrayView1<f32>, out: &mut [f32]) {
+        match &self.basis {
+            Some(b) => {
+                for (o, row) in out.iter_mut().zip(b.rows()) {
+                    *o = row.dot(&v);
+                }
+            }
+            None => out.iter_mut().zip(v.iter()).for_each(|(o, x)| *o = *x),
+        }
+    }
+}
+
+/// Modified Gram–Schmidt; rows that add less than 1e-4 of new length are dependent.
+fn orthonormal_basis(rows: ArrayView2<f32>) -> Array2<f32> {
+    let dim = rows.ncols();
+    let mut basis: Vec<Array1<f32>> = Vec::new();
+    for r in rows.rows() {
+        if basis.len() == dim {
+            break;
+        }
+        let mut v = r.to_owned();
+        for _ in 0..2 {
+            // Twice is enough for orthogonality to working precision ("twice is enough").
+            for b in &basis {
+                let p = v.dot(b);
+                v.scaled_add(-p, b);
+            }
+        }
+        let n = v.dot(&v).sqrt();
+        if n > 1e-4 {
+            basis.push(v / n);
+        }
+    }
+    let mut out = Array2::zeros((basis.len(), dim));
+    for (mut row, b) in out.axis_iter_mut(Axis(0)).zip(&basis) {
+        row.assign(b);
+    }
+    out
+}
+
+/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` with unit rows and returns it
+/// with the `A` used. The values half is the caption's weighted relevant terms, centred, in
+/// the coordinates of the relevant terms' span (see [`ValueSpace`]); a caption without
+/// relevant terms uses its own projection on that span. `exclude` rows (encoder space) are
+/// removed from the values half too. `k` and `seed` serve [`CaptionWeight::Agreement`].
 pub fn condition(
     captions_emb: ArrayView2<f32>,
     vocab: &Vocabulary,
     weights: &[f32],
     p: &ValuesParams,
-) -> Array2<f32> {
+    exclude: Option<ArrayView2<f32>>,
+    k: Option<usize>,
+    seed: u64,
+) -> (Array2<f32>, f32) {
+    use rayon::prelude::*;
     let (n, dim) = captions_emb.dim();
-    let a = p.caption_weight.clamp(0.0, 1.0);
-    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
-    let mut out = Array2::<f32>::zeros((n, 2 * dim));
-    let mut mean = Array1::<f32>::zeros(dim);
-    for (i, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
-        let (mut cap, mut bag) = row.view_mut().split_at(Axis(0), dim);
-        cap.assign(&captions_emb.row(i));
-        normalize(cap.as_slice_mut().expect("row of a standard-layout array"));
-        let mut any = false;
-        for &t in &vocab.occurrences[i] {
-            let w = weights[t as usize];
-            if w > 0.0 {
-                bag.scaled_add(w, &vocab.embeddings.row(t as usize));
-                any = true;
+    let space = ValueSpace::new(vocab, weights);
+    let r = space.width();
+    let width = dim + r;
+    let mut out = Array2::<f32>::zeros((n, width));
+    if n == 0 {
+        return (out, 0.5);
+    }
+    let data = out.as_slice_mut().expect("fresh standard-layout array");
+    let mean = data
+        .par_chunks_mut(ROW_CHUNK * width)
+        .enumerate()
+        .map(|(c, block)| {
+            let mut sum = vec![0f32; r];
+            for (j, row) in block.chunks_mut(width).enumerate() {
+                let i = c * ROW_CHUNK + j;
+                let (cap, bag) = row.split_at_mut(dim);
+                for (o, x) in cap.iter_mut().zip(captions_emb.row(i).iter()) {
+                    *o = *x;
+                }
+                normalize(cap);
+                let mut any = false;
+                for &t in &vocab.occurrences[i] {
+                    let s = space.slot[t as usize];
+                    if s != u32::MAX {
+                        let c = space.coords.row(s as usize);
+                        let c = c.as_slice().expect("row of a standard-layout array");
+                        bag.iter_mut().zip(c).for_each(|(o, x)| *o += x);
+                        any = true;
+                    }
+                }
+                if !any {
+                    // Nothing criterion-relevant in this caption: its own projection stands in.
+                    space.project(ndarray::ArrayView1::from(&*cap), bag);
+                }
+                normalize(bag);
+                sum.iter_mut().zip(bag.iter()).for_each(|(s, x)| *s += x);
             }
+            sum
+        })
+        .reduce(|| vec![0f32; r], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
+    let mean: Vec<f32> = mean.into_iter().map(|s| s / n as f32).collect();
+    // Excluded directions as coordinates of the span, orthonormalised.
+    let removed = exclude.map(|d| {
+        let mut coords = Array2::<f32>::zeros((d.nrows(), r));
+        for (row, mut o) in d.rows().into_iter().zip(coords.axis_iter_mut(Axis(0))) {
+            space.project(row, o.as_slice_mut().expect("row of a standard-layout array"));
         }
-        if !any {
-            // Nothing criterion-relevant in this caption: fall back to the caption itself.
-            bag.assign(&cap);
-        }
-        let b = bag.as_slice_mut().expect("row of a standard-layout array");
-        normalize(b);
-        mean += &bag;
-    }
-    if n > 0 {
-        mean /= n as f32;
-    }
+        orthonormal_basis(coords.view())
+    });
     // Centring removes what all captions share (the criterion's common direction), which
     // otherwise dominates cosine similarity between bags.
-    for mut row in out.axis_iter_mut(Axis(0)) {
-        let (mut cap, mut bag) = row.view_mut().split_at(Axis(0), dim);
-        cap *= wa;
-        bag -= &mean;
-        normalize(bag.as_slice_mut().expect("row of a standard-layout array"));
-        bag *= wb;
+    data.par_chunks_mut(width).for_each(|row| {
+        let (_, bag) = row.split_at_mut(dim);
+        bag.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+        if let Some(basis) = &removed {
+            for b in basis.rows() {
+                let b = b.as_slice().expect("row of a standard-layout array");
+                let proj: f32 = bag.iter().zip(b).map(|(x, y)| x * y).sum();
+                bag.iter_mut().zip(b).for_each(|(x, y)| *x -= proj * y);
+            }
+        }
+        normalize(bag);
+    });
+    let a = match p.caption_weight {
+        CaptionWeight::Fixed(a) => a,
+        CaptionWeight::Agreement => agreement_weight(out.view(), dim, k, seed),
     }
-    out
+    .clamp(0.0, 1.0);
+    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
+    out.as_slice_mut().expect("fresh standard-layout array").par_chunks_mut(width).for_each(|row| {
+        let (cap, bag) = row.split_at_mut(dim);
+        cap.iter_mut().for_each(|x| *x *= wa);
+        bag.iter_mut().for_each(|x| *x *= wb);
+    });
+    (out, a)
+}
+
+/// `(1 + NMI) / 2` between k-means partitions of a seeded sample by its caption half and by
+/// its values half (see [`CaptionWeight::Agreement`]); 0.5 when either cannot be clustered.
+fn agreement_weight(x: ArrayView2<f32>, dim: usize, k: Option<usize>, seed: u64) -> f32 {
+    use crate::cluster::{fit, ClusterParams, Method};
+    use rand::SeedableRng;
+    let n = x.nrows();
+    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
+    let rows = crate::cluster::sample_indices(n, AGREEMENT_SAMPLE, &mut rng);
+    let k = k.unwrap_or(AGREEMENT_DEFAULT_K).min(rows.len() / 2);
+    if k < 2 || x.ncols() <= dim {
+        return 0.5;
+    }
+    let partition = |cols: ndarray::Slice| -> Option<Vec<usize>> {
+        let view = x.slice_axis(Axis(1), cols).select(Axis(0), &rows);
+        let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
+        let c = fit(view.view(), &params).ok()?;
+        Some(c.labels.iter().map(|&l| l.max(0) as usize).collect())
+    };
+    match (partition(ndarray::Slice::from(..dim)), partition(ndarray::Slice::from(dim..))) {
+        (Some(a), Some(b)) => 0.5 * (1.0 + crate::eval::nmi(&a, &b) as f32),
+        _ => 0.5,
+    }
 }
 
 fn normalize(v: &mut [f32]) {
@@ -195,7 +369,8 @@ mod tests {
         let w = term_weights(&v, &q, "instrument", 4, &p);
         // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
         let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
-        let x = condition(caps.view(), &v, &w, &p);
+        let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..p };
+        let (x, _) = condition(caps.view(), &v, &w, &p, None, None, 0);
         let bag = |i: usize| x.row(i).slice(ndarray::s![2..]).to_owned();
         assert!(bag(0).dot(&bag(2)) > 0.4, "both trumpet");
         assert!(bag(0).dot(&bag(1)) < 0.0, "trumpet vs violin");
