@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{self, ClusterError, ClusterParams, Method};
+use crate::cluster::{self, ClusterError, ClusterParams, Method, Rows};
 use crate::conditioning::{self, Conditioning, ConditioningError, ConditionInput};
 use crate::index::store::LoadedIndex;
 use crate::llm::{LlmClient, LlmUsage};
@@ -218,7 +217,11 @@ pub fn run_with(
     if let Some(a) = cond_report.caption_weight {
         notes.push(format!("caption weight {a:.2} (values {:.2})", 1.0 - a));
     }
-    let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.view() };
+    let terms = cond_report
+        .vocabulary
+        .as_ref()
+        .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
+    let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms };
     cluster_and_name(&features, opts, llm, None, None, timings, notes, total)
 }
 
@@ -227,7 +230,9 @@ pub fn run_with(
 pub(crate) struct Features<'a> {
     pub ids: &'a [String],
     pub captions: &'a [String],
-    pub x: ArrayView2<'a, f32>,
+    pub x: Rows<'a>,
+    /// Each caption's mined terms, when conditioning loaded them (spares the namer tokenizing).
+    pub terms: Option<crate::naming::TermLists<'a>>,
 }
 
 /// Names computed by the caller from the clustering (labels, k), for feature spaces without
@@ -252,15 +257,18 @@ pub(crate) fn cluster_and_name(
         None => {
             let params =
                 ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
-            cluster::fit(f.x, &params)?
+            cluster::fit_rows(f.x, &params)?
         }
     };
     timings.insert("cluster".to_string(), ms(t));
 
     let t = Instant::now();
     let examples = representatives(f.x, &clustering.labels, clustering.k, opts.examples_per_cluster.max(3));
-    let req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
+    let mut req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
         .with_representatives(&examples);
+    if let Some(t) = f.terms {
+        req = req.with_terms(t);
+    }
     let (names, report) = match (opts.namer, llm, names_from) {
         (NamerKind::Llm, Some(client), _) => LlmNamer::new(client).name_with_report(&req)?,
         (_, _, Some(name_fn)) => (name_fn(&clustering.labels, clustering.k), NamingReport { namer: "values".into(), ..Default::default() }),
@@ -334,22 +342,35 @@ fn conditioned_notes(opts: &QueryOptions) -> Vec<String> {
 }
 
 /// Per cluster, the rows most similar to the cluster's mean direction.
-pub fn representatives(x: ArrayView2<f32>, labels: &[i64], k: usize, n: usize) -> Vec<Vec<usize>> {
+pub fn representatives(x: Rows<'_>, labels: &[i64], k: usize, n: usize) -> Vec<Vec<usize>> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 8192;
     let dim = x.ncols();
-    let mut centroids = Array2::<f32>::zeros((k, dim));
-    for (row, &l) in x.axis_iter(Axis(0)).zip(labels) {
-        if l >= 0 && (l as usize) < k {
-            let mut c = centroids.row_mut(l as usize);
-            c += &row;
-        }
-    }
+    let rows = x.nrows().min(labels.len());
+    let cluster = |i: usize| Some(labels[i]).filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
+    let centroids = (0..rows.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut sums = vec![0f32; k * dim];
+            for i in c * CHUNK..((c + 1) * CHUNK).min(rows) {
+                if let Some(l) = cluster(i) {
+                    x.add_row_to(i, &mut sums[l * dim..(l + 1) * dim]);
+                }
+            }
+            sums
+        })
+        .reduce(|| vec![0f32; k * dim], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
+    let scores: Vec<f32> = (0..rows)
+        .into_par_iter()
+        .map(|i| cluster(i).map_or(f32::NEG_INFINITY, |l| x.dot_row(i, &centroids[l * dim..(l + 1) * dim])))
+        .collect();
     let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::new(); k];
-    for (i, (row, &l)) in x.axis_iter(Axis(0)).zip(labels).enumerate() {
-        if l < 0 || l as usize >= k {
-            continue;
-        }
-        let s = row.dot(&centroids.row(l as usize));
-        let b = &mut best[l as usize];
+    for (i, &s) in scores.iter().enumerate() {
+        let Some(l) = cluster(i) else { continue };
+        let b = &mut best[l];
         b.push((s, i));
         if b.len() > n * 4 + 8 {
             b.sort_by(|a, c| c.0.total_cmp(&a.0));

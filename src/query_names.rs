@@ -162,7 +162,7 @@ pub fn run(
         "criterion values sent to the LLM: {}",
         shown.iter().take(12).map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(", ")
     )];
-    let features = Features { ids: &index.ids, captions: &index.captions, x: bags.view() };
+    let features = Features { ids: &index.ids, captions: &index.captions, x: bags.view().into(), terms: None };
     let mut plain = opts.clone();
     plain.namer = crate::query::NamerKind::Keywords;
     let mut r = cluster_and_name(&features, &plain, None, Some(&keywords), Some(preset), timings, notes, total)?;

@@ -23,7 +23,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 
 use super::geometry::{assign_nearest, sample_indices, FastL2};
-use super::{CheckedClusterParams, ClusterError, Method, RawClustering};
+use super::{CheckedClusterParams, ClusterError, Method, RawClustering, Rows};
 
 /// Rows per parallel task when summing seeding potentials.
 const CHUNK: usize = 2048;
@@ -61,6 +61,37 @@ pub(super) fn fit(
         fit_rows: m,
         eps: None,
     })
+}
+
+/// Rows per chunk when assigning rows that are materialised a chunk at a time.
+const STREAM_CHUNK: usize = 16_384;
+
+/// [`fit`] for joined rows, which are cheaper to read a chunk at a time than to hold as one
+/// matrix: the centroids come from the same seeded sample as in [`fit`] (so the labels are
+/// the same), then every row is assigned chunk by chunk. Rows must be unit vectors.
+pub(super) fn fit_streamed(
+    rows: &Rows<'_>,
+    k: usize,
+    params: &CheckedClusterParams,
+    rng: &mut impl Rng,
+) -> Result<RawClustering, ClusterError> {
+    let n = rows.nrows();
+    if k == 0 {
+        return Err(ClusterError::invalid("k", "must be at least 1"));
+    }
+    if k > n {
+        return Err(ClusterError::KTooLarge { k, n });
+    }
+    let m = params.fit_sample_size().max(k).min(n);
+    let sample = if m < n { rows.select(&sample_indices(n, m, rng)) } else { rows.to_dense().into_owned() };
+    let centroids = centroids(sample.view(), k, params, rng)?;
+    drop(sample);
+    let mut labels = Vec::with_capacity(n);
+    for start in (0..n).step_by(STREAM_CHUNK) {
+        let block = rows.range(start..(start + STREAM_CHUNK).min(n));
+        labels.extend(assign_nearest(block.view(), centroids.view()).into_iter().map(|l| l as i64));
+    }
+    Ok(RawClustering { labels, fit_rows: m, eps: None })
 }
 
 fn centroids(

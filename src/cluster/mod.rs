@@ -54,6 +54,7 @@ mod density;
 mod geometry;
 mod kmeans;
 mod range_index;
+mod rows;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
 
 pub use geometry::UNIT_NORM_TOLERANCE;
+pub use rows::Rows;
 
 pub(crate) use geometry::sample_indices;
 
@@ -592,6 +594,36 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         k: k_found,
         k_chosen_automatically: selection.is_some(),
         selection: selection.map(|s| s.report),
+        method: params.method,
+        fit_rows: raw.fit_rows,
+        eps: raw.eps,
+    })
+}
+
+/// [`fit`] for [`Rows`]. Joined rows are clustered without joining them all into one matrix
+/// where that is exact and worth it: k-means with a given `k` on more rows than
+/// `fit_sample_size`, rows already unit length. Otherwise they are joined and passed to
+/// [`fit`]. Labels are the same either way.
+pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Clustering, ClusterError> {
+    let streamed = match (rows, params.k) {
+        (Rows::Joined { .. }, Some(k)) => {
+            params.method == Method::KMeans
+                && rows.nrows() > params.fit_sample_size.max(k)
+                && rows.all_unit(UNIT_NORM_TOLERANCE)
+        }
+        _ => false,
+    };
+    let Some(k) = params.k.filter(|_| streamed) else {
+        return fit(rows.to_dense().view(), params);
+    };
+    let mut rng = Xoshiro256Plus::seed_from_u64(params.seed);
+    let raw = kmeans::fit_streamed(&rows, k, params, &mut rng)?;
+    let (labels, k_found) = geometry::relabel_by_size(&raw.labels);
+    Ok(Clustering {
+        labels,
+        k: k_found,
+        k_chosen_automatically: false,
+        selection: None,
         method: params.method,
         fit_rows: raw.fit_rows,
         eps: raw.eps,

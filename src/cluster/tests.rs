@@ -87,6 +87,29 @@ fn kmeans_sample_then_assign_recovers_blobs() {
 }
 
 #[test]
+fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
+    // 20 000 rows over 2 chunks of the streamed assignment; the fit sample is 2 000.
+    let (x, truth) = blobs(6, 3_334, 24, 1.5, 9);
+    let (a, b) = (0.8f32.sqrt(), 0.2f32.sqrt());
+    let mut left_unit = x.slice(ndarray::s![.., ..16]).to_owned();
+    let mut right = x.slice(ndarray::s![.., 16..]).to_owned();
+    // Unit joined rows: left rows unit, right rows scaled to the remaining length.
+    normalise_rows(&mut left_unit);
+    normalise_rows(&mut right);
+    right *= b;
+    let joined = Rows::Joined { left: left_unit.view(), left_scale: a, right: right.view() };
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(2_000).with_seed(4).check().unwrap();
+    let streamed = fit_rows(joined, &params).unwrap();
+    let dense = fit(joined.to_dense().view(), &params).unwrap();
+    assert_eq!(streamed.labels, dense.labels);
+    assert_eq!((streamed.fit_rows, streamed.k), (2_000, 6));
+    assert!(pair_agreement(&streamed.labels[..2_000], &truth[..2_000]) > 0.9);
+    // Not unit (scale off): joined into one matrix and normalised by `fit`, same answer.
+    let off = Rows::Joined { left: left_unit.view(), left_scale: 2.0, right: right.view() };
+    assert_eq!(fit_rows(off, &params).unwrap().labels, fit(off.to_dense().view(), &params).unwrap().labels);
+}
+
+#[test]
 fn dbscan_recovers_blobs_with_default_eps() {
     let (x, truth) = blobs(4, 100, 64, 0.5, 3);
     let c = run(&x, ClusterParams::new(Method::Dbscan)).unwrap();

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{ArrayView2, ArrayViewMut2, CowArray, Ix2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, CowArray, Ix2};
+
+use crate::cluster::Rows;
 
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
@@ -90,36 +92,64 @@ pub struct ConditionReport {
     pub vocabulary_size: usize,
     /// Weight of the caption half (`values`), as fixed or as measured from the views' agreement.
     pub caption_weight: Option<f32>,
+    /// The index's vocabulary, when conditioning loaded it (the keyword namer counts its terms).
+    pub vocabulary: Option<Vocabulary>,
 }
 
-/// The conditioned rows; borrowed from the index when nothing needed changing (`none` without
-/// exclusions), so a plain query never copies the embedding matrix.
+/// Conditioned rows as clustering takes them.
+#[derive(Debug)]
+pub enum Conditioned<'a> {
+    /// One matrix: the cached embeddings themselves (`none` without exclusions) or a copy
+    /// with excluded directions removed.
+    Plain(CowArray<'a, f32, Ix2>),
+    /// `[√A·captions | values]`, kept apart so that the caption block is not copied.
+    Joined { captions: CowArray<'a, f32, Ix2>, caption_scale: f32, values: Array2<f32> },
+}
+
+impl<'a> Conditioned<'a> {
+    pub fn rows(&self) -> Rows<'_> {
+        match self {
+            Conditioned::Plain(x) => Rows::Dense(x.view()),
+            Conditioned::Joined { captions, caption_scale, values } => {
+                Rows::Joined { left: captions.view(), left_scale: *caption_scale, right: values.view() }
+            }
+        }
+    }
+
+    /// One owned matrix (joined rows are copied side by side).
+    pub fn into_dense(self) -> Array2<f32> {
+        match self {
+            Conditioned::Plain(x) => x.into_owned(),
+            c @ Conditioned::Joined { .. } => c.rows().to_dense().into_owned(),
+        }
+    }
+}
+
+/// Conditions the cached embeddings; borrows them wherever nothing needs changing, so that
+/// a query never copies the embedding matrix unless an exclusion modifies it.
 pub fn condition<'a>(
     input: &ConditionInput<'a>,
     method: Conditioning,
     encoder: &mut TextEmbedding,
-) -> Result<(CowArray<'a, f32, Ix2>, ConditionReport), ConditioningError> {
+) -> Result<(Conditioned<'a>, ConditionReport), ConditioningError> {
     if input.embeddings.ncols() != encoder.dim() {
         return Err(ConditioningError::DimMismatch { got: input.embeddings.ncols(), want: encoder.dim() });
     }
     let excluded = if input.exclude.is_empty() { None } else { Some(encoder.embed(input.exclude)?) };
     // Copy the cached embeddings only when an exclusion has to modify them.
-    let modified = excluded.as_ref().map(|d| {
-        let mut c = input.embeddings.to_owned();
-        remove_directions(c.view_mut(), d.view());
-        c
-    });
+    let captions: CowArray<'a, f32, Ix2> = match &excluded {
+        Some(d) => {
+            let mut c = input.embeddings.to_owned();
+            remove_directions(c.view_mut(), d.view());
+            c.into()
+        }
+        None => input.embeddings.into(),
+    };
     let mut report = ConditionReport::default();
-    let x: CowArray<'a, f32, Ix2> = match method {
-        Conditioning::None => match modified {
-            Some(m) => m.into(),
-            None => input.embeddings.into(),
-        },
+    let x = match method {
+        Conditioning::None => Conditioned::Plain(captions),
         Conditioning::Values | Conditioning::Names => {
-            let caps: ArrayView2<'_, f32> = match &modified {
-                Some(m) => m.view(),
-                None => input.embeddings.view(),
-            };
+            let captions = unit_rows(captions);
             let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
             let q = encoder.embed(&values::criterion_phrases(input.criterion))?;
             let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
@@ -128,8 +158,8 @@ pub fn condition<'a>(
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
             report.vocabulary_size = vocab.len();
-            let (x, a) = values::condition(
-                caps,
+            let (values, a) = values::condition(
+                captions.view(),
                 &vocab,
                 &w,
                 &input.values,
@@ -138,10 +168,28 @@ pub fn condition<'a>(
                 input.seed,
             );
             report.caption_weight = Some(a);
-            x.into()
+            report.vocabulary = Some(vocab);
+            Conditioned::Joined { captions, caption_scale: a.sqrt(), values }
         }
     };
     Ok((x, report))
+}
+
+/// Rows scaled to unit length (zero rows stay zero); borrowed when they already are.
+fn unit_rows(x: CowArray<'_, f32, Ix2>) -> CowArray<'_, f32, Ix2> {
+    use rayon::prelude::*;
+    let off = |r: ndarray::ArrayView1<f32>| (r.dot(&r).sqrt() - 1.0).abs() > crate::cluster::UNIT_NORM_TOLERANCE;
+    if !(0..x.nrows()).into_par_iter().any(|i| off(x.row(i))) {
+        return x;
+    }
+    let mut owned = x.into_owned();
+    for mut r in owned.rows_mut() {
+        let n = r.dot(&r).sqrt();
+        if n > 0.0 {
+            r /= n;
+        }
+    }
+    owned.into()
 }
 
 /// Projects every row onto the orthogonal complement of `dirs`' span (Gram–Schmidt first),

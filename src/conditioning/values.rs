@@ -204,11 +204,12 @@ fn orthonormal_basis(rows: ArrayView2<f32>) -> Array2<f32> {
     out
 }
 
-/// Builds the conditioned matrix `[√A·caption, √(1−A)·values]` with unit rows and returns it
-/// with the `A` used. The values half is the caption's weighted relevant terms, centred, in
-/// the coordinates of the relevant terms' span (see [`ValueSpace`]); a caption without
-/// relevant terms uses its own projection on that span. `exclude` rows (encoder space) are
-/// removed from the values half too. `k` and `seed` serve [`CaptionWeight::Agreement`].
+/// The values block of the conditioned rows `[√A·caption, √(1−A)·values]`, and the `A`
+/// used. `captions_emb` rows must be unit vectors (the caption block is not copied here).
+/// A caption's values are its weighted relevant terms, centred, in the coordinates of the
+/// relevant terms' span (see [`ValueSpace`]); a caption without relevant terms uses its own
+/// projection on that span. `exclude` rows (encoder space) are removed from the values too.
+/// `k` and `seed` serve [`CaptionWeight::Agreement`]. Rows of the result have length √(1−A).
 pub fn condition(
     captions_emb: ArrayView2<f32>,
     vocab: &Vocabulary,
@@ -219,27 +220,21 @@ pub fn condition(
     seed: u64,
 ) -> (Array2<f32>, f32) {
     use rayon::prelude::*;
-    let (n, dim) = captions_emb.dim();
+    let n = captions_emb.nrows();
     let space = ValueSpace::new(vocab, weights);
     let r = space.width();
-    let width = dim + r;
-    let mut out = Array2::<f32>::zeros((n, width));
-    if n == 0 {
-        return (out, 0.5);
+    let mut out = Array2::<f32>::zeros((n, r));
+    if n == 0 || r == 0 {
+        return (out, 1.0);
     }
     let data = out.as_slice_mut().expect("fresh standard-layout array");
     let mean = data
-        .par_chunks_mut(ROW_CHUNK * width)
+        .par_chunks_mut(ROW_CHUNK * r)
         .enumerate()
         .map(|(c, block)| {
             let mut sum = vec![0f32; r];
-            for (j, row) in block.chunks_mut(width).enumerate() {
+            for (j, bag) in block.chunks_mut(r).enumerate() {
                 let i = c * ROW_CHUNK + j;
-                let (cap, bag) = row.split_at_mut(dim);
-                for (o, x) in cap.iter_mut().zip(captions_emb.row(i).iter()) {
-                    *o = *x;
-                }
-                normalize(cap);
                 let mut any = false;
                 for &t in &vocab.occurrences[i] {
                     let s = space.slot[t as usize];
@@ -252,7 +247,7 @@ pub fn condition(
                 }
                 if !any {
                     // Nothing criterion-relevant in this caption: its own projection stands in.
-                    space.project(ndarray::ArrayView1::from(&*cap), bag);
+                    space.project(captions_emb.row(i), bag);
                 }
                 normalize(bag);
                 sum.iter_mut().zip(bag.iter()).for_each(|(s, x)| *s += x);
@@ -274,8 +269,7 @@ pub fn condition(
     });
     // Centring removes what all captions share (the criterion's common direction), which
     // otherwise dominates cosine similarity between bags.
-    data.par_chunks_mut(width).for_each(|row| {
-        let (_, bag) = row.split_at_mut(dim);
+    data.par_chunks_mut(r).for_each(|bag| {
         bag.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
         if let Some(basis) = &removed {
             for b in basis.rows() {
@@ -288,37 +282,33 @@ pub fn condition(
     });
     let a = match p.caption_weight {
         CaptionWeight::Fixed(a) => a,
-        CaptionWeight::Agreement => agreement_weight(out.view(), dim, k, seed),
+        CaptionWeight::Agreement => agreement_weight(captions_emb, out.view(), k, seed),
     }
     .clamp(0.0, 1.0);
-    let (wa, wb) = (a.sqrt(), (1.0 - a).sqrt());
-    out.as_slice_mut().expect("fresh standard-layout array").par_chunks_mut(width).for_each(|row| {
-        let (cap, bag) = row.split_at_mut(dim);
-        cap.iter_mut().for_each(|x| *x *= wa);
-        bag.iter_mut().for_each(|x| *x *= wb);
-    });
+    let wb = (1.0 - a).sqrt();
+    out.as_slice_mut().expect("fresh standard-layout array").par_iter_mut().for_each(|x| *x *= wb);
     (out, a)
 }
 
-/// `(1 + NMI) / 2` between k-means partitions of a seeded sample by its caption half and by
-/// its values half (see [`CaptionWeight::Agreement`]); 0.5 when either cannot be clustered.
-fn agreement_weight(x: ArrayView2<f32>, dim: usize, k: Option<usize>, seed: u64) -> f32 {
+/// `(1 + NMI) / 2` between k-means partitions of a seeded sample by its captions and by its
+/// values (see [`CaptionWeight::Agreement`]); 0.5 when either cannot be clustered.
+fn agreement_weight(captions: ArrayView2<f32>, values: ArrayView2<f32>, k: Option<usize>, seed: u64) -> f32 {
     use crate::cluster::{fit, ClusterParams, Method};
     use rand::SeedableRng;
-    let n = x.nrows();
+    let n = captions.nrows();
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
     let rows = crate::cluster::sample_indices(n, AGREEMENT_SAMPLE, &mut rng);
     let k = k.unwrap_or(AGREEMENT_DEFAULT_K).min(rows.len() / 2);
-    if k < 2 || x.ncols() <= dim {
+    if k < 2 {
         return 0.5;
     }
-    let partition = |cols: ndarray::Slice| -> Option<Vec<usize>> {
-        let view = x.slice_axis(Axis(1), cols).select(Axis(0), &rows);
+    let partition = |x: ArrayView2<f32>| -> Option<Vec<usize>> {
+        let sample = x.select(Axis(0), &rows);
         let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
-        let c = fit(view.view(), &params).ok()?;
+        let c = fit(sample.view(), &params).ok()?;
         Some(c.labels.iter().map(|&l| l.max(0) as usize).collect())
     };
-    match (partition(ndarray::Slice::from(..dim)), partition(ndarray::Slice::from(dim..))) {
+    match (partition(captions), partition(values)) {
         (Some(a), Some(b)) => 0.5 * (1.0 + crate::eval::nmi(&a, &b) as f32),
         _ => 0.5,
     }
@@ -370,12 +360,13 @@ mod tests {
         // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
         let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
         let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..p };
-        let (x, _) = condition(caps.view(), &v, &w, &p, None, None, 0);
-        let bag = |i: usize| x.row(i).slice(ndarray::s![2..]).to_owned();
+        let (x, a) = condition(caps.view(), &v, &w, &p, None, None, 0);
+        assert_eq!(a, 0.5);
+        let bag = |i: usize| x.row(i).to_owned() / 0.5f32.sqrt();
         assert!(bag(0).dot(&bag(2)) > 0.4, "both trumpet");
         assert!(bag(0).dot(&bag(1)) < 0.0, "trumpet vs violin");
         for r in x.rows() {
-            assert!((r.dot(&r) - 1.0).abs() < 1e-4, "rows are unit length");
+            assert!((r.dot(&r) - 0.5).abs() < 1e-4, "values rows have length √(1 − A)");
         }
     }
 

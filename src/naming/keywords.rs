@@ -184,11 +184,62 @@ pub fn distinctive_terms<'a>(
             counts[id * width + col] += 1;
         }
     }
+    Ok(score_counts(&vocab, &counts, clusters, cluster_sizes, options.min_count))
+}
 
+/// [`distinctive_terms`] over terms mined beforehand: `lists.occurrences[i]` holds the ids
+/// (into `lists.terms`) of caption `i`'s distinct terms. Terms for which `keep` is false
+/// are left out.
+pub fn distinctive_terms_of_lists(
+    lists: super::TermLists<'_>,
+    assignments: &[i64],
+    k: usize,
+    min_count: usize,
+    keep: impl Fn(&str) -> bool,
+) -> Result<TermMatrix, NamingError> {
+    if lists.occurrences.len() != assignments.len() {
+        return Err(NamingError::LengthMismatch {
+            captions: lists.occurrences.len(),
+            assignments: assignments.len(),
+        });
+    }
+    validate_assignments(assignments, k)?;
+    let mut clusters: Vec<i64> = (0..k).filter_map(|c| i64::try_from(c).ok()).collect();
+    if assignments.contains(&NOISE_CLUSTER) {
+        clusters.push(NOISE_CLUSTER);
+    }
+    let width = clusters.len();
+    let column = |c: i64| usize::try_from(c).unwrap_or(k);
+    let kept: Vec<bool> = lists.terms.iter().map(|t| keep(t)).collect();
+    let mut counts = vec![0u32; lists.terms.len() * width];
+    let mut cluster_sizes = vec![0usize; width];
+    for (occ, &cluster) in lists.occurrences.iter().zip(assignments) {
+        let col = column(cluster);
+        cluster_sizes[col] += 1;
+        for &t in occ {
+            let t = t as usize;
+            if kept.get(t).copied().unwrap_or(false) {
+                counts[t * width + col] += 1;
+            }
+        }
+    }
+    let vocab: Vec<&str> = lists.terms.iter().map(String::as_str).collect();
+    Ok(score_counts(&vocab, &counts, clusters, cluster_sizes, min_count.max(1)))
+}
+
+/// c-TF-IDF scores from per-term, per-column caption counts (`counts[term * width + col]`).
+fn score_counts(
+    vocab: &[&str],
+    counts: &[u32],
+    clusters: Vec<i64>,
+    cluster_sizes: Vec<usize>,
+    min_count: usize,
+) -> TermMatrix {
+    let width = clusters.len();
     let row = |id: usize| &counts[id * width..(id + 1) * width];
     let mut kept: Vec<(usize, u32)> = (0..vocab.len())
         .map(|id| (id, row(id).iter().sum::<u32>()))
-        .filter(|&(_, f)| f as usize >= options.min_count)
+        .filter(|&(_, f)| f as usize >= min_count)
         .collect();
     kept.sort_unstable_by(|a, b| vocab[a.0].cmp(vocab[b.0]));
 
@@ -216,13 +267,13 @@ pub fn distinctive_terms<'a>(
         }
     }
 
-    Ok(TermMatrix {
+    TermMatrix {
         terms: kept.iter().map(|&(id, _)| vocab[id].to_owned()).collect(),
         frequencies: kept.iter().map(|&(_, f)| f).collect(),
         clusters,
         cluster_sizes,
         scores,
-    })
+    }
 }
 
 /// A unigram counts as covered by a chosen bigram containing it unless it
@@ -322,7 +373,12 @@ impl KeywordNamer {
             use_bigrams: self.use_bigrams,
             min_count: 1,
         };
-        let matrix = distinctive_terms(req.captions, req.assignments, req.k, &options)?;
+        let matrix = match req.terms {
+            Some(lists) => distinctive_terms_of_lists(lists, req.assignments, req.k, 1, |t| {
+                !t.split(' ').any(|w| options.stop_words.is_stop(w))
+            })?,
+            None => distinctive_terms(req.captions, req.assignments, req.k, &options)?,
+        };
         let keywords = (0..matrix.n_clusters())
             .map(|col| {
                 let ranked = matrix
