@@ -136,8 +136,60 @@ struct ValueSpace {
     coords: Array2<f32>,
 }
 
+/// Above this many captions the values block keeps only the value space's principal
+/// directions: at a million captions a full 384-wide block would be as large as the caption
+/// embeddings themselves.
+const FULL_SPACE_MAX_ROWS: usize = 50_000;
+/// Principal directions kept at most...
+const MAX_COMPRESSED_DIMS: usize = 128;
+/// ...and fewer once they hold this share of the variance.
+const COMPRESSED_VARIANCE: f64 = 0.95;
+
 impl ValueSpace {
-    fn new(vocab: &Vocabulary, weights: &[f32]) -> Self {
+    fn new(vocab: &Vocabulary, weights: &[f32], rows: usize) -> Self {
+        let mut s = Self::full(vocab, weights);
+        if rows > FULL_SPACE_MAX_ROWS && s.width() > MAX_COMPRESSED_DIMS {
+            s.compress(vocab, MAX_COMPRESSED_DIMS);
+        }
+        s
+    }
+
+    /// Keeps the principal directions of the relevant terms, each counted once per caption
+    /// holding it (their df), i.e. roughly the directions along which captions' values vary.
+    fn compress(&mut self, vocab: &Vocabulary, max_dims: usize) {
+        use linfa_linalg::eigh::Eigh;
+        let relevant: Vec<usize> = {
+            let mut v: Vec<(u32, usize)> =
+                self.slot.iter().enumerate().filter(|(_, &s)| s != u32::MAX).map(|(t, &s)| (s, t)).collect();
+            v.sort_unstable();
+            v.into_iter().map(|(_, t)| t).collect()
+        };
+        let mut weighted = self.coords.mapv(f64::from);
+        for (mut row, &t) in weighted.axis_iter_mut(Axis(0)).zip(&relevant) {
+            row *= f64::from(vocab.df[t].max(1)).sqrt();
+        }
+        let cov = weighted.t().dot(&weighted);
+        let Ok((vals, vecs)) = cov.eigh() else { return };
+        let mut order: Vec<usize> = (0..vals.len()).collect();
+        order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
+        let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
+        if !(total > 0.0) {
+            return;
+        }
+        let (mut kept, mut acc) = (0, 0.0);
+        while kept < max_dims && kept < order.len() && acc < COMPRESSED_VARIANCE * total {
+            acc += vals[order[kept]].max(0.0);
+            kept += 1;
+        }
+        let v: Array2<f32> = vecs.select(Axis(1), &order[..kept]).mapv(|x| x as f32);
+        self.coords = self.coords.dot(&v);
+        self.basis = Some(match &self.basis {
+            Some(b) => v.t().dot(b),
+            None => v.t().to_owned(),
+        });
+    }
+
+    fn full(vocab: &Vocabulary, weights: &[f32]) -> Self {
         let dim = vocab.embeddings.ncols();
         let mut relevant: Vec<usize> = (0..weights.len()).filter(|&t| weights[t] > 0.0).collect();
         // Heaviest first, so that the basis (and its float rounding) does not depend on how
@@ -221,7 +273,7 @@ pub fn condition(
 ) -> (Array2<f32>, f32) {
     use rayon::prelude::*;
     let n = captions_emb.nrows();
-    let space = ValueSpace::new(vocab, weights);
+    let space = ValueSpace::new(vocab, weights, n);
     let r = space.width();
     let mut out = Array2::<f32>::zeros((n, r));
     if n == 0 || r == 0 {
@@ -368,6 +420,29 @@ mod tests {
         for r in x.rows() {
             assert!((r.dot(&r) - 0.5).abs() < 1e-4, "values rows have length √(1 − A)");
         }
+    }
+
+    #[test]
+    fn compression_keeps_the_directions_many_captions_vary_along() {
+        // Three relevant terms along the axes; the third occurs in one caption only.
+        let v = Vocabulary {
+            terms: vec!["a".into(), "b".into(), "c".into()],
+            df: vec![100, 100, 1],
+            embeddings: array![[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            occurrences: vec![],
+        };
+        let w = [1.0f32, 1.0, 1.0];
+        let mut s = ValueSpace::full(&v, &w);
+        assert_eq!(s.width(), 3);
+        s.compress(&v, 2);
+        assert_eq!(s.width(), 2);
+        let norm = |t: usize| s.coords.row(s.slot[t] as usize).dot(&s.coords.row(s.slot[t] as usize)).sqrt();
+        assert!((norm(0) - 1.0).abs() < 1e-5 && (norm(1) - 1.0).abs() < 1e-5, "frequent terms kept whole");
+        assert!(norm(2) < 1e-5, "the rare direction is dropped");
+        // Projection of encoder-space vectors goes through the same directions.
+        let mut out = [0f32; 2];
+        s.project(ndarray::ArrayView1::from(&[3.0f32, 4.0, 5.0]), &mut out);
+        assert!((out[0] * out[0] + out[1] * out[1] - 25.0).abs() < 1e-3);
     }
 
     #[test]
