@@ -142,6 +142,7 @@ pub struct ClusterArgs<'a> {
     pub method: Method,
     pub conditioning: Conditioning,
     pub exclude: Vec<String>,
+    pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
     pub json: Option<&'a Path>,
 }
@@ -157,6 +158,7 @@ impl ClusterArgs<'_> {
             .with_seed(self.seed)
             .with_namer(self.namer);
         opts.cache_dir = Some(self.index_dir.to_path_buf());
+        opts.values.caption_weight = self.caption_weight;
         let needs_llm = self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;
         let client = match self.llm.clone().filter(|_| needs_llm) {
             Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),

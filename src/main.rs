@@ -101,6 +101,10 @@ enum Command {
         /// A criterion to ignore ("gender"); may be repeated.
         #[arg(long)]
         exclude: Vec<String>,
+        /// Weight of the caption embedding against the criterion values (values conditioning):
+        /// auto (measured from how much the two agree) or a number in [0, 1].
+        #[arg(long, default_value = "auto")]
+        caption_weight: String,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Who names the clusters: keywords (offline) or llm (one call; keywords on failure).
@@ -300,9 +304,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
-        Command::Cluster { index, by, k, method, conditioning, exclude, seed, namer, llm, space, json } => {
-            match (method.parse(), conditioning.parse(), namer.parse(), llm.config()) {
-                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm)) => cli::cluster(
+        Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, space, json } => {
+            match (method.parse(), conditioning.parse(), namer.parse(), llm.config(), caption_weight.parse()) {
+                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => cli::cluster(
                     &ctx,
                     space.as_deref(),
                     cli::ClusterArgs {
@@ -314,14 +318,16 @@ fn main() -> ExitCode {
                         method,
                         conditioning,
                         exclude,
+                        caption_weight,
                         seed,
                         json: json.as_deref(),
                     },
                 ),
                 (Err(e), ..) => Err(format!("--method: {e}").into()),
                 (_, Err(e), ..) => Err(e.into()),
-                (_, _, Err(e), _) => Err(format!("--namer: {e}").into()),
-                (.., Err(e)) => Err(e.into()),
+                (_, _, Err(e), ..) => Err(format!("--namer: {e}").into()),
+                (_, _, _, Err(e), _) => Err(e.into()),
+                (.., Err(e)) => Err(format!("--caption-weight: {e}").into()),
             }
         }
         Command::Ictc { index, by, k, llm, cache, limit, json } => match llm.config() {

@@ -40,6 +40,19 @@ pub enum CaptionWeight {
     Agreement,
 }
 
+impl std::str::FromStr for CaptionWeight {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(Self::Agreement),
+            t => match t.parse::<f32>() {
+                Ok(a) if (0.0..=1.0).contains(&a) => Ok(Self::Fixed(a)),
+                _ => Err(format!("`{s}` is neither `auto` nor a number in [0, 1]")),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValuesParams {
     pub threshold: Threshold,
