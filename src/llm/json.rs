@@ -137,8 +137,28 @@ pub fn parse_names(text: &str, k: usize) -> Result<Vec<String>, String> {
         if !seen.insert(n.to_lowercase()) {
             return Err(format!("duplicate name {n:?}"));
         }
+        if is_placeholder(n) {
+            return Err(format!("placeholder name {n:?}"));
+        }
     }
     Ok(names)
+}
+
+/// "Cluster I", "Group 3", "Category B": a label that numbers the cluster instead of naming it
+/// (small models answer so when they cannot name the clusters).
+fn is_placeholder(name: &str) -> bool {
+    const GENERIC: [&str; 9] = ["cluster", "group", "category", "class", "topic", "type", "set", "no", "number"];
+    let numeral = |w: &str| {
+        w.chars().all(|c| c.is_ascii_digit())
+            || (w.len() == 1 && w.chars().all(|c| c.is_ascii_alphabetic()))
+            || w.chars().all(|c| matches!(c, 'i' | 'v' | 'x'))
+    };
+    let words: Vec<String> = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    !words.is_empty() && words.iter().all(|w| GENERIC.contains(&w.as_str()) || numeral(w))
 }
 
 fn names_from_value(v: &Value) -> Option<Vec<String>> {
@@ -225,6 +245,18 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholder_names_are_refused() {
+        for bad in ["Cluster I", "Cluster VIII", "Group 3", "category b", "Cluster #2"] {
+            assert!(is_placeholder(bad), "{bad}");
+        }
+        for good in ["Brass", "string instruments", "Type of dog", "Violin", "X-ray"] {
+            assert!(!is_placeholder(good), "{good}");
+        }
+        let err = parse_names(r#"{"names": ["Cluster I", "Cluster II"]}"#, 2).unwrap_err();
+        assert!(err.contains("placeholder"), "{err}");
+    }
     use serde_json::json;
 
     #[test]
