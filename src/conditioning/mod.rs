@@ -35,7 +35,8 @@ pub enum Conditioning {
     /// Plain caption embeddings: the criterion is ignored (the baseline).
     None,
     /// Candidate criterion values mined from the captions, weighted by their similarity to the
-    /// criterion; each caption becomes its profile over those values, joined with the caption.
+    /// criterion; each caption becomes its profile over those values, joined with the caption
+    /// at a weight measured from how much the two views agree ([`CaptionWeight::Agreement`]).
     #[default]
     Values,
     /// One LLM call turns the mined criterion values into K category names; every caption is

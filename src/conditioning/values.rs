@@ -186,7 +186,7 @@ impl ValueSpace {
         let mut order: Vec<usize> = (0..vals.len()).collect();
         order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
         let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
-        if !(total > 0.0) {
+        if total <= 0.0 {
             return;
         }
         let (mut kept, mut acc) = (0, 0.0);
