@@ -47,7 +47,8 @@
 //! (`k_max` default `min(30, floor(sqrt(n)))`) is tried on one seeded sample of at most
 //! `selection_sample_size` rows (default 5 000) and scored by the mean cosine silhouette
 //! (exact, computed from per-cluster sums via dot products). The highest score wins; ties go to
-//! the smaller k. All scores are returned in [`KSelection`].
+//! the smaller k. All scores are returned in [`KSelection`]. k-means candidates are fit with at
+//! most 5 restarts; the chosen k is then fit with the full count.
 
 mod agglomerative;
 mod density;
