@@ -223,14 +223,16 @@ pub fn run(
             rows.push(row);
         }
         if let Some(client) = client.as_ref() {
-            // The one-call query: LLM names from the mined values, nearest-name assignment.
+            // The one-call query: LLM names from the mined values seed k-means (kept if they fit).
             let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_conditioning(Conditioning::Names).with_seed(cfg.seed);
             opts.cache_dir = Some(dir.clone());
-            let mut row = AblationRow::new(set, "clusterby", "names", "nearest-name", n);
+            let mut row = AblationRow::new(set, "clusterby", "names", "kmeans (from names)", n);
             match query::run_with(&loaded, encoder, &opts, Some(client)) {
                 Ok(res) => {
                     if res.conditioning != "names" {
                         row.conditioning = format!("names (LLM answer unusable: fell back to {})", res.conditioning);
+                    } else if res.notes.iter().any(|n| n.contains("kept the unseeded clusters")) {
+                        row.conditioning = "names (did not fit: unseeded clusters, keyword names)".into();
                     }
                     row.method = res.method.clone();
                     row.record(&res, &truth, encoder);

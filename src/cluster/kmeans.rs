@@ -39,12 +39,7 @@ pub(super) fn fit(
     rng: &mut impl Rng,
 ) -> Result<RawClustering, ClusterError> {
     let n = x.nrows();
-    if k == 0 {
-        return Err(ClusterError::invalid("k", "must be at least 1"));
-    }
-    if k > n {
-        return Err(ClusterError::KTooLarge { k, n });
-    }
+    check_k(k, n)?;
     let m = params.fit_sample_size().max(k).min(n);
     let centroids = if m < n {
         let sample = x.select(Axis(0), &sample_indices(n, m, rng));
@@ -63,6 +58,49 @@ pub(super) fn fit(
     })
 }
 
+fn check_k(k: usize, n: usize) -> Result<(), ClusterError> {
+    if k == 0 {
+        return Err(ClusterError::invalid("k", "must be at least 1"));
+    }
+    if k > n {
+        return Err(ClusterError::KTooLarge { k, n });
+    }
+    Ok(())
+}
+
+/// Lloyd iterations on `x` starting from the means of the clusters in `labels` (`0..k`;
+/// others ignored; an empty cluster starts from a seeded random row). Cluster `j` of the
+/// result is the one that started from cluster `j`, so labels keep their meaning (e.g. a name).
+pub(super) fn refine(
+    x: ArrayView2<f32>,
+    labels: &[i64],
+    k: usize,
+    params: &CheckedClusterParams,
+    rng: &mut impl Rng,
+) -> Result<Vec<i64>, ClusterError> {
+    let x = x.as_standard_layout();
+    let x = x.view();
+    let n = x.nrows();
+    check_k(k, n)?;
+    let mut init = Array2::<f32>::zeros((k, x.ncols()));
+    let mut counts = vec![0usize; k];
+    for (row, &l) in x.rows().into_iter().zip(labels) {
+        if l >= 0 && (l as usize) < k {
+            init.row_mut(l as usize).scaled_add(1.0, &row);
+            counts[l as usize] += 1;
+        }
+    }
+    for (c, &m) in counts.iter().enumerate() {
+        if m == 0 {
+            init.row_mut(c).assign(&x.row(rng.gen_range(0..n)));
+        } else {
+            init.row_mut(c).mapv_inplace(|v| v / m as f32);
+        }
+    }
+    let (_, centres) = lloyd(x, init, params)?;
+    Ok(assign_nearest(x, centres.view()).into_iter().map(|l| l as i64).collect())
+}
+
 /// Rows per chunk when assigning rows that are materialised a chunk at a time.
 const STREAM_CHUNK: usize = 16_384;
 
@@ -76,12 +114,7 @@ pub(super) fn fit_streamed(
     rng: &mut impl Rng,
 ) -> Result<RawClustering, ClusterError> {
     let n = rows.nrows();
-    if k == 0 {
-        return Err(ClusterError::invalid("k", "must be at least 1"));
-    }
-    if k > n {
-        return Err(ClusterError::KTooLarge { k, n });
-    }
+    check_k(k, n)?;
     let m = params.fit_sample_size().max(k).min(n);
     let sample = if m < n { rows.select(&sample_indices(n, m, rng)) } else { rows.to_dense().into_owned() };
     let centroids = centroids(sample.view(), k, params, rng)?;

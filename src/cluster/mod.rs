@@ -631,6 +631,50 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
     })
 }
 
+/// k-means (linfa Lloyd steps, `params`' tolerance and iteration cap) started from the means
+/// of a given partition instead of from seeds: a partition that knows something the geometry
+/// does not (e.g. categories named by an LLM) picks the basin, k-means settles the borders.
+/// Label `j` of the result is the cluster that started as label `j` (no relabelling by size).
+pub fn refine_kmeans(
+    rows: Rows<'_>,
+    labels: &[i64],
+    k: usize,
+    params: &CheckedClusterParams,
+) -> Result<Vec<i64>, ClusterError> {
+    if labels.len() != rows.nrows() {
+        return Err(ClusterError::invalid("labels", format!("{} labels for {} rows", labels.len(), rows.nrows())));
+    }
+    let dense = rows.to_dense();
+    let x = geometry::unit_rows(dense.view())?;
+    let mut rng = Xoshiro256Plus::seed_from_u64(params.seed);
+    kmeans::refine(x.view(), labels, k, params, &mut rng)
+}
+
+/// k-means objective of a labelling: the mean squared distance of the rows (unit-normalised,
+/// as clustering sees them) to their cluster's mean. Labels outside `0..k` are skipped.
+pub fn mean_sq_distance(rows: Rows<'_>, labels: &[i64], k: usize) -> Result<f64, ClusterError> {
+    let dense = rows.to_dense();
+    let x = geometry::unit_rows(dense.view())?;
+    let x = x.view();
+    let keep: Vec<usize> = (0..x.nrows().min(labels.len())).filter(|&i| labels[i] >= 0 && (labels[i] as usize) < k).collect();
+    if keep.is_empty() {
+        return Ok(0.0);
+    }
+    let l: Vec<usize> = keep.iter().map(|&i| labels[i] as usize).collect();
+    let sub = x.select(ndarray::Axis(0), &keep);
+    let means = geometry::cluster_means(sub.view(), &l, k);
+    let total: f64 = sub
+        .rows()
+        .into_iter()
+        .zip(&l)
+        .map(|(r, &c)| {
+            let d = &r - &means.row(c);
+            f64::from(d.dot(&d))
+        })
+        .sum();
+    Ok(total / keep.len() as f64)
+}
+
 /// Labels straight from an algorithm (any non-negative ids, -1 noise) before relabelling.
 struct RawClustering {
     labels: Vec<i64>,

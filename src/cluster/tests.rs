@@ -110,6 +110,22 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
 }
 
 #[test]
+fn refine_from_a_noisy_partition_keeps_label_meaning() {
+    let (x, truth) = blobs(3, 200, 32, 0.5, 11);
+    // The true partition with every fifth row mislabelled, labels permuted (2, 0, 1).
+    let perm = [2i64, 0, 1];
+    let noisy: Vec<i64> = truth.iter().enumerate().map(|(i, &t)| perm[if i % 5 == 0 { (t + 1) % 3 } else { t }]).collect();
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(3)).check().unwrap();
+    let refined = refine_kmeans(Rows::Dense(x.view()), &noisy, 3, &params).unwrap();
+    for (r, &t) in refined.iter().zip(&truth) {
+        assert_eq!(*r, perm[t], "cluster j is still the one that started as j");
+    }
+    let e = |l: &[i64]| mean_sq_distance(Rows::Dense(x.view()), l, 3).unwrap();
+    assert!(e(&refined) < e(&noisy));
+    assert!(refine_kmeans(Rows::Dense(x.view()), &noisy[1..], 3, &params).is_err(), "length mismatch");
+}
+
+#[test]
 fn dbscan_recovers_blobs_with_default_eps() {
     let (x, truth) = blobs(4, 100, 64, 0.5, 3);
     let c = run(&x, ClusterParams::new(Method::Dbscan)).unwrap();
