@@ -140,18 +140,7 @@ pub fn distinctive_terms<'a>(
     options: &TermOptions,
 ) -> Result<TermMatrix, NamingError> {
     let captions = captions.into();
-    if captions.len() != assignments.len() {
-        return Err(NamingError::LengthMismatch {
-            captions: captions.len(),
-            assignments: assignments.len(),
-        });
-    }
-    validate_assignments(assignments, k)?;
-
-    let mut clusters: Vec<i64> = (0..k).filter_map(|c| i64::try_from(c).ok()).collect();
-    if assignments.contains(&NOISE_CLUSTER) {
-        clusters.push(NOISE_CLUSTER);
-    }
+    let clusters = columns(captions.len(), assignments, k)?;
     let width = clusters.len();
     // Validated above: noise maps to the last column, others to their id.
     let column = |c: i64| usize::try_from(c).unwrap_or(k);
@@ -197,17 +186,7 @@ pub fn distinctive_terms_of_lists(
     min_count: usize,
     keep: impl Fn(&str) -> bool,
 ) -> Result<TermMatrix, NamingError> {
-    if lists.occurrences.len() != assignments.len() {
-        return Err(NamingError::LengthMismatch {
-            captions: lists.occurrences.len(),
-            assignments: assignments.len(),
-        });
-    }
-    validate_assignments(assignments, k)?;
-    let mut clusters: Vec<i64> = (0..k).filter_map(|c| i64::try_from(c).ok()).collect();
-    if assignments.contains(&NOISE_CLUSTER) {
-        clusters.push(NOISE_CLUSTER);
-    }
+    let clusters = columns(lists.occurrences.len(), assignments, k)?;
     let width = clusters.len();
     let column = |c: i64| usize::try_from(c).unwrap_or(k);
     let kept: Vec<bool> = lists.terms.iter().map(|t| keep(t)).collect();
@@ -225,6 +204,20 @@ pub fn distinctive_terms_of_lists(
     }
     let vocab: Vec<&str> = lists.terms.iter().map(String::as_str).collect();
     Ok(score_counts(&vocab, &counts, clusters, cluster_sizes, min_count.max(1)))
+}
+
+/// The matrix's columns, clusters `0..k` then noise if any caption is noise, after checking
+/// that there is one assignment per caption and each is in range.
+fn columns(captions: usize, assignments: &[i64], k: usize) -> Result<Vec<i64>, NamingError> {
+    if captions != assignments.len() {
+        return Err(NamingError::LengthMismatch { captions, assignments: assignments.len() });
+    }
+    validate_assignments(assignments, k)?;
+    let mut clusters: Vec<i64> = (0..k).filter_map(|c| i64::try_from(c).ok()).collect();
+    if assignments.contains(&NOISE_CLUSTER) {
+        clusters.push(NOISE_CLUSTER);
+    }
+    Ok(clusters)
 }
 
 /// c-TF-IDF scores from per-term, per-column caption counts (`counts[term * width + col]`).
