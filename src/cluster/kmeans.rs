@@ -1,18 +1,23 @@
-//! k-means: linfa's `KMeans` runs the Lloyd steps (with [`FastL2`]); we seed (greedy
-//! k-means++), decide when to stop, and assign the rows.
+//! k-means: restarts compete cheaply in a sample's principal coordinates; the winner is
+//! refined at full width by linfa's `KMeans` Lloyd steps (with [`FastL2`]); every row is
+//! then assigned to its nearest centroid.
 //!
-//! Measured on 10k x 384 (2 shared cores), one linfa Lloyd step costs ~6 ms of CPU with
-//! `FastL2` against ~40 ms with linfa's `L2Dist`, and linfa's stock settings (plain k-means++,
-//! 10 restarts, up to 300 steps, `L2Dist`) took 108 s wall on that loaded machine. So the
-//! defaults here are chosen for the 10k-in-50-ms and 1M-in-10-s targets:
-//! * restarts (`n_runs`, default 3) seed and converge on a seed sample of
-//!   `max(2000, 100 k)` rows and only the winner is refined on all fit rows;
-//! * Lloyd stops once a step improves the mean squared distance by less than `tolerance`
+//! Where the time goes, and why it is spent this way (10k captions x 625 conditioned
+//! dimensions, 2 shared cores):
+//! * restarts (`n_runs`; queries use 20) decide the basin: fewer let PPMI-7 end in a
+//!   merged-and-split optimum for one seed in seven. At full width one Lloyd step on the
+//!   2,000-row seed sample costs ~1 ms, so 20 restarts cost ~100 ms. In the sample's
+//!   leading `2k` principal coordinates (`reduce`, one randomized power iteration, ~3 ms)
+//!   a restart costs well under a millisecond, and the four caption sets scored the same;
+//! * the winner's partition gives full-width means, refined with linfa Lloyd steps on the fit
+//!   sample until a step improves the mean squared distance by less than `tolerance`
 //!   (relative, default 1e-3);
-//! * above `fit_sample_size` rows (default 50 000) the centroids are fit on a seeded sample
-//!   and every row is then assigned to its nearest centroid: 50 000 rows pin the centroids
-//!   down far more tightly than cluster spreads, while assigning 1M rows costs about one
-//!   Lloyd step over them. Only the sample is copied; the input is never duplicated here.
+//! * the fit sample is `fit_sample_size(k)` rows (300 per cluster, 3,000 to 50,000; see
+//!   [`CheckedClusterParams::fit_sample_size`]): a few hundred rows per cluster pin the
+//!   centroids down far more tightly than the clusters' spread, and assigning the rest costs
+//!   one pass. Only samples are copied; the input is never duplicated here.
+//!
+//! Measured with `cargo bench --bench query_latency` (benches/results/latest.md).
 
 use linfa::prelude::*;
 use linfa_clustering::{KMeans, KMeansInit};
@@ -22,11 +27,9 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 
-use super::geometry::{assign_nearest, sample_indices, FastL2};
+use super::geometry::{assign_nearest, sample_indices, sq_l2, FastL2};
 use super::{CheckedClusterParams, ClusterError, Method, RawClustering, Rows};
 
-/// Rows per parallel task when summing seeding potentials.
-const CHUNK: usize = 2048;
 /// Seeding looks at a sample of `max(SEED_MIN_ROWS, SEED_ROWS_PER_CLUSTER * k)` rows: plenty
 /// to place one seed per group, at a fraction of a Lloyd pass over all rows.
 const SEED_MIN_ROWS: usize = 2_000;
@@ -40,7 +43,7 @@ pub(super) fn fit(
 ) -> Result<RawClustering, ClusterError> {
     let n = x.nrows();
     check_k(k, n)?;
-    let m = params.fit_sample_size().max(k).min(n);
+    let m = params.fit_sample_size(k).min(n);
     let centroids = if m < n {
         let sample = x.select(Axis(0), &sample_indices(n, m, rng));
         centroids(sample.view(), k, params, rng)?
@@ -101,9 +104,6 @@ pub(super) fn refine(
     Ok(assign_nearest(x, centres.view()).into_iter().map(|l| l as i64).collect())
 }
 
-/// Rows per chunk when assigning rows that are materialised a chunk at a time.
-const STREAM_CHUNK: usize = 16_384;
-
 /// [`fit`] for joined rows, which are cheaper to read a chunk at a time than to hold as one
 /// matrix: the centroids come from the same seeded sample as in [`fit`] (so the labels are
 /// the same), then every row is assigned chunk by chunk. Rows must be unit vectors.
@@ -115,15 +115,11 @@ pub(super) fn fit_streamed(
 ) -> Result<RawClustering, ClusterError> {
     let n = rows.nrows();
     check_k(k, n)?;
-    let m = params.fit_sample_size().max(k).min(n);
+    let m = params.fit_sample_size(k).min(n);
     let sample = if m < n { rows.select(&sample_indices(n, m, rng)) } else { rows.to_dense().into_owned() };
     let centroids = centroids(sample.view(), k, params, rng)?;
     drop(sample);
-    let mut labels = Vec::with_capacity(n);
-    for start in (0..n).step_by(STREAM_CHUNK) {
-        let block = rows.range(start..(start + STREAM_CHUNK).min(n));
-        labels.extend(assign_nearest(block.view(), centroids.view()).into_iter().map(|l| l as i64));
-    }
+    let labels = rows.nearest(centroids.view()).into_iter().map(|l| l as i64).collect();
     Ok(RawClustering { labels, fit_rows: m, eps: None })
 }
 
@@ -144,23 +140,86 @@ fn centroids(
     // on all rows.
     // Each restart draws from its own stream, seeded from `rng`, so that restarts can run in
     // parallel and still give the same result on any number of threads.
+    // Restarts compete in the seed sample's leading principal coordinates (see `reduce`):
+    // at 2,000 x 625 a full-width Lloyd step costs ~1 ms, so 20 restarts would cost more
+    // than the rest of a query. The winner's partition then gives full-width centroids.
+    let reduced = (seed_view.ncols() > reduced_width(k))
+        .then(|| super::reduce::principal_coordinates(seed_view, reduced_width(k), rng))
+        .flatten();
+    let compete = reduced.as_ref().map_or(seed_view, |z| z.view());
+    // Each restart draws from its own stream, seeded from `rng`, so that restarts can run in
+    // parallel and still give the same result on any number of threads.
     let seeds: Vec<u64> = (0..params.n_runs()).map(|_| rng.gen()).collect();
     let runs: Vec<(f32, Array2<f32>)> = seeds
         .par_iter()
-        .map(|&s| {
-            let mut r = Xoshiro256Plus::seed_from_u64(s);
-            let init = greedy_kmeans_pp(seed_view, k, &mut r);
-            lloyd(seed_view, init, params)
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|&s| one_restart(compete, k, params, &mut Xoshiro256Plus::seed_from_u64(s)))
+        .collect();
     // Lowest inertia wins; ties go to the earlier restart.
     let Some((_, centres)) = runs.into_iter().reduce(|best, run| if run.0 < best.0 { run } else { best }) else {
         return Err(ClusterError::invalid("n_runs", "must be at least 1"));
     };
-    if seed_x.is_none() {
-        return Ok(centres);
-    }
+    let centres = match &reduced {
+        None if seed_x.is_none() => return Ok(centres),
+        None => centres,
+        Some(z) => full_width_means(seed_view, &assign_nearest(z.view(), centres.view()), &centres, z.view(), k),
+    };
     Ok(lloyd(x, centres, params)?.1)
+}
+
+/// Labels of the best of `params.n_runs()` restarts run in the leading principal coordinates
+/// of `x` only (no full-width refinement): a cheap partition for comparing partitions, e.g.
+/// how far two feature spaces agree. Rows should be unit vectors.
+pub(super) fn coarse(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams, rng: &mut impl Rng) -> Result<Vec<usize>, ClusterError> {
+    check_k(k, x.nrows())?;
+    let reduced = (x.ncols() > reduced_width(k))
+        .then(|| super::reduce::principal_coordinates(x, reduced_width(k), rng))
+        .flatten();
+    let z = match &reduced {
+        Some(z) => z.view(),
+        None => x.view(),
+    };
+    let seeds: Vec<u64> = (0..params.n_runs()).map(|_| rng.gen()).collect();
+    let best = seeds
+        .par_iter()
+        .map(|&s| one_restart(z, k, params, &mut Xoshiro256Plus::seed_from_u64(s)))
+        .reduce_with(|best, run| if run.0 < best.0 { run } else { best })
+        .ok_or_else(|| ClusterError::invalid("n_runs", "must be at least 1"))?;
+    Ok(assign_nearest(z, best.1.view()))
+}
+
+/// Width of the principal coordinates restarts compete in: `k` clusters' centroids span at
+/// most `k - 1` directions, doubled for the spread around them (Cohen et al.: `k / ε`
+/// directions keep every partition's cost within `1 + ε`; the winner is refined at full width
+/// anyway). On the four caption sets 2k and 4k gave the same accuracy for seeds 42, 1, 2.
+fn reduced_width(k: usize) -> usize {
+    (2 * k).max(16)
+}
+
+/// Full-width means of the clusters of `labels`; a cluster left empty keeps the row of `x`
+/// whose reduced coordinates are nearest its reduced centre.
+fn full_width_means(
+    x: ArrayView2<f32>,
+    labels: &[usize],
+    reduced_centres: &Array2<f32>,
+    z: ArrayView2<f32>,
+    k: usize,
+) -> Array2<f32> {
+    let (mut sums, counts) = super::geometry::cluster_sums(x, labels, k);
+    for (c, (mut row, &m)) in sums.rows_mut().into_iter().zip(&counts).enumerate() {
+        if m > 0 {
+            row /= m as f32;
+        } else {
+            let i = (0..z.nrows())
+                .min_by(|&a, &b| {
+                    FastL2
+                        .rdistance(z.row(a), reduced_centres.row(c))
+                        .total_cmp(&FastL2.rdistance(z.row(b), reduced_centres.row(c)))
+                })
+                .unwrap_or(0);
+            row.assign(&x.row(i));
+        }
+    }
+    sums
 }
 
 /// Lloyd iterations, one linfa step at a time so that we own the stopping rule: stop when a
@@ -199,28 +258,132 @@ fn lloyd(
     Ok((prev, centres))
 }
 
+/// One restart on narrow rows (the seed sample's principal coordinates), single-threaded
+/// since restarts already run side by side: greedy k-means++, then Lloyd steps until one
+/// lowers the mean squared distance by less than `tolerance` (relative). Returns (mean
+/// squared distance, centroids).
+fn one_restart(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams, rng: &mut impl Rng) -> (f32, Array2<f32>) {
+    let x = x.as_standard_layout();
+    let (n, w) = x.dim();
+    let xs = x.as_slice().expect("standard layout");
+    let sq: Vec<f32> = xs.chunks_exact(w).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let mut centres = greedy_kmeans_pp(xs, &sq, w, k, rng);
+    let mut sums = vec![0f32; k * w];
+    let mut counts = vec![0usize; k];
+    let mut scores = Vec::new();
+    let mut prev = f64::INFINITY;
+    for _ in 0..params.max_iter() {
+        let near = NarrowCentres::new(&centres, w);
+        sums.iter_mut().for_each(|v| *v = 0.0);
+        counts.iter_mut().for_each(|v| *v = 0);
+        let mut inertia = 0f64;
+        for (r, &r_sq) in xs.chunks_exact(w).zip(&sq) {
+            let (best, d) = near.nearest(r, r_sq, &mut scores);
+            inertia += f64::from(d);
+            counts[best] += 1;
+            sums[best * w..(best + 1) * w].iter_mut().zip(r).for_each(|(s, v)| *s += v);
+        }
+        // `inertia` is measured against the centres this step started from.
+        inertia /= n as f64;
+        for (c, &m) in counts.iter().enumerate() {
+            // An emptied cluster keeps its centre.
+            if m > 0 {
+                let inv = 1.0 / m as f32;
+                centres[c * w..(c + 1) * w].iter_mut().zip(&sums[c * w..(c + 1) * w]).for_each(|(o, s)| *o = s * inv);
+            }
+        }
+        let done = prev - inertia <= f64::from(params.tolerance()) * inertia;
+        prev = inertia;
+        if done {
+            break;
+        }
+    }
+    (prev as f32, Array2::from_shape_vec((k, w), centres).expect("k rows of w values"))
+}
+
+/// Centres laid out for a row-at-a-time kernel on narrow rows: in groups of `LANES`
+/// centres, coordinate `j` of the group's centres side by side, so one row's dot products
+/// with a group are `w` multiply-adds into a register-held accumulator (per-pair distance
+/// calls on 20-wide rows, or an accumulator in memory, cost several times more).
+struct NarrowCentres {
+    /// `ct[(g * w + j) * LANES + l]`: coordinate `j` of centre `g * LANES + l` (0 past `k`).
+    ct: Vec<f32>,
+    /// `|c|² / 2`; +∞ past `k`, so padding is never nearest.
+    half_sq: Vec<f32>,
+    w: usize,
+}
+
+const LANES: usize = 8;
+
+impl NarrowCentres {
+    fn new(centres: &[f32], w: usize) -> Self {
+        let k = centres.len() / w;
+        let groups = k.div_ceil(LANES);
+        let mut ct = vec![0f32; groups * w * LANES];
+        let mut half_sq = vec![f32::INFINITY; groups * LANES];
+        for (c, centre) in centres.chunks_exact(w).enumerate() {
+            let (g, l) = (c / LANES, c % LANES);
+            for (j, &v) in centre.iter().enumerate() {
+                ct[(g * w + j) * LANES + l] = v;
+            }
+            half_sq[c] = 0.5 * centre.iter().map(|v| v * v).sum::<f32>();
+        }
+        Self { ct, half_sq, w }
+    }
+
+    /// Squared distances from row `r` (squared length `r_sq`) to every centre, into `out`
+    /// (a multiple of `LANES` long; padding +∞).
+    #[inline]
+    fn distances(&self, r: &[f32], r_sq: f32, out: &mut Vec<f32>) {
+        out.clear();
+        for (block, half) in self.ct.chunks_exact(self.w * LANES).zip(self.half_sq.chunks_exact(LANES)) {
+            let mut acc = [0f32; LANES];
+            for (&v, col) in r.iter().zip(block.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    acc[l] += v * col[l];
+                }
+            }
+            // |r - c|² = |r|² - 2 r·c + |c|², clamped at 0 against rounding.
+            out.extend(acc.iter().zip(half).map(|(&a, &h)| (r_sq + 2.0 * (h - a)).max(0.0)));
+        }
+    }
+
+    /// (index, squared distance) of the centre nearest row `r`.
+    #[inline]
+    fn nearest(&self, r: &[f32], r_sq: f32, scratch: &mut Vec<f32>) -> (usize, f32) {
+        self.distances(r, r_sq, scratch);
+        let mut best = (0, f32::INFINITY);
+        for (c, &d) in scratch.iter().enumerate() {
+            if d < best.1 {
+                best = (c, d);
+            }
+        }
+        best
+    }
+}
+
 /// Greedy k-means++ (as in scikit-learn): each new centre is the best of `2 + ln k`
 /// candidates drawn with probability proportional to squared distance, judged by how much
 /// it lowers the total squared distance. Plain k-means++ (linfa's) too often puts two
 /// centres in one well-separated group, a local optimum Lloyd iterations cannot leave; and
 /// linfa recomputes distances to all chosen centres at every step (O(k^2 n)), while this
-/// keeps a running minimum (O(k n log k)).
-fn greedy_kmeans_pp(x: ArrayView2<f32>, k: usize, rng: &mut impl Rng) -> Array2<f32> {
-    let n = x.nrows();
+/// keeps a running minimum (O(k n log k)). Rows are `xs` in row-major order, `w` wide;
+/// returns the centres the same way.
+fn greedy_kmeans_pp(xs: &[f32], sq: &[f32], w: usize, k: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let n = sq.len();
+    let row = |i: usize| &xs[i * w..(i + 1) * w];
     let trials = 2 + (k as f64).ln() as usize;
-    let mut centres = Array2::<f32>::zeros((k, x.ncols()));
+    let mut centres = Vec::with_capacity(k * w);
     let first = rng.gen_range(0..n);
-    centres.row_mut(0).assign(&x.row(first));
-    let mut closest: Vec<f32> = (0..n)
-        .into_par_iter()
-        .map(|i| FastL2.rdistance(x.row(i), x.row(first)))
-        .collect();
+    centres.extend_from_slice(row(first));
+    let mut closest: Vec<f32> = (0..n).map(|i| sq_l2(row(i), row(first))).collect();
     let mut cumsum = vec![0f64; n];
-    let mut dists = vec![0f32; n * trials];
-    for c in 1..k {
+    let mut cand_dists = vec![0f32; n * trials];
+    let mut scratch = Vec::new();
+    for _ in 1..k {
         let mut acc = 0f64;
         for (cs, &d) in cumsum.iter_mut().zip(&closest) {
-            acc += d as f64;
+            acc += f64::from(d);
             *cs = acc;
         }
         let cands: Vec<usize> = (0..trials)
@@ -229,37 +392,22 @@ fn greedy_kmeans_pp(x: ArrayView2<f32>, k: usize, rng: &mut impl Rng) -> Array2<
                 cumsum.partition_point(|&v| v < target).min(n - 1)
             })
             .collect();
-        dists
-            .par_chunks_mut(trials)
-            .enumerate()
-            .for_each(|(i, out)| {
-                for (o, &cand) in out.iter_mut().zip(&cands) {
-                    *o = FastL2.rdistance(x.row(i), x.row(cand)).min(closest[i]);
-                }
-            });
-        let potentials = dists
-            .par_chunks(CHUNK * trials)
-            .map(|block| {
-                let mut p = vec![0f64; trials];
-                for row in block.chunks(trials) {
-                    for (pt, &d) in p.iter_mut().zip(row) {
-                        *pt += d as f64;
-                    }
-                }
-                p
-            })
-            .reduce(
-                || vec![0f64; trials],
-                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-            );
-        let best = (0..trials)
-            .min_by(|&a, &b| potentials[a].total_cmp(&potentials[b]))
-            .unwrap_or(0);
-        centres.row_mut(c).assign(&x.row(cands[best]));
-        closest
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, v)| *v = dists[i * trials + best]);
+        let probe: Vec<f32> = cands.iter().flat_map(|&c| row(c).iter().copied()).collect();
+        let probe = NarrowCentres::new(&probe, w);
+        let mut potentials = vec![0f64; trials];
+        for (i, out) in cand_dists.chunks_exact_mut(trials).enumerate() {
+            probe.distances(row(i), sq[i], &mut scratch);
+            for ((o, &d), p) in out.iter_mut().zip(&scratch).zip(potentials.iter_mut()) {
+                *o = d.min(closest[i]);
+                *p += f64::from(*o);
+            }
+        }
+        // Ties go to the earlier candidate.
+        let best = (0..trials).fold(0, |b, t| if potentials[t] < potentials[b] { t } else { b });
+        centres.extend_from_slice(row(cands[best]));
+        for (c, out) in closest.iter_mut().zip(cand_dists.chunks_exact(trials)) {
+            *c = out[best];
+        }
     }
     centres
 }

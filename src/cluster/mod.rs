@@ -21,12 +21,12 @@
 //! Zero rows have no direction and are rejected, as are rows with NaN/inf.
 //!
 //! # Methods
-//! * [`Method::KMeans`]: Lloyd steps run by linfa's `KMeans` (with a vectorised Euclidean
-//!   distance, 5x faster than linfa's `L2Dist` in 384 dimensions), greedy k-means++ seeding,
-//!   all randomness from one seeded `Xoshiro256Plus`. Restarts compete on a small seed sample.
-//!   Above `fit_sample_size` rows (default 50 000) the centroids are fit on a seeded sample
-//!   and every row is then assigned to its nearest centroid in parallel, so 1M rows cost
-//!   about as much as 50 000 plus one assignment pass; see [`ClusterParams::with_fit_sample_size`].
+//! * [`Method::KMeans`]: greedy k-means++ restarts compete in a seed sample's leading
+//!   principal coordinates; the winner is refined at full width by linfa's `KMeans` Lloyd
+//!   steps (with a vectorised Euclidean distance, 5x faster than linfa's `L2Dist` in 384
+//!   dimensions) on a fit sample of 300 rows per cluster (3 000 to 50 000), and every row is
+//!   then assigned to its nearest centroid in parallel. All randomness comes from one seeded
+//!   `Xoshiro256Plus`. See [`ClusterParams::with_fit_sample_size`] and the `kmeans` module.
 //! * [`Method::Dbscan`]: linfa DBSCAN with Euclidean `eps` between unit vectors
 //!   (`eps = sqrt(2 (1 - cos))`); its range queries are answered from neighbour lists
 //!   precomputed with blocked GEMM. `eps` defaults to the knee of the sorted k-distance curve
@@ -55,6 +55,7 @@ mod density;
 mod geometry;
 mod kmeans;
 mod range_index;
+mod reduce;
 mod rows;
 mod select;
 #[cfg(test)]
@@ -73,6 +74,7 @@ pub use geometry::UNIT_NORM_TOLERANCE;
 pub use rows::Rows;
 
 pub(crate) use geometry::sample_indices;
+pub(crate) use reduce::orthonormal_rows;
 
 /// Clustering algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,7 +228,7 @@ pub struct CheckedClusterParams {
     n_runs: usize,
     max_iter: u64,
     tolerance: f32,
-    fit_sample_size: usize,
+    fit_sample_size: Option<usize>,
     selection_sample_size: usize,
     max_exact_n: Option<usize>,
 }
@@ -236,7 +238,11 @@ pub struct CheckedClusterParams {
 pub struct ClusterParams(CheckedClusterParams);
 
 pub const DEFAULT_SEED: u64 = 42;
-pub const DEFAULT_FIT_SAMPLE_SIZE: usize = 50_000;
+/// Automatic k-means fit sample: `FIT_ROWS_PER_CLUSTER · k` rows, at least `MIN_FIT_SAMPLE_SIZE`
+/// and at most `MAX_FIT_SAMPLE_SIZE`.
+pub const FIT_ROWS_PER_CLUSTER: usize = 300;
+pub const MIN_FIT_SAMPLE_SIZE: usize = 3_000;
+pub const MAX_FIT_SAMPLE_SIZE: usize = 50_000;
 pub const DEFAULT_SELECTION_SAMPLE_SIZE: usize = 5_000;
 pub const DEFAULT_MIN_POINTS: usize = 5;
 
@@ -254,7 +260,7 @@ impl ClusterParams {
             n_runs: 3,
             max_iter: 100,
             tolerance: 1e-3,
-            fit_sample_size: DEFAULT_FIT_SAMPLE_SIZE,
+            fit_sample_size: None,
             selection_sample_size: DEFAULT_SELECTION_SAMPLE_SIZE,
             max_exact_n: None,
         })
@@ -325,9 +331,10 @@ impl ClusterParams {
     }
 
     /// Above this many rows k-means fits on a seeded sample of this size and assigns the rest
-    /// to the nearest centroid (default 50 000).
+    /// to the nearest centroid (default: 300 rows per cluster, between 3 000 and 50 000; see
+    /// [`CheckedClusterParams::fit_sample_size`]).
     pub fn with_fit_sample_size(mut self, size: usize) -> Self {
-        self.0.fit_sample_size = size;
+        self.0.fit_sample_size = Some(size);
         self
     }
 
@@ -391,7 +398,7 @@ impl ClusterParams {
                 "must be positive and finite",
             ));
         }
-        if p.fit_sample_size < 2 {
+        if p.fit_sample_size.is_some_and(|m| m < 2) {
             return Err(ClusterError::invalid(
                 "fit_sample_size",
                 "must be at least 2",
@@ -464,8 +471,16 @@ impl CheckedClusterParams {
     pub fn tolerance(&self) -> f32 {
         self.tolerance
     }
-    pub fn fit_sample_size(&self) -> usize {
+    /// Rows k-means fits its centroids on when clustering into `k` (the rest are assigned to
+    /// the nearest centroid). Automatic unless set: measured on STL-10 and CIFAR-10 (k = 10,
+    /// seeds 42 and 1–3), fitting on 2 000 or 4 000 of their 8 000–10 000 rows gave the same
+    /// accuracy as fitting on all of them (within ±0.005, the spread between seeds), since a
+    /// few hundred rows per cluster already pin a centroid down far more tightly than the
+    /// cluster's spread; each fit row costs a full-width distance pass per Lloyd step.
+    pub fn fit_sample_size(&self, k: usize) -> usize {
         self.fit_sample_size
+            .unwrap_or_else(|| (FIT_ROWS_PER_CLUSTER * k).clamp(MIN_FIT_SAMPLE_SIZE, MAX_FIT_SAMPLE_SIZE))
+            .max(k)
     }
     pub fn selection_sample_size(&self) -> usize {
         self.selection_sample_size
@@ -574,7 +589,7 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         (method, Some(labels)) => {
             // The scored sample was the whole input; k-means may still have fit a subsample.
             let fit_rows = match method {
-                Method::KMeans => n.min(params.fit_sample_size.max(k.unwrap_or(1))),
+                Method::KMeans => n.min(params.fit_sample_size(k.unwrap_or(1))),
                 _ => n,
             };
             RawClustering {
@@ -609,7 +624,7 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
     let streamed = match (rows, params.k) {
         (Rows::Joined { .. }, Some(k)) => {
             params.method == Method::KMeans
-                && rows.nrows() > params.fit_sample_size.max(k)
+                && rows.nrows() > params.fit_sample_size(k)
                 && rows.all_unit(UNIT_NORM_TOLERANCE)
         }
         _ => false,
@@ -629,6 +644,15 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
         fit_rows: raw.fit_rows,
         eps: raw.eps,
     })
+}
+
+/// A coarse k-means partition of `x` into `params.k` clusters (default 2): the best restart
+/// in the rows' leading principal coordinates, without the full-width refinement [`fit`]
+/// adds. For comparing partitions cheaply, not for results. Labels are not renumbered.
+pub(crate) fn coarse_kmeans(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Vec<usize>, ClusterError> {
+    let x = geometry::unit_rows(x)?;
+    let mut rng = Xoshiro256Plus::seed_from_u64(params.seed);
+    kmeans::coarse(x.view(), params.k.unwrap_or(2), params, &mut rng)
 }
 
 /// k-means (linfa Lloyd steps, `params`' tolerance and iteration cap) started from the means

@@ -12,6 +12,9 @@ use ndarray::{s, Array2, ArrayView2, Axis, CowArray, Ix2};
 
 use rayon::prelude::*;
 
+/// Rows per parallel task in [`Rows::nearest`].
+const NEAREST_CHUNK: usize = 1024;
+
 /// Rows to cluster.
 #[derive(Clone, Copy, Debug)]
 pub enum Rows<'a> {
@@ -100,6 +103,35 @@ impl<'a> Rows<'a> {
                 ar.iter_mut().zip(right.row(i)).for_each(|(a, v)| *a += v);
             }
         }
+    }
+
+    /// Index of the nearest centroid (Euclidean) for every row. Joined rows are never
+    /// materialised: `x·c = s·left·c_left + right·c_right`, one pair of GEMMs per block of rows.
+    pub(crate) fn nearest(&self, centroids: ArrayView2<f32>) -> Vec<usize> {
+        let (left, left_scale, right) = match *self {
+            Rows::Dense(x) => return super::geometry::assign_nearest(x, centroids),
+            Rows::Joined { left, left_scale, right } => (left, left_scale, right),
+        };
+        let d = left.ncols();
+        let cl = centroids.slice(s![.., ..d]).mapv(|v| v * left_scale);
+        let cr = centroids.slice(s![.., d..]);
+        let half_sq: Vec<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
+        let mut labels = vec![0usize; self.nrows()];
+        labels.par_chunks_mut(NEAREST_CHUNK).enumerate().for_each(|(ci, out)| {
+            let r = ci * NEAREST_CHUNK..ci * NEAREST_CHUNK + out.len();
+            let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
+            ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r, ..]), &cr.t(), 1.0, &mut scores);
+            for (o, row) in out.iter_mut().zip(scores.rows()) {
+                let mut best = (0, f32::NEG_INFINITY);
+                for (j, (&v, &h)) in row.iter().zip(&half_sq).enumerate() {
+                    if v - h > best.1 {
+                        best = (j, v - h);
+                    }
+                }
+                *o = best.0;
+            }
+        });
+        labels
     }
 
     /// Whether every row's length is within `tol` of 1 (rows that need no normalising).

@@ -88,7 +88,7 @@ fn kmeans_sample_then_assign_recovers_blobs() {
 
 #[test]
 fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
-    // 20 000 rows over 2 chunks of the streamed assignment; the fit sample is 2 000.
+    // 20 000 rows, assigned a block at a time without joining them; the fit sample is 2 000.
     let (x, truth) = blobs(6, 3_334, 24, 1.5, 9);
     let (a, b) = (0.8f32.sqrt(), 0.2f32.sqrt());
     let mut left_unit = x.slice(ndarray::s![.., ..16]).to_owned();
@@ -107,6 +107,16 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
     // Not unit (scale off): joined into one matrix and normalised by `fit`, same answer.
     let off = Rows::Joined { left: left_unit.view(), left_scale: 2.0, right: right.view() };
     assert_eq!(fit_rows(off, &params).unwrap().labels, fit(off.to_dense().view(), &params).unwrap().labels);
+}
+
+#[test]
+fn coarse_kmeans_recovers_blobs_in_principal_coordinates() {
+    // 64 dimensions > the 16 principal coordinates k = 6 competes in.
+    let (x, truth) = blobs(6, 200, 64, 0.6, 12);
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_n_runs(3).with_seed(5).check().unwrap();
+    let labels: Vec<i64> = coarse_kmeans(x.view(), &params).unwrap().into_iter().map(|l| l as i64).collect();
+    assert!(pair_agreement(&labels, &truth) > 0.95);
+    assert_eq!(labels, coarse_kmeans(x.view(), &params).unwrap().into_iter().map(|l| l as i64).collect::<Vec<_>>());
 }
 
 #[test]

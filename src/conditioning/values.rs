@@ -66,7 +66,7 @@ impl Default for ValuesParams {
 }
 
 /// Rows compared when measuring how much the two views agree.
-const AGREEMENT_SAMPLE: usize = 2_000;
+const AGREEMENT_SAMPLE: usize = 1_000;
 /// Clusters the two views are compared at when the query gives no K.
 const AGREEMENT_DEFAULT_K: usize = 10;
 
@@ -241,32 +241,8 @@ impl ValueSpace {
     }
 }
 
-/// Modified Gram–Schmidt; rows that add less than 1e-4 of new length are dependent.
 fn orthonormal_basis(rows: ArrayView2<f32>) -> Array2<f32> {
-    let dim = rows.ncols();
-    let mut basis: Vec<Array1<f32>> = Vec::new();
-    for r in rows.rows() {
-        if basis.len() == dim {
-            break;
-        }
-        let mut v = r.to_owned();
-        for _ in 0..2 {
-            // Twice is enough for orthogonality to working precision ("twice is enough").
-            for b in &basis {
-                let p = v.dot(b);
-                v.scaled_add(-p, b);
-            }
-        }
-        let n = v.dot(&v).sqrt();
-        if n > 1e-4 {
-            basis.push(v / n);
-        }
-    }
-    let mut out = Array2::zeros((basis.len(), dim));
-    for (mut row, b) in out.axis_iter_mut(Axis(0)).zip(&basis) {
-        row.assign(b);
-    }
-    out
+    crate::cluster::orthonormal_rows(rows, 1e-4)
 }
 
 /// The values block of the conditioned rows `[√A·caption, √(1−A)·values]`, and the `A`
@@ -358,7 +334,7 @@ pub fn condition(
 /// `(1 + NMI) / 2` between k-means partitions of a seeded sample by its captions and by its
 /// values (see [`CaptionWeight::Agreement`]); 0.5 when either cannot be clustered.
 fn agreement_weight(captions: ArrayView2<f32>, values: ArrayView2<f32>, k: Option<usize>, seed: u64) -> f32 {
-    use crate::cluster::{fit, ClusterParams, Method};
+    use crate::cluster::{coarse_kmeans, ClusterParams, Method};
     use rand::SeedableRng;
     let n = captions.nrows();
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
@@ -370,8 +346,7 @@ fn agreement_weight(captions: ArrayView2<f32>, values: ArrayView2<f32>, k: Optio
     let partition = |x: ArrayView2<f32>| -> Option<Vec<usize>> {
         let sample = x.select(Axis(0), &rows);
         let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
-        let c = fit(sample.view(), &params).ok()?;
-        Some(c.labels.iter().map(|&l| l.max(0) as usize).collect())
+        coarse_kmeans(sample.view(), &params).ok()
     };
     match (partition(captions), partition(values)) {
         (Some(a), Some(b)) => 0.5 * (1.0 + crate::eval::nmi(&a, &b) as f32),

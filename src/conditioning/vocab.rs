@@ -162,6 +162,35 @@ impl Vocabulary {
         Self { terms, df, embeddings, occurrences }
     }
 
+    /// The cached vocabulary of `index_dir`, if there is one for these captions and this
+    /// model (`model`, `dim`). With `retokenize`, a cache without per-caption term ids is
+    /// completed by tokenizing the captions again; without, it counts as missing.
+    pub fn load_cached(index_dir: &Path, captions: &[String], model: &str, dim: usize, retokenize: bool) -> Option<Self> {
+        let dir = index_dir.join("derived");
+        let (meta_path, npy_path) = (dir.join("vocab.json"), dir.join("vocab.npy"));
+        let fp = fingerprint(captions);
+        let meta = serde_json::from_str::<CacheMeta>(&std::fs::read_to_string(&meta_path).ok()?).ok()?;
+        if meta.model != model || meta.rows != captions.len() || meta.fingerprint != fp || !npy_path.is_file() {
+            return None;
+        }
+        let emb = crate::npy::read_f32(&npy_path).ok()?;
+        if emb.nrows() != meta.terms.len() || (emb.nrows() > 0 && emb.ncols() != dim) {
+            return None;
+        }
+        let occ_path = dir.join(OCCURRENCES_FILE);
+        // Re-tokenizing every caption was most of a query's time at 1M rows.
+        if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
+            return Some(Self { terms: meta.terms, df: meta.df, embeddings: emb, occurrences });
+        }
+        if !retokenize {
+            return None;
+        }
+        let lists = caption_term_lists(captions);
+        let v = Self::assemble(meta.terms, meta.df, emb, &lists);
+        let _ = write_occurrences(&occ_path, fp, &v.occurrences);
+        Some(v)
+    }
+
     /// Loads the cached vocabulary of `index_dir` if it matches these captions and model,
     /// else builds and caches it. A cache that cannot be written is not an error.
     pub fn load_or_build(
@@ -169,29 +198,13 @@ impl Vocabulary {
         captions: &[String],
         encoder: &mut TextEmbedding,
     ) -> Result<Self, VocabError> {
-        let Some(dir) = index_dir else { return Self::build(captions, encoder) };
-        let dir = dir.join("derived");
+        let Some(index_dir) = index_dir else { return Self::build(captions, encoder) };
+        if let Some(v) = Self::load_cached(index_dir, captions, encoder.name(), encoder.dim(), true) {
+            return Ok(v);
+        }
+        let dir = index_dir.join("derived");
         let (meta_path, npy_path) = (dir.join("vocab.json"), dir.join("vocab.npy"));
         let fp = fingerprint(captions);
-        if let (Ok(text), true) = (std::fs::read_to_string(&meta_path), npy_path.is_file()) {
-            if let Ok(meta) = serde_json::from_str::<CacheMeta>(&text) {
-                if meta.model == encoder.name() && meta.rows == captions.len() && meta.fingerprint == fp {
-                    if let Ok(emb) = crate::npy::read_f32(&npy_path) {
-                        if emb.nrows() == meta.terms.len() && (emb.nrows() == 0 || emb.ncols() == encoder.dim()) {
-                            let occ_path = dir.join(OCCURRENCES_FILE);
-                            // Re-tokenizing every caption was most of a query's time at 1M rows.
-                            if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
-                                return Ok(Self { terms: meta.terms, df: meta.df, embeddings: emb, occurrences });
-                            }
-                            let lists = caption_term_lists(captions);
-                            let v = Self::assemble(meta.terms, meta.df, emb, &lists);
-                            let _ = write_occurrences(&occ_path, fp, &v.occurrences);
-                            return Ok(v);
-                        }
-                    }
-                }
-            }
-        }
         let v = Self::build(captions, encoder)?;
         let meta = CacheMeta {
             model: encoder.name().to_string(),

@@ -346,6 +346,10 @@ pub fn open_session(path: &Path, threads: usize, rt: &RuntimeOptions) -> Result<
         .map_err(|e| fail(e.to_string()))?
         .with_intra_threads(threads.max(1))
         .map_err(|e| fail(e.to_string()))?
+        // Idle ONNX Runtime workers otherwise spin for a while after every run, taking the
+        // cores from the rayon work (conditioning, clustering) that follows an embedding.
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail(e.to_string()))?
         .commit_from_file(path)
         .map_err(|e| fail(e.to_string()))
 }
