@@ -16,6 +16,9 @@ use clusterby::text_embedding::{open_session, TextEmbedding, TextEmbeddingOption
 
 const BATCH: usize = 32;
 
+/// (sequence length, input ids, attention mask, token type ids) of one pre-tokenized batch.
+type TokenizedBatch = (usize, Vec<i64>, Vec<i64>, Vec<i64>);
+
 /// Seeded ~20-word captions in the style of VLM descriptions.
 fn captions(n: usize) -> Vec<String> {
     let subj = ["a man", "a woman", "a small dog", "two children", "a red car", "an old truck", "a cat", "a bird"];
@@ -50,7 +53,7 @@ fn bench_model(c: &mut Criterion, model: ModelName) {
     )
     .unwrap();
     // Pre-tokenize the same batches for the bare session.
-    let batches: Vec<(usize, Vec<i64>, Vec<i64>, Vec<i64>)> = texts
+    let batches: Vec<TokenizedBatch> = texts
         .chunks(BATCH)
         .map(|ch| {
             let enc = enc.tokenizer().encode_batch(ch.to_vec(), true).unwrap();

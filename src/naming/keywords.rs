@@ -17,6 +17,9 @@ use super::{
     DEFAULT_KEYWORDS_PER_CLUSTER, NOISE_CLUSTER, NOISE_NAME,
 };
 
+/// One cluster's keywords with their weights, best first.
+pub type WeightedTerms = Vec<(String, f32)>;
+
 /// How captions become terms for [`distinctive_terms`].
 #[derive(Debug, Clone)]
 pub struct TermOptions {
@@ -345,7 +348,7 @@ impl KeywordNamer {
     pub fn keywords(
         &self,
         req: &NamingRequest<'_>,
-    ) -> Result<(TermMatrix, Vec<Vec<(String, f32)>>), NamingError> {
+    ) -> Result<(TermMatrix, Vec<WeightedTerms>), NamingError> {
         req.validate()?;
         let n = match req.keywords_per_cluster {
             0 => self.top_n,
