@@ -11,6 +11,7 @@
 use linfa_linalg::eigh::Eigh;
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
+use rayon::prelude::*;
 
 /// Extra random probes beyond the kept directions: they make the captured subspace accurate.
 const OVERSAMPLE: usize = 10;
@@ -27,7 +28,7 @@ pub(crate) fn principal_coordinates(x: ArrayView2<f32>, m: usize, rng: &mut impl
     // Products with the centred rows `xc = x - 1 meanᵀ` as products with `x` plus a rank-one
     // correction: centring a copy of the sample would cost as much as the products.
     let centred_dot = |m: ArrayView2<f32>| -> Array2<f32> {
-        let mut y = x.dot(&m);
+        let mut y = par_dot(x, m);
         let shift = mean.dot(&m);
         y -= &shift;
         y
@@ -39,7 +40,7 @@ pub(crate) fn principal_coordinates(x: ArrayView2<f32>, m: usize, rng: &mut impl
     // does for sentence embeddings); without it the restarts ended in merged-and-split
     // optima on PPMI-7 for two seeds in three.
     let centred_t_dot = |q: &Array2<f32>| -> Array2<f32> {
-        let mut z = x.t().dot(q);
+        let mut z = par_t_dot(x, q.view());
         let col_sums = q.sum_axis(Axis(0));
         for (mut row, &m) in z.rows_mut().into_iter().zip(mean.iter()) {
             row.scaled_add(-m, &col_sums);
@@ -62,6 +63,35 @@ pub(crate) fn principal_coordinates(x: ArrayView2<f32>, m: usize, rng: &mut impl
         (vecs[[i, order[j]]] * vals[order[j]].sqrt()) as f32
     });
     Some(q.dot(&scaled))
+}
+
+/// Rows per parallel block of the products below.
+const ROW_BLOCK: usize = 256;
+
+/// `a · b`, a block of `a`'s rows per task (`matrixmultiply` runs on one thread).
+fn par_dot(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((a.nrows(), b.ncols()));
+    out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK)
+        .into_par_iter()
+        .zip(a.axis_chunks_iter(Axis(0), ROW_BLOCK).into_par_iter())
+        .for_each(|(mut o, blk)| ndarray::linalg::general_mat_mul(1.0, &blk, &b, 0.0, &mut o));
+    out
+}
+
+/// `aᵀ · b`: blocks of rows in parallel, their products summed in block order (so the
+/// rounding, and the result, do not depend on the number of threads).
+fn par_t_dot(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let parts: Vec<Array2<f32>> = a
+        .axis_chunks_iter(Axis(0), ROW_BLOCK)
+        .into_par_iter()
+        .zip(b.axis_chunks_iter(Axis(0), ROW_BLOCK).into_par_iter())
+        .map(|(ab, bb)| ab.t().dot(&bb))
+        .collect();
+    let mut sum = Array2::<f32>::zeros((a.ncols(), b.ncols()));
+    for p in &parts {
+        sum += p;
+    }
+    sum
 }
 
 /// Orthonormal basis of the column space of `y` (as columns); `None` if it is empty.
