@@ -210,7 +210,8 @@ pub(crate) fn assign_nearest(x: ArrayView2<f32>, centroids: ArrayView2<f32>) -> 
     labels
 }
 
-fn argmax_biased(scores: ArrayView1<f32>, bias: ArrayView1<f32>) -> usize {
+/// `argmax_j (scores[j] - bias[j])`.
+pub(super) fn argmax_biased(scores: ArrayView1<f32>, bias: ArrayView1<f32>) -> usize {
     let mut best = (0, f32::NEG_INFINITY);
     for (j, (&s, &b)) in scores.iter().zip(bias.iter()).enumerate() {
         let v = s - b;

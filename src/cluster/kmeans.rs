@@ -140,26 +140,7 @@ fn centroids(
     let seed_view = seed_x.as_ref().map_or(x, |s| s.view());
     // Restarts compete on the seed sample, where they are cheap; only the winner is refined
     // on all rows.
-    // Each restart draws from its own stream, seeded from `rng`, so that restarts can run in
-    // parallel and still give the same result on any number of threads.
-    // Restarts compete in the seed sample's leading principal coordinates (see `reduce`):
-    // at 2,000 x 625 a full-width Lloyd step costs ~1 ms, so 20 restarts would cost more
-    // than the rest of a query. The winner's partition then gives full-width centroids.
-    let reduced = (seed_view.ncols() > reduced_width(k))
-        .then(|| super::reduce::principal_coordinates(seed_view, reduced_width(k), rng))
-        .flatten();
-    let compete = reduced.as_ref().map_or(seed_view, |z| z.view());
-    // Each restart draws from its own stream, seeded from `rng`, so that restarts can run in
-    // parallel and still give the same result on any number of threads.
-    let seeds: Vec<u64> = (0..params.n_runs()).map(|_| rng.gen()).collect();
-    let runs: Vec<(f32, Array2<f32>)> = seeds
-        .par_iter()
-        .map(|&s| one_restart(compete, k, params, &mut Xoshiro256Plus::seed_from_u64(s)))
-        .collect();
-    // Lowest inertia wins; ties go to the earlier restart.
-    let Some((_, centres)) = runs.into_iter().reduce(|best, run| if run.0 < best.0 { run } else { best }) else {
-        return Err(ClusterError::invalid("n_runs", "must be at least 1"));
-    };
+    let (reduced, centres) = compete(seed_view, k, params, rng)?;
     let centres = match &reduced {
         None if seed_x.is_none() => return Ok(centres),
         None => centres,
@@ -173,6 +154,26 @@ fn centroids(
 /// how far two feature spaces agree. Rows should be unit vectors.
 pub(super) fn coarse(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams, rng: &mut impl Rng) -> Result<Vec<usize>, ClusterError> {
     check_k(k, x.nrows())?;
+    let (reduced, centres) = compete(x, k, params, rng)?;
+    let z = match &reduced {
+        Some(z) => z.view(),
+        None => x.view(),
+    };
+    Ok(assign_nearest(z, centres.view()))
+}
+
+/// The best of `params.n_runs()` restarts, run in the leading principal coordinates of `x`
+/// (see `reduce`): at 2,000 x 625 a full-width Lloyd step costs ~1 ms, so 20 restarts would
+/// cost more than the rest of a query. Returns those coordinates (`None` when `x` is already
+/// narrow, and the restarts ran on `x` itself) and the winning centres in them. Each restart
+/// draws from its own stream, seeded from `rng`, so that restarts can run in parallel and
+/// still give the same result on any number of threads.
+fn compete(
+    x: ArrayView2<f32>,
+    k: usize,
+    params: &CheckedClusterParams,
+    rng: &mut impl Rng,
+) -> Result<(Option<Array2<f32>>, Array2<f32>), ClusterError> {
     let reduced = (x.ncols() > reduced_width(k))
         .then(|| super::reduce::principal_coordinates(x, reduced_width(k), rng))
         .flatten();
@@ -181,12 +182,13 @@ pub(super) fn coarse(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams
         None => x.view(),
     };
     let seeds: Vec<u64> = (0..params.n_runs()).map(|_| rng.gen()).collect();
-    let best = seeds
+    // Lowest inertia wins; ties go to the earlier restart.
+    let (_, centres) = seeds
         .par_iter()
         .map(|&s| one_restart(z, k, params, &mut Xoshiro256Plus::seed_from_u64(s)))
         .reduce_with(|best, run| if run.0 < best.0 { run } else { best })
         .ok_or_else(|| ClusterError::invalid("n_runs", "must be at least 1"))?;
-    Ok(assign_nearest(z, best.1.view()))
+    Ok((reduced, centres))
 }
 
 /// Width of the principal coordinates restarts compete in: `k` clusters' centroids span at

@@ -115,20 +115,14 @@ impl<'a> Rows<'a> {
         let d = left.ncols();
         let cl = centroids.slice(s![.., ..d]).mapv(|v| v * left_scale);
         let cr = centroids.slice(s![.., d..]);
-        let half_sq: Vec<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
+        let half_sq: ndarray::Array1<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
         let mut labels = vec![0usize; self.nrows()];
         labels.par_chunks_mut(NEAREST_CHUNK).enumerate().for_each(|(ci, out)| {
             let r = ci * NEAREST_CHUNK..ci * NEAREST_CHUNK + out.len();
             let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
             ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r, ..]), &cr.t(), 1.0, &mut scores);
             for (o, row) in out.iter_mut().zip(scores.rows()) {
-                let mut best = (0, f32::NEG_INFINITY);
-                for (j, (&v, &h)) in row.iter().zip(&half_sq).enumerate() {
-                    if v - h > best.1 {
-                        best = (j, v - h);
-                    }
-                }
-                *o = best.0;
+                *o = super::geometry::argmax_biased(row, half_sq.view());
             }
         });
         labels

@@ -215,7 +215,7 @@ impl ValueSpace {
             slot[t] = i as u32;
         }
         let emb = vocab.embeddings.select(Axis(0), &relevant);
-        let basis = (relevant.len() < dim).then(|| orthonormal_basis(emb.view())).filter(|b| b.nrows() < dim);
+        let basis = (relevant.len() < dim).then(|| crate::cluster::orthonormal_rows(emb.view(), 1e-4)).filter(|b| b.nrows() < dim);
         let mut coords = match &basis {
             Some(b) => emb.dot(&b.t()),
             None => emb,
@@ -241,10 +241,6 @@ impl ValueSpace {
             None => out.iter_mut().zip(v.iter()).for_each(|(o, x)| *o = *x),
         }
     }
-}
-
-fn orthonormal_basis(rows: ArrayView2<f32>) -> Array2<f32> {
-    crate::cluster::orthonormal_rows(rows, 1e-4)
 }
 
 /// The values block of the conditioned rows `[√A·caption, √(1−A)·values]`, and the `A`
@@ -308,7 +304,7 @@ pub fn condition(
         for (row, mut o) in d.rows().into_iter().zip(coords.axis_iter_mut(Axis(0))) {
             space.project(row, o.as_slice_mut().expect("row of a standard-layout array"));
         }
-        orthonormal_basis(coords.view())
+        crate::cluster::orthonormal_rows(coords.view(), 1e-4)
     });
     // Centring removes what all captions share (the criterion's common direction), which
     // otherwise dominates cosine similarity between bags.
