@@ -2,12 +2,14 @@
 //! LLM), K = 10, for N = 1k, 10k, 100k, 1M 384-d vectors, each N in its own process so that the
 //! peak RSS it reports belongs to that N alone.
 //!
-//! Each line is the median of 5 timed queries (3 at 1M) after one warm-up query, with that
-//! query's stage timings. Peak RSS is the process's VmHWM, reset before the timed queries, so
+//! Each line is the median of 11 timed queries (5 at 100k, 3 at 1M) after one warm-up query,
+//! with that query's stage timings. Peak RSS is the process's VmHWM, reset before the timed queries, so
 //! it covers the data, the loaded model and the queries (not the index-time work).
 //!
 //! Run: `cargo bench --bench query_latency` (optionally followed by sizes, e.g. `-- 1000 10000`).
-//! Needs the MiniLM model (bash scripts/setup.sh) for the criterion embedding.
+//! Needs the MiniLM model (bash scripts/setup.sh) for the criterion embedding. For profiling:
+//! `CLUSTERBY_BENCH_REPS` sets the number of timed queries, `CLUSTERBY_BENCH_CONDITIONING` runs
+//! one conditioning method only.
 
 use std::time::Instant;
 
@@ -77,7 +79,11 @@ fn one(n: usize) {
     let cache = tempfile::tempdir().unwrap();
     // The criterion-free vocabulary cache, as `clusterby index` builds it.
     clusterby::conditioning::Vocabulary::load_or_build(Some(cache.path()), &data.captions, &mut enc).unwrap();
+    let only = std::env::var("CLUSTERBY_BENCH_CONDITIONING").ok();
     for conditioning in clusterby::conditioning::Conditioning::ALL {
+        if only.as_deref().is_some_and(|c| c != conditioning.as_str()) {
+            continue;
+        }
         let mut opts = QueryOptions::new("object").with_k(Some(K)).with_conditioning(conditioning);
         opts.cache_dir = Some(cache.path().to_path_buf());
         // Warm-up (loads and initialises what a first query would).
@@ -86,7 +92,11 @@ fn one(n: usize) {
         // part of a query.
         let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
         // Median of several queries: single timings on this shared 2-core VM vary by ±20%.
-        let reps = if n >= 1_000_000 { 3 } else { 5 };
+        let reps = std::env::var("CLUSTERBY_BENCH_REPS")
+            .ok()
+            .and_then(|r| r.parse::<usize>().ok())
+            .filter(|&r| r > 0)
+            .unwrap_or(if n >= 1_000_000 { 3 } else if n >= 100_000 { 5 } else { 11 });
         let mut runs: Vec<(f64, String)> = (0..reps)
             .map(|_| {
                 let t = Instant::now();

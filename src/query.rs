@@ -221,7 +221,8 @@ pub fn run_with(
         .vocabulary
         .as_ref()
         .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
-    let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms };
+    let features =
+        Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms, unit: conditioned.known_unit() };
     cluster_and_name(&features, opts, llm, None, None, timings, notes, total)
 }
 
@@ -233,6 +234,8 @@ pub(crate) struct Features<'a> {
     pub x: Rows<'a>,
     /// Each caption's mined terms, when conditioning loaded them (spares the namer tokenizing).
     pub terms: Option<crate::naming::TermLists<'a>>,
+    /// Every row of `x` is known to be a unit vector.
+    pub unit: bool,
 }
 
 /// Names computed by the caller from the clustering (labels, k), for feature spaces without
@@ -257,13 +260,22 @@ pub(crate) fn cluster_and_name(
         None => {
             let params =
                 ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
-            cluster::fit_rows(f.x, &params)?
+            if f.unit {
+                cluster::fit_unit_rows(f.x, &params)?
+            } else {
+                cluster::fit_rows(f.x, &params)?
+            }
         }
     };
     timings.insert("cluster".to_string(), ms(t));
 
     let t = Instant::now();
-    let examples = representatives(f.x, &clustering.labels, clustering.k, opts.examples_per_cluster.max(3));
+    let per_cluster = opts.examples_per_cluster.max(3);
+    let examples = match &clustering.typicality {
+        // The fit already scored every row against its centroid: no second pass over the rows.
+        Some(scores) => most_typical(&clustering.labels, scores, clustering.k, per_cluster),
+        None => representatives(f.x, &clustering.labels, clustering.k, per_cluster),
+    };
     let mut req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
         .with_representatives(&examples);
     if let Some(t) = f.terms {
@@ -344,11 +356,12 @@ fn conditioned_notes(opts: &QueryOptions) -> Vec<String> {
 /// Per cluster, the rows most similar to the cluster's mean direction.
 pub fn representatives(x: Rows<'_>, labels: &[i64], k: usize, n: usize) -> Vec<Vec<usize>> {
     use rayon::prelude::*;
-    const CHUNK: usize = 8192;
+    // Small blocks: at 10k rows, large ones left a core idle.
+    const CHUNK: usize = 1024;
     let dim = x.ncols();
     let rows = x.nrows().min(labels.len());
-    let cluster = |i: usize| Some(labels[i]).filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
-    let centroids = (0..rows.div_ceil(CHUNK))
+    let cluster = |i: usize| labels.get(i).copied().filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
+    let sums = (0..rows.div_ceil(CHUNK))
         .into_par_iter()
         .map(|c| {
             let mut sums = vec![0f32; k * dim];
@@ -363,12 +376,17 @@ pub fn representatives(x: Rows<'_>, labels: &[i64], k: usize, n: usize) -> Vec<V
             a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
             a
         });
-    let scores: Vec<f32> = (0..rows)
-        .into_par_iter()
-        .map(|i| cluster(i).map_or(f32::NEG_INFINITY, |l| x.dot_row(i, &centroids[l * dim..(l + 1) * dim])))
-        .collect();
+    let centroids = ndarray::ArrayView2::from_shape((k, dim), &sums).expect("k × dim sums");
+    let scores = x.map_centroid_scores(centroids, |i, s| cluster(i).map_or(f32::NEG_INFINITY, |l| s[l]));
+    most_typical(&labels[..rows], &scores, k, n)
+}
+
+/// Per cluster (`labels` in `0..k`; others skipped), the `n` rows with the highest `scores`,
+/// highest first.
+fn most_typical(labels: &[i64], scores: &[f32], k: usize, n: usize) -> Vec<Vec<usize>> {
+    let cluster = |i: usize| Some(labels[i]).filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
     let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::new(); k];
-    for (i, &s) in scores.iter().enumerate() {
+    for (i, &s) in scores.iter().enumerate().take(labels.len()) {
         let Some(l) = cluster(i) else { continue };
         let b = &mut best[l];
         b.push((s, i));

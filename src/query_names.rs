@@ -210,6 +210,7 @@ pub fn run(
         method: Method::KMeans,
         fit_rows: n,
         eps: None,
+        typicality: None,
     };
     let mut notes = vec![format!(
         "criterion values sent to the LLM: {}",
@@ -223,7 +224,8 @@ pub fn run(
         .vocabulary
         .as_ref()
         .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
-    let features = Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms };
+    let features =
+        Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms, unit: conditioned.known_unit() };
     let mut plain = opts.clone();
     plain.namer = crate::query::NamerKind::Keywords;
     let names_from: Option<crate::query::NameFn<'_>> = if names_fit { Some(&keywords) } else { None };

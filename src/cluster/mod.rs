@@ -536,6 +536,9 @@ pub struct Clustering {
     pub fit_rows: usize,
     /// DBSCAN radius actually used (Euclidean on unit vectors).
     pub eps: Option<f32>,
+    /// Per row, how typical it is of its cluster, where the fit measured that on the way
+    /// (k-means over joined rows: `x·c − |c|²/2` for its centroid `c`, higher = nearer).
+    pub typicality: Option<Vec<f32>>,
 }
 
 impl Clustering {
@@ -613,6 +616,7 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         method: params.method,
         fit_rows: raw.fit_rows,
         eps: raw.eps,
+        typicality: None,
     })
 }
 
@@ -621,11 +625,22 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
 /// `fit_sample_size`, rows already unit length. Otherwise they are joined and passed to
 /// [`fit`]. Labels are the same either way.
 pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Clustering, ClusterError> {
+    fit_rows_known(rows, params, false)
+}
+
+/// [`fit_rows`] for rows the caller knows to be unit vectors (as criterion conditioning makes
+/// them): skips the pass over all rows that would check it. Rows that are not unit vectors
+/// get labels that may differ from [`fit`]'s.
+pub fn fit_unit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Clustering, ClusterError> {
+    fit_rows_known(rows, params, true)
+}
+
+fn fit_rows_known(rows: Rows<'_>, params: &CheckedClusterParams, unit: bool) -> Result<Clustering, ClusterError> {
     let streamed = match (rows, params.k) {
         (Rows::Joined { .. }, Some(k)) => {
             params.method == Method::KMeans
                 && rows.nrows() > params.fit_sample_size(k)
-                && rows.all_unit(UNIT_NORM_TOLERANCE)
+                && (unit || rows.all_unit(UNIT_NORM_TOLERANCE))
         }
         _ => false,
     };
@@ -633,7 +648,7 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
         return fit(rows.to_dense().view(), params);
     };
     let mut rng = Xoshiro256Plus::seed_from_u64(params.seed);
-    let raw = kmeans::fit_streamed(&rows, k, params, &mut rng)?;
+    let (raw, typicality) = kmeans::fit_streamed(&rows, k, params, &mut rng)?;
     let (labels, k_found) = geometry::relabel_by_size(&raw.labels);
     Ok(Clustering {
         labels,
@@ -643,6 +658,7 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
         method: params.method,
         fit_rows: raw.fit_rows,
         eps: raw.eps,
+        typicality: Some(typicality),
     })
 }
 

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use ndarray::{s, Array2, ArrayView2, Axis, CowArray, Ix2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis, CowArray, Ix2};
 
 use rayon::prelude::*;
 
@@ -81,18 +81,6 @@ impl<'a> Rows<'a> {
         self.range(0..self.nrows())
     }
 
-    /// `row(i) · v` for a vector of [`Rows::ncols`] entries.
-    pub fn dot_row(&self, i: usize, v: &[f32]) -> f32 {
-        match *self {
-            Rows::Dense(x) => x.row(i).iter().zip(v).map(|(a, b)| a * b).sum(),
-            Rows::Joined { left, left_scale, right } => {
-                let (vl, vr) = v.split_at(left.ncols());
-                left_scale * left.row(i).iter().zip(vl).map(|(a, b)| a * b).sum::<f32>()
-                    + right.row(i).iter().zip(vr).map(|(a, b)| a * b).sum::<f32>()
-            }
-        }
-    }
-
     /// `acc += row(i)`.
     pub fn add_row_to(&self, i: usize, acc: &mut [f32]) {
         match *self {
@@ -105,27 +93,50 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Index of the nearest centroid (Euclidean) for every row. Joined rows are never
-    /// materialised: `x·c = s·left·c_left + right·c_right`, one pair of GEMMs per block of rows.
-    pub(crate) fn nearest(&self, centroids: ArrayView2<f32>) -> Vec<usize> {
-        let (left, left_scale, right) = match *self {
-            Rows::Dense(x) => return super::geometry::assign_nearest(x, centroids),
-            Rows::Joined { left, left_scale, right } => (left, left_scale, right),
-        };
-        let d = left.ncols();
-        let cl = centroids.slice(s![.., ..d]).mapv(|v| v * left_scale);
-        let cr = centroids.slice(s![.., d..]);
+    /// Index of the nearest centroid (Euclidean) for every row, and `x·c − |c|²/2` for that
+    /// centroid `c` (`(|x|² − |x − c|²) / 2`). Joined rows are never materialised (see
+    /// [`Rows::map_centroid_scores`]).
+    pub(crate) fn nearest_with_scores(&self, centroids: ArrayView2<f32>) -> (Vec<usize>, Vec<f32>) {
         let half_sq: ndarray::Array1<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
-        let mut labels = vec![0usize; self.nrows()];
-        labels.par_chunks_mut(NEAREST_CHUNK).enumerate().for_each(|(ci, out)| {
-            let r = ci * NEAREST_CHUNK..ci * NEAREST_CHUNK + out.len();
-            let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
-            ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r, ..]), &cr.t(), 1.0, &mut scores);
-            for (o, row) in out.iter_mut().zip(scores.rows()) {
-                *o = super::geometry::argmax_biased(row, half_sq.view());
+        self.map_centroid_scores(centroids, |_, scores| {
+            let j = super::geometry::argmax_biased(scores, half_sq.view());
+            (j, scores[j] - half_sq[j])
+        })
+        .into_iter()
+        .unzip()
+    }
+
+    /// `f(i, row(i) · centroidsᵀ)` for every row, computed by blocks of rows with GEMMs
+    /// (`x·c = s·left·c_left + right·c_right` for joined rows, which are never materialised).
+    pub fn map_centroid_scores<T: Send>(
+        &self,
+        centroids: ArrayView2<f32>,
+        f: impl Fn(usize, ArrayView1<f32>) -> T + Sync,
+    ) -> Vec<T> {
+        let (cl, cr) = match *self {
+            Rows::Dense(_) => (centroids.to_owned(), None),
+            Rows::Joined { left, left_scale, .. } => {
+                let d = left.ncols();
+                (centroids.slice(s![.., ..d]).mapv(|v| v * left_scale), Some(centroids.slice(s![.., d..])))
             }
-        });
-        labels
+        };
+        let n = self.nrows();
+        (0..n.div_ceil(NEAREST_CHUNK))
+            .into_par_iter()
+            .flat_map_iter(|ci| {
+                let r = ci * NEAREST_CHUNK..((ci + 1) * NEAREST_CHUNK).min(n);
+                let scores = match (*self, cr) {
+                    (Rows::Dense(x), _) => x.slice(s![r.clone(), ..]).dot(&cl.t()),
+                    (Rows::Joined { left, right, .. }, Some(cr)) => {
+                        let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
+                        ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r.clone(), ..]), &cr.t(), 1.0, &mut scores);
+                        scores
+                    }
+                    (Rows::Joined { .. }, None) => unreachable!("joined rows split their centroids"),
+                };
+                r.zip(scores.rows()).map(|(i, row)| f(i, row)).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Whether every row's length is within `tol` of 1 (rows that need no normalising).
@@ -158,11 +169,16 @@ mod tests {
         assert_eq!(dense, array![[0.5f32, 0.0, 0.5], [0.0, 0.5, -0.5], [0.3, 0.4, 0.0]]);
         assert_eq!(j.select(&[2, 0]), array![[0.3f32, 0.4, 0.0], [0.5, 0.0, 0.5]]);
         assert_eq!(j.range(1..3).into_owned(), dense.slice(s![1..3, ..]));
-        let v = [1.0f32, 2.0, 3.0];
+        let c = array![[1.0f32, 2.0, 3.0], [0.0, -1.0, 0.5]];
+        let joined = j.map_centroid_scores(c.view(), |i, s| (i, s.to_vec()));
+        let plain = Rows::Dense(dense.view()).map_centroid_scores(c.view(), |i, s| (i, s.to_vec()));
+        for ((i, a), (k, b)) in joined.iter().zip(&plain) {
+            assert_eq!(i, k);
+            assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
+        }
+        assert_eq!(joined[2].1, vec![0.3 + 0.8, -0.4]);
         let mut acc = vec![0f32; 3];
         for i in 0..3 {
-            let d = Rows::Dense(dense.view());
-            assert!((j.dot_row(i, &v) - d.dot_row(i, &v)).abs() < 1e-6);
             j.add_row_to(i, &mut acc);
         }
         assert_eq!(acc, vec![0.8f32, 0.9, 0.0]);

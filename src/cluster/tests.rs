@@ -102,7 +102,20 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
     let streamed = fit_rows(joined, &params).unwrap();
     let dense = fit(joined.to_dense().view(), &params).unwrap();
     assert_eq!(streamed.labels, dense.labels);
+    assert_eq!(fit_unit_rows(joined, &params).unwrap().labels, dense.labels, "the check skipped, same answer");
     assert_eq!((streamed.fit_rows, streamed.k), (2_000, 6));
+    // The streamed fit scores every row against its centroid; the highest of a cluster is
+    // nearest it.
+    let scores = streamed.typicality.as_ref().expect("streamed k-means scores rows");
+    let dense_rows = joined.to_dense();
+    for c in 0..6i64 {
+        let members: Vec<usize> = (0..streamed.labels.len()).filter(|&i| streamed.labels[i] == c).collect();
+        let best = *members.iter().max_by(|&&i, &&j| scores[i].total_cmp(&scores[j])).unwrap();
+        let mean = dense_rows.select(ndarray::Axis(0), &members).mean_axis(ndarray::Axis(0)).unwrap();
+        let d = |i: usize| (&dense_rows.row(i) - &mean).mapv(|v| v * v).sum();
+        let nearest = members.iter().map(|&i| d(i)).fold(f32::INFINITY, f32::min);
+        assert!(d(best) <= nearest + 0.05, "cluster {c}: most typical row {best} is {} from the mean, nearest {nearest}", d(best));
+    }
     assert!(pair_agreement(&streamed.labels[..2_000], &truth[..2_000]) > 0.9);
     // Not unit (scale off): joined into one matrix and normalised by `fit`, same answer.
     let off = Rows::Joined { left: left_unit.view(), left_scale: 2.0, right: right.view() };

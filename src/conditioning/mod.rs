@@ -104,17 +104,24 @@ pub enum Conditioned<'a> {
     /// with excluded directions removed.
     Plain(CowArray<'a, f32, Ix2>),
     /// `[√A·captions | values]`, kept apart so that the caption block is not copied.
-    Joined { captions: CowArray<'a, f32, Ix2>, caption_scale: f32, values: Array2<f32> },
+    /// `unit`: every joined row is known to be a unit vector.
+    Joined { captions: CowArray<'a, f32, Ix2>, caption_scale: f32, values: Array2<f32>, unit: bool },
 }
 
 impl<'a> Conditioned<'a> {
     pub fn rows(&self) -> Rows<'_> {
         match self {
             Conditioned::Plain(x) => Rows::Dense(x.view()),
-            Conditioned::Joined { captions, caption_scale, values } => {
+            Conditioned::Joined { captions, caption_scale, values, .. } => {
                 Rows::Joined { left: captions.view(), left_scale: *caption_scale, right: values.view() }
             }
         }
+    }
+
+    /// Whether every row is known to be a unit vector without looking (clustering can then
+    /// skip a pass that checks).
+    pub fn known_unit(&self) -> bool {
+        matches!(self, Conditioned::Joined { unit: true, .. })
     }
 
     /// One owned matrix (joined rows are copied side by side).
@@ -157,16 +164,22 @@ pub fn condition<'a>(
             Conditioned::Plain(captions)
         }
         Conditioning::Values | Conditioning::Names => {
-            let captions = unit_rows(captions);
-            let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
-            let q = encoder.embed(&values::criterion_phrases(input.criterion))?;
-            let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
-            let n = q.dot(&q).sqrt().max(1e-12);
-            q /= n;
+            let (captions, captions_unit) = unit_rows(captions);
+            // The captions' half of the agreement weight needs no criterion: it runs beside
+            // the criterion's embedding, which keeps only one core busy for most of its time.
+            let agreement = input.values.caption_weight == CaptionWeight::Agreement;
+            let (embedded, caption_half) = rayon::join(
+                || -> Result<_, ConditioningError> {
+                    let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
+                    Ok((vocab, criterion_vector(encoder, input.criterion)?))
+                },
+                || agreement.then(|| values::CaptionPartition::new(captions.view(), input.k, input.seed)),
+            );
+            let (vocab, q) = embedded?;
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
             report.vocabulary_size = vocab.len();
-            let (values, a) = values::condition(
+            let (values, a, values_nonzero) = values::condition(
                 captions.view(),
                 &vocab,
                 &w,
@@ -174,30 +187,46 @@ pub fn condition<'a>(
                 excluded.as_ref().map(|d| d.view()),
                 input.k,
                 input.seed,
+                caption_half.as_ref(),
             );
             report.caption_weight = Some(a);
             report.vocabulary = Some(vocab);
-            Conditioned::Joined { captions, caption_scale: a.sqrt(), values }
+            // Row length² is A·|caption|² + (1 − A)·|values|², each part 0 or 1.
+            let unit = (captions_unit || a == 0.0) && (values_nonzero || a == 1.0);
+            Conditioned::Joined { captions, caption_scale: a.sqrt(), values, unit }
         }
     };
     Ok((x, report))
 }
 
-/// Rows scaled to unit length (zero rows stay zero); borrowed when they already are.
-fn unit_rows(x: CowArray<'_, f32, Ix2>) -> CowArray<'_, f32, Ix2> {
+/// The criterion's query vector: the unit mean of its phrasings' embeddings.
+fn criterion_vector(encoder: &mut TextEmbedding, criterion: &str) -> Result<ndarray::Array1<f32>, ConditioningError> {
+    let q = encoder.embed(&values::criterion_phrases(criterion))?;
+    let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
+    let n = q.dot(&q).sqrt().max(1e-12);
+    q /= n;
+    Ok(q)
+}
+
+/// Rows scaled to unit length (zero rows stay zero); borrowed when they already are. Also
+/// says whether every row now is a unit vector (no zero rows).
+fn unit_rows(x: CowArray<'_, f32, Ix2>) -> (CowArray<'_, f32, Ix2>, bool) {
     use rayon::prelude::*;
     let off = |r: ndarray::ArrayView1<f32>| (r.dot(&r).sqrt() - 1.0).abs() > crate::cluster::UNIT_NORM_TOLERANCE;
     if !(0..x.nrows()).into_par_iter().any(|i| off(x.row(i))) {
-        return x;
+        return (x, true);
     }
     let mut owned = x.into_owned();
+    let mut all_unit = true;
     for mut r in owned.rows_mut() {
         let n = r.dot(&r).sqrt();
         if n > 0.0 {
             r /= n;
+        } else {
+            all_unit = false;
         }
     }
-    owned.into()
+    (owned.into(), all_unit)
 }
 
 /// Projects every row onto the orthogonal complement of `dirs`' span (Gram–Schmidt first),

@@ -248,7 +248,11 @@ impl ValueSpace {
 /// A caption's values are its weighted relevant terms, centred, in the coordinates of the
 /// relevant terms' span (see [`ValueSpace`]); a caption without relevant terms uses its own
 /// projection on that span. `exclude` rows (encoder space) are removed from the values too.
-/// `k` and `seed` serve [`CaptionWeight::Agreement`]. Rows of the result have length √(1−A).
+/// `k` and `seed` serve [`CaptionWeight::Agreement`], whose criterion-free half may come
+/// precomputed (`caption_half`, made with the same `k` and `seed`). Rows of the result have
+/// length √(1−A), except rows whose centred values are zero; the third value says whether
+/// there are none of those.
+#[allow(clippy::too_many_arguments)]
 pub fn condition(
     captions_emb: ArrayView2<f32>,
     vocab: &Vocabulary,
@@ -257,14 +261,15 @@ pub fn condition(
     exclude: Option<ArrayView2<f32>>,
     k: Option<usize>,
     seed: u64,
-) -> (Array2<f32>, f32) {
+    caption_half: Option<&CaptionPartition>,
+) -> (Array2<f32>, f32, bool) {
     use rayon::prelude::*;
     let n = captions_emb.nrows();
     let space = ValueSpace::new(vocab, weights, n);
     let r = space.width();
     let mut out = Array2::<f32>::zeros((n, r));
     if n == 0 || r == 0 {
-        return (out, 1.0);
+        return (out, 1.0, n == 0);
     }
     let data = out.as_slice_mut().expect("fresh standard-layout array");
     let mean = data
@@ -308,7 +313,8 @@ pub fn condition(
     });
     // Centring removes what all captions share (the criterion's common direction), which
     // otherwise dominates cosine similarity between bags.
-    data.par_chunks_mut(r).for_each(|bag| {
+    // Returns whether the bag is nonzero.
+    let finish = |bag: &mut [f32], scale: f32| -> bool {
         bag.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
         if let Some(basis) = &removed {
             for b in basis.rows() {
@@ -317,44 +323,86 @@ pub fn condition(
                 bag.iter_mut().zip(b).for_each(|(x, y)| *x -= proj * y);
             }
         }
-        normalize(bag);
-    });
+        let nonzero = normalize(bag);
+        if scale != 1.0 {
+            bag.iter_mut().for_each(|x| *x *= scale);
+        }
+        nonzero
+    };
     let a = match p.caption_weight {
         CaptionWeight::Fixed(a) => a,
-        CaptionWeight::Agreement => agreement_weight(captions_emb, out.view(), k, seed),
+        // Measured on finished copies of a sample's rows, so that the whole block is
+        // finished (and scaled by the weight) in one pass.
+        CaptionWeight::Agreement => {
+            let own;
+            let half = match caption_half {
+                Some(h) => h,
+                None => {
+                    own = CaptionPartition::new(captions_emb, k, seed);
+                    &own
+                }
+            };
+            half.agreement(out.view(), seed, |bag| {
+                finish(bag, 1.0);
+            })
+        }
     }
     .clamp(0.0, 1.0);
     let wb = (1.0 - a).sqrt();
-    out.as_slice_mut().expect("fresh standard-layout array").par_iter_mut().for_each(|x| *x *= wb);
-    (out, a)
+    let zero_rows: usize =
+        out.as_slice_mut().expect("fresh standard-layout array").par_chunks_mut(r).map(|bag| usize::from(!finish(bag, wb))).sum();
+    (out, a, zero_rows == 0)
 }
 
-/// `(1 + NMI) / 2` between k-means partitions of a seeded sample by its captions and by its
-/// values (see [`CaptionWeight::Agreement`]); 0.5 when either cannot be clustered.
-fn agreement_weight(captions: ArrayView2<f32>, values: ArrayView2<f32>, k: Option<usize>, seed: u64) -> f32 {
+/// The criterion-free half of [`CaptionWeight::Agreement`]: a seeded sample of rows and their
+/// coarse k-means partition by the captions alone. It needs no criterion, so a query can
+/// compute it while the criterion is still being embedded.
+#[derive(Debug, Clone)]
+pub struct CaptionPartition {
+    rows: Vec<usize>,
+    k: usize,
+    /// `None` when the captions could not be clustered.
+    labels: Option<Vec<usize>>,
+}
+
+impl CaptionPartition {
+    /// `captions` must be unit rows; `k` and `seed` as the query's.
+    pub fn new(captions: ArrayView2<f32>, k: Option<usize>, seed: u64) -> Self {
+        use rand::SeedableRng;
+        let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
+        let rows = crate::cluster::sample_indices(captions.nrows(), AGREEMENT_SAMPLE, &mut rng);
+        let k = k.unwrap_or(AGREEMENT_DEFAULT_K).min(rows.len() / 2);
+        let labels = (k >= 2).then(|| coarse_partition(captions.select(Axis(0), &rows), k, seed)).flatten();
+        Self { rows, k, labels }
+    }
+
+    /// `(1 + NMI) / 2` between this partition and the values' partition of the same rows,
+    /// each sampled value row passed through `finish` first; 0.5 when either cannot be
+    /// clustered.
+    fn agreement(&self, values: ArrayView2<f32>, seed: u64, finish: impl Fn(&mut [f32])) -> f32 {
+        let Some(by_captions) = &self.labels else { return 0.5 };
+        let mut value_rows = values.select(Axis(0), &self.rows);
+        value_rows.rows_mut().into_iter().for_each(|mut r| finish(r.as_slice_mut().expect("row of a fresh array")));
+        match coarse_partition(value_rows, self.k, seed) {
+            Some(by_values) => 0.5 * (1.0 + crate::eval::nmi(by_captions, &by_values) as f32),
+            None => 0.5,
+        }
+    }
+}
+
+fn coarse_partition(sample: Array2<f32>, k: usize, seed: u64) -> Option<Vec<usize>> {
     use crate::cluster::{coarse_kmeans, ClusterParams, Method};
-    use rand::SeedableRng;
-    let n = captions.nrows();
-    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
-    let rows = crate::cluster::sample_indices(n, AGREEMENT_SAMPLE, &mut rng);
-    let k = k.unwrap_or(AGREEMENT_DEFAULT_K).min(rows.len() / 2);
-    if k < 2 {
-        return 0.5;
-    }
-    let partition = |x: ArrayView2<f32>| -> Option<Vec<usize>> {
-        let sample = x.select(Axis(0), &rows);
-        let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
-        coarse_kmeans(sample.view(), &params).ok()
-    };
-    match (partition(captions), partition(values)) {
-        (Some(a), Some(b)) => 0.5 * (1.0 + crate::eval::nmi(&a, &b) as f32),
-        _ => 0.5,
-    }
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
+    coarse_kmeans(sample.view(), &params).ok()
 }
 
-fn normalize(v: &mut [f32]) {
-    let n = v.len();
-    crate::text_embedding::l2_normalize_rows(v, n);
+/// Scales `v` to unit length; false (and `v` unchanged) when it is (numerically) zero.
+fn normalize(v: &mut [f32]) -> bool {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 1e-12 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    n > 1e-12
 }
 
 /// The most relevant terms and their weights, for reports.
@@ -398,7 +446,8 @@ mod tests {
         // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
         let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
         let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..p };
-        let (x, a) = condition(caps.view(), &v, &w, &p, None, None, 0);
+        let (x, a, nonzero) = condition(caps.view(), &v, &w, &p, None, None, 0, None);
+        assert!(nonzero);
         assert_eq!(a, 0.5);
         let bag = |i: usize| x.row(i).to_owned() / 0.5f32.sqrt();
         assert!(bag(0).dot(&bag(2)) > 0.4, "both trumpet");
@@ -406,6 +455,20 @@ mod tests {
         for r in x.rows() {
             assert!((r.dot(&r) - 0.5).abs() < 1e-4, "values rows have length √(1 − A)");
         }
+    }
+
+    #[test]
+    fn captions_whose_values_are_the_mean_are_reported() {
+        // Both captions hold the same relevant term: their bags equal the mean, and centring
+        // leaves nothing.
+        let v = Vocabulary { occurrences: vec![vec![0, 2], vec![0, 2]], ..vocab() };
+        let q = Array1::from(vec![1.0f32, 0.0]);
+        let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..ValuesParams::default() };
+        let w = term_weights(&v, &q, "instrument", 2, &p);
+        let caps = array![[1.0f32, 0.0], [1.0, 0.0]];
+        let (x, _, nonzero) = condition(caps.view(), &v, &w, &p, None, None, 0, None);
+        assert!(!nonzero);
+        assert!(x.iter().all(|&v| v == 0.0));
     }
 
     #[test]
