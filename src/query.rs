@@ -223,7 +223,7 @@ pub fn run_with(
         .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
     let features =
         Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms, unit: conditioned.known_unit() };
-    cluster_and_name(&features, opts, llm, None, None, timings, notes, total)
+    cluster_and_name(&features, opts, llm, Some(encoder), None, None, timings, notes, total)
 }
 
 /// What clustering sees: one feature row per item, with the item's id and caption (captions
@@ -244,10 +244,13 @@ pub(crate) type NameFn<'a> = &'a dyn Fn(&[i64], usize) -> Vec<crate::naming::Clu
 
 /// Clusters conditioned features, names the clusters and assembles the result.
 #[allow(clippy::too_many_arguments)]
+/// With `encoder` (the index's text encoder), one-call LLM names must also identify their
+/// clusters ([`crate::naming::llm::names_fit_clusters`]).
 pub(crate) fn cluster_and_name(
     f: &Features<'_>,
     opts: &QueryOptions,
     llm: Option<&LlmClient>,
+    encoder: Option<&mut TextEmbedding>,
     names_from: Option<NameFn<'_>>,
     preset: Option<cluster::Clustering>,
     mut timings: BTreeMap<String, f64>,
@@ -282,7 +285,7 @@ pub(crate) fn cluster_and_name(
         req = req.with_terms(t);
     }
     let (names, report) = match (opts.namer, llm, names_from) {
-        (NamerKind::Llm, Some(client), _) => LlmNamer::new(client).name_with_report(&req)?,
+        (NamerKind::Llm, Some(client), _) => LlmNamer::new(client).name_checked(&req, encoder)?,
         (_, _, Some(name_fn)) => (name_fn(&clustering.labels, clustering.k), NamingReport { namer: "values".into(), ..Default::default() }),
         _ => (KeywordNamer::new().name(&req)?, Default::default()),
     };

@@ -229,7 +229,7 @@ pub fn run(
     let mut plain = opts.clone();
     plain.namer = crate::query::NamerKind::Keywords;
     let names_from: Option<crate::query::NameFn<'_>> = if names_fit { Some(&keywords) } else { None };
-    let mut r = cluster_and_name(&features, &plain, None, names_from, Some(preset), timings, notes, total)?;
+    let mut r = cluster_and_name(&features, &plain, None, None, names_from, Some(preset), timings, notes, total)?;
     r.method = "kmeans (from names)".into();
     r.conditioning = "names".into();
     r.namer = if names_fit { "llm" } else { "keywords" }.into();

@@ -289,7 +289,7 @@ pub fn run(
     };
     let names_from: Option<crate::query::NameFn<'_>> = if have_captions { None } else { Some(&name_fn) };
     let features = Features { ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
-    let mut r = cluster_and_name(&features, opts, llm, names_from, None, timings, notes, total)?;
+    let mut r = cluster_and_name(&features, opts, llm, None, names_from, None, timings, notes, total)?;
     r.conditioning = format!("{}:{}", space.as_str(), opts.conditioning.as_str());
     Ok(r)
 }

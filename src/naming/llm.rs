@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{ClusterName, KeywordNamer, Namer, NamingError, NamingRequest, NOISE_CLUSTER};
 use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
+use crate::text_embedding::TextEmbedding;
 
 /// How a naming went: which namer's names are in the result and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +122,16 @@ impl<'c> LlmNamer<'c> {
 
     /// Names plus what happened; never fails because of the LLM (only on a malformed request).
     pub fn name_with_report(&self, req: &NamingRequest<'_>) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
+        self.name_checked(req, None)
+    }
+
+    /// [`LlmNamer::name_with_report`], and with `encoder` the LLM's names must also identify
+    /// their clusters (see [`names_fit_clusters`]); when they do not, the keyword names stay.
+    pub fn name_checked(
+        &self,
+        req: &NamingRequest<'_>,
+        encoder: Option<&mut TextEmbedding>,
+    ) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
         let mut names = self.keywords.name(req)?;
         let before = self.client.usage();
         let messages = self.prompt(req, &names);
@@ -134,7 +145,11 @@ impl<'c> LlmNamer<'c> {
             .client
             .chat(&messages, &opts)
             .map_err(|e| format!("LLM call failed: {e}"))
-            .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")));
+            .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")))
+            .and_then(|llm_names| match encoder {
+                Some(enc) => names_fit_clusters(enc, &llm_names, &names).map(|()| llm_names),
+                None => Ok(llm_names),
+            });
         let after = self.client.usage();
         let usage = after.since(&before);
         let report = match outcome {
@@ -152,6 +167,47 @@ impl<'c> LlmNamer<'c> {
             },
         };
         Ok((names, report))
+    }
+}
+
+/// Whether one-call names describe the clusters they were given for: each name is compared
+/// (cosine, with the query's text encoder) with every cluster's keywords, and more than half
+/// the names must be nearest their own cluster's. A small model's names that echo one cluster
+/// ("Sitting" and "Stringed" for string and wind players, SmolLM2-135M on PPMI-2) fail; names
+/// that fit ("Woodwind" for saxophone players) pass whatever their wording. `keyword_names`
+/// are the keyword namer's, one per cluster in `0..k`, and give each cluster's keywords.
+pub fn names_fit_clusters(
+    encoder: &mut TextEmbedding,
+    llm_names: &[String],
+    keyword_names: &[ClusterName],
+) -> Result<(), String> {
+    let pairs: Vec<(String, String)> = keyword_names
+        .iter()
+        .filter(|n| n.cluster != NOISE_CLUSTER && !n.keywords.is_empty())
+        .filter_map(|n| llm_names.get(usize::try_from(n.cluster).ok()?).map(|l| (l.clone(), n.keywords.join(", "))))
+        .collect();
+    if pairs.len() < 2 {
+        return Ok(());
+    }
+    let embed = |enc: &mut TextEmbedding, texts: Vec<String>| {
+        enc.embed(&texts).map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
+    };
+    let names = embed(encoder, pairs.iter().map(|p| p.0.clone()).collect())?;
+    let keywords = embed(encoder, pairs.iter().map(|p| p.1.clone()).collect())?;
+    let sims = names.dot(&keywords.t());
+    let own = sims
+        .rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, row)| row.iter().enumerate().all(|(j, &s)| j == *i || s < row[*i]))
+        .count();
+    if 2 * own > pairs.len() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the LLM's names do not identify their clusters ({own} of {} are nearest their own cluster's keywords)",
+            pairs.len()
+        ))
     }
 }
 
@@ -206,6 +262,41 @@ mod tests {
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
         let (n, r) = LlmNamer::new(&c).name_with_report(&req).unwrap();
         (n, r, s)
+    }
+
+    #[test]
+    fn names_must_identify_their_clusters() {
+        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+        let kw = |c: i64, words: &[&str]| ClusterName {
+            cluster: c,
+            name: words[0].into(),
+            keywords: words.iter().map(|w| w.to_string()).collect(),
+            scores: vec![1.0; words.len()],
+        };
+        let clusters = [
+            kw(0, &["sitting", "stringed", "young", "woman", "music"]),
+            kw(1, &["standing", "man playing", "saxophone", "music", "trumpet"]),
+        ];
+        let names = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        assert_eq!(names_fit_clusters(&mut enc, &names("String instruments", "Wind instruments"), &clusters), Ok(()));
+        // SmolLM2-135M's answer on PPMI-2: both names echo the first cluster.
+        let err = names_fit_clusters(&mut enc, &names("Sitting", "Stringed"), &clusters).unwrap_err();
+        assert!(err.contains("do not identify"), "{err}");
+        // Swapped names fail too.
+        assert!(names_fit_clusters(&mut enc, &names("Wind instruments", "String instruments"), &clusters).is_err());
+        // With the check, a failing answer keeps the keyword names.
+        let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Violin\", \"Violins\"]}")]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
+        let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
+        let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
+        assert_eq!(r.namer, "keywords");
+        assert!(r.fallback_reason.as_deref().unwrap().contains("do not identify"), "{r:?}");
+        assert_eq!(n, KeywordNamer::new().name(&req).unwrap());
+        // And a fitting one is used.
+        let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Trumpet\", \"Violin\"]}")]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
+        let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
+        assert_eq!((r.namer.as_str(), n[0].name.as_str(), n[1].name.as_str()), ("llm", "Trumpet", "Violin"));
     }
 
     #[test]
