@@ -242,10 +242,10 @@ pub(crate) struct Features<'a> {
 /// captions to mine keywords from.
 pub(crate) type NameFn<'a> = &'a dyn Fn(&[i64], usize) -> Vec<crate::naming::ClusterName>;
 
-/// Clusters conditioned features, names the clusters and assembles the result.
+/// Clusters conditioned features, names the clusters and assembles the result. With `encoder`
+/// (the index's text encoder), one-call LLM names must also identify their clusters
+/// ([`crate::naming::llm::names_fit_clusters`]).
 #[allow(clippy::too_many_arguments)]
-/// With `encoder` (the index's text encoder), one-call LLM names must also identify their
-/// clusters ([`crate::naming::llm::names_fit_clusters`]).
 pub(crate) fn cluster_and_name(
     f: &Features<'_>,
     opts: &QueryOptions,
