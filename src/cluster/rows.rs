@@ -125,14 +125,15 @@ impl<'a> Rows<'a> {
             .into_par_iter()
             .flat_map_iter(|ci| {
                 let r = ci * NEAREST_CHUNK..((ci + 1) * NEAREST_CHUNK).min(n);
-                let scores = match (*self, cr) {
-                    (Rows::Dense(x), _) => x.slice(s![r.clone(), ..]).dot(&cl.t()),
-                    (Rows::Joined { left, right, .. }, Some(cr)) => {
+                let scores = match *self {
+                    Rows::Dense(x) => x.slice(s![r.clone(), ..]).dot(&cl.t()),
+                    Rows::Joined { left, right, .. } => {
                         let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
-                        ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r.clone(), ..]), &cr.t(), 1.0, &mut scores);
+                        if let Some(cr) = cr {
+                            ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r.clone(), ..]), &cr.t(), 1.0, &mut scores);
+                        }
                         scores
                     }
-                    (Rows::Joined { .. }, None) => unreachable!("joined rows split their centroids"),
                 };
                 r.zip(scores.rows()).map(|(i, row)| f(i, row)).collect::<Vec<_>>()
             })

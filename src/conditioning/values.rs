@@ -342,9 +342,7 @@ pub fn condition(
                     &own
                 }
             };
-            half.agreement(out.view(), seed, |bag| {
-                finish(bag, 1.0);
-            })
+            half.agreement(out.view(), seed, |bag| finish(bag, 1.0))
         }
     }
     .clamp(0.0, 1.0);
@@ -379,10 +377,12 @@ impl CaptionPartition {
     /// `(1 + NMI) / 2` between this partition and the values' partition of the same rows,
     /// each sampled value row passed through `finish` first; 0.5 when either cannot be
     /// clustered.
-    fn agreement(&self, values: ArrayView2<f32>, seed: u64, finish: impl Fn(&mut [f32])) -> f32 {
+    fn agreement(&self, values: ArrayView2<f32>, seed: u64, finish: impl Fn(&mut [f32]) -> bool) -> f32 {
         let Some(by_captions) = &self.labels else { return 0.5 };
         let mut value_rows = values.select(Axis(0), &self.rows);
-        value_rows.rows_mut().into_iter().for_each(|mut r| finish(r.as_slice_mut().expect("row of a fresh array")));
+        for mut r in value_rows.rows_mut() {
+            finish(r.as_slice_mut().expect("row of a fresh array"));
+        }
         match coarse_partition(value_rows, self.k, seed) {
             Some(by_values) => 0.5 * (1.0 + crate::eval::nmi(by_captions, &by_values) as f32),
             None => 0.5,
