@@ -69,6 +69,8 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn one(n: usize) {
+    // As the `clusterby` binary does.
+    clusterby::allocator::reuse_freed_buffers();
     if clusterby::models::installed_dir(ModelName::AllMiniLmL6V2).is_err() {
         println!("skipping: all-MiniLM-L6-v2 not installed (bash scripts/setup.sh)");
         return;

@@ -5,6 +5,7 @@
 //! most one LLM call.
 
 pub mod ablation;
+pub mod allocator;
 pub mod captioning;
 pub mod cli;
 pub mod cluster;

@@ -246,6 +246,7 @@ enum ModelsAction {
 }
 
 fn main() -> ExitCode {
+    clusterby::allocator::reuse_freed_buffers();
     let cli = Cli::parse();
     let ctx = cli::Context::new(cli.ort_lib, cli.threads);
     let result = match cli.command {
