@@ -327,11 +327,15 @@ impl Restart {
             sums.iter_mut().for_each(|v| *v = 0.0);
             counts.iter_mut().for_each(|v| *v = 0);
             let mut inertia = 0f64;
-            for (r, &r_sq) in x.xs.chunks_exact(w).zip(&x.sq) {
-                let (best, d) = near.nearest(r, r_sq, &mut scores);
-                inertia += f64::from(d);
-                counts[best] += 1;
-                sums[best * w..(best + 1) * w].iter_mut().zip(r).for_each(|(s, v)| *s += v);
+            let kp = near.padded_k();
+            for (tile, tile_sq) in x.xs.chunks(ROW_TILE * w).zip(x.sq.chunks(ROW_TILE)) {
+                near.distances(tile, tile_sq, &mut scores);
+                for (r, d) in tile.chunks_exact(w).zip(scores.chunks_exact(kp)) {
+                    let (best, d) = argmin(d);
+                    inertia += f64::from(d);
+                    counts[best] += 1;
+                    sums[best * w..(best + 1) * w].iter_mut().zip(r).for_each(|(s, v)| *s += v);
+                }
             }
             // `inertia` is measured against the centres this step started from.
             inertia /= x.sq.len() as f64;
@@ -365,10 +369,10 @@ impl<'a> NarrowRows<'a> {
     }
 }
 
-/// Centres laid out for a row-at-a-time kernel on narrow rows: in groups of `LANES`
-/// centres, coordinate `j` of the group's centres side by side, so one row's dot products
-/// with a group are `w` multiply-adds into a register-held accumulator (per-pair distance
-/// calls on 20-wide rows, or an accumulator in memory, cost several times more).
+/// Centres laid out for a small-block kernel on narrow rows: in groups of `LANES` centres,
+/// coordinate `j` of the group's centres side by side, so one row's dot products with a group
+/// are `w` multiply-adds into one register-held accumulator (per-pair distance calls on
+/// 20-wide rows, or an accumulator in memory, cost several times more).
 struct NarrowCentres {
     /// `ct[(g * w + j) * LANES + l]`: coordinate `j` of centre `g * LANES + l` (0 past `k`).
     ct: Vec<f32>,
@@ -378,6 +382,9 @@ struct NarrowCentres {
 }
 
 const LANES: usize = 8;
+/// Rows a kernel call works on together: one row's accumulator is a chain of dependent adds
+/// (latency-bound), four rows' chains overlap.
+const ROWS_AT_ONCE: usize = 4;
 
 impl NarrowCentres {
     fn new(centres: &[f32], w: usize) -> Self {
@@ -395,55 +402,95 @@ impl NarrowCentres {
         Self { ct, half_sq, w }
     }
 
-    /// Squared distances from row `r` (squared length `r_sq`) to every centre, into `out`
-    /// (a multiple of `LANES` long; padding +∞).
+    /// Entries per row in the output of [`Self::distances`] (`k` rounded up to `LANES`).
+    fn padded_k(&self) -> usize {
+        self.half_sq.len()
+    }
+
+    /// Squared distances from each row of `xs` (row-major, `w` wide; squared lengths `sq`) to
+    /// every centre, into `out` row by row, [`Self::padded_k`] entries per row (padding +∞).
     #[inline]
-    fn distances(&self, r: &[f32], r_sq: f32, out: &mut Vec<f32>) {
+    fn distances(&self, xs: &[f32], sq: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(sq.len() * self.padded_k(), 0.0);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx") {
             // SAFETY: reached only on CPUs that report the feature the callee is compiled for.
-            return unsafe { self.distances_avx(r, r_sq, out) };
+            return unsafe { self.distances_avx(xs, sq, out) };
         }
-        self.distances_portable(r, r_sq, out)
+        self.distances_portable(xs, sq, out)
     }
 
-    /// The same multiplies and adds in 8-lane registers (one per group of centres, twice the
-    /// SSE width): the restarts' distances were the largest single cost of a 10k-caption
-    /// query. No FMA, so that the rounding, and every partition, match the portable path.
+    /// The same multiplies and adds in 8-lane registers (twice the SSE width): the restarts'
+    /// distances were the largest single cost of a 10k-caption query. No FMA, so that the
+    /// rounding, and every partition, match the portable path.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
-    fn distances_avx(&self, r: &[f32], r_sq: f32, out: &mut Vec<f32>) {
-        self.distances_portable(r, r_sq, out)
+    fn distances_avx(&self, xs: &[f32], sq: &[f32], out: &mut [f32]) {
+        self.distances_portable(xs, sq, out)
     }
 
     #[inline(always)]
-    fn distances_portable(&self, r: &[f32], r_sq: f32, out: &mut Vec<f32>) {
-        out.clear();
-        for (block, half) in self.ct.chunks_exact(self.w * LANES).zip(self.half_sq.chunks_exact(LANES)) {
-            let mut acc = [0f32; LANES];
-            for (&v, col) in r.iter().zip(block.chunks_exact(LANES)) {
-                for l in 0..LANES {
-                    acc[l] += v * col[l];
+    fn distances_portable(&self, xs: &[f32], sq: &[f32], out: &mut [f32]) {
+        let (w, kp) = (self.w, self.padded_k());
+        let finish = |o: &mut [f32], a: &[f32; LANES], r_sq: f32, half: &[f32; LANES]| {
+            // |r - c|² = |r|² - 2 r·c + |c|², clamped at 0 against rounding.
+            for l in 0..LANES {
+                o[l] = (r_sq + 2.0 * (half[l] - a[l])).max(0.0);
+            }
+        };
+        let (halves, _) = self.half_sq.as_chunks::<LANES>();
+        for (g, (block, half)) in self.ct.chunks_exact(w * LANES).zip(halves).enumerate() {
+            let (cols, _) = block.as_chunks::<LANES>();
+            let at = g * LANES..(g + 1) * LANES;
+            let mut quads = xs.chunks_exact(ROWS_AT_ONCE * w).zip(sq.chunks_exact(ROWS_AT_ONCE));
+            let mut outs = out.chunks_exact_mut(ROWS_AT_ONCE * kp);
+            // Four rows at a time, each summed in the same order as on its own.
+            for ((x4, sq4), o4) in quads.by_ref().zip(outs.by_ref()) {
+                let (r0, rest) = x4.split_at(w);
+                let (r1, rest) = rest.split_at(w);
+                let (r2, r3) = rest.split_at(w);
+                let mut a = [[0f32; LANES]; ROWS_AT_ONCE];
+                for ((((col, &v0), &v1), &v2), &v3) in cols.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+                    for l in 0..LANES {
+                        a[0][l] += v0 * col[l];
+                        a[1][l] += v1 * col[l];
+                        a[2][l] += v2 * col[l];
+                        a[3][l] += v3 * col[l];
+                    }
+                }
+                for (q, (a, &r_sq)) in a.iter().zip(sq4).enumerate() {
+                    finish(&mut o4[q * kp..][at.clone()], a, r_sq, half);
                 }
             }
-            // |r - c|² = |r|² - 2 r·c + |c|², clamped at 0 against rounding.
-            out.extend(acc.iter().zip(half).map(|(&a, &h)| (r_sq + 2.0 * (h - a)).max(0.0)));
-        }
-    }
-
-    /// (index, squared distance) of the centre nearest row `r`.
-    #[inline]
-    fn nearest(&self, r: &[f32], r_sq: f32, scratch: &mut Vec<f32>) -> (usize, f32) {
-        self.distances(r, r_sq, scratch);
-        let mut best = (0, f32::INFINITY);
-        for (c, &d) in scratch.iter().enumerate() {
-            if d < best.1 {
-                best = (c, d);
+            let done = sq.len() / ROWS_AT_ONCE * ROWS_AT_ONCE;
+            for (i, (r, &r_sq)) in xs.chunks_exact(w).zip(sq).enumerate().skip(done) {
+                let mut a = [0f32; LANES];
+                for (col, &v) in cols.iter().zip(r) {
+                    for l in 0..LANES {
+                        a[l] += v * col[l];
+                    }
+                }
+                finish(&mut out[i * kp..][at.clone()], &a, r_sq, half);
             }
         }
-        best
     }
 }
+
+/// Index and value of the smallest of `d` (the first on ties).
+#[inline]
+fn argmin(d: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for (c, &v) in d.iter().enumerate() {
+        if v < best.1 {
+            best = (c, v);
+        }
+    }
+    best
+}
+
+/// Rows per [`NarrowCentres::distances`] call in the loops below: their distances stay in L1.
+const ROW_TILE: usize = 64;
 
 /// Greedy k-means++ (as in scikit-learn): each new centre is the best of `2 + ln k`
 /// candidates drawn with probability proportional to squared distance, judged by how much
@@ -478,11 +525,16 @@ fn greedy_kmeans_pp(xs: &[f32], sq: &[f32], w: usize, k: usize, rng: &mut impl R
         let probe: Vec<f32> = cands.iter().flat_map(|&c| row(c).iter().copied()).collect();
         let probe = NarrowCentres::new(&probe, w);
         let mut potentials = vec![0f64; trials];
-        for (i, out) in cand_dists.chunks_exact_mut(trials).enumerate() {
-            probe.distances(row(i), sq[i], &mut scratch);
-            for ((o, &d), p) in out.iter_mut().zip(&scratch).zip(potentials.iter_mut()) {
-                *o = d.min(closest[i]);
-                *p += f64::from(*o);
+        let kp = probe.padded_k();
+        for (t, (tile, tile_sq)) in xs.chunks(ROW_TILE * w).zip(sq.chunks(ROW_TILE)).enumerate() {
+            probe.distances(tile, tile_sq, &mut scratch);
+            for (j, d) in scratch.chunks_exact(kp).enumerate() {
+                let i = t * ROW_TILE + j;
+                let out = &mut cand_dists[i * trials..(i + 1) * trials];
+                for ((o, &d), p) in out.iter_mut().zip(d).zip(potentials.iter_mut()) {
+                    *o = d.min(closest[i]);
+                    *p += f64::from(*o);
+                }
             }
         }
         // Ties go to the earlier candidate.
