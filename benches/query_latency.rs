@@ -9,7 +9,9 @@
 //! Run: `cargo bench --bench query_latency` (optionally followed by sizes, e.g. `-- 1000 10000`).
 //! Needs the MiniLM model (bash scripts/setup.sh) for the criterion embedding. For profiling:
 //! `CLUSTERBY_BENCH_REPS` sets the number of timed queries, `CLUSTERBY_BENCH_CONDITIONING` runs
-//! one conditioning method only.
+//! one conditioning method only. `CLUSTERBY_BENCH_INDEX=DIR` (with `CLUSTERBY_BENCH_BY=CRITERION`)
+//! times queries on a caption index instead, e.g. `target/ablation/cifar10` as `clusterby
+//! ablate` builds it.
 
 use std::time::Instant;
 
@@ -68,26 +70,40 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn one(n: usize) {
+/// A caption index to time instead of synthetic data (`CLUSTERBY_BENCH_INDEX`, criterion
+/// `CLUSTERBY_BENCH_BY`, K = 10): synthetic captions have a vocabulary of 22 words, real ones
+/// hundreds of criterion values, which the values conditioning pays for.
+struct RealIndex {
+    dir: std::path::PathBuf,
+    criterion: String,
+}
+
+fn one(n: usize, real: Option<&RealIndex>) {
     // As the `clusterby` binary does.
     clusterby::allocator::reuse_freed_buffers();
     if clusterby::models::installed_dir(ModelName::AllMiniLmL6V2).is_err() {
         println!("skipping: all-MiniLM-L6-v2 not installed (bash scripts/setup.sh)");
         return;
     }
-    let data = synthetic(n);
-    let matrix_mb = (n * DIM * 4) as f64 / 1048576.0;
+    let data = match real {
+        Some(r) => clusterby::index::store::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX"),
+        None => synthetic(n),
+    };
+    let n = data.ids.len();
+    let matrix_mb = (n * data.embeddings.ncols() * 4) as f64 / 1048576.0;
     let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    // The criterion-free vocabulary cache, as `clusterby index` builds it.
-    clusterby::conditioning::Vocabulary::load_or_build(Some(cache.path()), &data.captions, &mut enc).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    // The criterion-free vocabulary cache, as `clusterby index` builds it (an index keeps its own).
+    let cache = real.map_or(temp.path(), |r| r.dir.as_path());
+    clusterby::conditioning::Vocabulary::load_or_build(Some(cache), &data.captions, &mut enc).unwrap();
+    let criterion = real.map_or("object", |r| r.criterion.as_str());
     let only = std::env::var("CLUSTERBY_BENCH_CONDITIONING").ok();
     for conditioning in clusterby::conditioning::Conditioning::ALL {
         if only.as_deref().is_some_and(|c| c != conditioning.as_str()) {
             continue;
         }
-        let mut opts = QueryOptions::new("object").with_k(Some(K)).with_conditioning(conditioning);
-        opts.cache_dir = Some(cache.path().to_path_buf());
+        let mut opts = QueryOptions::new(criterion).with_k(Some(K)).with_conditioning(conditioning);
+        opts.cache_dir = Some(cache.to_path_buf());
         // Warm-up (loads and initialises what a first query would).
         query::run(&data, &mut enc, &opts).unwrap();
         // The peak of the queries alone: the warm-up did index-time work whose memory is not
@@ -125,8 +141,13 @@ fn one(n: usize) {
 
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    if let Some(dir) = std::env::var_os("CLUSTERBY_BENCH_INDEX") {
+        let criterion = std::env::var("CLUSTERBY_BENCH_BY").unwrap_or_else(|_| "object".into());
+        one(0, Some(&RealIndex { dir: dir.into(), criterion }));
+        return;
+    }
     if let Ok(n) = std::env::var("CLUSTERBY_BENCH_N") {
-        one(n.parse().expect("CLUSTERBY_BENCH_N"));
+        one(n.parse().expect("CLUSTERBY_BENCH_N"), None);
         return;
     }
     // `cargo test --all-targets` runs this binary without `--bench`: a quick smoke run only.
