@@ -74,7 +74,7 @@ pub use geometry::UNIT_NORM_TOLERANCE;
 pub use rows::Rows;
 
 pub(crate) use geometry::sample_indices;
-pub(crate) use reduce::orthonormal_rows;
+pub(crate) use reduce::{leading_row_space, orthonormal_rows};
 
 /// Clustering algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
