@@ -152,15 +152,18 @@ struct ValueSpace {
 }
 
 /// Above this many captions the values block keeps only the value space's leading
-/// directions ([`crate::cluster::leading_row_space`], a few ms): the narrower block makes
-/// everything after it cheaper, and at a million captions a full 384-wide block would be as
-/// large as the caption embeddings themselves. On CIFAR-10 (10k captions, ~400 relevant
-/// terms) a query went from ~54 to ~48 ms, on STL-10 (8k) from ~45 to ~42 (alternating
-/// runs); k-means ACC moved by at most 0.0006 (seeds 42, 1–3).
-const FULL_SPACE_MAX_ROWS: usize = 5_000;
-/// Leading directions kept: on CIFAR-10 and STL-10 (10k, 8k captions; ~400 relevant terms
-/// for "object") 128 of 384 kept k-means' accuracy.
+/// directions ([`crate::cluster::leading_row_space`]): at a million captions a full 384-wide
+/// block would be as large as the caption embeddings themselves. Below, compressing does not
+/// pay: on CIFAR-10 (10k captions, ~400 relevant terms, 128 directions kept) it cost ~15 ms
+/// and saved about as much downstream; k-means ACC moved by at most 0.0006 (seeds 42, 1–3).
+const FULL_SPACE_MAX_ROWS: usize = 50_000;
+/// Leading directions kept at most: on CIFAR-10 and STL-10 (compressed for the measurement;
+/// ~400 relevant terms for "object") 128 of 384 kept k-means' accuracy.
 const MAX_COMPRESSED_DIMS: usize = 128;
+/// Fewer directions are kept once they hold this share of the relevant terms' energy...
+const COMPRESSED_ENERGY: f64 = 0.95;
+/// ...trying this many first, then twice as many, and so on.
+const MIN_COMPRESSED_DIMS: usize = 16;
 
 impl ValueSpace {
     fn new(vocab: &Vocabulary, weights: &[f32], rows: usize) -> Self {
@@ -185,9 +188,22 @@ impl ValueSpace {
         for (mut row, &t) in weighted.axis_iter_mut(Axis(0)).zip(&relevant) {
             row *= (vocab.df[t].max(1) as f32).sqrt();
         }
-        // Fixed seed: the same captions and criterion give the same space.
-        let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(0xc0_4e55);
-        let Some(v) = crate::cluster::leading_row_space(weighted.view(), max_dims, &mut rng) else { return };
+        let energy = |x: &Array2<f32>| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        let total = energy(&weighted);
+        // The fewest of 16, 32, 64, 128 directions that hold COMPRESSED_ENERGY: where the
+        // criterion has few values (synthetic captions) that is tens of columns, not 128, and
+        // the block, its memory and every later pass shrink with it. A try costs about in
+        // proportion to its width, so the failed narrower ones at most double the cost.
+        let mut dims = MIN_COMPRESSED_DIMS.min(max_dims);
+        let v = loop {
+            // Fixed seed: the same captions and criterion give the same space.
+            let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(0xc0_4e55);
+            let Some(v) = crate::cluster::leading_row_space(weighted.view(), dims, &mut rng) else { return };
+            if dims >= max_dims || energy(&weighted.dot(&v.t())) >= COMPRESSED_ENERGY * total {
+                break v;
+            }
+            dims = (2 * dims).min(max_dims);
+        };
         self.coords = self.coords.dot(&v.t());
         self.basis = Some(match &self.basis {
             Some(b) => v.dot(b),
