@@ -1,6 +1,7 @@
 //! The image path end to end with the generated CLIP-shaped model (tests/data/tiny-clip):
 //! bad files reported and skipped, re-runs that only touch what changed, kill -9 at several
-//! points of a real run of the CIFAR-10 test folder, labels from file names and from a CSV.
+//! points of a real run of the CIFAR-10 test folder, labels from file names and from a CSV, and
+//! one-call names checked against an image index's captions.
 
 mod common;
 
@@ -271,4 +272,85 @@ fn kill_9_at_several_points_then_resume() {
     let diff = fresh.row(0).iter().zip(l.embeddings.row(row)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(diff < 1e-5, "max diff {diff}");
     assert_eq!(l.labels[row].as_deref(), Some("frog"));
+}
+
+/// Answers every HTTP request on 127.0.0.1 with one chat completion whose content is `answer`.
+fn fixed_answer_server(answer: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let body = serde_json::json!({
+        "id": "x", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    })
+    .to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut req = vec![0u8; len];
+            let _ = reader.read_exact(&mut req);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn llm_names_of_image_clusters_must_identify_them() {
+    let cifar = common::shared_dir().join("data/images/cifar10-test/images");
+    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&cifar) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    let mut caps = String::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&cifar).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for (class, caption) in [("cat", "A small cat with striped fur sitting on a sofa"), ("automobile", "A red car parked on a city street")] {
+        let suffix = format!("_{class}.png");
+        for p in files.iter().filter(|p| p.to_str().unwrap().ends_with(&suffix)).take(6) {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            std::fs::copy(p, imgs.join(name)).unwrap();
+            caps.push_str(&serde_json::json!({"id": name, "caption": caption}).to_string());
+            caps.push('\n');
+        }
+    }
+    let caps_file = dir.path().join("captions.jsonl");
+    std::fs::write(&caps_file, caps).unwrap();
+    let idx = dir.path().join("idx");
+    let clip = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
+    let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&clip), "--captions", s(&caps_file)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Two names for the same thing: at most one can be nearest its own cluster's keywords.
+    let url = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let json = dir.path().join("r.json");
+    let o = run(&[
+        "cluster", s(&idx), "--by", "object", "-k", "2", "--space", "caption", "--namer", "llm", "--llm-base-url", &url,
+        "--llm-retries", "0", "--json", s(&json),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r.llm_calls, 1);
+    assert_eq!(r.namer, "keywords", "{:?}", r.notes);
+    assert!(r.notes.iter().any(|n| n.contains("do not identify their clusters")), "{:?}", r.notes);
+    let mut names: Vec<&str> = r.clusters.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert!(!names.contains(&"Automobile") && !names.contains(&"Car"), "{names:?}");
 }

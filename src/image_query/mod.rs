@@ -198,7 +198,7 @@ pub fn run(
     idx: &LoadedImageIndex,
     space: Space,
     clip_text: &mut TextEmbedding,
-    caption_encoder: Option<&mut TextEmbedding>,
+    mut caption_encoder: Option<&mut TextEmbedding>,
     opts: &QueryOptions,
     llm: Option<&LlmClient>,
 ) -> Result<ClusterResult, QueryError> {
@@ -243,7 +243,7 @@ pub fn run(
     let caption_part = if space == Space::Image {
         None
     } else {
-        let (Some(emb), Some(enc)) = (idx.caption_embeddings.as_ref(), caption_encoder) else {
+        let (Some(emb), Some(enc)) = (idx.caption_embeddings.as_ref(), caption_encoder.as_deref_mut()) else {
             return Err(QueryError::Invalid(
                 "this image index has no captions: index with --captioner or --captions, or use --space image".into(),
             ));
@@ -289,7 +289,10 @@ pub fn run(
     };
     let names_from: Option<crate::query::NameFn<'_>> = if have_captions { None } else { Some(&name_fn) };
     let features = Features { ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
-    let mut r = cluster_and_name(&features, opts, llm, None, names_from, None, timings, notes, total)?;
+    // LLM names are checked against the clusters' caption keywords with the captions' encoder
+    // (without captions there are no keywords to check against).
+    let check_encoder = caption_encoder.filter(|_| have_captions);
+    let mut r = cluster_and_name(&features, opts, llm, check_encoder, names_from, None, timings, notes, total)?;
     r.conditioning = format!("{}:{}", space.as_str(), opts.conditioning.as_str());
     Ok(r)
 }
