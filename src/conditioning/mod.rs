@@ -173,7 +173,7 @@ pub fn condition<'a>(
                     let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
                     Ok((vocab, criterion_vector(encoder, input.criterion)?))
                 },
-                || agreement.then(|| values::CaptionPartition::new(captions.view(), input.k, input.seed)),
+                || agreement.then(|| values::CaptionPartition::cached(captions.view(), input.k, input.seed, input.cache_dir)),
             );
             let (vocab, q) = embedded?;
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
