@@ -387,7 +387,8 @@ impl CaptionPartition {
         let Some(dir) = dir else { return Self::new(captions, k, seed) };
         let (rows, k) = Self::sample(captions.nrows(), k, seed);
         let key = format!("{:016x}", sample_fingerprint(captions, &rows, k, seed));
-        let path = dir.join(PARTITION_CACHE_FILE);
+        let derived = dir.join("derived");
+        let path = derived.join(PARTITION_CACHE_FILE);
         let mut cache: std::collections::BTreeMap<String, Vec<usize>> =
             std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         if let Some(labels) = cache.get(&key).filter(|l| l.len() == rows.len() && l.iter().all(|&c| c < k)) {
@@ -400,7 +401,8 @@ impl CaptionPartition {
             }
             cache.insert(key, l.clone());
             let tmp = path.with_extension(format!("json.{}.partial", std::process::id()));
-            let written = serde_json::to_vec(&cache).ok().is_some_and(|b| std::fs::write(&tmp, b).is_ok());
+            let written = std::fs::create_dir_all(&derived).is_ok()
+                && serde_json::to_vec(&cache).ok().is_some_and(|b| std::fs::write(&tmp, b).is_ok());
             if !(written && std::fs::rename(&tmp, &path).is_ok()) {
                 let _ = std::fs::remove_file(&tmp);
             }
@@ -433,7 +435,7 @@ impl CaptionPartition {
     }
 }
 
-/// Cached caption partitions, in the index's cache folder.
+/// Cached caption partitions, in the index's `derived/` folder (beside the vocabulary).
 const PARTITION_CACHE_FILE: &str = "caption-partitions.json";
 /// Entries kept (a few KB each); beyond, the oldest keys by order go first.
 const PARTITION_CACHE_ENTRIES: usize = 32;
@@ -575,7 +577,7 @@ mod tests {
         let fresh = CaptionPartition::new(x.view(), Some(3), 7);
         let first = CaptionPartition::cached(x.view(), Some(3), 7, Some(dir.path()));
         assert_eq!((&first.rows, first.k, &first.labels), (&fresh.rows, fresh.k, &fresh.labels));
-        let path = dir.path().join(PARTITION_CACHE_FILE);
+        let path = dir.path().join("derived").join(PARTITION_CACHE_FILE);
         // The second query reads the file: an edited entry comes back as written.
         let text = std::fs::read_to_string(&path).unwrap();
         let mut cache: std::collections::BTreeMap<String, Vec<usize>> = serde_json::from_str(&text).unwrap();
