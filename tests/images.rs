@@ -313,15 +313,14 @@ fn fixed_answer_server(answer: &str) -> String {
 
 #[test]
 fn llm_names_of_image_clusters_must_identify_them() {
-    let cifar = common::shared_dir().join("data/images/cifar10-test/images");
-    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&cifar) {
+    if !ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
     let mut caps = String::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&cifar).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     for (class, caption) in [("cat", "A small cat with striped fur sitting on a sofa"), ("automobile", "A red car parked on a city street")] {
         let suffix = format!("_{class}.png");
@@ -335,8 +334,7 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let caps_file = dir.path().join("captions.jsonl");
     std::fs::write(&caps_file, caps).unwrap();
     let idx = dir.path().join("idx");
-    let clip = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
-    let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&clip), "--captions", s(&caps_file)]);
+    let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip()), "--captions", s(&caps_file)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Two names for the same thing: at most one can be nearest its own cluster's keywords.
     let url = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
