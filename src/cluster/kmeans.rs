@@ -443,10 +443,9 @@ impl NarrowCentres {
         for (g, (block, half)) in self.ct.chunks_exact(w * LANES).zip(halves).enumerate() {
             let (cols, _) = block.as_chunks::<LANES>();
             let at = g * LANES..(g + 1) * LANES;
-            let mut quads = xs.chunks_exact(ROWS_AT_ONCE * w).zip(sq.chunks_exact(ROWS_AT_ONCE));
-            let mut outs = out.chunks_exact_mut(ROWS_AT_ONCE * kp);
+            let quads = xs.chunks_exact(ROWS_AT_ONCE * w).zip(sq.chunks_exact(ROWS_AT_ONCE));
             // Four rows at a time, each summed in the same order as on its own.
-            for ((x4, sq4), o4) in quads.by_ref().zip(outs.by_ref()) {
+            for ((x4, sq4), o4) in quads.zip(out.chunks_exact_mut(ROWS_AT_ONCE * kp)) {
                 let (r0, rest) = x4.split_at(w);
                 let (r1, rest) = rest.split_at(w);
                 let (r2, r3) = rest.split_at(w);
@@ -545,4 +544,39 @@ fn greedy_kmeans_pp(xs: &[f32], sq: &[f32], w: usize, k: usize, rng: &mut impl R
         }
     }
     centres
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_distances_match_pairwise_ones() {
+        use rand::SeedableRng;
+        let mut rng = Xoshiro256Plus::seed_from_u64(9);
+        // 11 rows (two blocks of four and a tail of three), 10 centres (a padded second group).
+        let (n, k, w) = (11, 10, 20);
+        let xs: Vec<f32> = (0..n * w).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let centres: Vec<f32> = (0..k * w).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let rows = NarrowRows::new(&xs, w);
+        let near = NarrowCentres::new(&centres, w);
+        let mut out = Vec::new();
+        near.distances(&xs, &rows.sq, &mut out);
+        assert_eq!(out.len(), n * near.padded_k());
+        for i in 0..n {
+            let d = &out[i * near.padded_k()..(i + 1) * near.padded_k()];
+            for c in 0..k {
+                let want = sq_l2(&xs[i * w..(i + 1) * w], &centres[c * w..(c + 1) * w]);
+                assert!((d[c] - want).abs() < 1e-4, "row {i} centre {c}: {} vs {want}", d[c]);
+            }
+            assert!(d[k..].iter().all(|v| v.is_infinite()), "padding is never nearest");
+            assert_eq!(argmin(d).0, (0..k).min_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap());
+        }
+        // One row at a time gives the same bits as four at a time.
+        for i in 0..n {
+            let mut one = Vec::new();
+            near.distances(&xs[i * w..(i + 1) * w], &rows.sq[i..i + 1], &mut one);
+            assert_eq!(one, out[i * near.padded_k()..(i + 1) * near.padded_k()]);
+        }
+    }
 }
