@@ -285,7 +285,10 @@ pub(crate) fn cluster_and_name(
         req = req.with_terms(t);
     }
     let (names, report) = match (opts.namer, llm, names_from) {
-        (NamerKind::Llm, Some(client), _) => LlmNamer::new(client).name_checked(&req, encoder)?,
+        (NamerKind::Llm, Some(client), Some(name_fn)) => {
+            LlmNamer::new(client).name_checked_from(&req, name_fn(&clustering.labels, clustering.k), "values", encoder)
+        }
+        (NamerKind::Llm, Some(client), None) => LlmNamer::new(client).name_checked(&req, encoder)?,
         (_, _, Some(name_fn)) => (name_fn(&clustering.labels, clustering.k), NamingReport { namer: "values".into(), ..Default::default() }),
         _ => (KeywordNamer::new().name(&req)?, Default::default()),
     };

@@ -274,8 +274,9 @@ fn kill_9_at_several_points_then_resume() {
     assert_eq!(l.labels[row].as_deref(), Some("frog"));
 }
 
-/// Answers every HTTP request on 127.0.0.1 with one chat completion whose content is `answer`.
-fn fixed_answer_server(answer: &str) -> String {
+/// Answers every HTTP request on 127.0.0.1 with one chat completion whose content is `answer`;
+/// returns the base URL and the request bodies received so far.
+fn fixed_answer_server(answer: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -285,6 +286,8 @@ fn fixed_answer_server(answer: &str) -> String {
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     })
     .to_string();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -301,6 +304,7 @@ fn fixed_answer_server(answer: &str) -> String {
             }
             let mut req = vec![0u8; len];
             let _ = reader.read_exact(&mut req);
+            seen.lock().unwrap().push(String::from_utf8_lossy(&req).into_owned());
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -308,7 +312,7 @@ fn fixed_answer_server(answer: &str) -> String {
             );
         }
     });
-    url
+    (url, bodies)
 }
 
 #[test]
@@ -337,7 +341,7 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip()), "--captions", s(&caps_file)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Two names for the same thing: at most one can be nearest its own cluster's keywords.
-    let url = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let (url, _) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
     let json = dir.path().join("r.json");
     let o = run(&[
         "cluster", s(&idx), "--by", "object", "-k", "2", "--space", "caption", "--namer", "llm", "--llm-base-url", &url,
@@ -351,4 +355,34 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let mut names: Vec<&str> = r.clusters.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     assert!(!names.contains(&"Automobile") && !names.contains(&"Car"), "{names:?}");
+
+    // Without captions the LLM gets each cluster's CLIP values as its words, and those names
+    // stay when its answer does not fit them.
+    let bare = dir.path().join("bare-idx");
+    let o = run(&["index", s(&imgs), "--out", s(&bare), "--clip", s(&tiny_clip())]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (url, bodies) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let o = run(&[
+        "cluster", s(&bare), "--by", "object", "-k", "2", "--namer", "llm", "--llm-base-url", &url,
+        "--llm-retries", "0", "--json", s(&json),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r.llm_calls, 1);
+    let prompt: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    let text = prompt["messages"].to_string();
+    for c in &r.clusters {
+        let words = c.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
+        assert!(!words.is_empty() && text.contains(&words), "cluster {} words {words:?} not in {text}", c.id);
+    }
+    assert!(!text.contains("- \\n"), "no empty example lines: {text}");
+    match r.namer.as_str() {
+        "llm" => assert!(names_of(&r) == ["Automobile", "Car"] || names_of(&r) == ["Car", "Automobile"]),
+        "values" => assert!(r.notes.iter().any(|n| n.contains("kept the values names")), "{:?}", r.notes),
+        other => panic!("namer {other}"),
+    }
+}
+
+fn names_of(r: &ClusterResult) -> Vec<&str> {
+    r.clusters.iter().map(|c| c.name.as_str()).collect()
 }

@@ -289,10 +289,13 @@ pub fn run(
     };
     let names_from: Option<crate::query::NameFn<'_>> = if have_captions { None } else { Some(&name_fn) };
     let features = Features { ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
-    // LLM names are checked against the clusters' caption keywords with the captions' encoder
-    // (without captions there are no keywords to check against).
-    let check_encoder = caption_encoder.filter(|_| have_captions);
-    let mut r = cluster_and_name(&features, opts, llm, check_encoder, names_from, None, timings, notes, total)?;
+    // LLM names are checked against the clusters' keywords in the space those came from: the
+    // captions' encoder for caption keywords, CLIP's text tower for image values.
+    let check_encoder = match caption_encoder {
+        Some(e) if have_captions => e,
+        _ => clip_text,
+    };
+    let mut r = cluster_and_name(&features, opts, llm, Some(check_encoder), names_from, None, timings, notes, total)?;
     r.conditioning = format!("{}:{}", space.as_str(), opts.conditioning.as_str());
     Ok(r)
 }

@@ -106,7 +106,7 @@ impl<'c> LlmNamer<'c> {
                 .map(|n| n.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
             s.push_str(&format!("Cluster {} ({} images). Words: {kw}\n", c + 1, sizes[c]));
-            for cap in per_cluster[c].iter().take(examples) {
+            for cap in per_cluster[c].iter().filter(|c| !c.trim().is_empty()).take(examples) {
                 s.push_str("- ");
                 s.push_str(&cut(cap, chars));
                 s.push('\n');
@@ -132,7 +132,22 @@ impl<'c> LlmNamer<'c> {
         req: &NamingRequest<'_>,
         encoder: Option<&mut TextEmbedding>,
     ) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
-        let mut names = self.keywords.name(req)?;
+        let names = self.keywords.name(req)?;
+        Ok(self.name_checked_from(req, names, "keywords", encoder))
+    }
+
+    /// [`LlmNamer::name_checked`] over names another namer made (`base`, e.g. an image index's
+    /// CLIP values when there are no captions to take keywords from): their keywords go into
+    /// the prompt and into the check, and they stay (reported as `base_namer`) when the LLM's
+    /// answer fails or does not fit.
+    pub fn name_checked_from(
+        &self,
+        req: &NamingRequest<'_>,
+        base: Vec<ClusterName>,
+        base_namer: &str,
+        encoder: Option<&mut TextEmbedding>,
+    ) -> (Vec<ClusterName>, NamingReport) {
+        let mut names = base;
         let before = self.client.usage();
         let messages = self.prompt(req, &names);
         let schema = json!({
@@ -160,13 +175,13 @@ impl<'c> LlmNamer<'c> {
                 NamingReport { namer: "llm".into(), llm_calls: 1, fallback_reason: None, usage: Some(usage) }
             }
             Err(reason) => NamingReport {
-                namer: "keywords".into(),
+                namer: base_namer.into(),
                 llm_calls: 1,
-                fallback_reason: Some(format!("{reason}; kept the keyword names")),
+                fallback_reason: Some(format!("{reason}; kept the {base_namer} names")),
                 usage: Some(usage),
             },
         };
-        Ok((names, report))
+        (names, report)
     }
 }
 
