@@ -1,21 +1,25 @@
 //! The one-call query (`--conditioning names`): IC|TC's step 2b done once, its per-image steps
 //! replaced by embeddings. The criterion values mined from the captions (as in `values`) go to
-//! the LLM with their caption counts; it answers K category names; every caption is assigned to
-//! the name most similar to its values and to the caption itself, and k-means on the `values`
-//! features, started from that partition, settles the borders. The names are the clusters'
-//! names, so the query makes exactly one call. On any LLM failure the query falls back to
-//! `values` + k-means and says so.
+//! the LLM with their caption counts; it answers K category names and which of the values
+//! belong to each. The model's knowledge then reaches every caption through the values it
+//! mentions ("cougar" is a cat, "double bass" a cello), first-mentioned value first; captions
+//! that mention none go to the nearest category in the `values` features. An answer with names
+//! but no members is used as before: nearest-name assignment seeds k-means on the `values`
+//! features. Either partition is kept only if it fits the data about as well as k-means
+//! without the LLM (see the tolerances); otherwise the zero-call clusters and keyword names
+//! stay. The query makes exactly one call; on any LLM failure it falls back to `values` +
+//! k-means and says so.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde_json::json;
 
 use crate::cluster::{Clustering, Method};
 use crate::conditioning::{values, Conditioning, Vocabulary};
 use crate::index::store::LoadedIndex;
-use crate::llm::{parse_names, ChatOptions, LlmClient, Message};
+use crate::llm::{parse_categories, ChatOptions, LlmClient, Message};
 use crate::naming::ClusterName;
 use crate::query::{cluster_and_name, run_with, ClusterResult, Features, QueryError, QueryOptions};
 use crate::text_embedding::TextEmbedding;
@@ -27,8 +31,35 @@ use crate::text_embedding::TextEmbedding;
 /// "stage", "band"...) +0.8% (PPMI-2, PPMI-7) and +4.7% (CIFAR-10).
 const NAMES_FIT_TOLERANCE: f64 = 0.0025;
 
-/// Values shown to the LLM (most relevant first).
-const VALUES_IN_PROMPT: usize = 40;
+/// The same for a partition by the model's grouping of the values. It moves captions across
+/// the embedding's borders on purpose (a cougar is nearer the deer than the cats in MiniLM),
+/// so it may cost more objective than a names-seeded k-means; a grouping that does not follow
+/// the data costs far more.
+/// Measured with a stand-in model that groups every value by the ground truth of the captions
+/// mentioning it (`notebooks/one_call_names.md`): +0.3% to +1.3% on the four caption sets
+/// (+1.0% to +1.3% with a looser grouping); with 5% of the values put in a wrong category +0.6%
+/// to +9.3%, with 10% +4% to +18%.
+/// SmolLM2-135M's grouping of 2 values on PPMI-2 cost +1.8% (ACC 0.63), and is refused by the
+/// other rule: fewer than half the captions mentioning a grouped value.
+const TERMS_FIT_TOLERANCE: f64 = 0.02;
+
+/// How much the model's grouping weighs against the caption's `values` features when k-means
+/// settles the votes' partition: the votes decide, the features place captions whose values
+/// the grouping missed or got wrong. Measured with the stand-in model: CIFAR-10 0.903 with the
+/// votes alone, 0.907 with this weight, 0.890 at 0.5; the other sets moved by ≤ 0.001.
+const VOTE_WEIGHT: f32 = 0.3;
+
+/// Values shown to the LLM: enough to reach the long tail that needs knowledge ("cougar",
+/// "baboon"), few enough for one prompt and answer (about 1,500 tokens each way). With the
+/// stand-in model, 80 / 150 / 300 values gave STL-10 0.978 / 0.978 / 0.981 and CIFAR-10
+/// 0.906 / 0.907 / 0.912.
+const TERMS_IN_PROMPT: usize = 300;
+
+/// A caption's n-th mentioned grouped value votes with weight `VOTE_MENTION_DECAY^n`: the first
+/// is usually the subject ("a man playing the saxophone next to a trumpet player"). Measured
+/// with the stand-in model (votes alone): PPMI-7 0.946 with order ignored, 0.970 at 0.7, 0.974
+/// at 0.5, 0.971 at 0.2.
+const VOTE_MENTION_DECAY: f32 = 0.5;
 
 fn prompt(criterion: &str, k: usize, values: &[(String, u32)]) -> Vec<Message> {
     let list: Vec<String> = values.iter().map(|(v, n)| format!("{v}: {n}")).collect();
@@ -37,10 +68,35 @@ fn prompt(criterion: &str, k: usize, values: &[(String, u32)]) -> Vec<Message> {
         Message::user(format!(
             "Image descriptions were searched for their {criterion}. These {criterion} terms occur, with the \
              number of images mentioning each:\n{}\n\nGroup the images into exactly {k} categories of {criterion}. \
-             Answer as JSON: {{\"names\": [{k} short category names]}}",
+             Name each category, and list the terms above that belong to it (leave out terms that are not a \
+             {criterion}). Answer as JSON: {{\"categories\": [{k} objects {{\"name\": short category name, \
+             \"terms\": [terms from the list]}}]}}",
             list.join("\n")
         )),
     ]
+}
+
+/// The answer's shape. Terms are not constrained to the listed ones: an `enum` of 300 values
+/// slowed llama.cpp's grammar sampling so much that SmolLM2-135M on one thread ran past the
+/// client's 120 s timeout; unlisted terms are ignored instead.
+fn schema(k: usize) -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {"categories": {
+            "type": "array",
+            "minItems": k,
+            "maxItems": k,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"},
+                    "terms": {"type": "array", "items": {"type": "string"}}
+                },
+                "required": ["name", "terms"]
+            }
+        }},
+        "required": ["categories"]
+    })
 }
 
 fn unit(mut v: Array1<f32>) -> Array1<f32> {
@@ -51,13 +107,153 @@ fn unit(mut v: Array1<f32>) -> Array1<f32> {
     v
 }
 
+/// The values to show: relevant ones (positive weight) by their weight × √(caption count), so
+/// that the prompt covers many captions without leaving out the rare values that need the
+/// model's knowledge most.
+fn prompt_terms(vocab: &Vocabulary, w: &[f32], n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0.0).collect();
+    let mass = |i: usize| w[i] * (vocab.df[i] as f32).sqrt();
+    idx.sort_by(|&a, &b| mass(b).total_cmp(&mass(a)).then(a.cmp(&b)));
+    idx.truncate(n);
+    idx
+}
+
+/// For each vocabulary term, the category the model put it in (the first, if several).
+fn term_categories(
+    vocab: &Vocabulary,
+    shown: &[usize],
+    members: &[Vec<String>],
+) -> Vec<Option<usize>> {
+    let mut of = vec![None; vocab.len()];
+    for (c, list) in members.iter().enumerate() {
+        for m in list {
+            if let Some(&t) = shown.iter().find(|&&t| vocab.terms[t] == *m) {
+                of[t].get_or_insert(c);
+            }
+        }
+    }
+    of
+}
+
+/// Labels from the model's grouping of the values: each caption votes with the values it
+/// mentions (by relevance, first mention first); captions that mention none go to the
+/// category whose voted captions' mean row in `x` is nearest. Returns the labels and how many
+/// captions voted.
+fn assign_by_terms(
+    vocab: &Vocabulary,
+    w: &[f32],
+    category_of: &[Option<usize>],
+    k: usize,
+    x: ArrayView2<'_, f32>,
+) -> (Vec<i64>, usize, Array2<f32>) {
+    use rayon::prelude::*;
+    let scored: Vec<(i64, Vec<f32>)> = vocab
+        .occurrences
+        .par_iter()
+        .map(|occ| {
+            // Occurrences are in mention order.
+            let hits: Vec<(u32, usize)> = occ
+                .iter()
+                .filter_map(|&t| category_of[t as usize].map(|c| (t, c)))
+                .collect();
+            if hits.is_empty() {
+                return (-1, vec![0f32; k]);
+            }
+            let mut votes = vec![0f32; k];
+            let mut scale = 1.0;
+            for &(t, c) in &hits {
+                votes[c] += w[t as usize] * scale;
+                scale *= VOTE_MENTION_DECAY;
+            }
+            let best = votes
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map_or(-1, |(c, _)| c as i64);
+            (best, votes)
+        })
+        .collect();
+    let mut vote_rows = Array2::<f32>::zeros((scored.len(), k));
+    for (i, (_, v)) in scored.iter().enumerate() {
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for c in 0..k {
+                vote_rows[[i, c]] = v[c] / norm;
+            }
+        }
+    }
+    let labels: Vec<i64> = scored.iter().map(|s| s.0).collect();
+    let voted = labels.iter().filter(|&&l| l >= 0).count();
+    let mut sums = Array2::<f32>::zeros((k, x.ncols()));
+    let mut counts = vec![0usize; k];
+    for (i, &l) in labels.iter().enumerate() {
+        if l >= 0 {
+            sums.row_mut(l as usize).scaled_add(1.0, &x.row(i));
+            counts[l as usize] += 1;
+        }
+    }
+    let centres: Vec<usize> = (0..k).filter(|&c| counts[c] > 0).collect();
+    let labels = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            if l >= 0 || centres.is_empty() {
+                return l.max(0);
+            }
+            let row = x.row(i);
+            centres
+                .iter()
+                .map(|&c| {
+                    let m = sums.row(c).to_owned() / counts[c] as f32;
+                    let d = &row - &m;
+                    (c, d.dot(&d))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(0, |(c, _)| c as i64)
+        })
+        .collect();
+    (labels, voted, vote_rows)
+}
+
+/// k-means over the unit `values` features joined with the unit vote vectors (weighted by
+/// [`VOTE_WEIGHT`]), started from the votes' partition.
+fn settle_votes(
+    x: ArrayView2<'_, f32>,
+    votes: &Array2<f32>,
+    labels: &[i64],
+    k: usize,
+    params: &crate::cluster::CheckedClusterParams,
+) -> Result<Vec<i64>, QueryError> {
+    let mut joined = Array2::<f32>::zeros((x.nrows(), x.ncols() + k));
+    let (a, b) = ((1.0 - VOTE_WEIGHT).sqrt(), VOTE_WEIGHT.sqrt());
+    for ((mut out, row), vote) in joined
+        .rows_mut()
+        .into_iter()
+        .zip(x.rows())
+        .zip(votes.rows())
+    {
+        let norm = row.dot(&row).sqrt().max(f32::MIN_POSITIVE);
+        out.slice_mut(ndarray::s![..x.ncols()])
+            .assign(&(&row * (a / norm)));
+        out.slice_mut(ndarray::s![x.ncols()..]).assign(&(&vote * b));
+    }
+    Ok(crate::cluster::refine_kmeans(
+        crate::cluster::Rows::Dense(joined.view()),
+        labels,
+        k,
+        params,
+    )?)
+}
+
 pub fn run(
     index: &LoadedIndex,
     encoder: &mut TextEmbedding,
     opts: &QueryOptions,
     client: &LlmClient,
 ) -> Result<ClusterResult, QueryError> {
-    let k = opts.k.ok_or_else(|| QueryError::Invalid("--conditioning names needs -k (the number of names to ask for)".into()))?;
+    let k = opts.k.ok_or_else(|| {
+        QueryError::Invalid("--conditioning names needs -k (the number of names to ask for)".into())
+    })?;
     if k == 0 {
         return Err(QueryError::Invalid("k must be at least 1".into()));
     }
@@ -71,95 +267,59 @@ pub fn run(
         .map_err(crate::conditioning::ConditioningError::from)?;
     let q = encoder.embed(&values::criterion_phrases(&opts.criterion))?;
     let q = unit(q.mean_axis(Axis(0)).expect("three phrases"));
-    let w = values::term_weights(&vocab, &q, &opts.criterion, index.captions.len(), &opts.values);
-    let top = values::top_terms(&vocab, &w, VALUES_IN_PROMPT);
-    let shown: Vec<(String, u32)> = top
+    let w = values::term_weights(
+        &vocab,
+        &q,
+        &opts.criterion,
+        index.captions.len(),
+        &opts.values,
+    );
+    let shown_idx = prompt_terms(&vocab, &w, TERMS_IN_PROMPT);
+    let shown: Vec<(String, u32)> = shown_idx
         .iter()
-        .filter_map(|(t, _)| vocab.terms.iter().position(|x| x == t).map(|i| (t.clone(), vocab.df[i])))
+        .map(|&t| (vocab.terms[t].clone(), vocab.df[t]))
         .collect();
     timings.insert("values".to_string(), t.elapsed().as_secs_f64() * 1e3);
 
     let t = Instant::now();
-    let schema = json!({
-        "type": "object",
-        "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": k, "maxItems": k}},
-        "required": ["names"]
-    });
     let before = client.usage();
+    let max_tokens = 24 * k as u32 + 6 * shown.len() as u32 + 32;
     let answer = client
-        .chat(&prompt(&opts.criterion, k, &shown), &ChatOptions::default().with_max_tokens(24 * k as u32 + 32).with_json_schema(schema))
+        .chat(
+            &prompt(&opts.criterion, k, &shown),
+            &ChatOptions::default()
+                .with_max_tokens(max_tokens)
+                .with_json_schema(schema(k)),
+        )
         .map_err(|e| format!("LLM call failed: {e}"))
-        .and_then(|a| parse_names(&a.content, k).map_err(|e| format!("unusable LLM answer: {e}")));
+        .and_then(|a| {
+            parse_categories(&a.content, k).map_err(|e| format!("unusable LLM answer: {e}"))
+        });
     let after = client.usage();
     let usage = after.since(&before);
     timings.insert("llm".to_string(), t.elapsed().as_secs_f64() * 1e3);
-    let names = match answer {
-        Ok(n) => n,
+    let (names, members) = match answer {
+        Ok(a) => a,
         Err(why) => {
             let mut o = opts.clone();
             o.conditioning = Conditioning::Values;
             let mut r = run_with(index, encoder, &o, None)?;
             r.llm_calls = 1;
             r.llm = Some(usage);
-            r.notes.push(format!("names conditioning: {why}; fell back to values + {}", o.method.as_str()));
+            // The call's time is part of the query's, though its answer was not used.
+            r.timings_ms.extend(timings);
+            r.timings_ms
+                .insert("total".to_string(), total.elapsed().as_secs_f64() * 1e3);
+            r.notes.push(format!(
+                "names conditioning: {why}; fell back to values + {}",
+                o.method.as_str()
+            ));
             return Ok(r);
         }
     };
 
-    // Assign by similarity of each caption's values (and of the caption) to the names.
     let t = Instant::now();
-    let name_emb = encoder.embed(&names)?;
     let n = index.ids.len();
-    let dim = name_emb.ncols();
-    let mut bags = Array2::<f32>::zeros((n, dim));
-    for (i, mut row) in bags.axis_iter_mut(Axis(0)).enumerate() {
-        for &term in &vocab.occurrences[i] {
-            let wt = w[term as usize];
-            if wt > 0.0 {
-                row.scaled_add(wt, &vocab.embeddings.row(term as usize));
-            }
-        }
-        let norm = row.dot(&row).sqrt();
-        if norm > 0.0 {
-            row /= norm;
-        } else {
-            row.assign(&index.embeddings.row(i));
-        }
-    }
-    let scores = bags.dot(&name_emb.t()) + index.embeddings.dot(&name_emb.t());
-    let labels: Vec<i64> = scores
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(j, _)| j as i64))
-        .collect();
-
-    // Keywords per cluster: the values most often mentioned by its captions.
-    let keywords = |labels: &[i64], k: usize| -> Vec<ClusterName> {
-        let mut counts = vec![std::collections::HashMap::<u32, f32>::new(); k];
-        for (i, &l) in labels.iter().enumerate() {
-            for &term in &vocab.occurrences[i] {
-                if w[term as usize] > 0.0 {
-                    *counts[l as usize].entry(term).or_default() += 1.0;
-                }
-            }
-        }
-        (0..k)
-            .map(|c| {
-                let mut v: Vec<(u32, f32)> = counts[c].iter().map(|(&t, &n)| (t, n)).collect();
-                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                ClusterName {
-                    cluster: c as i64,
-                    name: names[c].clone(),
-                    keywords: v.iter().take(6).map(|&(t, _)| vocab.terms[t as usize].clone()).collect(),
-                    scores: v.iter().take(6).map(|&(_, n)| n).collect(),
-                }
-            })
-            .collect()
-    };
-    // The names pick the partition; k-means on the `values` features (seeded by the names'
-    // clusters) settles its borders. With the true class names as the answer, nearest-name
-    // assignment alone reached ACC 0.70 / 0.95 / 0.96 / 0.89 on PPMI-2 / PPMI-7 / STL-10 /
-    // CIFAR-10, below zero-call values + k-means.
     let (conditioned, cond_report) = crate::conditioning::condition(
         &crate::conditioning::ConditionInput {
             captions: &index.captions,
@@ -179,29 +339,113 @@ pub fn run(
         .with_seed(opts.seed)
         .with_n_runs(opts.restarts)
         .check()?;
-    let seeded = crate::cluster::refine_kmeans(conditioned.rows(), &labels, k, &params)?;
-    // Names that do not describe a structure of the data (a small model's "music", "stage",
-    // "band"...) seed a poor local optimum. Then the zero-call partition and keyword names are
-    // kept: names that do not fit the data are unlikely to describe its clusters.
-    let free = crate::cluster::fit_rows(conditioned.rows(), &params)?;
-    let (e_seeded, e_free) = (
-        crate::cluster::mean_sq_distance(conditioned.rows(), &seeded, k)?,
-        crate::cluster::mean_sq_distance(conditioned.rows(), &free.labels, k)?,
-    );
-    let names_fit = e_seeded <= e_free * (1.0 + NAMES_FIT_TOLERANCE);
-    let (labels, fit_note) = if names_fit {
-        (seeded, format!("the names' partition fits the data (k-means objective {e_seeded:.4} vs {e_free:.4} unseeded)"))
+    let category_of = term_categories(&vocab, &shown_idx, &members);
+    let grouped = category_of.iter().filter(|c| c.is_some()).count();
+    let (candidate, tolerance, how, covered) = if grouped > 0 {
+        let dense = conditioned.rows().to_dense();
+        let (labels, voted, votes) = assign_by_terms(&vocab, &w, &category_of, k, dense.view());
+        let labels = settle_votes(dense.view(), &votes, &labels, k, &params)?;
+        let how = format!(
+            "the LLM grouped {grouped} of {} values; {voted} of {n} captions mention one, and k-means on the values features joined with the votes placed the rest",
+            shown.len()
+        );
+        (labels, TERMS_FIT_TOLERANCE, how, voted * 2 >= n)
     } else {
+        // Names only: assign by similarity of each caption's values (and of the caption) to
+        // the names, and let k-means on the `values` features settle the borders. Nearest-name
+        // assignment alone, with the true class names as the answer, reached ACC 0.70 / 0.95 /
+        // 0.96 / 0.89 on PPMI-2 / PPMI-7 / STL-10 / CIFAR-10, below zero-call values + k-means.
+        let name_emb = encoder.embed(&names)?;
+        let mut bags = Array2::<f32>::zeros((n, name_emb.ncols()));
+        for (i, mut row) in bags.axis_iter_mut(Axis(0)).enumerate() {
+            for &term in &vocab.occurrences[i] {
+                let wt = w[term as usize];
+                if wt > 0.0 {
+                    row.scaled_add(wt, &vocab.embeddings.row(term as usize));
+                }
+            }
+            let norm = row.dot(&row).sqrt();
+            if norm > 0.0 {
+                row /= norm;
+            } else {
+                row.assign(&index.embeddings.row(i));
+            }
+        }
+        let scores = bags.dot(&name_emb.t()) + index.embeddings.dot(&name_emb.t());
+        let nearest: Vec<i64> = scores
+            .rows()
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(j, _)| j as i64)
+            })
+            .collect();
+        let seeded = crate::cluster::refine_kmeans(conditioned.rows(), &nearest, k, &params)?;
         (
-            free.labels,
-            format!(
-                "the names' partition fits the data worse than unseeded k-means (objective {e_seeded:.4} vs \
-                 {e_free:.4}): kept the unseeded clusters and keyword names (LLM names: {})",
-                names.join(", ")
-            ),
+            seeded,
+            NAMES_FIT_TOLERANCE,
+            "the LLM gave names without members: nearest-name assignment seeded k-means"
+                .to_string(),
+            true,
         )
     };
+    // A partition the data does not support (a small model's "music", "stage", "band"...) is
+    // unlikely to be the criterion's: then the zero-call partition and keyword names stay.
+    let free = crate::cluster::fit_rows(conditioned.rows(), &params)?;
+    let (e_llm, e_free) = (
+        crate::cluster::mean_sq_distance(conditioned.rows(), &candidate, k)?,
+        crate::cluster::mean_sq_distance(conditioned.rows(), &free.labels, k)?,
+    );
+    let refused = if !covered {
+        Some("fewer than half the captions mention a grouped value".to_string())
+    } else if e_llm > e_free * (1.0 + tolerance) {
+        Some(format!(
+            "that partition fits the data worse than k-means without the LLM (objective {e_llm:.4} vs {e_free:.4}, \
+             tolerance {:.1}%)",
+            tolerance * 100.0
+        ))
+    } else {
+        None
+    };
+    let names_fit = refused.is_none();
+    let (labels, fit_note) = match refused {
+        None => (candidate, format!("{how}; the partition fits the data (k-means objective {e_llm:.4} vs {e_free:.4} without the LLM)")),
+        Some(why) => (
+            free.labels,
+            format!("{how}; {why}: kept the zero-call clusters and keyword names (LLM names: {})", names.join(", ")),
+        ),
+    };
     timings.insert("condition".to_string(), t.elapsed().as_secs_f64() * 1e3);
+
+    // Keywords per cluster: the values most often mentioned by its captions.
+    let keywords = |labels: &[i64], k: usize| -> Vec<ClusterName> {
+        let mut counts = vec![std::collections::HashMap::<u32, f32>::new(); k];
+        for (i, &l) in labels.iter().enumerate() {
+            for &term in &vocab.occurrences[i] {
+                if w[term as usize] > 0.0 {
+                    *counts[l as usize].entry(term).or_default() += 1.0;
+                }
+            }
+        }
+        (0..k)
+            .map(|c| {
+                let mut v: Vec<(u32, f32)> = counts[c].iter().map(|(&t, &n)| (t, n)).collect();
+                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                ClusterName {
+                    cluster: c as i64,
+                    name: names[c].clone(),
+                    keywords: v
+                        .iter()
+                        .take(6)
+                        .map(|&(t, _)| vocab.terms[t as usize].clone())
+                        .collect(),
+                    scores: v.iter().take(6).map(|&(_, n)| n).collect(),
+                }
+            })
+            .collect()
+    };
     let preset = Clustering {
         labels,
         k,
@@ -214,7 +458,12 @@ pub fn run(
     };
     let mut notes = vec![format!(
         "criterion values sent to the LLM: {}",
-        shown.iter().take(12).map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(", ")
+        shown
+            .iter()
+            .take(12)
+            .map(|(v, _)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     )];
     if let Some(a) = cond_report.caption_weight {
         notes.push(format!("caption weight {a:.2} (values {:.2})", 1.0 - a));
@@ -223,14 +472,38 @@ pub fn run(
     let terms = cond_report
         .vocabulary
         .as_ref()
-        .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
-    let features =
-        Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms, unit: conditioned.known_unit() };
+        .map(|v| crate::naming::TermLists {
+            terms: &v.terms,
+            occurrences: &v.occurrences,
+        });
+    let features = Features {
+        ids: &index.ids,
+        captions: &index.captions,
+        x: conditioned.rows(),
+        terms,
+        unit: conditioned.known_unit(),
+    };
     let mut plain = opts.clone();
     plain.namer = crate::query::NamerKind::Keywords;
-    let names_from: Option<crate::query::NameFn<'_>> = if names_fit { Some(&keywords) } else { None };
-    let mut r = cluster_and_name(&features, &plain, None, None, names_from, Some(preset), timings, notes, total)?;
-    r.method = "kmeans (from names)".into();
+    let names_from: Option<crate::query::NameFn<'_>> =
+        if names_fit { Some(&keywords) } else { None };
+    let mut r = cluster_and_name(
+        &features,
+        &plain,
+        None,
+        None,
+        names_from,
+        Some(preset),
+        timings,
+        notes,
+        total,
+    )?;
+    r.method = match (names_fit, grouped > 0) {
+        (true, true) => "kmeans (from the LLM's grouping)",
+        (true, false) => "kmeans (from names)",
+        (false, _) => "kmeans",
+    }
+    .into();
     r.conditioning = "names".into();
     r.namer = if names_fit { "llm" } else { "keywords" }.into();
     r.llm_calls = 1;
@@ -256,32 +529,215 @@ mod tests {
 
     #[test]
     fn one_call_names_then_nearest_name_assignment_and_fallback() {
-        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+        let Some(mut enc) = crate::text_embedding::test_encoder() else {
+            return;
+        };
         let mut caps = Vec::new();
         for i in 0..12 {
-            caps.push(if i % 2 == 0 { "A man plays the trumpet, a brass instrument, on a stage." } else { "A woman plays the violin, a string instrument, with a bow." });
+            caps.push(if i % 2 == 0 {
+                "A man plays the trumpet, a brass instrument, on a stage."
+            } else {
+                "A woman plays the violin, a string instrument, with a bow."
+            });
         }
         let idx = index(&caps, &mut enc);
-        let server = FakeServer::start(vec![Reply::content("{\"names\": [\"string instruments\", \"brass instruments\"]}")]);
+        let server = FakeServer::start(vec![Reply::content(
+            "{\"names\": [\"string instruments\", \"brass instruments\"]}",
+        )]);
         let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
-        let opts = QueryOptions::new("musical instrument").with_k(Some(2)).with_conditioning(Conditioning::Names);
+        let opts = QueryOptions::new("musical instrument")
+            .with_k(Some(2))
+            .with_conditioning(Conditioning::Names);
         let r = run_with(&idx, &mut enc, &opts, Some(&client)).unwrap();
-        assert_eq!((r.llm_calls, r.namer.as_str(), r.conditioning.as_str()), (1, "llm", "names"));
+        assert_eq!(
+            (r.llm_calls, r.namer.as_str(), r.conditioning.as_str()),
+            (1, "llm", "names")
+        );
         assert_eq!(server.requests().len(), 1);
         let body = &server.requests()[0].body;
-        assert!(body.contains("trumpet") && body.contains("violin"), "values reach the prompt: {body}");
-        let by_id: std::collections::HashMap<&str, i64> = r.assignments.iter().map(|a| (a.id.as_str(), a.cluster)).collect();
+        assert!(
+            body.contains("trumpet") && body.contains("violin"),
+            "values reach the prompt: {body}"
+        );
+        let by_id: std::collections::HashMap<&str, i64> = r
+            .assignments
+            .iter()
+            .map(|a| (a.id.as_str(), a.cluster))
+            .collect();
         for i in 0..12 {
-            assert_eq!(by_id[format!("c{i}").as_str()], if i % 2 == 0 { 1 } else { 0 }, "caption {i}");
+            assert_eq!(
+                by_id[format!("c{i}").as_str()],
+                if i % 2 == 0 { 1 } else { 0 },
+                "caption {i}"
+            );
         }
         assert_eq!(r.clusters[1].name, "brass instruments");
 
         // A failing server: values + k-means, one (failed) call, said in the notes.
         let server = FakeServer::start(vec![Reply::status(500, "down"); 8]);
-        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m").with_max_retries(0)).unwrap();
+        let client =
+            LlmClient::new(LlmConfig::new(server.base_url(), "m").with_max_retries(0)).unwrap();
         let r = run_with(&idx, &mut enc, &opts, Some(&client)).unwrap();
         assert_eq!(r.conditioning, "values");
         assert_eq!(r.llm_calls, 1);
-        assert!(r.notes.iter().any(|n| n.contains("fell back")), "{:?}", r.notes);
+        assert!(
+            r.notes.iter().any(|n| n.contains("fell back")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    /// Cats and deer in varied scenes, and three cougars in the grass (which MiniLM puts with
+    /// the deer).
+    fn animals() -> Vec<String> {
+        let cats = [
+            "A cat",
+            "A small grey cat",
+            "A fluffy white cat",
+            "A black cat",
+        ];
+        let cat_scenes = [
+            "sleeping on a sofa.",
+            "sitting on a windowsill.",
+            "lying on a bed.",
+            "playing with a ball of yarn.",
+            "walking in a garden.",
+            "resting on a rug.",
+        ];
+        let deer = [
+            "A deer",
+            "A young deer",
+            "A deer with antlers",
+            "A brown deer",
+        ];
+        let deer_scenes = [
+            "standing in a grassy field.",
+            "grazing near a forest.",
+            "walking through tall grass.",
+            "resting in a meadow.",
+            "drinking from a stream.",
+            "crossing a snowy road.",
+        ];
+        let mut caps = Vec::new();
+        for i in 0..96 {
+            caps.push(format!("{} {}", cats[i % 4], cat_scenes[(i / 4) % 6]));
+            caps.push(format!("{} {}", deer[i % 4], deer_scenes[(i / 4) % 6]));
+        }
+        caps.push("A cougar walking through tall grass in a field.".into());
+        caps.push("A cougar standing in a grassy meadow.".into());
+        caps.push("A cougar resting in the grass at the edge of a forest.".into());
+        caps
+    }
+
+    #[test]
+    fn the_llms_grouping_of_values_reaches_captions_that_need_its_knowledge() {
+        let Some(mut enc) = crate::text_embedding::test_encoder() else {
+            return;
+        };
+        let caps: Vec<&str> = Vec::leak(animals()).iter().map(String::as_str).collect();
+        let idx = index(&caps, &mut enc);
+        let cougars: Vec<String> = (192..caps.len()).map(|i| format!("c{i}")).collect();
+        let cluster_of = |r: &ClusterResult, id: &str| {
+            r.assignments.iter().find(|a| a.id == id).unwrap().cluster
+        };
+        let opts = QueryOptions::new("animal").with_k(Some(2));
+
+        // The premise: without the LLM, the cougars in the grass go with the deer.
+        let zero = run_with(&idx, &mut enc, &opts, None).unwrap();
+        assert_eq!(
+            cluster_of(&zero, &cougars[0]),
+            cluster_of(&zero, "c1"),
+            "{:?}",
+            zero.assignments
+        );
+
+        let server = FakeServer::start(vec![Reply::content(
+            r#"{"categories": [{"name": "cats", "terms": ["cat", "cougar"]}, {"name": "deer", "terms": ["deer"]}]}"#,
+        )]);
+        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
+        let r = run_with(
+            &idx,
+            &mut enc,
+            &opts.clone().with_conditioning(Conditioning::Names),
+            Some(&client),
+        )
+        .unwrap();
+        let body = &server.requests()[0].body;
+        assert!(
+            body.contains("cougar") && body.contains("\"categories\""),
+            "values and the answer's schema reach the prompt: {body}"
+        );
+        assert_eq!((r.llm_calls, r.namer.as_str()), (1, "llm"), "{:?}", r.notes);
+        assert_eq!(r.method, "kmeans (from the LLM's grouping)");
+        for c in &cougars {
+            assert_eq!(
+                cluster_of(&r, c),
+                cluster_of(&r, "c0"),
+                "{c} goes with the cats: {:?}",
+                r.notes
+            );
+        }
+        for i in 0..192 {
+            assert_eq!(
+                cluster_of(&r, &format!("c{i}")),
+                (i % 2) as i64,
+                "caption {i}"
+            );
+        }
+        assert_eq!(
+            (r.clusters[0].name.as_str(), r.clusters[1].name.as_str()),
+            ("cats", "deer")
+        );
+
+        // A grouping the data does not support is refused: the zero-call partition stays.
+        let server = FakeServer::start(vec![Reply::content(
+            r#"{"categories": [{"name": "pets", "terms": ["cat", "deer"]}, {"name": "wild", "terms": ["cougar"]}]}"#,
+        )]);
+        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
+        let r = run_with(
+            &idx,
+            &mut enc,
+            &opts.clone().with_conditioning(Conditioning::Names),
+            Some(&client),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.namer.as_str(), r.method.as_str()),
+            ("keywords", "kmeans"),
+            "{:?}",
+            r.notes
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("kept the zero-call clusters")),
+            "{:?}",
+            r.notes
+        );
+        let same: Vec<i64> = zero.assignments.iter().map(|a| a.cluster).collect();
+        assert_eq!(
+            r.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>(),
+            same
+        );
+    }
+
+    #[test]
+    fn categories_parse_with_their_terms_and_names_only_answers_parse_without() {
+        let (names, members) =
+            parse_categories(r#"{"categories": [{"name": "Cats", "terms": ["Cougar ", "cat"]}, {"name": "deer", "terms": []}]}"#, 2)
+                .unwrap();
+        assert_eq!(names, ["Cats", "deer"]);
+        assert_eq!(
+            members,
+            [vec!["cougar".to_string(), "cat".to_string()], vec![]]
+        );
+        let (names, members) = parse_categories(r#"{"names": ["brass", "strings"]}"#, 2).unwrap();
+        assert_eq!(
+            (names.len(), members),
+            (2, vec![Vec::<String>::new(), vec![]])
+        );
+        assert!(
+            parse_categories(r#"{"categories": [{"name": "cats", "terms": ["cat"]}]}"#, 2).is_err()
+        );
     }
 }

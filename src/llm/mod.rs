@@ -10,7 +10,7 @@ pub mod json;
 
 pub use cache::AnswerCache;
 pub use client::{ChatOptions, Content, LlmClient, LlmConfig, LlmUsage, Message};
-pub use json::{extract_json, parse_names};
+pub use json::{extract_json, parse_categories, parse_names};
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
 pub const ENV_BASE_URL: &str = "CLUSTERBY_LLM_BASE_URL";
@@ -27,11 +27,18 @@ pub enum LlmError {
     #[error("LLM endpoint {url}: no answer within {seconds:.0} s")]
     Timeout { url: String, seconds: f64 },
     #[error("LLM endpoint {url}: HTTP {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("LLM endpoint {url}: unusable response: {reason}")]
     BadResponse { url: String, reason: String },
     #[error("{last} (gave up after {attempts} attempts)")]
-    Exhausted { attempts: usize, last: Box<LlmError> },
+    Exhausted {
+        attempts: usize,
+        last: Box<LlmError>,
+    },
     #[error("LLM configuration: {0}")]
     Config(String),
 }
@@ -57,7 +64,8 @@ pub fn parallel_map<T: Send>(
     f: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let out: std::sync::Mutex<Vec<Option<T>>> = std::sync::Mutex::new((0..n).map(|_| None).collect());
+    let out: std::sync::Mutex<Vec<Option<T>>> =
+        std::sync::Mutex::new((0..n).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let bar = crate::progress::bar(n as u64, what, progress);
     std::thread::scope(|s| {
