@@ -2,8 +2,8 @@
 //! replaced by embeddings. The criterion values mined from the captions (as in `values`) go to
 //! the LLM with their caption counts; it answers K category names and which of the values
 //! belong to each. The model's knowledge then reaches every caption through the values it
-//! mentions ("cougar" is a cat, "double bass" a cello), first-mentioned value first; captions
-//! that mention none go to the nearest category in the `values` features. An answer with names
+//! mentions ("cougar" is a cat, "double bass" a cello), first-mentioned value first; k-means on
+//! the `values` features joined with the votes places the captions that mention none. An answer with names
 //! but no members is used as before: nearest-name assignment seeds k-means on the `values`
 //! features. Either partition is kept only if it fits the data about as well as k-means
 //! without the LLM (see the tolerances); otherwise the zero-call clusters and keyword names
@@ -50,7 +50,7 @@ const TERMS_FIT_TOLERANCE: f64 = 0.02;
 const VOTE_WEIGHT: f32 = 0.3;
 
 /// Values shown to the LLM: enough to reach the long tail that needs knowledge ("cougar",
-/// "baboon"), few enough for one prompt and answer (about 1,500 tokens each way). With the
+/// "baboon"), few enough for one prompt and answer (up to about 2,000 tokens each way). With the
 /// stand-in model, 80 / 150 / 300 values gave STL-10 0.978 / 0.978 / 0.981 and CIFAR-10
 /// 0.906 / 0.907 / 0.912.
 const TERMS_IN_PROMPT: usize = 300;
@@ -76,9 +76,9 @@ fn prompt(criterion: &str, k: usize, values: &[(String, u32)]) -> Vec<Message> {
     ]
 }
 
-/// The answer's shape. Terms are not constrained to the listed ones: an `enum` of 300 values
-/// slowed llama.cpp's grammar sampling so much that SmolLM2-135M on one thread ran past the
-/// client's 120 s timeout; unlisted terms are ignored instead.
+/// The answer's shape. Terms are not constrained to the listed ones: with an `enum` of PPMI-7's
+/// 256 values, SmolLM2-135M on one thread (llama.cpp's grammar sampling) had not answered after
+/// several minutes; without it, in 90 s. Unlisted terms are ignored instead.
 fn schema(k: usize) -> serde_json::Value {
     json!({
         "type": "object",
@@ -137,8 +137,9 @@ fn term_categories(
 
 /// Labels from the model's grouping of the values: each caption votes with the values it
 /// mentions (by relevance, first mention first); captions that mention none go to the
-/// category whose voted captions' mean row in `x` is nearest. Returns the labels and how many
-/// captions voted.
+/// category whose voted captions' mean row in `x` is nearest (the start that `settle_votes`
+/// refines). Returns the labels, how many captions voted, and each caption's unit vote vector
+/// (zero when it did not vote).
 fn assign_by_terms(
     vocab: &Vocabulary,
     w: &[f32],
