@@ -17,9 +17,7 @@ use std::time::Instant;
 use ort::session::SessionInputValue;
 use ort::value::Tensor;
 
-use clusterby::image_embedding::{
-    ClipPreprocessor, ClipSource, ImageEmbedding, ImageEmbeddingOptions,
-};
+use clusterby::image_embedding::{ClipPreprocessor, ClipSource, ImageEmbedding, ImageEmbeddingOptions};
 use clusterby::image_index::{index_folder, ImageIndexOptions};
 use clusterby::images::{decode_file, DecodeLimits};
 use clusterby::text_embedding::open_session;
@@ -28,19 +26,13 @@ use clusterby::RuntimeOptions;
 const BATCH: usize = 32;
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }
 
 fn bench_model_dir(root: &Path) -> Option<PathBuf> {
     let dir = root.join("target/bench-clip");
     if !dir.join("vision_model.onnx").is_file() {
-        eprintln!(
-            "generating the ViT-B/32-cost bench model in {} ...",
-            dir.display()
-        );
+        eprintln!("generating the ViT-B/32-cost bench model in {} ...", dir.display());
         let ok = std::process::Command::new(root.join(".venv/bin/python"))
             .arg(root.join("onnx/make_bench_clip.py"))
             .arg(&dir)
@@ -53,11 +45,7 @@ fn bench_model_dir(root: &Path) -> Option<PathBuf> {
     }
     let cfg = dir.join("config.json");
     if !cfg.is_file() {
-        std::fs::write(
-            &cfg,
-            "{\"projection_dim\": 512, \"generator\": \"onnx/make_bench_clip.py\"}\n",
-        )
-        .ok()?;
+        std::fs::write(&cfg, "{\"projection_dim\": 512, \"generator\": \"onnx/make_bench_clip.py\"}\n").ok()?;
     }
     Some(dir)
 }
@@ -65,22 +53,10 @@ fn bench_model_dir(root: &Path) -> Option<PathBuf> {
 /// The whole pipeline into a fresh index; images/s over the wall time of `index_folder`.
 fn pipeline(images: &Path, model: &Path, threads: usize) -> f64 {
     let src = ClipSource::Dir(model.to_path_buf());
-    let mut enc = ImageEmbedding::try_new(
-        ImageEmbeddingOptions::new(src.clone())
-            .with_threads(threads)
-            .with_batch_size(BATCH),
-    )
-    .unwrap();
+    let mut enc = ImageEmbedding::try_new(ImageEmbeddingOptions::new(src.clone()).with_threads(threads).with_batch_size(BATCH)).unwrap();
     let out = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let r = index_folder(
-        images,
-        &out.path().join("idx"),
-        &mut enc,
-        &src,
-        &ImageIndexOptions::default().with_progress(false),
-    )
-    .unwrap();
+    let r = index_folder(images, &out.path().join("idx"), &mut enc, &src, &ImageIndexOptions::default().with_progress(false)).unwrap();
     let secs = t.elapsed().as_secs_f64();
     assert!(r.skipped.is_empty());
     r.added as f64 / secs
@@ -88,24 +64,14 @@ fn pipeline(images: &Path, model: &Path, threads: usize) -> f64 {
 
 /// The same model on the same images, decoded and preprocessed beforehand: inference only.
 fn bare(tensors: &[Vec<f32>], model: &Path, threads: usize) -> f64 {
-    let mut session = open_session(
-        &model.join("vision_model.onnx"),
-        threads,
-        &RuntimeOptions::default(),
-    )
-    .unwrap();
+    let mut session = open_session(&model.join("vision_model.onnx"), threads, &RuntimeOptions::default()).unwrap();
     let t = Instant::now();
     for chunk in tensors.chunks(BATCH) {
         let data: Vec<f32> = chunk.concat();
         let x = Tensor::from_array(([chunk.len(), 3, 224, 224], data)).unwrap();
-        let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
-            vec![(Cow::Borrowed("pixel_values"), x.into())];
+        let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![(Cow::Borrowed("pixel_values"), x.into())];
         let out = session.run(feeds).unwrap();
-        let (_, emb) = out
-            .get("image_embeds")
-            .unwrap()
-            .try_extract_tensor::<f32>()
-            .unwrap();
+        let (_, emb) = out.get("image_embeds").unwrap().try_extract_tensor::<f32>().unwrap();
         std::hint::black_box(emb);
     }
     tensors.len() as f64 / t.elapsed().as_secs_f64()
@@ -128,23 +94,10 @@ fn main() {
         eprintln!("skipping: no image folder at {}", source.display());
         return;
     }
-    let n = if full {
-        env_usize("BENCH_IMAGES", 512)
-    } else {
-        16
-    };
-    let repeats = if full {
-        env_usize("BENCH_REPEATS", 3).max(1)
-    } else {
-        1
-    };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&source)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let n = if full { env_usize("BENCH_IMAGES", 512) } else { 16 };
+    let repeats = if full { env_usize("BENCH_REPEATS", 3).max(1) } else { 1 };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&source).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files.truncate(n);
     let folder = tempfile::tempdir().unwrap();
@@ -152,40 +105,20 @@ fn main() {
         std::fs::copy(f, folder.path().join(f.file_name().unwrap())).unwrap();
     }
     let pre = ClipPreprocessor::default();
-    let tensors: Vec<Vec<f32>> = files
-        .iter()
-        .map(|f| {
-            pre.apply(&decode_file(f, &DecodeLimits::default()).unwrap())
-                .unwrap()
-        })
-        .collect();
+    let tensors: Vec<Vec<f32>> =
+        files.iter().map(|f| pre.apply(&decode_file(f, &DecodeLimits::default()).unwrap()).unwrap()).collect();
 
     let mut rows = Vec::new();
-    let mut models = vec![(
-        "tiny-clip (66 KB test model)",
-        root.join("tests/data/tiny-clip"),
-        repeats,
-    )];
+    let mut models = vec![("tiny-clip (66 KB test model)", root.join("tests/data/tiny-clip"), repeats)];
     if let Some(d) = bench_model_dir(&root).filter(|_| full) {
-        models.push((
-            "ViT-B/32-cost CLIP vision (random weights)",
-            d,
-            repeats.min(2),
-        ));
+        models.push(("ViT-B/32-cost CLIP vision (random weights)", d, repeats.min(2)));
     }
     for (name, dir, reps) in models {
         // Warm-up: first session creation and page cache.
         pipeline(folder.path(), &dir, threads);
-        let p = median(
-            (0..reps)
-                .map(|_| pipeline(folder.path(), &dir, threads))
-                .collect(),
-        );
+        let p = median((0..reps).map(|_| pipeline(folder.path(), &dir, threads)).collect());
         let b = median((0..reps).map(|_| bare(&tensors, &dir, threads)).collect());
-        println!(
-            "{name}: pipeline {p:.1} images/s, bare session {b:.1} images/s, ratio {:.3}",
-            p / b
-        );
+        println!("{name}: pipeline {p:.1} images/s, bare session {b:.1} images/s, ratio {:.3}", p / b);
         rows.push(format!("| {name} | {p:.1} | {b:.1} | {:.2} |", p / b));
     }
     let md = format!(

@@ -37,16 +37,9 @@ mod rand_distr_free {
 
 fn synthetic(n: usize) -> LoadedIndex {
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(1);
-    let centres: Vec<Vec<f32>> = (0..K)
-        .map(|_| (0..DIM).map(|_| normal(&mut rng)).collect())
-        .collect();
-    let objects = [
-        "cat", "dog", "car", "ship", "bird", "horse", "truck", "frog", "plane", "deer",
-    ];
-    let fillers = [
-        "small", "red", "wooden", "near", "tree", "road", "water", "grass", "sky", "table", "blue",
-        "old",
-    ];
+    let centres: Vec<Vec<f32>> = (0..K).map(|_| (0..DIM).map(|_| normal(&mut rng)).collect()).collect();
+    let objects = ["cat", "dog", "car", "ship", "bird", "horse", "truck", "frog", "plane", "deer"];
+    let fillers = ["small", "red", "wooden", "near", "tree", "road", "water", "grass", "sky", "table", "blue", "old"];
     let mut emb = Array2::<f32>::zeros((n, DIM));
     let mut captions = Vec::with_capacity(n);
     for i in 0..n {
@@ -65,27 +58,14 @@ fn synthetic(n: usize) -> LoadedIndex {
             fillers[rng.gen_range(0..fillers.len())]
         ));
     }
-    LoadedIndex {
-        ids: (0..n).map(|i| i.to_string()).collect(),
-        captions,
-        labels: vec![None; n],
-        embeddings: emb,
-    }
+    LoadedIndex { ids: (0..n).map(|i| i.to_string()).collect(), captions, labels: vec![None; n], embeddings: emb }
 }
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -106,31 +86,23 @@ fn one(n: usize, real: Option<&RealIndex>) {
         return;
     }
     let data = match real {
-        Some(r) => clusterby::index::store::Index::open(&r.dir)
-            .and_then(|i| i.load())
-            .expect("CLUSTERBY_BENCH_INDEX"),
+        Some(r) => clusterby::index::store::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX"),
         None => synthetic(n),
     };
     let n = data.ids.len();
     let matrix_mb = (n * data.embeddings.ncols() * 4) as f64 / 1048576.0;
-    let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(
-        ModelName::AllMiniLmL6V2,
-    )))
-    .unwrap();
+    let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
     let temp = tempfile::tempdir().unwrap();
     // The criterion-free vocabulary cache, as `clusterby index` builds it (an index keeps its own).
     let cache = real.map_or(temp.path(), |r| r.dir.as_path());
-    clusterby::conditioning::Vocabulary::load_or_build(Some(cache), &data.captions, &mut enc)
-        .unwrap();
+    clusterby::conditioning::Vocabulary::load_or_build(Some(cache), &data.captions, &mut enc).unwrap();
     let criterion = real.map_or("object", |r| r.criterion.as_str());
     let only = std::env::var("CLUSTERBY_BENCH_CONDITIONING").ok();
     for conditioning in clusterby::conditioning::Conditioning::ALL {
         if only.as_deref().is_some_and(|c| c != conditioning.as_str()) {
             continue;
         }
-        let mut opts = QueryOptions::new(criterion)
-            .with_k(Some(K))
-            .with_conditioning(conditioning);
+        let mut opts = QueryOptions::new(criterion).with_k(Some(K)).with_conditioning(conditioning);
         opts.cache_dir = Some(cache.to_path_buf());
         // Warm-up (loads and initialises what a first query would).
         query::run(&data, &mut enc, &opts).unwrap();
@@ -142,23 +114,13 @@ fn one(n: usize, real: Option<&RealIndex>) {
             .ok()
             .and_then(|r| r.parse::<usize>().ok())
             .filter(|&r| r > 0)
-            .unwrap_or(if n >= 1_000_000 {
-                3
-            } else if n >= 100_000 {
-                5
-            } else {
-                11
-            });
+            .unwrap_or(if n >= 1_000_000 { 3 } else if n >= 100_000 { 5 } else { 11 });
         let mut runs: Vec<(f64, String)> = (0..reps)
             .map(|_| {
                 let t = Instant::now();
                 let r = query::run(&data, &mut enc, &opts).unwrap();
                 let ms = t.elapsed().as_secs_f64() * 1e3;
-                let parts: Vec<String> = r
-                    .timings_ms
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.0}"))
-                    .collect();
+                let parts: Vec<String> = r.timings_ms.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
                 (ms, parts.join(", "))
             })
             .collect();
@@ -178,19 +140,10 @@ fn one(n: usize, real: Option<&RealIndex>) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     if let Some(dir) = std::env::var_os("CLUSTERBY_BENCH_INDEX") {
         let criterion = std::env::var("CLUSTERBY_BENCH_BY").unwrap_or_else(|_| "object".into());
-        one(
-            0,
-            Some(&RealIndex {
-                dir: dir.into(),
-                criterion,
-            }),
-        );
+        one(0, Some(&RealIndex { dir: dir.into(), criterion }));
         return;
     }
     if let Ok(n) = std::env::var("CLUSTERBY_BENCH_N") {
@@ -206,10 +159,7 @@ fn main() {
     };
     let exe = std::env::current_exe().expect("own path");
     for n in sizes {
-        let st = std::process::Command::new(&exe)
-            .env("CLUSTERBY_BENCH_N", n.to_string())
-            .status()
-            .expect("spawn");
+        let st = std::process::Command::new(&exe).env("CLUSTERBY_BENCH_N", n.to_string()).status().expect("spawn");
         if !st.success() {
             println!("N={n}: failed ({st})");
         }

@@ -12,9 +12,7 @@ use ort::value::Tensor;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 
 use clusterby::models::{installed_dir, ModelName};
-use clusterby::text_embedding::{
-    open_session, TextEmbedding, TextEmbeddingOptions, TextModelSource,
-};
+use clusterby::text_embedding::{open_session, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 const BATCH: usize = 32;
 
@@ -23,45 +21,11 @@ type TokenizedBatch = (usize, Vec<i64>, Vec<i64>, Vec<i64>);
 
 /// Seeded ~20-word captions in the style of VLM descriptions.
 fn captions(n: usize) -> Vec<String> {
-    let subj = [
-        "a man",
-        "a woman",
-        "a small dog",
-        "two children",
-        "a red car",
-        "an old truck",
-        "a cat",
-        "a bird",
-    ];
-    let verb = [
-        "playing",
-        "holding",
-        "standing next to",
-        "sitting on",
-        "walking past",
-        "looking at",
-    ];
-    let obj = [
-        "a violin",
-        "a wooden bench",
-        "a trumpet",
-        "a bicycle",
-        "a large tree",
-        "the river",
-        "a guitar",
-    ];
-    let place = [
-        "in a busy city street",
-        "in a quiet park",
-        "on a sunny beach",
-        "inside a dim room",
-        "near a lake",
-    ];
-    let extra = [
-        "The scene feels calm and relaxed.",
-        "People are gathered around watching.",
-        "The light is warm and soft.",
-    ];
+    let subj = ["a man", "a woman", "a small dog", "two children", "a red car", "an old truck", "a cat", "a bird"];
+    let verb = ["playing", "holding", "standing next to", "sitting on", "walking past", "looking at"];
+    let obj = ["a violin", "a wooden bench", "a trumpet", "a bicycle", "a large tree", "the river", "a guitar"];
+    let place = ["in a busy city street", "in a quiet park", "on a sunny beach", "inside a dim room", "near a lake"];
+    let extra = ["The scene feels calm and relaxed.", "People are gathered around watching.", "The light is warm and soft."];
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(7);
     (0..n)
         .map(|_| {
@@ -71,11 +35,7 @@ fn captions(n: usize) -> Vec<String> {
                 verb.choose(&mut rng).unwrap(),
                 obj.choose(&mut rng).unwrap(),
                 place.choose(&mut rng).unwrap(),
-                if rng.gen_bool(0.7) {
-                    extra.choose(&mut rng).unwrap()
-                } else {
-                    ""
-                }
+                if rng.gen_bool(0.7) { extra.choose(&mut rng).unwrap() } else { "" }
             )
         })
         .collect()
@@ -86,14 +46,10 @@ fn bench_model(c: &mut Criterion, model: ModelName) {
         eprintln!("skipping {model}: not installed (bash scripts/setup.sh)");
         return;
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let texts = captions(BATCH * 8);
     let mut enc = TextEmbedding::try_new(
-        TextEmbeddingOptions::new(TextModelSource::Catalogue(model))
-            .with_batch_size(BATCH)
-            .with_threads(threads),
+        TextEmbeddingOptions::new(TextModelSource::Catalogue(model)).with_batch_size(BATCH).with_threads(threads),
     )
     .unwrap();
     // Pre-tokenize the same batches for the bare session.
@@ -102,9 +58,7 @@ fn bench_model(c: &mut Criterion, model: ModelName) {
         .map(|ch| {
             let enc = enc.tokenizer().encode_batch(ch.to_vec(), true).unwrap();
             let seq = enc[0].get_ids().len();
-            let flat = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<i64>| {
-                enc.iter().flat_map(f).collect::<Vec<i64>>()
-            };
+            let flat = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<i64>| enc.iter().flat_map(f).collect::<Vec<i64>>();
             (
                 seq,
                 flat(&|e| e.get_ids().iter().map(|&x| x as i64).collect()),
@@ -131,18 +85,9 @@ fn bench_model(c: &mut Criterion, model: ModelName) {
             for (seq, ids, mask, types) in &batches {
                 let shape = [BATCH, *seq];
                 let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![
-                    (
-                        "input_ids".into(),
-                        Tensor::from_array((shape, ids.clone())).unwrap().into(),
-                    ),
-                    (
-                        "attention_mask".into(),
-                        Tensor::from_array((shape, mask.clone())).unwrap().into(),
-                    ),
-                    (
-                        "token_type_ids".into(),
-                        Tensor::from_array((shape, types.clone())).unwrap().into(),
-                    ),
+                    ("input_ids".into(), Tensor::from_array((shape, ids.clone())).unwrap().into()),
+                    ("attention_mask".into(), Tensor::from_array((shape, mask.clone())).unwrap().into()),
+                    ("token_type_ids".into(), Tensor::from_array((shape, types.clone())).unwrap().into()),
                 ];
                 let out = bare.run(feeds).unwrap();
                 std::hint::black_box(out[0].try_extract_tensor::<f32>().unwrap().1[0]);

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::eval;
-use crate::ictc::{self, IctcOptions};
 use crate::index::store::Index;
+use crate::ictc::{self, IctcOptions};
 use crate::llm::{AnswerCache, LlmClient, LlmConfig};
 use crate::query::{self, ClusterResult, NamerKind, QueryOptions};
 use crate::text_embedding::TextEmbedding;
@@ -77,17 +77,8 @@ impl AblationRow {
     }
 
     /// Fills the scores, name quality and costs from one result.
-    fn record(
-        &mut self,
-        res: &ClusterResult,
-        truth: &HashMap<String, String>,
-        encoder: &mut TextEmbedding,
-    ) {
-        let pairs: Vec<(String, i64)> = res
-            .assignments
-            .iter()
-            .map(|a| (a.id.clone(), a.cluster))
-            .collect();
+    fn record(&mut self, res: &ClusterResult, truth: &HashMap<String, String>, encoder: &mut TextEmbedding) {
+        let pairs: Vec<(String, i64)> = res.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
         match eval::score_by_id(truth, &pairs) {
             Ok(s) => {
                 self.acc = Some(s.acc);
@@ -97,16 +88,9 @@ impl AblationRow {
             Err(e) => self.error = Some(e.to_string()),
         }
         self.llm_calls = res.llm_calls;
-        self.query_ms = res
-            .timings_ms
-            .get("wall")
-            .or_else(|| res.timings_ms.get("total"))
-            .copied();
+        self.query_ms = res.timings_ms.get("wall").or_else(|| res.timings_ms.get("total")).copied();
         self.namer = res.namer.clone();
-        self.llm_tokens = res
-            .llm
-            .as_ref()
-            .map(|u| u.prompt_tokens + u.completion_tokens);
+        self.llm_tokens = res.llm.as_ref().map(|u| u.prompt_tokens + u.completion_tokens);
         match name_quality(res, truth, encoder) {
             Ok(q) => self.name_quality = q,
             Err(e) => self.error = Some(e.to_string()),
@@ -137,10 +121,7 @@ pub fn name_quality(
     let named: Vec<(&str, &str)> = pairs
         .iter()
         .filter_map(|&(c, class)| {
-            res.clusters
-                .iter()
-                .find(|s| s.id == c as i64)
-                .map(|s| (s.name.as_str(), classes[class]))
+            res.clusters.iter().find(|s| s.id == c as i64).map(|s| (s.name.as_str(), classes[class]))
         })
         .collect();
     if named.is_empty() {
@@ -149,12 +130,7 @@ pub fn name_quality(
     let names: Vec<&str> = named.iter().map(|x| x.0).collect();
     let labels: Vec<String> = named.iter().map(|x| x.1.replace(['_', '-'], " ")).collect();
     let (a, b) = (encoder.embed(&names)?, encoder.embed(&labels)?);
-    let sims: f64 = a
-        .rows()
-        .into_iter()
-        .zip(b.rows())
-        .map(|(x, y)| x.dot(&y) as f64)
-        .sum();
+    let sims: f64 = a.rows().into_iter().zip(b.rows()).map(|(x, y)| x.dot(&y) as f64).sum();
     Ok(Some(sims / named.len() as f64))
 }
 
@@ -165,15 +141,9 @@ pub fn ictc_row(set: &AblationSet, path: &Path) -> Result<AblationRow, Box<dyn s
     let (mut truth, mut pred) = (Vec::new(), Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
-        let (Some(label), Some(ans)) = (v.get("label"), v.get("ictc_answer")) else {
-            continue;
-        };
+        let (Some(label), Some(ans)) = (v.get("label"), v.get("ictc_answer")) else { continue };
         truth.push(label.to_string());
-        pred.push(
-            ans.as_str()
-                .map(|s| s.trim().to_lowercase())
-                .unwrap_or_else(|| "<none>".into()),
-        );
+        pred.push(ans.as_str().map(|s| s.trim().to_lowercase()).unwrap_or_else(|| "<none>".into()));
     }
     let s = eval::score(&truth, &pred)?;
     Ok(AblationRow {
@@ -215,11 +185,7 @@ pub fn run(
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     for set in sets {
-        if let Some(dir) = set
-            .index
-            .as_ref()
-            .filter(|d| crate::image_index::is_image_index(d))
-        {
+        if let Some(dir) = set.index.as_ref().filter(|d| crate::image_index::is_image_index(d)) {
             rows.extend(image_rows(set, dir, cfg, encoder)?);
             continue;
         }
@@ -229,20 +195,13 @@ pub fn run(
             None => {
                 let dir = cfg.work_dir.join(set.file.trim_end_matches(".jsonl"));
                 let r = crate::indexing::index_captions_file(&input, &dir, encoder, true)?;
-                eprintln!(
-                    "[{}] index: {} rows ({} new, {:.1}s)",
-                    set.name, r.total_rows, r.added, r.seconds
-                );
+                eprintln!("[{}] index: {} rows ({} new, {:.1}s)", set.name, r.total_rows, r.added, r.seconds);
                 dir
             }
         };
         let loaded = Index::open(&dir)?.load()?;
-        let truth: HashMap<String, String> = loaded
-            .ids
-            .iter()
-            .zip(&loaded.labels)
-            .filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l)))
-            .collect();
+        let truth: HashMap<String, String> =
+            loaded.ids.iter().zip(&loaded.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
         match ictc_row(set, &input) {
             Ok(row) => rows.push(row),
             Err(e) => eprintln!("[{}] no IC|TC row: {e}", set.name),
@@ -250,26 +209,12 @@ pub fn run(
         let client = cfg.llm.clone().map(LlmClient::new).transpose()?;
         let n = loaded.ids.len();
         if let Some(client) = client.as_ref().filter(|_| n <= cfg.ictc_max_n) {
-            let mut row = AblationRow::new(
-                set,
-                &format!("IC|TC ({})", client.config().model),
-                "llm-per-image",
-                "-",
-                n,
-            );
+            let mut row = AblationRow::new(set, &format!("IC|TC ({})", client.config().model), "llm-per-image", "-", n);
             let cache = AnswerCache::open(&dir.join("llm-cache.jsonl"))?;
             let wall = std::time::Instant::now();
-            match ictc::run(
-                &loaded.ids,
-                &loaded.captions,
-                &IctcOptions::new(&set.criterion, set.k),
-                client,
-                &cache,
-                encoder,
-            ) {
+            match ictc::run(&loaded.ids, &loaded.captions, &IctcOptions::new(&set.criterion, set.k), client, &cache, encoder) {
                 Ok((mut res, _)) => {
-                    res.timings_ms
-                        .insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+                    res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
                     row.record(&res, &truth, encoder);
                 }
                 Err(e) => row.error = Some(e.to_string()),
@@ -280,10 +225,7 @@ pub fn run(
         if let Some(client) = client.as_ref() {
             // The one-call query: the LLM groups the mined values into K named categories (kept
             // if the partition fits the data).
-            let mut opts = QueryOptions::new(&set.criterion)
-                .with_k(Some(set.k))
-                .with_conditioning(Conditioning::Names)
-                .with_seed(cfg.seed);
+            let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_conditioning(Conditioning::Names).with_seed(cfg.seed);
             opts.cache_dir = Some(dir.clone());
             let mut row = AblationRow::new(set, "clusterby", "names", "kmeans (from names)", n);
             match query::run_with(&loaded, encoder, &opts, Some(client)) {
@@ -294,15 +236,10 @@ pub fn run(
                             .iter()
                             .find_map(|n| n.strip_prefix("names conditioning: "))
                             .and_then(|n| n.split(';').next())
-                            .map_or_else(
-                                || "LLM answer unusable".to_string(),
-                                |w| w.chars().take(70).collect(),
-                            );
-                        row.conditioning =
-                            format!("names ({why}: fell back to {})", res.conditioning);
+                            .map_or_else(|| "LLM answer unusable".to_string(), |w| w.chars().take(70).collect());
+                        row.conditioning = format!("names ({why}: fell back to {})", res.conditioning);
                     } else if res.namer != "llm" {
-                        row.conditioning =
-                            "names (refused: zero-call clusters, keyword names)".into();
+                        row.conditioning = "names (refused: zero-call clusters, keyword names)".into();
                     }
                     row.method = res.method.clone();
                     row.record(&res, &truth, encoder);
@@ -314,11 +251,7 @@ pub fn run(
         }
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let mut opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(set.k))
-                    .with_method(m)
-                    .with_conditioning(c)
-                    .with_seed(cfg.seed);
+                let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
                 opts.cache_dir = Some(dir.clone());
                 let default = c == Conditioning::default() && m == Method::KMeans;
                 let namers: &[NamerKind] = match (&client, default) {
@@ -327,12 +260,7 @@ pub fn run(
                 };
                 for &namer in namers {
                     let mut row = AblationRow::new(set, "clusterby", c.as_str(), m.as_str(), n);
-                    match query::run_with(
-                        &loaded,
-                        encoder,
-                        &opts.clone().with_namer(namer),
-                        client.as_ref(),
-                    ) {
+                    match query::run_with(&loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
                         Ok(res) => row.record(&res, &truth, encoder),
                         Err(e) => row.error = Some(e.to_string()),
                     }
@@ -355,51 +283,26 @@ fn image_rows(
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
     use crate::image_query::{self, Space};
     let idx = crate::image_index::LoadedImageIndex::open(dir)?;
-    let truth: HashMap<String, String> = idx
-        .images
-        .ids
-        .iter()
-        .zip(&idx.images.labels)
-        .filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l)))
-        .collect();
+    let truth: HashMap<String, String> =
+        idx.images.ids.iter().zip(&idx.images.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
     let d = &idx.descriptor;
-    let clip = crate::image_embedding::ClipSource::parse(if d.clip_source.is_empty() {
-        &d.clip_model
-    } else {
-        &d.clip_source
-    })?;
+    let clip = crate::image_embedding::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
     let mut clip_text = clip.text_encoder(&Default::default(), None)?;
     let mut cap_enc = match &d.caption_model {
-        Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(
-            crate::text_embedding::TextEmbeddingOptions::new(
-                crate::text_embedding::TextModelSource::parse(m)?,
-            ),
-        )?),
+        Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(crate::text_embedding::TextEmbeddingOptions::new(
+            crate::text_embedding::TextModelSource::parse(m)?,
+        ))?),
         _ => None,
     };
-    let spaces: &[Space] = if cap_enc.is_some() {
-        &[Space::Image, Space::Caption, Space::Both]
-    } else {
-        &[Space::Image]
-    };
+    let spaces: &[Space] = if cap_enc.is_some() { &[Space::Image, Space::Caption, Space::Both] } else { &[Space::Image] };
     let n = idx.images.ids.len();
     let mut rows = Vec::new();
     for &space in spaces {
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let mut opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(set.k))
-                    .with_method(m)
-                    .with_conditioning(c)
-                    .with_seed(cfg.seed);
+                let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
                 opts.cache_dir = Some(dir.to_path_buf());
-                let mut row = AblationRow::new(
-                    set,
-                    &format!("clusterby ({})", idx.descriptor.clip_model),
-                    "",
-                    m.as_str(),
-                    n,
-                );
+                let mut row = AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
                 match image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, None) {
                     Ok(res) => {
                         row.conditioning = res.conditioning.clone();
@@ -427,13 +330,8 @@ fn log_row(row: &AblationRow) {
         row.method,
         row.namer,
         row.acc.map(|a| format!("{a:.3}")).unwrap_or("-".into()),
-        row.query_ms
-            .map(|t| format!("{t:.0}"))
-            .unwrap_or("-".into()),
-        row.error
-            .as_ref()
-            .map(|e| format!(" error: {e}"))
-            .unwrap_or_default()
+        row.query_ms.map(|t| format!("{t:.0}")).unwrap_or("-".into()),
+        row.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
     );
 }
 
@@ -457,11 +355,7 @@ pub fn markdown(rows: &[AblationRow]) -> String {
             f(r.nmi),
             f(r.ari),
             r.llm_calls,
-            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r
-                .error
-                .clone()
-                .map(|e| format!("error: {e}"))
-                .unwrap_or("–".into())),
+            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r.error.clone().map(|e| format!("error: {e}")).unwrap_or("–".into())),
             e(&r.namer),
             f(r.name_quality)
         ));

@@ -14,8 +14,7 @@ use crate::jsonl::AppendLog;
 use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
 
 /// Criterion-free on purpose: one caption serves every later criterion.
-pub const DEFAULT_PROMPT: &str =
-    "Describe this image in detail in one paragraph: the main subject, objects, \
+pub const DEFAULT_PROMPT: &str = "Describe this image in detail in one paragraph: the main subject, objects, \
 people and what they are doing, the setting and location, colours, lighting, style and mood.";
 
 /// Images larger than this are re-encoded (JPEG, longest side `MAX_SIDE`) before sending.
@@ -59,11 +58,7 @@ pub fn cached_captions(log_path: &Path, model: &str) -> std::io::Result<HashMap<
 /// The image as a `data:` URL: the file's own bytes when they are a format vision endpoints
 /// accept and not too large, else a re-encoded JPEG.
 pub fn data_url(path: &Path, limits: &DecodeLimits) -> Result<String, String> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let mime = match ext.as_str() {
         "jpg" | "jpeg" => Some("image/jpeg"),
         "png" => Some("image/png"),
@@ -81,18 +76,10 @@ pub fn data_url(path: &Path, limits: &DecodeLimits) -> Result<String, String> {
     }
     let im = decode_file(path, limits).map_err(|e| e.to_string())?;
     let im = image::DynamicImage::ImageRgb8(im);
-    let im = if im.width().max(im.height()) > MAX_SIDE {
-        im.thumbnail(MAX_SIDE, MAX_SIDE)
-    } else {
-        im
-    };
+    let im = if im.width().max(im.height()) > MAX_SIDE { im.thumbnail(MAX_SIDE, MAX_SIDE) } else { im };
     let mut out = std::io::Cursor::new(Vec::new());
-    im.write_to(&mut out, image::ImageFormat::Jpeg)
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "data:image/jpeg;base64,{}",
-        b64.encode(out.into_inner())
-    ))
+    im.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| e.to_string())?;
+    Ok(format!("data:image/jpeg;base64,{}", b64.encode(out.into_inner())))
 }
 
 /// Captions every `(id, path)` without a cached caption from this model.
@@ -106,55 +93,25 @@ pub fn caption_images(
     let model = client.config().model.clone();
     let done = cached_captions(log_path, &model)?;
     let (log, _) = AppendLog::open::<CaptionEntry>(log_path)?;
-    let todo: Vec<&(String, PathBuf)> = images
-        .iter()
-        .filter(|(id, _)| !done.contains_key(id))
-        .collect();
-    let mut report = CaptionReport {
-        cached: images.len() - todo.len(),
-        ..Default::default()
-    };
+    let todo: Vec<&(String, PathBuf)> = images.iter().filter(|(id, _)| !done.contains_key(id)).collect();
+    let mut report = CaptionReport { cached: images.len() - todo.len(), ..Default::default() };
     let opts = ChatOptions::default().with_max_tokens(300);
     let limits = DecodeLimits::default();
-    let results = parallel_map(
-        todo.len(),
-        client.config().concurrency,
-        "captioning",
-        progress,
-        |i| {
-            let (id, path) = todo[i];
-            let entry = match data_url(path, &limits) {
-                Err(e) => CaptionEntry {
-                    id: id.clone(),
-                    model: model.clone(),
-                    caption: None,
-                    error: Some(format!("not sent: {e}")),
-                },
-                Ok(url) => match client.chat(&[Message::user_with_image(prompt, url)], &opts) {
-                    Ok(c) if !c.content.trim().is_empty() => CaptionEntry {
-                        id: id.clone(),
-                        model: model.clone(),
-                        caption: Some(c.content.trim().to_string()),
-                        error: None,
-                    },
-                    Ok(_) => CaptionEntry {
-                        id: id.clone(),
-                        model: model.clone(),
-                        caption: None,
-                        error: Some("empty caption".into()),
-                    },
-                    Err(e) => CaptionEntry {
-                        id: id.clone(),
-                        model: model.clone(),
-                        caption: None,
-                        error: Some(e.to_string()),
-                    },
-                },
-            };
-            let written = log.append(&entry);
-            (entry, written)
-        },
-    );
+    let results = parallel_map(todo.len(), client.config().concurrency, "captioning", progress, |i| {
+        let (id, path) = todo[i];
+        let entry = match data_url(path, &limits) {
+            Err(e) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some(format!("not sent: {e}")) },
+            Ok(url) => match client.chat(&[Message::user_with_image(prompt, url)], &opts) {
+                Ok(c) if !c.content.trim().is_empty() => {
+                    CaptionEntry { id: id.clone(), model: model.clone(), caption: Some(c.content.trim().to_string()), error: None }
+                }
+                Ok(_) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some("empty caption".into()) },
+                Err(e) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some(e.to_string()) },
+            },
+        };
+        let written = log.append(&entry);
+        (entry, written)
+    });
     for (entry, written) in results {
         written?;
         match (entry.caption, entry.error) {
@@ -168,18 +125,13 @@ pub fn caption_images(
 
 /// Imported captions for image ids: a captions file's ids are matched to image ids by the whole
 /// path, by the path without leading folders, or by a unique base name.
-pub fn match_imported(
-    image_ids: &[String],
-    imported: &[(String, String)],
-) -> (HashMap<String, String>, usize) {
+pub fn match_imported(image_ids: &[String], imported: &[(String, String)]) -> (HashMap<String, String>, usize) {
     let mut by_path = PathMap::default();
     for (id, cap) in imported {
         by_path.insert(id.clone(), cap.as_str());
     }
-    let out: HashMap<String, String> = image_ids
-        .iter()
-        .filter_map(|id| by_path.get(id).map(|c| (id.clone(), c.to_string())))
-        .collect();
+    let out: HashMap<String, String> =
+        image_ids.iter().filter_map(|id| by_path.get(id).map(|c| (id.clone(), c.to_string()))).collect();
     let unmatched = imported.len().saturating_sub(out.len());
     (out, unmatched)
 }
@@ -192,9 +144,7 @@ mod tests {
     use std::time::Duration;
 
     fn write_png(path: &Path, rgb: [u8; 3]) {
-        image::RgbImage::from_pixel(8, 8, image::Rgb(rgb))
-            .save(path)
-            .unwrap();
+        image::RgbImage::from_pixel(8, 8, image::Rgb(rgb)).save(path).unwrap();
     }
 
     #[test]
@@ -204,47 +154,24 @@ mod tests {
         write_png(&d.join("red.png"), [255, 0, 0]);
         write_png(&d.join("blue.png"), [0, 0, 255]);
         std::fs::write(d.join("bad.png"), b"not a png").unwrap();
-        let images: Vec<(String, PathBuf)> = ["red.png", "blue.png", "bad.png"]
-            .iter()
-            .map(|f| (f.to_string(), d.join(f)))
-            .collect();
+        let images: Vec<(String, PathBuf)> =
+            ["red.png", "blue.png", "bad.png"].iter().map(|f| (f.to_string(), d.join(f))).collect();
         let fail_blue = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let fb = fail_blue.clone();
         let server = FakeServer::with_handler(move |r| {
             let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-            let url = v["messages"][0]["content"][1]["image_url"]["url"]
-                .as_str()
-                .unwrap_or("");
+            let url = v["messages"][0]["content"][1]["image_url"]["url"].as_str().unwrap_or("");
             assert!(url.starts_with("data:image/png;base64,"), "{url}");
-            let png = base64::engine::general_purpose::STANDARD
-                .decode(&url["data:image/png;base64,".len()..])
-                .unwrap();
-            let px = image::load_from_memory(&png)
-                .unwrap()
-                .to_rgb8()
-                .get_pixel(0, 0)
-                .0;
+            let png = base64::engine::general_purpose::STANDARD.decode(&url["data:image/png;base64,".len()..]).unwrap();
+            let px = image::load_from_memory(&png).unwrap().to_rgb8().get_pixel(0, 0).0;
             if px[2] == 255 && fb.load(std::sync::atomic::Ordering::SeqCst) {
                 return Reply::status(500, "image input is not supported");
             }
-            Reply::content(if px[0] == 255 {
-                "A red square."
-            } else {
-                "A blue square."
-            })
+            Reply::content(if px[0] == 255 { "A red square." } else { "A blue square." })
         });
-        let cfg = LlmConfig::new(server.base_url(), "vision-model")
-            .with_max_retries(1)
-            .with_backoff(Duration::from_millis(5));
+        let cfg = LlmConfig::new(server.base_url(), "vision-model").with_max_retries(1).with_backoff(Duration::from_millis(5));
         let log = d.join("idx/captions.jsonl");
-        let r = caption_images(
-            &images,
-            &log,
-            &LlmClient::new(cfg.clone()).unwrap(),
-            DEFAULT_PROMPT,
-            false,
-        )
-        .unwrap();
+        let r = caption_images(&images, &log, &LlmClient::new(cfg.clone()).unwrap(), DEFAULT_PROMPT, false).unwrap();
         assert_eq!(r.captioned, 1);
         let failed: HashMap<_, _> = r.failed.iter().cloned().collect();
         assert!(failed["blue.png"].contains("HTTP 500"), "{failed:?}");
@@ -253,14 +180,7 @@ mod tests {
         assert_eq!(server.requests().len(), 3);
 
         fail_blue.store(false, std::sync::atomic::Ordering::SeqCst);
-        let r = caption_images(
-            &images,
-            &log,
-            &LlmClient::new(cfg).unwrap(),
-            DEFAULT_PROMPT,
-            false,
-        )
-        .unwrap();
+        let r = caption_images(&images, &log, &LlmClient::new(cfg).unwrap(), DEFAULT_PROMPT, false).unwrap();
         assert_eq!((r.cached, r.captioned, r.failed.len()), (1, 1, 1));
         assert_eq!(server.requests().len(), 4, "red is not sent again");
         let caps = cached_captions(&log, "vision-model").unwrap();
@@ -270,15 +190,8 @@ mod tests {
 
     #[test]
     fn imported_captions_match_by_path_or_base_name() {
-        let ids: Vec<String> = ["images/a.jpg", "images/sub/b.jpg", "c.jpg"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let imported = vec![
-            ("a.jpg".into(), "cap a".into()),
-            ("sub/b.jpg".into(), "cap b".into()),
-            ("zzz.jpg".into(), "?".into()),
-        ];
+        let ids: Vec<String> = ["images/a.jpg", "images/sub/b.jpg", "c.jpg"].iter().map(|s| s.to_string()).collect();
+        let imported = vec![("a.jpg".into(), "cap a".into()), ("sub/b.jpg".into(), "cap b".into()), ("zzz.jpg".into(), "?".into())];
         let (m, unmatched) = match_imported(&ids, &imported);
         assert_eq!(m["images/a.jpg"], "cap a");
         assert_eq!(m["images/sub/b.jpg"], "cap b");

@@ -36,25 +36,15 @@ impl Context {
 }
 
 pub fn models_list() -> CliResult {
-    println!(
-        "{:<24} {:<16} {:>5}  {:<10} {:<9} source",
-        "name", "kind", "dim", "license", "installed"
-    );
+    println!("{:<24} {:<16} {:>5}  {:<10} {:<9} source", "name", "kind", "dim", "license", "installed");
     for m in ModelName::ALL {
         let i = m.info();
-        let installed = if models::installed_dir(m).is_ok() {
-            "yes"
-        } else {
-            "no"
-        };
+        let installed = if models::installed_dir(m).is_ok() { "yes" } else { "no" };
         let kind = match i.kind {
             models::ModelKind::SentenceEncoder => "sentence",
             models::ModelKind::Clip => "clip",
         };
-        println!(
-            "{:<24} {:<16} {:>5}  {:<10} {:<9} hf:{}",
-            i.name, kind, i.dim, i.license, installed, i.repo
-        );
+        println!("{:<24} {:<16} {:>5}  {:<10} {:<9} hf:{}", i.name, kind, i.dim, i.license, installed, i.repo);
     }
     Ok(())
 }
@@ -90,11 +80,7 @@ pub fn embed_text(
     let mut all: Vec<String> = texts.to_vec();
     if let Some(f) = file {
         let body = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        all.extend(
-            body.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_string),
-        );
+        all.extend(body.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
     }
     if all.is_empty() {
         return Err("no texts given: pass them as arguments or with --file".into());
@@ -163,9 +149,7 @@ pub struct ClusterArgs<'a> {
 
 impl ClusterArgs<'_> {
     /// The query options, and an LLM client when the namer or the conditioning needs one.
-    fn query(
-        &self,
-    ) -> Result<(QueryOptions, Option<crate::llm::LlmClient>), Box<dyn std::error::Error>> {
+    fn query(&self) -> Result<(QueryOptions, Option<crate::llm::LlmClient>), Box<dyn std::error::Error>> {
         let mut opts = QueryOptions::new(self.criterion)
             .with_k(self.k)
             .with_method(self.method)
@@ -175,8 +159,7 @@ impl ClusterArgs<'_> {
             .with_namer(self.namer);
         opts.cache_dir = Some(self.index_dir.to_path_buf());
         opts.values.caption_weight = self.caption_weight;
-        let needs_llm =
-            self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;
+        let needs_llm = self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;
         let client = match self.llm.clone().filter(|_| needs_llm) {
             Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),
             None => None,
@@ -200,11 +183,7 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
         return cluster_images(ctx, a, space);
     }
     if space.is_some_and(|s| s != "caption") {
-        return Err(format!(
-            "--space: {} is a caption index; only --space caption applies",
-            a.index_dir.display()
-        )
-        .into());
+        return Err(format!("--space: {} is a caption index; only --space caption applies", a.index_dir.display()).into());
     }
     let t = std::time::Instant::now();
     let idx = Index::open(a.index_dir)?;
@@ -219,8 +198,7 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
 
 pub fn write_json(path: &Path, r: &ClusterResult) -> CliResult {
     let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
 }
@@ -231,11 +209,7 @@ pub fn print_result(r: &ClusterResult) {
         "by {:?}: {} clusters{} ({} + {} conditioning, {} LLM calls, {:.0} ms)",
         r.criterion,
         r.k,
-        if r.k_auto {
-            " (k chosen automatically)"
-        } else {
-            ""
-        },
+        if r.k_auto { " (k chosen automatically)" } else { "" },
         r.method,
         r.conditioning,
         r.llm_calls,
@@ -244,13 +218,7 @@ pub fn print_result(r: &ClusterResult) {
     println!("{:>4}  {:<28} {:>6}  keywords", "id", "name", "size");
     for c in &r.clusters {
         let kw: Vec<&str> = c.keywords.iter().take(5).map(String::as_str).collect();
-        println!(
-            "{:>4}  {:<28} {:>6}  {}",
-            c.id,
-            truncate(&c.name, 28),
-            c.size,
-            kw.join(", ")
-        );
+        println!("{:>4}  {:<28} {:>6}  {}", c.id, truncate(&c.name, 28), c.size, kw.join(", "));
     }
     for n in &r.notes {
         println!("  note: {n}");
@@ -280,9 +248,7 @@ pub fn ictc(ctx: &Context, a: IctcArgs<'_>) -> CliResult {
     let n = a.limit.unwrap_or(usize::MAX).min(loaded.ids.len());
     let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
     let client = crate::llm::LlmClient::new(a.llm)?;
-    let cache_path = a
-        .cache
-        .map_or_else(|| a.index_dir.join("llm-cache.jsonl"), Path::to_path_buf);
+    let cache_path = a.cache.map_or_else(|| a.index_dir.join("llm-cache.jsonl"), Path::to_path_buf);
     let cache = crate::llm::AnswerCache::open(&cache_path)?;
     eprintln!(
         "IC|TC on {n} captions with {} at {}: {} calls needed, {} answers cached in {}",
@@ -301,9 +267,7 @@ pub fn ictc(ctx: &Context, a: IctcArgs<'_>) -> CliResult {
         &cache,
         &mut enc,
     )?;
-    result
-        .timings_ms
-        .insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+    result.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
     print_result(&result);
     if let Some(p) = a.json {
         write_json(p, &result)?;
@@ -327,12 +291,7 @@ pub fn load_labels(
 ) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error>> {
     if source.join("manifest.json").is_file() {
         let l = Index::open(source)?.load()?;
-        return Ok(l
-            .ids
-            .into_iter()
-            .zip(l.labels)
-            .filter_map(|(i, l)| l.map(|l| (i, l)))
-            .collect());
+        return Ok(l.ids.into_iter().zip(l.labels).filter_map(|(i, l)| l.map(|l| (i, l))).collect());
     }
     Ok(crate::eval::load_labels_file(source, column)?)
 }
@@ -344,58 +303,32 @@ fn load_label_table(
     column: Option<&str>,
     r: &ClusterResult,
 ) -> Result<Option<std::collections::HashMap<String, String>>, Box<dyn std::error::Error>> {
-    if path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-        != Some("csv")
-    {
+    if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("csv") {
         return Ok(None);
     }
-    let Ok(t) = crate::images::LabelTable::from_csv(path) else {
-        return Ok(None);
-    };
+    let Ok(t) = crate::images::LabelTable::from_csv(path) else { return Ok(None) };
     let col = match column {
-        Some(c) => t.column(c).ok_or_else(|| {
-            format!(
-                "{}: no column {c:?} (columns: {})",
-                path.display(),
-                t.columns.join(", ")
-            )
-        })?,
+        Some(c) => t.column(c).ok_or_else(|| format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))?,
         None => t.column("label").unwrap_or(0),
     };
     let out: std::collections::HashMap<String, String> = r
         .assignments
         .iter()
-        .filter_map(|a| {
-            t.row(&a.id)
-                .and_then(|row| row.get(col).cloned().flatten())
-                .map(|l| (a.id.clone(), l))
-        })
+        .filter_map(|a| t.row(&a.id).and_then(|row| row.get(col).cloned().flatten()).map(|l| (a.id.clone(), l)))
         .collect();
     Ok(Some(out))
 }
 
 pub fn eval(result: &Path, labels: &Path, column: Option<&str>) -> CliResult {
     let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
-    let r: ClusterResult = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
     let truth = match load_label_table(labels, column, &r)? {
         Some(t) => t,
         None => load_labels(labels, column)?,
     };
-    let pairs: Vec<(String, i64)> = r
-        .assignments
-        .iter()
-        .map(|a| (a.id.clone(), a.cluster))
-        .collect();
+    let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
     let s = crate::eval::score_by_id(&truth, &pairs)?;
-    println!(
-        "ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})",
-        s.acc, s.nmi, s.ari, s.n, s.unlabelled
-    );
+    println!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
     Ok(())
 }
 
@@ -426,17 +359,10 @@ pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
         let (t, p): (Vec<&str>, Vec<i64>) = res
             .assignments
             .iter()
-            .filter_map(|a| {
-                by_id
-                    .get(a.id.as_str())
-                    .map(|i| (if truth == 0 { i.location } else { i.mood }, a.cluster))
-            })
+            .filter_map(|a| by_id.get(a.id.as_str()).map(|i| (if truth == 0 { i.location } else { i.mood }, a.cluster)))
             .unzip();
         let s = crate::eval::score(&t, &p)?;
-        println!(
-            "  agreement with the true {criterion}s: ACC {:.3}  NMI {:.3}  ARI {:.3}\n",
-            s.acc, s.nmi, s.ari
-        );
+        println!("  agreement with the true {criterion}s: ACC {:.3}  NMI {:.3}  ARI {:.3}\n", s.acc, s.nmi, s.ari);
     }
     Ok(())
 }
@@ -453,18 +379,8 @@ pub struct AblateArgs<'a> {
 }
 
 pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
-    let AblateArgs {
-        sets_file,
-        data_dir,
-        out_dir,
-        work_dir,
-        only,
-        methods,
-        llm,
-        ictc_max_n,
-    } = a;
-    let text =
-        std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
+    let AblateArgs { sets_file, data_dir, out_dir, work_dir, only, methods, llm, ictc_max_n } = a;
+    let text = std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
     let mut sets: Vec<crate::ablation::AblationSet> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", sets_file.display()))?;
     if !only.is_empty() {
@@ -473,10 +389,7 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
     let methods: Vec<Method> = if methods.is_empty() {
         Method::ALL.to_vec()
     } else {
-        methods
-            .iter()
-            .map(|m| m.parse())
-            .collect::<Result<_, _>>()?
+        methods.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
     };
     let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
     let cfg = crate::ablation::AblationConfig {
@@ -492,10 +405,7 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
     std::fs::create_dir_all(out_dir)?;
     let md = crate::ablation::markdown(&rows);
     std::fs::write(out_dir.join("ablation.md"), &md)?;
-    std::fs::write(
-        out_dir.join("ablation.json"),
-        serde_json::to_vec_pretty(&rows)?,
-    )?;
+    std::fs::write(out_dir.join("ablation.json"), serde_json::to_vec_pretty(&rows)?)?;
     println!("{md}");
     eprintln!("wrote {}/ablation.md and ablation.json", out_dir.display());
     Ok(())
@@ -524,27 +434,16 @@ pub struct ImageIndexArgs<'a> {
 /// `clusterby index <IMAGE_DIR>`: CLIP embeddings, then captions if asked for.
 pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
     let source = ClipSource::parse(a.clip)?;
-    let mut opts = ImageEmbeddingOptions::new(source.clone())
-        .with_runtime(ctx.runtime.clone())
-        .with_batch_size(a.batch_size);
+    let mut opts = ImageEmbeddingOptions::new(source.clone()).with_runtime(ctx.runtime.clone()).with_batch_size(a.batch_size);
     if let Some(t) = ctx.threads {
         opts = opts.with_threads(t);
     }
     let mut enc = ImageEmbedding::try_new(opts)?;
     let labels = match a.labels_csv {
-        Some(p) => LabelSource::Csv {
-            path: p.to_path_buf(),
-            column: a.label_column.map(str::to_string),
-        },
+        Some(p) => LabelSource::Csv { path: p.to_path_buf(), column: a.label_column.map(str::to_string) },
         None => LabelSource::FileNames,
     };
-    let r = image_index::index_folder(
-        a.root,
-        a.out,
-        &mut enc,
-        &source,
-        &ImageIndexOptions::default().with_labels(labels),
-    )?;
+    let r = image_index::index_folder(a.root, a.out, &mut enc, &source, &ImageIndexOptions::default().with_labels(labels))?;
     for (id, why) in &r.skipped {
         eprintln!("skipped {id}: {why}");
     }
@@ -578,60 +477,28 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         for s in read.skipped.iter().take(20) {
             eprintln!("skipped {}:{}: {}", file.display(), s.line, s.reason);
         }
-        let pairs: Vec<(String, String)> = read
-            .records
-            .into_iter()
-            .map(|r| (r.id, r.caption))
-            .collect();
+        let pairs: Vec<(String, String)> = read.records.into_iter().map(|r| (r.id, r.caption)).collect();
         let (matched, unmatched) = crate::captioning::match_imported(&ids, &pairs);
-        eprintln!(
-            "imported {} captions from {} ({unmatched} matched no image)",
-            matched.len(),
-            file.display()
-        );
+        eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
         captions.extend(matched);
     }
     if let Some(cfg) = a.captioner {
         let client = crate::llm::LlmClient::new(cfg)?;
-        let root = Descriptor::read(a.out)?
-            .map(|d| d.root)
-            .unwrap_or_else(|| a.root.to_path_buf());
-        let todo: Vec<(String, PathBuf)> = ids
-            .iter()
-            .filter(|id| !captions.contains_key(*id))
-            .map(|id| (id.clone(), root.join(id)))
-            .collect();
+        let root = Descriptor::read(a.out)?.map(|d| d.root).unwrap_or_else(|| a.root.to_path_buf());
+        let todo: Vec<(String, PathBuf)> =
+            ids.iter().filter(|id| !captions.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
         let log = a.out.join("captions.jsonl");
-        let prompt = a
-            .caption_prompt
-            .unwrap_or(crate::captioning::DEFAULT_PROMPT);
-        eprintln!(
-            "captioning {} images with {} at {}",
-            todo.len(),
-            client.config().model,
-            client.endpoint()
-        );
+        let prompt = a.caption_prompt.unwrap_or(crate::captioning::DEFAULT_PROMPT);
+        eprintln!("captioning {} images with {} at {}", todo.len(), client.config().model, client.endpoint());
         let r = crate::captioning::caption_images(&todo, &log, &client, prompt, true)?;
         for (id, why) in r.failed.iter().take(20) {
             eprintln!("no caption for {id}: {why}");
         }
         if r.failed.len() > 20 {
-            eprintln!(
-                "... and {} more without a caption (see {})",
-                r.failed.len() - 20,
-                log.display()
-            );
+            eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
         }
-        eprintln!(
-            "captions: {} new, {} from earlier runs, {} failed",
-            r.captioned,
-            r.cached,
-            r.failed.len()
-        );
-        captions.extend(crate::captioning::cached_captions(
-            &log,
-            &client.config().model,
-        )?);
+        eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
+        captions.extend(crate::captioning::cached_captions(&log, &client.config().model)?);
     }
     let labels: std::collections::HashMap<String, Option<String>> = {
         let l = Index::open(a.out)?.load()?;
@@ -639,32 +506,19 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
     };
     let mut records: Vec<crate::index::CaptionRecord> = captions
         .into_iter()
-        .map(|(id, caption)| crate::index::CaptionRecord {
-            label: labels.get(&id).cloned().flatten(),
-            id,
-            caption,
-        })
+        .map(|(id, caption)| crate::index::CaptionRecord { label: labels.get(&id).cloned().flatten(), id, caption })
         .collect();
     records.sort_by(|x, y| x.id.cmp(&y.id));
     let mut text = TextEmbedding::try_new(ctx.text_options(a.text_model)?)?;
     let cdir = a.out.join(image_index::CAPTIONS_DIR);
-    let known = if cdir.join("manifest.json").is_file() {
-        Index::open(&cdir)?.ids()?
-    } else {
-        Default::default()
-    };
+    let known = if cdir.join("manifest.json").is_file() { Index::open(&cdir)?.ids()? } else { Default::default() };
     records.retain(|r| !known.contains(&r.id));
     let rep = crate::indexing::index_records(records, Vec::new(), &cdir, &mut text, true)?;
     if let Some(mut d) = Descriptor::read(a.out)? {
         d.caption_model = Some(text.name().to_string());
         d.write(a.out)?;
     }
-    eprintln!(
-        "caption index: {} new, {} rows in {}",
-        rep.added,
-        rep.total_rows,
-        cdir.display()
-    );
+    eprintln!("caption index: {} new, {} rows in {}", rep.added, rep.total_rows, cdir.display());
     Ok(())
 }
 
@@ -675,32 +529,17 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) ->
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let space: crate::image_query::Space = match space {
         Some(s) => s.parse()?,
-        None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => {
-            crate::image_query::Space::Both
-        }
+        None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => crate::image_query::Space::Both,
         None => crate::image_query::Space::Image,
     };
-    let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() {
-        &idx.descriptor.clip_model
-    } else {
-        &idx.descriptor.clip_source
-    })?;
+    let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() { &idx.descriptor.clip_model } else { &idx.descriptor.clip_source })?;
     let mut clip_text = clip.text_encoder(&ctx.runtime, ctx.threads)?;
     let mut cap_enc = match (&idx.descriptor.caption_model, space) {
-        (Some(m), s) if s != crate::image_query::Space::Image => {
-            Some(TextEmbedding::try_new(ctx.text_options(m)?)?)
-        }
+        (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
     let (opts, client) = a.query()?;
-    let mut result = crate::image_query::run(
-        &idx,
-        space,
-        &mut clip_text,
-        cap_enc.as_mut(),
-        &opts,
-        client.as_ref(),
-    )?;
+    let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
     finish_query(&result, a.json)
 }
@@ -708,25 +547,11 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) ->
 /// `clusterby report`: the HTML gallery of a result.
 pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
     let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
-    let r: ClusterResult = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
-    let page = crate::report::gallery(
-        &r,
-        index_dir,
-        &crate::report::GalleryOptions {
-            per_cluster,
-            ..Default::default()
-        },
-    )?;
+    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+    let page = crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
     let tmp = html.with_extension("html.partial");
     std::fs::write(&tmp, page.html).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, html).map_err(|e| format!("{}: {e}", html.display()))?;
-    eprintln!(
-        "wrote {} ({} clusters, {} thumbnails, {} images not found)",
-        html.display(),
-        r.clusters.len(),
-        page.thumbnails,
-        page.missing
-    );
+    eprintln!("wrote {} ({} clusters, {} thumbnails, {} images not found)", html.display(), r.clusters.len(), page.thumbnails, page.missing);
     Ok(())
 }

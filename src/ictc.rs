@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::llm::json::clean_name;
-use crate::llm::{
-    extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message,
-};
+use crate::llm::{extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
 use crate::query::{Assignment, ClusterResult, ClusterSummary};
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
@@ -46,12 +44,7 @@ pub struct IctcOptions {
 
 impl IctcOptions {
     pub fn new(criterion: impl Into<String>, k: usize) -> Self {
-        Self {
-            criterion: criterion.into(),
-            k,
-            max_labels_in_merge: 120,
-            progress: true,
-        }
+        Self { criterion: criterion.into(), k, max_labels_in_merge: 120, progress: true }
     }
 }
 
@@ -99,11 +92,7 @@ fn merge_prompt(criterion: &str, k: usize, counts: &[(String, usize)]) -> Vec<Me
 }
 
 fn assign_prompt(criterion: &str, caption: &str, names: &[String]) -> Vec<Message> {
-    let list: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("{}. {n}", i + 1))
-        .collect();
+    let list: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{}. {n}", i + 1)).collect();
     vec![
         Message::system("You are a helpful assistant that answers with JSON only."),
         Message::user(format!(
@@ -128,18 +117,11 @@ pub fn parse_label(answer: &str) -> Option<String> {
     // A sentence answer puts the label after its last " is " / " are ".
     if l.split_whitespace().count() > 4 {
         if let Some(i) = l.rfind(" is ").or_else(|| l.rfind(" are ")) {
-            l = l[i..]
-                .trim_start()
-                .split_once(' ')
-                .map_or("", |(_, r)| r)
-                .to_string();
+            l = l[i..].trim_start().split_once(' ').map_or("", |(_, r)| r).to_string();
         }
     }
     let mut words: Vec<&str> = l.split_whitespace().collect();
-    while words
-        .first()
-        .is_some_and(|w| matches!(*w, "a" | "an" | "the"))
-    {
+    while words.first().is_some_and(|w| matches!(*w, "a" | "an" | "the")) {
         words.remove(0);
     }
     let l = clean_name(&words.join(" ")).to_lowercase();
@@ -148,24 +130,14 @@ pub fn parse_label(answer: &str) -> Option<String> {
 }
 
 fn norm(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Step 3's answer as a name index, without embeddings: exact, by number, or by containment
 /// (the longest name found in the answer). `None` when it needs the embedding fallback.
 pub fn match_name(answer: &str, names: &[String]) -> Option<usize> {
     let text = extract_json(answer)
-        .and_then(|v| {
-            v.get("category")
-                .and_then(|c| c.as_str().map(str::to_string))
-                .or_else(|| v.as_str().map(str::to_string))
-        })
+        .and_then(|v| v.get("category").and_then(|c| c.as_str().map(str::to_string)).or_else(|| v.as_str().map(str::to_string)))
         .unwrap_or_else(|| answer.to_string());
     let a = norm(&text);
     if a.is_empty() {
@@ -190,13 +162,7 @@ pub fn match_name(answer: &str, names: &[String]) -> Option<usize> {
 }
 
 /// One cached chat; a failure is returned, not raised, so one bad caption never stops a run.
-fn ask(
-    client: &LlmClient,
-    cache: &AnswerCache,
-    m: &[Message],
-    o: &ChatOptions,
-    hits: &AtomicUsize,
-) -> Result<String, LlmError> {
+fn ask(client: &LlmClient, cache: &AnswerCache, m: &[Message], o: &ChatOptions, hits: &AtomicUsize) -> Result<String, LlmError> {
     let (c, hit) = client.chat_cached(cache, m, o)?;
     if hit {
         hits.fetch_add(1, Ordering::Relaxed);
@@ -227,25 +193,14 @@ pub fn run(
     let (n, k) = (captions.len(), opts.k);
     let workers = client.config().concurrency;
     let hits = AtomicUsize::new(0);
-    let mut report = IctcReport {
-        logical_calls: 2 * n + 1,
-        ..Default::default()
-    };
+    let mut report = IctcReport { logical_calls: 2 * n + 1, ..Default::default() };
     let mut timings = BTreeMap::new();
 
     // Step 2a: one label per caption.
     let t = Instant::now();
     let label_opts = ChatOptions::default().with_max_tokens(16);
     let labels: Vec<Option<String>> = parallel_map(n, workers, "2a label", opts.progress, |i| {
-        ask(
-            client,
-            cache,
-            &label_prompt(criterion, &captions[i]),
-            &label_opts,
-            &hits,
-        )
-        .ok()
-        .map(|a| parse_label(&a).unwrap_or_default())
+        ask(client, cache, &label_prompt(criterion, &captions[i]), &label_opts, &hits).ok().map(|a| parse_label(&a).unwrap_or_default())
     });
     report.label_failures = labels.iter().filter(|l| l.is_none()).count();
     timings.insert("step2a_label".to_string(), t.elapsed().as_secs_f64() * 1e3);
@@ -257,33 +212,18 @@ pub fn run(
         *counts.entry(l.as_str()).or_default() += 1;
     }
     report.distinct_labels = counts.len();
-    let mut sorted: Vec<(String, usize)> = counts
-        .into_iter()
-        .map(|(l, c)| (l.to_string(), c))
-        .collect();
+    let mut sorted: Vec<(String, usize)> = counts.into_iter().map(|(l, c)| (l.to_string(), c)).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let shown: Vec<(String, usize)> = sorted
-        .iter()
-        .take(opts.max_labels_in_merge)
-        .cloned()
-        .collect();
+    let shown: Vec<(String, usize)> = sorted.iter().take(opts.max_labels_in_merge).cloned().collect();
     let schema = json!({
         "type": "object",
         "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": k, "maxItems": k}},
         "required": ["names"]
     });
-    let merge_opts = ChatOptions::default()
-        .with_max_tokens(24 * k as u32 + 32)
-        .with_json_schema(schema);
-    let merged = ask(
-        client,
-        cache,
-        &merge_prompt(criterion, k, &shown),
-        &merge_opts,
-        &hits,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|a| parse_names(&a, k));
+    let merge_opts = ChatOptions::default().with_max_tokens(24 * k as u32 + 32).with_json_schema(schema);
+    let merged = ask(client, cache, &merge_prompt(criterion, k, &shown), &merge_opts, &hits)
+        .map_err(|e| e.to_string())
+        .and_then(|a| parse_names(&a, k));
     let names: Vec<String> = match merged {
         Ok(n) => n,
         Err(why) => {
@@ -301,22 +241,13 @@ pub fn run(
 
     // Step 3: assign every caption to one name.
     let t = Instant::now();
-    let assign_opts = ChatOptions::default()
-        .with_max_tokens(32)
-        .with_json_schema(json!({
-            "type": "object",
-            "properties": {"category": {"type": "string", "enum": names}},
-            "required": ["category"]
-        }));
+    let assign_opts = ChatOptions::default().with_max_tokens(32).with_json_schema(json!({
+        "type": "object",
+        "properties": {"category": {"type": "string", "enum": names}},
+        "required": ["category"]
+    }));
     let answers: Vec<Option<String>> = parallel_map(n, workers, "3 assign", opts.progress, |i| {
-        ask(
-            client,
-            cache,
-            &assign_prompt(criterion, &captions[i], &names),
-            &assign_opts,
-            &hits,
-        )
-        .ok()
+        ask(client, cache, &assign_prompt(criterion, &captions[i], &names), &assign_opts, &hits).ok()
     });
     timings.insert("step3_assign".to_string(), t.elapsed().as_secs_f64() * 1e3);
 
@@ -356,10 +287,7 @@ pub fn run(
         let mut m: HashMap<&str, usize> = HashMap::new();
         for (i, a) in assigned.iter().enumerate() {
             if *a == Some(c) {
-                if let Some(Some(l)) = labels
-                    .get(i)
-                    .map(|l| l.as_deref().filter(|s| !s.is_empty()))
-                {
+                if let Some(Some(l)) = labels.get(i).map(|l| l.as_deref().filter(|s| !s.is_empty())) {
                     *m.entry(l).or_default() += 1;
                 }
             }
@@ -376,22 +304,13 @@ pub fn run(
             name: name.clone(),
             size: assigned.iter().filter(|a| **a == Some(c)).count(),
             keywords: labels_of(c),
-            examples: assigned
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| **a == Some(c))
-                .take(3)
-                .map(|(i, _)| ids[i].clone())
-                .collect(),
+            examples: assigned.iter().enumerate().filter(|(_, a)| **a == Some(c)).take(3).map(|(i, _)| ids[i].clone()).collect(),
         })
         .collect();
     let assignments = ids
         .iter()
         .zip(&assigned)
-        .map(|(id, a)| Assignment {
-            id: id.clone(),
-            cluster: a.map_or(-1, |c| c as i64),
-        })
+        .map(|(id, a)| Assignment { id: id.clone(), cluster: a.map_or(-1, |c| c as i64) })
         .collect();
     let mut usage = client.usage();
     usage.cache_hits = report.cache_hits as u64;
@@ -406,9 +325,7 @@ pub fn run(
         report.logical_calls
     )];
     if let Some(why) = &report.merge_fell_back {
-        notes.push(format!(
-            "step 2b answer unusable ({why}); the {k} most frequent labels are the names"
-        ));
+        notes.push(format!("step 2b answer unusable ({why}); the {k} most frequent labels are the names"));
     }
     let result = ClusterResult {
         criterion: criterion.to_string(),
@@ -433,12 +350,7 @@ fn nearest(x: &Array2<f32>, names: &Array2<f32>) -> Vec<usize> {
     let sims = x.dot(&names.t());
     sims.rows()
         .into_iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(j, _)| j)
-        })
+        .map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(j, _)| j))
         .collect()
 }
 
@@ -454,15 +366,9 @@ mod tests {
     fn fake() -> FakeServer {
         FakeServer::with_handler(|r| {
             let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-            let prompt = body["messages"][1]["content"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_string();
             if prompt.contains("Merge these labels") {
-                assert!(
-                    prompt.contains("trumpet: 3") && prompt.contains("violin: 2"),
-                    "{prompt}"
-                );
+                assert!(prompt.contains("trumpet: 3") && prompt.contains("violin: 2"), "{prompt}");
                 return Reply::content("{\"names\": [\"Brass\", \"Strings\"]}");
             }
             let trumpet = prompt.contains("trumpet");
@@ -473,11 +379,7 @@ mod tests {
                 if prompt.contains("bugle") {
                     return Reply::content("trumpets and trombones");
                 }
-                return Reply::content(if trumpet {
-                    "{\"category\": \"Brass\"}"
-                } else {
-                    "{\"category\": \"Strings\"}"
-                });
+                return Reply::content(if trumpet { "{\"category\": \"Brass\"}" } else { "{\"category\": \"Strings\"}" });
             }
             Reply::content(if trumpet { "Answer: Trumpet" } else { "violin" })
         })
@@ -485,53 +387,28 @@ mod tests {
 
     #[test]
     fn three_steps_then_a_resume_from_the_cache() {
-        let Some(mut enc) = crate::text_embedding::test_encoder() else {
-            return;
-        };
+        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
         let server = fake();
         let dir = tempfile::tempdir().unwrap();
         let caps: Vec<String> = [
-            "a man plays a trumpet",
-            "a trumpet on a stage",
-            "a girl with a violin",
-            "a trumpet player, with a bugle nearby",
-            "a cellist and a violin in a hall",
+            "a man plays a trumpet", "a trumpet on a stage", "a girl with a violin",
+            "a trumpet player, with a bugle nearby", "a cellist and a violin in a hall",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         let ids: Vec<String> = (0..caps.len()).map(|i| format!("img{i}")).collect();
-        let cfg = LlmConfig::new(server.base_url(), "m")
-            .with_max_retries(0)
-            .with_concurrency(2);
+        let cfg = LlmConfig::new(server.base_url(), "m").with_max_retries(0).with_concurrency(2);
         let client = LlmClient::new(cfg.clone()).unwrap();
         let cache = AnswerCache::open(&dir.path().join("cache.jsonl")).unwrap();
         let mut opts = IctcOptions::new("musical instrument", 2);
         opts.progress = false;
         let (res, rep) = run(&ids, &caps, &opts, &client, &cache, &mut enc).unwrap();
         assert_eq!(rep.logical_calls, 11);
-        assert_eq!(
-            (
-                rep.assigned_exactly,
-                rep.mapped_by_embedding,
-                rep.assign_failures
-            ),
-            (3, 1, 1),
-            "{rep:?}"
-        );
-        assert_eq!(
-            res.clusters
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
-            ["Brass", "Strings"]
-        );
+        assert_eq!((rep.assigned_exactly, rep.mapped_by_embedding, rep.assign_failures), (3, 1, 1), "{rep:?}");
+        assert_eq!(res.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Brass", "Strings"]);
         let cl: Vec<i64> = res.assignments.iter().map(|a| a.cluster).collect();
-        assert_eq!(
-            cl,
-            [0, 0, 1, 0, 1],
-            "the off-list answer maps to Brass, the failed caption to Strings"
-        );
+        assert_eq!(cl, [0, 0, 1, 0, 1], "the off-list answer maps to Brass, the failed caption to Strings");
         assert_eq!(res.clusters[0].keywords[0], "trumpet");
         let first = server.requests().len();
         assert_eq!(first, 11);
@@ -543,53 +420,26 @@ mod tests {
         assert_eq!(server.requests().len() - first, 1);
         assert_eq!(rep2.cache_hits, 10);
         assert_eq!(res2.llm.unwrap().cache_hits, 10);
-        assert_eq!(
-            res2.assignments
-                .iter()
-                .map(|a| a.cluster)
-                .collect::<Vec<_>>(),
-            cl
-        );
+        assert_eq!(res2.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>(), cl);
     }
 
     #[test]
     fn labels_are_cleaned() {
-        assert_eq!(
-            parse_label("Answer: Trumpet.\nBecause..."),
-            Some("trumpet".into())
-        );
-        assert_eq!(
-            parse_label("\n  \"Acoustic guitar\"  "),
-            Some("acoustic guitar".into())
-        );
+        assert_eq!(parse_label("Answer: Trumpet.\nBecause..."), Some("trumpet".into()));
+        assert_eq!(parse_label("\n  \"Acoustic guitar\"  "), Some("acoustic guitar".into()));
         assert_eq!(parse_label("   "), None);
-        assert_eq!(
-            parse_label("The musical instrument in this image is a saxophone."),
-            Some("saxophone".into())
-        );
-        assert_eq!(
-            parse_label("The instruments in the picture are the drums"),
-            Some("drums".into())
-        );
+        assert_eq!(parse_label("The musical instrument in this image is a saxophone."), Some("saxophone".into()));
+        assert_eq!(parse_label("The instruments in the picture are the drums"), Some("drums".into()));
         assert_eq!(parse_label("A violin"), Some("violin".into()));
     }
 
     #[test]
     fn answers_match_names_without_embeddings() {
-        let names: Vec<String> = ["Brass", "String instrument", "Percussion"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            match_name("{\"category\": \"String instrument\"}", &names),
-            Some(1)
-        );
+        let names: Vec<String> = ["Brass", "String instrument", "Percussion"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(match_name("{\"category\": \"String instrument\"}", &names), Some(1));
         assert_eq!(match_name("percussion.", &names), Some(2));
         assert_eq!(match_name("2", &names), Some(1));
-        assert_eq!(
-            match_name("It is a string instrument, clearly", &names),
-            Some(1)
-        );
+        assert_eq!(match_name("It is a string instrument, clearly", &names), Some(1));
         assert_eq!(match_name("woodwind", &names), None);
         assert_eq!(match_name("", &names), None);
     }

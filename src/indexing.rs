@@ -43,10 +43,7 @@ pub fn index_records(
     let mut index = Index::create_or_open(out, encoder.name(), encoder.dim())?;
     let have = index.ids()?;
     let read = records.len();
-    let todo: Vec<CaptionRecord> = records
-        .into_iter()
-        .filter(|r| !have.contains(&r.id))
-        .collect();
+    let todo: Vec<CaptionRecord> = records.into_iter().filter(|r| !have.contains(&r.id)).collect();
     let already_indexed = read - todo.len();
     let bar = progress::bar(todo.len() as u64, "indexing", show_progress);
     for part in todo.chunks(PART_ROWS) {

@@ -33,16 +33,8 @@ impl AppendLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(&ctx)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(&ctx)?;
-        let mut replay = Replay {
-            records: Vec::new(),
-            damaged: 0,
-        };
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(&ctx)?;
+        let mut replay = Replay { records: Vec::new(), damaged: 0 };
         let (mut pos, mut good_end) = (0u64, 0u64);
         {
             let mut reader = BufReader::new(&mut file);
@@ -64,13 +56,7 @@ impl AppendLog {
         if file.seek(SeekFrom::End(0)).map_err(&ctx)? != good_end {
             file.set_len(good_end).map_err(&ctx)?;
         }
-        Ok((
-            Self {
-                path: path.to_path_buf(),
-                file: Mutex::new(file),
-            },
-            replay,
-        ))
+        Ok((Self { path: path.to_path_buf(), file: Mutex::new(file) }, replay))
     }
 
     pub fn path(&self) -> &Path {
@@ -82,9 +68,7 @@ impl AppendLog {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(&line)
-            .and_then(|_| f.flush())
-            .map_err(with_path(&self.path))
+        f.write_all(&line).and_then(|_| f.flush()).map_err(with_path(&self.path))
     }
 }
 

@@ -8,11 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use clusterby::cli;
 
 #[derive(Parser)]
-#[command(
-    name = "clusterby",
-    version,
-    about = "Cluster images by a criterion stated in words, and name the clusters"
-)]
+#[command(name = "clusterby", version, about = "Cluster images by a criterion stated in words, and name the clusters")]
 struct Cli {
     /// Path to libonnxruntime.so (else CLUSTERBY_ORT_LIB / ORT_DYLIB_PATH, the cache, next to the binary).
     #[arg(long, global = true, value_name = "PATH")]
@@ -77,11 +73,7 @@ enum Command {
         #[arg(long)]
         captioner: Option<String>,
         /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1 (env CLUSTERBY_CAPTIONER_BASE_URL).
-        #[arg(
-            long,
-            env = "CLUSTERBY_CAPTIONER_BASE_URL",
-            default_value = "http://127.0.0.1:8080/v1"
-        )]
+        #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
         base_url: String,
         /// Captioner model name, e.g. llava (env CLUSTERBY_CAPTIONER_MODEL).
         #[arg(long, env = "CLUSTERBY_CAPTIONER_MODEL", default_value = "default")]
@@ -212,11 +204,7 @@ enum Command {
 #[derive(Args)]
 struct LlmArgs {
     /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.
-    #[arg(
-        long,
-        env = "CLUSTERBY_LLM_BASE_URL",
-        default_value = "http://127.0.0.1:8080/v1"
-    )]
+    #[arg(long, env = "CLUSTERBY_LLM_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
     llm_base_url: String,
     #[arg(long, env = "CLUSTERBY_LLM_MODEL", default_value = "default")]
     llm_model: String,
@@ -236,18 +224,13 @@ struct LlmArgs {
 impl LlmArgs {
     fn config(&self) -> Result<clusterby::llm::LlmConfig, String> {
         if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0) {
-            return Err(format!(
-                "--llm-timeout must be a positive number of seconds, not {}",
-                self.llm_timeout
-            ));
+            return Err(format!("--llm-timeout must be a positive number of seconds, not {}", self.llm_timeout));
         }
-        Ok(
-            clusterby::llm::LlmConfig::new(&self.llm_base_url, &self.llm_model)
-                .with_api_key_env(&self.llm_api_key_env)
-                .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
-                .with_max_retries(self.llm_retries)
-                .with_concurrency(self.llm_concurrency),
-        )
+        Ok(clusterby::llm::LlmConfig::new(&self.llm_base_url, &self.llm_model)
+            .with_api_key_env(&self.llm_api_key_env)
+            .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
+            .with_max_retries(self.llm_retries)
+            .with_concurrency(self.llm_concurrency))
     }
 }
 
@@ -274,13 +257,9 @@ fn main() -> ExitCode {
             ModelsAction::Path { name } => cli::models_path(&name),
             ModelsAction::Verify { name } => cli::models_verify(&name),
         },
-        Command::EmbedText {
-            texts,
-            file,
-            out,
-            model,
-            batch_size,
-        } => cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size),
+        Command::EmbedText { texts, file, out, model, batch_size } => {
+            cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
+        }
         Command::Index {
             input,
             out,
@@ -300,12 +279,9 @@ fn main() -> ExitCode {
                 let captioner = match captioner.as_deref() {
                     None => Ok(None),
                     Some("openai") => Ok(Some(
-                        clusterby::llm::LlmConfig::new(base_url, captioner_model)
-                            .with_api_key_env(captioner_api_key_env),
+                        clusterby::llm::LlmConfig::new(base_url, captioner_model).with_api_key_env(captioner_api_key_env),
                     )),
-                    Some(other) => Err(format!(
-                        "--captioner: unknown captioner {other:?} (use openai)"
-                    )),
+                    Some(other) => Err(format!("--captioner: unknown captioner {other:?} (use openai)")),
                 };
                 match captioner {
                     Ok(captioner) => cli::index_images(
@@ -329,52 +305,26 @@ fn main() -> ExitCode {
                 cli::index(&ctx, &input, &out, &model)
             }
         }
-        Command::Report {
-            result,
-            index,
-            html,
-            per_cluster,
-        } => cli::report(&result, &index, &html, per_cluster),
-        Command::Cluster {
-            index,
-            by,
-            k,
-            method,
-            conditioning,
-            exclude,
-            caption_weight,
-            seed,
-            namer,
-            llm,
-            space,
-            json,
-        } => {
-            match (
-                method.parse(),
-                conditioning.parse(),
-                namer.parse(),
-                llm.config(),
-                caption_weight.parse(),
-            ) {
-                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => {
-                    cli::cluster(
-                        &ctx,
-                        space.as_deref(),
-                        cli::ClusterArgs {
-                            index_dir: &index,
-                            namer,
-                            llm: Some(llm),
-                            criterion: &by,
-                            k,
-                            method,
-                            conditioning,
-                            exclude,
-                            caption_weight,
-                            seed,
-                            json: json.as_deref(),
-                        },
-                    )
-                }
+        Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
+        Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, space, json } => {
+            match (method.parse(), conditioning.parse(), namer.parse(), llm.config(), caption_weight.parse()) {
+                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => cli::cluster(
+                    &ctx,
+                    space.as_deref(),
+                    cli::ClusterArgs {
+                        index_dir: &index,
+                        namer,
+                        llm: Some(llm),
+                        criterion: &by,
+                        k,
+                        method,
+                        conditioning,
+                        exclude,
+                        caption_weight,
+                        seed,
+                        json: json.as_deref(),
+                    },
+                ),
                 (Err(e), ..) => Err(format!("--method: {e}").into()),
                 (_, Err(e), ..) => Err(e.into()),
                 (_, _, Err(e), ..) => Err(format!("--namer: {e}").into()),
@@ -382,15 +332,7 @@ fn main() -> ExitCode {
                 (.., Err(e)) => Err(format!("--caption-weight: {e}").into()),
             }
         }
-        Command::Ictc {
-            index,
-            by,
-            k,
-            llm,
-            cache,
-            limit,
-            json,
-        } => match llm.config() {
+        Command::Ictc { index, by, k, llm, cache, limit, json } => match llm.config() {
             Ok(llm) => cli::ictc(
                 &ctx,
                 cli::IctcArgs {
@@ -405,22 +347,8 @@ fn main() -> ExitCode {
             ),
             Err(e) => Err(e.into()),
         },
-        Command::Eval {
-            result,
-            labels,
-            column,
-        } => cli::eval(&result, &labels, column.as_deref()),
-        Command::Ablate {
-            sets,
-            data,
-            out,
-            work,
-            only,
-            method,
-            with_llm,
-            llm,
-            ictc_max_n,
-        } => match llm.config() {
+        Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
+        Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => match llm.config() {
             Ok(cfg) => cli::ablate(
                 &ctx,
                 cli::AblateArgs {

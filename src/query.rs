@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{self, ClusterError, ClusterParams, Method, Rows};
-use crate::conditioning::{self, ConditionInput, Conditioning, ConditioningError};
+use crate::conditioning::{self, Conditioning, ConditioningError, ConditionInput};
 use crate::index::store::LoadedIndex;
 use crate::llm::{LlmClient, LlmUsage};
 use crate::naming::{KeywordNamer, LlmNamer, Namer, NamingError, NamingReport, NamingRequest};
@@ -163,11 +163,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// Runs one query over a loaded index, offline (keyword names).
-pub fn run(
-    index: &LoadedIndex,
-    encoder: &mut TextEmbedding,
-    opts: &QueryOptions,
-) -> Result<ClusterResult, QueryError> {
+pub fn run(index: &LoadedIndex, encoder: &mut TextEmbedding, opts: &QueryOptions) -> Result<ClusterResult, QueryError> {
     run_with(index, encoder, opts, None)
 }
 
@@ -211,11 +207,7 @@ pub fn run_with(
     timings.insert("condition".to_string(), ms(t));
     let mut notes = Vec::new();
     if !cond_report.relevant_terms.is_empty() {
-        let terms: Vec<&str> = cond_report
-            .relevant_terms
-            .iter()
-            .map(|(t, _)| t.as_str())
-            .collect();
+        let terms: Vec<&str> = cond_report.relevant_terms.iter().map(|(t, _)| t.as_str()).collect();
         notes.push(format!(
             "criterion values (top of {} mined terms): {}",
             cond_report.vocabulary_size,
@@ -228,28 +220,10 @@ pub fn run_with(
     let terms = cond_report
         .vocabulary
         .as_ref()
-        .map(|v| crate::naming::TermLists {
-            terms: &v.terms,
-            occurrences: &v.occurrences,
-        });
-    let features = Features {
-        ids: &index.ids,
-        captions: &index.captions,
-        x: conditioned.rows(),
-        terms,
-        unit: conditioned.known_unit(),
-    };
-    cluster_and_name(
-        &features,
-        opts,
-        llm,
-        Some(encoder),
-        None,
-        None,
-        timings,
-        notes,
-        total,
-    )
+        .map(|v| crate::naming::TermLists { terms: &v.terms, occurrences: &v.occurrences });
+    let features =
+        Features { ids: &index.ids, captions: &index.captions, x: conditioned.rows(), terms, unit: conditioned.known_unit() };
+    cluster_and_name(&features, opts, llm, Some(encoder), None, None, timings, notes, total)
 }
 
 /// What clustering sees: one feature row per item, with the item's id and caption (captions
@@ -287,11 +261,8 @@ pub(crate) fn cluster_and_name(
     let clustering = match preset {
         Some(c) => c,
         None => {
-            let params = ClusterParams::new(opts.method)
-                .with_k(opts.k)
-                .with_seed(opts.seed)
-                .with_n_runs(opts.restarts)
-                .check()?;
+            let params =
+                ClusterParams::new(opts.method).with_k(opts.k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
             if f.unit {
                 cluster::fit_unit_rows(f.x, &params)?
             } else {
@@ -308,33 +279,17 @@ pub(crate) fn cluster_and_name(
         Some(scores) => most_typical(&clustering.labels, scores, clustering.k, per_cluster),
         None => representatives(f.x, &clustering.labels, clustering.k, per_cluster),
     };
-    let mut req = NamingRequest::new(
-        &opts.criterion,
-        f.captions,
-        &clustering.labels,
-        clustering.k,
-    )
-    .with_representatives(&examples);
+    let mut req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
+        .with_representatives(&examples);
     if let Some(t) = f.terms {
         req = req.with_terms(t);
     }
     let (names, report) = match (opts.namer, llm, names_from) {
-        (NamerKind::Llm, Some(client), Some(name_fn)) => LlmNamer::new(client).name_checked_from(
-            &req,
-            name_fn(&clustering.labels, clustering.k),
-            "values",
-            encoder,
-        ),
-        (NamerKind::Llm, Some(client), None) => {
-            LlmNamer::new(client).name_checked(&req, encoder)?
+        (NamerKind::Llm, Some(client), Some(name_fn)) => {
+            LlmNamer::new(client).name_checked_from(&req, name_fn(&clustering.labels, clustering.k), "values", encoder)
         }
-        (_, _, Some(name_fn)) => (
-            name_fn(&clustering.labels, clustering.k),
-            NamingReport {
-                namer: "values".into(),
-                ..Default::default()
-            },
-        ),
+        (NamerKind::Llm, Some(client), None) => LlmNamer::new(client).name_checked(&req, encoder)?,
+        (_, _, Some(name_fn)) => (name_fn(&clustering.labels, clustering.k), NamingReport { namer: "values".into(), ..Default::default() }),
         _ => (KeywordNamer::new().name(&req)?, Default::default()),
     };
     timings.insert("name".to_string(), ms(t));
@@ -346,11 +301,7 @@ pub(crate) fn cluster_and_name(
         .filter(|n| n.cluster >= 0 || noise > 0)
         .map(|n| ClusterSummary {
             id: n.cluster,
-            size: if n.cluster < 0 {
-                noise
-            } else {
-                sizes.get(n.cluster as usize).copied().unwrap_or(0)
-            },
+            size: if n.cluster < 0 { noise } else { sizes.get(n.cluster as usize).copied().unwrap_or(0) },
             examples: if n.cluster < 0 {
                 Vec::new()
             } else {
@@ -369,10 +320,7 @@ pub(crate) fn cluster_and_name(
         .ids
         .iter()
         .zip(&clustering.labels)
-        .map(|(id, &c)| Assignment {
-            id: id.clone(),
-            cluster: c,
-        })
+        .map(|(id, &c)| Assignment { id: id.clone(), cluster: c })
         .collect();
     timings.insert("total".to_string(), ms(total));
     notes.splice(0..0, conditioned_notes(opts));
@@ -418,13 +366,7 @@ pub fn representatives(x: Rows<'_>, labels: &[i64], k: usize, n: usize) -> Vec<V
     const CHUNK: usize = 1024;
     let dim = x.ncols();
     let rows = x.nrows().min(labels.len());
-    let cluster = |i: usize| {
-        labels
-            .get(i)
-            .copied()
-            .filter(|&l| l >= 0 && (l as usize) < k)
-            .map(|l| l as usize)
-    };
+    let cluster = |i: usize| labels.get(i).copied().filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
     let sums = (0..rows.div_ceil(CHUNK))
         .into_par_iter()
         .map(|c| {
@@ -436,28 +378,19 @@ pub fn representatives(x: Rows<'_>, labels: &[i64], k: usize, n: usize) -> Vec<V
             }
             sums
         })
-        .reduce(
-            || vec![0f32; k * dim],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+        .reduce(|| vec![0f32; k * dim], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
     let centroids = ndarray::ArrayView2::from_shape((k, dim), &sums).expect("k × dim sums");
-    let scores = x.map_centroid_scores(centroids, |i, s| {
-        cluster(i).map_or(f32::NEG_INFINITY, |l| s[l])
-    });
+    let scores = x.map_centroid_scores(centroids, |i, s| cluster(i).map_or(f32::NEG_INFINITY, |l| s[l]));
     most_typical(&labels[..rows], &scores, k, n)
 }
 
 /// Per cluster (`labels` in `0..k`; others skipped), the `n` rows with the highest `scores`,
 /// highest first.
 fn most_typical(labels: &[i64], scores: &[f32], k: usize, n: usize) -> Vec<Vec<usize>> {
-    let cluster = |i: usize| {
-        Some(labels[i])
-            .filter(|&l| l >= 0 && (l as usize) < k)
-            .map(|l| l as usize)
-    };
+    let cluster = |i: usize| Some(labels[i]).filter(|&l| l >= 0 && (l as usize) < k).map(|l| l as usize);
     let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::new(); k];
     for (i, &s) in scores.iter().enumerate().take(labels.len()) {
         let Some(l) = cluster(i) else { continue };

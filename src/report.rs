@@ -25,11 +25,7 @@ pub struct GalleryOptions {
 
 impl Default for GalleryOptions {
     fn default() -> Self {
-        Self {
-            per_cluster: 24,
-            thumb_side: 160,
-            captions_per_cluster: 3,
-        }
+        Self { per_cluster: 24, thumb_side: 160, captions_per_cluster: 3 }
     }
 }
 
@@ -61,10 +57,7 @@ fn thumbnail(path: &Path, side: u32) -> Option<String> {
     let t = image::DynamicImage::ImageRgb8(im).thumbnail(side, side);
     let mut out = std::io::Cursor::new(Vec::new());
     t.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
-    Some(format!(
-        "data:image/jpeg;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(out.into_inner())
-    ))
+    Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(out.into_inner())))
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;background:#fafafa;color:#222}\
@@ -77,27 +70,15 @@ blockquote{margin:4px 0;padding:4px 8px;border-left:3px solid #ccd;font-size:13p
 
 /// Builds the gallery of `r` over the index in `index_dir` (an image index gives thumbnails; a
 /// caption index gives captions only).
-pub fn gallery(
-    r: &ClusterResult,
-    index_dir: &Path,
-    opts: &GalleryOptions,
-) -> Result<Gallery, Box<dyn std::error::Error>> {
-    let (root, captions): (Option<std::path::PathBuf>, HashMap<String, String>) =
-        if is_image_index(index_dir) {
-            let idx = LoadedImageIndex::open(index_dir)?;
-            let caps = idx
-                .images
-                .ids
-                .iter()
-                .cloned()
-                .zip(idx.captions)
-                .filter(|(_, c)| !c.is_empty())
-                .collect();
-            (Some(idx.descriptor.root), caps)
-        } else {
-            let l = Index::open(index_dir)?.load()?;
-            (None, l.ids.into_iter().zip(l.captions).collect())
-        };
+pub fn gallery(r: &ClusterResult, index_dir: &Path, opts: &GalleryOptions) -> Result<Gallery, Box<dyn std::error::Error>> {
+    let (root, captions): (Option<std::path::PathBuf>, HashMap<String, String>) = if is_image_index(index_dir) {
+        let idx = LoadedImageIndex::open(index_dir)?;
+        let caps = idx.images.ids.iter().cloned().zip(idx.captions).filter(|(_, c)| !c.is_empty()).collect();
+        (Some(idx.descriptor.root), caps)
+    } else {
+        let l = Index::open(index_dir)?.load()?;
+        (None, l.ids.into_iter().zip(l.captions).collect())
+    };
     let mut members: HashMap<i64, Vec<&str>> = HashMap::new();
     for a in &r.assignments {
         members.entry(a.cluster).or_default().push(a.id.as_str());
@@ -158,27 +139,14 @@ pub fn gallery(
                     }
                     None => {
                         missing += 1;
-                        let _ = write!(
-                            h,
-                            "<figure><figcaption>missing: {}</figcaption></figure>",
-                            escape(id)
-                        );
+                        let _ = write!(h, "<figure><figcaption>missing: {}</figcaption></figure>", escape(id));
                     }
                 }
             }
             h.push_str("</div>");
         }
-        for id in shown
-            .iter()
-            .filter(|id| captions.contains_key(**id))
-            .take(opts.captions_per_cluster)
-        {
-            let _ = write!(
-                h,
-                "<blockquote><b>{}</b>: {}</blockquote>",
-                escape(id),
-                escape(&captions[*id])
-            );
+        for id in shown.iter().filter(|id| captions.contains_key(**id)).take(opts.captions_per_cluster) {
+            let _ = write!(h, "<blockquote><b>{}</b>: {}</blockquote>", escape(id), escape(&captions[*id]));
         }
         h.push_str("</section>");
     }
@@ -186,11 +154,7 @@ pub fn gallery(
         let _ = write!(h, "<p class=\"meta\">{}</p>", escape(n));
     }
     h.push_str("</body></html>\n");
-    Ok(Gallery {
-        html: h,
-        thumbnails: thumbs,
-        missing,
-    })
+    Ok(Gallery { html: h, thumbnails: thumbs, missing })
 }
 
 #[cfg(test)]
@@ -199,9 +163,6 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
+        assert_eq!(escape("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
     }
 }

@@ -69,10 +69,7 @@ pub fn candidates(opts: &RuntimeOptions) -> Vec<PathBuf> {
         }
     }
     out.extend(library_files_in(&paths::runtime_dir()));
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         out.extend(library_files_in(&dir));
         out.extend(library_files_in(&dir.join("../lib")));
     }
@@ -115,10 +112,7 @@ pub fn init(opts: &RuntimeOptions) -> Result<&'static Environment, RuntimeError>
     if let Some(l) = RUNTIME.get() {
         if let Some(req) = &opts.library {
             if !same_file(req, &l.path) {
-                return Err(RuntimeError::AlreadyLoaded {
-                    loaded: l.path.clone(),
-                    requested: req.clone(),
-                });
+                return Err(RuntimeError::AlreadyLoaded { loaded: l.path.clone(), requested: req.clone() });
             }
         }
         return Ok(&l.env);
@@ -131,10 +125,7 @@ pub fn init(opts: &RuntimeOptions) -> Result<&'static Environment, RuntimeError>
     let Some(path) = searched.iter().find(|p| p.is_file()).cloned() else {
         return Err(RuntimeError::NotFound { searched });
     };
-    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load { path: path.clone(), reason: e.to_string() })?;
     let env = builder
         .with_name("clusterby")
         .build()

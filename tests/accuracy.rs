@@ -15,68 +15,44 @@ fn plain_and_values(set: &str, criterion: &str, k: usize) -> Option<(f64, f64, V
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(
-        ModelName::AllMiniLmL6V2,
-    )))
-    .unwrap();
+    let mut enc =
+        TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
     clusterby::indexing::index_captions_file(&input, dir.path(), &mut enc, false).unwrap();
     let loaded = Index::open(dir.path()).unwrap().load().unwrap();
-    let truth: Vec<&str> = loaded
-        .labels
-        .iter()
-        .map(|l| l.as_deref().unwrap())
-        .collect();
+    let truth: Vec<&str> = loaded.labels.iter().map(|l| l.as_deref().unwrap()).collect();
     let mut notes = Vec::new();
     let mut acc = |c: Conditioning, enc: &mut TextEmbedding| {
-        let opts = QueryOptions::new(criterion)
-            .with_k(Some(k))
-            .with_conditioning(c);
+        let opts = QueryOptions::new(criterion).with_k(Some(k)).with_conditioning(c);
         let r = query::run(&loaded, enc, &opts).unwrap();
         assert_eq!(r.llm_calls, 0);
         notes.extend(r.notes.iter().cloned());
         let pred: Vec<i64> = r.assignments.iter().map(|a| a.cluster).collect();
         clusterby::eval::score(&truth, &pred).unwrap().acc
     };
-    let (plain, values) = (
-        acc(Conditioning::None, &mut enc),
-        acc(Conditioning::Values, &mut enc),
-    );
+    let (plain, values) = (acc(Conditioning::None, &mut enc), acc(Conditioning::Values, &mut enc));
     eprintln!("{set} ACC: plain {plain:.3}, values {values:.3}; notes {notes:?}");
     Some((plain, values, notes))
 }
 
 #[test]
 fn ppmi2_values_beats_plain_embeddings() {
-    let Some((plain, values, notes)) = plain_and_values("ppmi2", "musical instrument", 2) else {
-        return;
-    };
+    let Some((plain, values, notes)) = plain_and_values("ppmi2", "musical instrument", 2) else { return };
     assert!(values >= 0.9, "values ACC {values}");
     assert!(values > plain + 0.2, "values {values} vs plain {plain}");
     // Captions of musicians are mostly about people and stages, not about wind vs string:
     // the views disagree, so the values keep half the weight.
-    assert!(
-        notes.iter().any(|n| n.starts_with("caption weight 0.5")),
-        "{notes:?}"
-    );
+    assert!(notes.iter().any(|n| n.starts_with("caption weight 0.5")), "{notes:?}");
 }
 
 #[test]
 fn ppmi7_values_beats_plain_embeddings_and_leans_on_captions() {
-    let Some((plain, values, notes)) = plain_and_values("ppmi7", "musical instrument", 7) else {
-        return;
-    };
+    let Some((plain, values, notes)) = plain_and_values("ppmi7", "musical instrument", 7) else { return };
     assert!(values >= 0.94, "values ACC {values}");
     assert!(values > plain + 0.1, "values {values} vs plain {plain}");
     // Here the captions name the instrument: the views agree and the captions lead.
     let weight: f32 = notes
         .iter()
-        .find_map(|n| {
-            n.strip_prefix("caption weight ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
+        .find_map(|n| n.strip_prefix("caption weight ")?.split(' ').next()?.parse().ok())
         .expect("a caption weight note");
     assert!(weight > 0.7, "caption weight {weight}");
 }

@@ -12,11 +12,7 @@ fn run(args: &[&str]) -> Output {
     Command::new(common::bin()).args(args).output().unwrap()
 }
 
-fn write_corpus(
-    path: &std::path::Path,
-    items: &[clusterby::demo::DemoItem],
-    label: fn(&clusterby::demo::DemoItem) -> &str,
-) {
+fn write_corpus(path: &std::path::Path, items: &[clusterby::demo::DemoItem], label: fn(&clusterby::demo::DemoItem) -> &str) {
     let mut f = std::fs::File::create(path).unwrap();
     for (i, it) in items.iter().enumerate() {
         if i == 3 {
@@ -38,66 +34,33 @@ fn index_cluster_eval_and_grow() {
     let index = dir.path().join("idx");
     // Start with 60 items; the file grows to 80 later.
     write_corpus(&input, &items[..60], |i| i.location);
-    let o = run(&[
-        "index",
-        input.to_str().unwrap(),
-        "--out",
-        index.to_str().unwrap(),
-    ]);
+    let o = run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("captions.jsonl:4"),
-        "malformed line must be reported with its number: {err}"
-    );
+    assert!(err.contains("captions.jsonl:4"), "malformed line must be reported with its number: {err}");
     assert!(err.contains("60 new"), "{err}");
 
     write_corpus(&input, &items, |i| i.location);
-    let o = run(&[
-        "index",
-        input.to_str().unwrap(),
-        "--out",
-        index.to_str().unwrap(),
-    ]);
+    let o = run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("20 new") && err.contains("60 already indexed"),
-        "{err}"
-    );
+    assert!(err.contains("20 new") && err.contains("60 already indexed"), "{err}");
 
     let json = dir.path().join("loc.json");
-    let o = run(&[
-        "cluster",
-        index.to_str().unwrap(),
-        "--by",
-        "location",
-        "-k",
-        "4",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let o = run(&["cluster", index.to_str().unwrap(), "--by", "location", "-k", "4", "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.k, 4);
     assert_eq!(r.assignments.len(), 80);
     assert_eq!(r.llm_calls, 0);
     assert_eq!(r.clusters.iter().map(|c| c.size).sum::<usize>(), 80);
-    assert!(r
-        .clusters
-        .iter()
-        .all(|c| !c.name.is_empty() && !c.examples.is_empty()));
+    assert!(r.clusters.iter().all(|c| !c.name.is_empty() && !c.examples.is_empty()));
     for key in ["condition", "cluster", "name", "total"] {
         assert!(r.timings_ms.contains_key(key), "timings_ms.{key}");
     }
 
     // The index holds the location labels: eval against the index itself.
-    let o = run(&[
-        "eval",
-        json.to_str().unwrap(),
-        "--labels",
-        index.to_str().unwrap(),
-    ]);
+    let o = run(&["eval", json.to_str().unwrap(), "--labels", index.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let acc: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -112,39 +75,15 @@ fn index_cluster_eval_and_grow() {
     }
     drop(f);
     let mj = dir.path().join("mood.json");
-    let o = run(&[
-        "cluster",
-        index.to_str().unwrap(),
-        "--by",
-        "mood",
-        "-k",
-        "4",
-        "--json",
-        mj.to_str().unwrap(),
-    ]);
+    let o = run(&["cluster", index.to_str().unwrap(), "--by", "mood", "-k", "4", "--json", mj.to_str().unwrap()]);
     assert!(o.status.success());
     let score = |res: &std::path::Path| -> f64 {
-        let o = run(&[
-            "eval",
-            res.to_str().unwrap(),
-            "--labels",
-            moods.to_str().unwrap(),
-            "--column",
-            "mood",
-        ]);
+        let o = run(&["eval", res.to_str().unwrap(), "--labels", moods.to_str().unwrap(), "--column", "mood"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap()
+        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).unwrap().parse().unwrap()
     };
     let (by_mood, by_location) = (score(&mj), score(&json));
-    assert!(
-        by_mood > by_location + 0.2,
-        "mood ACC by mood {by_mood} vs by location {by_location}"
-    );
+    assert!(by_mood > by_location + 0.2, "mood ACC by mood {by_mood} vs by location {by_location}");
 }
 
 #[test]
@@ -156,23 +95,9 @@ fn automatic_k_is_reported() {
     let input = dir.path().join("c.jsonl");
     write_corpus(&input, &clusterby::demo::corpus(), |i| i.location);
     let index = dir.path().join("idx");
-    assert!(run(&[
-        "index",
-        input.to_str().unwrap(),
-        "--out",
-        index.to_str().unwrap()
-    ])
-    .status
-    .success());
+    assert!(run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]).status.success());
     let json = dir.path().join("r.json");
-    let o = run(&[
-        "cluster",
-        index.to_str().unwrap(),
-        "--by",
-        "location",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let o = run(&["cluster", index.to_str().unwrap(), "--by", "location", "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(r.k_auto);
@@ -183,22 +108,10 @@ fn automatic_k_is_reported() {
 #[test]
 fn bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(&[
-        "cluster",
-        dir.path().join("nope").to_str().unwrap(),
-        "--by",
-        "mood",
-    ]);
+    let o = run(&["cluster", dir.path().join("nope").to_str().unwrap(), "--by", "mood"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
-    let o = run(&[
-        "cluster",
-        dir.path().to_str().unwrap(),
-        "--by",
-        "mood",
-        "--method",
-        "kmedoids",
-    ]);
+    let o = run(&["cluster", dir.path().to_str().unwrap(), "--by", "mood", "--method", "kmedoids"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("kmedoids"));
 }

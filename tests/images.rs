@@ -34,11 +34,7 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
         for &b in data {
             c ^= b as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xedb8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
             }
         }
         !c
@@ -56,11 +52,7 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend(h.to_be_bytes());
     ihdr.extend([8, 2, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -83,10 +75,7 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     for sub in ["cifar", "special", "bad"] {
         std::fs::create_dir_all(imgs.join(sub)).unwrap();
     }
-    let mut cifar: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut cifar: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
     cifar.sort();
     for p in cifar.iter().step_by(500) {
         std::fs::copy(p, imgs.join("cifar").join(p.file_name().unwrap())).unwrap();
@@ -95,8 +84,7 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     let mut special = 0;
     for e in std::fs::read_dir(&fixtures).unwrap() {
         let p = e.unwrap().path();
-        if ["jpg", "png", "gif", "webp", "bmp"].contains(&p.extension().unwrap().to_str().unwrap())
-        {
+        if ["jpg", "png", "gif", "webp", "bmp"].contains(&p.extension().unwrap().to_str().unwrap()) {
             std::fs::copy(&p, imgs.join("special").join(p.file_name().unwrap())).unwrap();
             special += 1;
         }
@@ -109,16 +97,7 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     std::fs::write(imgs.join("readme.txt"), b"not an image, not even tried").unwrap();
 
     let idx = dir.path().join("idx");
-    let index = || {
-        run(&[
-            "index",
-            s(&imgs),
-            "--out",
-            s(&idx),
-            "--clip",
-            s(&tiny_clip()),
-        ])
-    };
+    let index = || run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip())]);
     let o = index();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
@@ -128,35 +107,21 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
         ("bad/truncated.png", "corrupt or truncated"),
         ("bad/bomb.png", "over the decoding limits"),
     ] {
-        assert!(
-            err.lines().any(|l| l.contains(file) && l.contains(why)),
-            "{file}: {why} missing from\n{err}"
-        );
+        assert!(err.lines().any(|l| l.contains(file) && l.contains(why)), "{file}: {why} missing from\n{err}");
     }
     let good = 20 + special;
-    assert!(
-        err.contains(&format!("{} images found, {good} new", good + 4)),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{} images found, {good} new", good + 4)), "{err}");
 
     let loaded = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(loaded.ids.len(), good);
     assert!(loaded.ids.contains(&"special/exif-rot6.jpg".to_string()));
-    let labelled = loaded
-        .ids
-        .iter()
-        .zip(&loaded.labels)
-        .filter(|(i, l)| i.starts_with("cifar/") && l.is_some())
-        .count();
+    let labelled = loaded.ids.iter().zip(&loaded.labels).filter(|(i, l)| i.starts_with("cifar/") && l.is_some()).count();
     assert_eq!(labelled, 20, "CIFAR labels come from the file names");
 
     // Nothing new: nothing encoded, bad files not retried.
     let o = index();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("0 new, 0 changed") && err.contains("4 skipped before"),
-        "{err}"
-    );
+    assert!(err.contains("0 new, 0 changed") && err.contains("4 skipped before"), "{err}");
 
     // One image changes, one bad file is fixed: exactly those two are processed.
     let changed = imgs.join("cifar").join(cifar[500].file_name().unwrap());
@@ -167,45 +132,17 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     assert!(err.contains("1 new, 1 changed"), "{err}");
     let after = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(after.ids.len(), good + 1);
-    assert_eq!(
-        after.ids.iter().collect::<HashSet<_>>().len(),
-        after.ids.len(),
-        "no duplicate rows"
-    );
+    assert_eq!(after.ids.iter().collect::<HashSet<_>>().len(), after.ids.len(), "no duplicate rows");
 
     // Cluster the images and score them on the CIFAR labels.
     let json = dir.path().join("r.json");
-    let o = run(&[
-        "cluster",
-        s(&idx),
-        "--by",
-        "object",
-        "-k",
-        "3",
-        "--json",
-        s(&json),
-    ]);
+    let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--json", s(&json)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.assignments.len(), good + 1);
     assert_eq!(r.conditioning, "image:values");
-    assert!(
-        r.notes.iter().any(|n| n.contains("built-in vocabulary")),
-        "{:?}",
-        r.notes
-    );
-    let o = run(&[
-        "cluster",
-        s(&idx),
-        "--by",
-        "object",
-        "-k",
-        "3",
-        "--conditioning",
-        "none",
-        "--space",
-        "caption",
-    ]);
+    assert!(r.notes.iter().any(|n| n.contains("built-in vocabulary")), "{:?}", r.notes);
+    let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--conditioning", "none", "--space", "caption"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no captions"));
 
@@ -214,31 +151,16 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     let set = serde_json::json!([{"name": "tiny", "index": idx, "criterion": "object", "k": 3}]);
     std::fs::write(&sets, set.to_string()).unwrap();
     let out = dir.path().join("abl");
-    let o = run(&[
-        "ablate",
-        "--sets",
-        s(&sets),
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&out),
-        "--method",
-        "kmeans",
-    ]);
+    let o = run(&["ablate", "--sets", s(&sets), "--data", s(dir.path()), "--out", s(&out), "--method", "kmeans"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = std::fs::read_to_string(out.join("ablation.md")).unwrap();
-    assert!(
-        md.contains("image:values") && md.contains("image:none"),
-        "{md}"
-    );
+    assert!(md.contains("image:values") && md.contains("image:none"), "{md}");
 }
 
 #[test]
 fn labels_from_a_csv_and_eval_by_column() {
     let fashion = common::shared_dir().join("data/images/fashion-products");
-    if !common::have_model(ModelName::AllMiniLmL6V2)
-        || !common::have_file(&fashion.join("labels.csv"))
-    {
+    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&fashion.join("labels.csv")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -256,43 +178,14 @@ fn labels_from_a_csv_and_eval_by_column() {
     let labels = dir.path().join("fashion/labels.csv");
     std::fs::write(&labels, sub.join("\n") + "\n").unwrap();
     let idx = dir.path().join("idx");
-    let o = run(&[
-        "index",
-        s(&dir.path().join("fashion")),
-        "--out",
-        s(&idx),
-        "--clip",
-        s(&tiny_clip()),
-        "--labels",
-        s(&labels),
-        "--label-column",
-        "gender",
-    ]);
+    let o = run(&["index", s(&dir.path().join("fashion")), "--out", s(&idx), "--clip", s(&tiny_clip()), "--labels", s(&labels), "--label-column", "gender"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let l = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(l.ids.len(), 60);
     assert!(l.ids[0].starts_with("images/"));
-    assert!(
-        l.labels.iter().all(|x| matches!(
-            x.as_deref(),
-            Some("Men" | "Women" | "Boys" | "Girls" | "Unisex")
-        )),
-        "{:?}",
-        &l.labels[..5]
-    );
+    assert!(l.labels.iter().all(|x| matches!(x.as_deref(), Some("Men" | "Women" | "Boys" | "Girls" | "Unisex"))), "{:?}", &l.labels[..5]);
     let json = dir.path().join("r.json");
-    assert!(run(&[
-        "cluster",
-        s(&idx),
-        "--by",
-        "colour",
-        "-k",
-        "4",
-        "--json",
-        s(&json)
-    ])
-    .status
-    .success());
+    assert!(run(&["cluster", s(&idx), "--by", "colour", "-k", "4", "--json", s(&json)]).status.success());
     // The same result scored against two label columns of the CSV.
     let mut accs = Vec::new();
     for col in ["baseColour", "season"] {
@@ -300,13 +193,7 @@ fn labels_from_a_csv_and_eval_by_column() {
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(out.contains("n = 60"), "{out}");
-        accs.push(
-            out.split_whitespace()
-                .nth(1)
-                .unwrap()
-                .parse::<f64>()
-                .unwrap(),
-        );
+        accs.push(out.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap());
     }
     assert!(accs.iter().all(|a| *a > 0.0 && *a <= 1.0));
     let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", "nope"]);
@@ -329,14 +216,7 @@ fn kill_9_at_several_points_then_resume() {
     };
     let spawn = || {
         Command::new(common::bin())
-            .args([
-                "index",
-                s(&cifar_dir()),
-                "--out",
-                s(&idx),
-                "--clip",
-                s(&tiny_clip()),
-            ])
+            .args(["index", s(&cifar_dir()), "--out", s(&idx), "--clip", s(&tiny_clip())])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -352,10 +232,7 @@ fn kill_9_at_several_points_then_resume() {
         } else {
             let start = parts(&idx);
             while parts(&idx) < start + want_parts {
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "the run finished before it could be killed"
-                );
+                assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
                 assert!(Instant::now() < deadline);
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -369,72 +246,30 @@ fn kill_9_at_several_points_then_resume() {
             seen.push(l.ids.len());
         }
     }
-    assert!(
-        seen.windows(2).all(|w| w[0] <= w[1]),
-        "rows only grow: {seen:?}"
-    );
-    assert!(
-        seen.last().is_some_and(|&n| n > 0 && n < 10_000),
-        "{seen:?}"
-    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "rows only grow: {seen:?}");
+    assert!(seen.last().is_some_and(|&n| n > 0 && n < 10_000), "{seen:?}");
     let before = *seen.last().unwrap();
 
-    let o = run(&[
-        "index",
-        s(&cifar_dir()),
-        "--out",
-        s(&idx),
-        "--clip",
-        s(&tiny_clip()),
-    ]);
+    let o = run(&["index", s(&cifar_dir()), "--out", s(&idx), "--clip", s(&tiny_clip())]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let l = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(l.ids.len(), 10_000);
-    assert_eq!(
-        l.ids.iter().collect::<HashSet<_>>().len(),
-        10_000,
-        "nothing duplicated"
-    );
-    let new: usize = err
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" new"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap();
-    let recovered: usize = err
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" recovered;"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    assert_eq!(
-        new + before,
-        10_000,
-        "nothing stored is encoded again: {err}"
-    );
+    assert_eq!(l.ids.iter().collect::<HashSet<_>>().len(), 10_000, "nothing duplicated");
+    let new: usize = err.split(", ").find_map(|p| p.strip_suffix(" new")).and_then(|n| n.trim().parse().ok()).unwrap();
+    let recovered: usize = err.split(", ").find_map(|p| p.strip_suffix(" recovered;")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    assert_eq!(new + before, 10_000, "nothing stored is encoded again: {err}");
     assert!(recovered <= before);
 
     // An image's stored embedding equals a fresh encoding of it.
-    let mut enc = clusterby::image_embedding::ImageEmbedding::try_new(
-        clusterby::image_embedding::ImageEmbeddingOptions::new(
-            clusterby::image_embedding::ClipSource::Dir(tiny_clip()),
-        ),
-    )
+    let mut enc = clusterby::image_embedding::ImageEmbedding::try_new(clusterby::image_embedding::ImageEmbeddingOptions::new(
+        clusterby::image_embedding::ClipSource::Dir(tiny_clip()),
+    ))
     .unwrap();
-    let row = l
-        .ids
-        .iter()
-        .position(|i| i == "images/06242_frog.png")
-        .expect("a known id");
-    let im = image::open(cifar_dir().join("images/06242_frog.png"))
-        .unwrap()
-        .to_rgb8();
+    let row = l.ids.iter().position(|i| i == "images/06242_frog.png").expect("a known id");
+    let im = image::open(cifar_dir().join("images/06242_frog.png")).unwrap().to_rgb8();
     let fresh = enc.embed_rgb(&[im]).unwrap();
-    let diff = fresh
-        .row(0)
-        .iter()
-        .zip(l.embeddings.row(row))
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let diff = fresh.row(0).iter().zip(l.embeddings.row(row)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(diff < 1e-5, "max diff {diff}");
     assert_eq!(l.labels[row].as_deref(), Some("frog"));
 }
@@ -469,9 +304,7 @@ fn fixed_answer_server(answer: &str) -> (String, std::sync::Arc<std::sync::Mutex
             }
             let mut req = vec![0u8; len];
             let _ = reader.read_exact(&mut req);
-            seen.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&req).into_owned());
+            seen.lock().unwrap().push(String::from_utf8_lossy(&req).into_owned());
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -491,21 +324,11 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
     let mut caps = String::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    for (class, caption) in [
-        ("cat", "A small cat with striped fur sitting on a sofa"),
-        ("automobile", "A red car parked on a city street"),
-    ] {
+    for (class, caption) in [("cat", "A small cat with striped fur sitting on a sofa"), ("automobile", "A red car parked on a city street")] {
         let suffix = format!("_{class}.png");
-        for p in files
-            .iter()
-            .filter(|p| p.to_str().unwrap().ends_with(&suffix))
-            .take(6)
-        {
+        for p in files.iter().filter(|p| p.to_str().unwrap().ends_with(&suffix)).take(6) {
             let name = p.file_name().unwrap().to_str().unwrap();
             std::fs::copy(p, imgs.join(name)).unwrap();
             caps.push_str(&serde_json::json!({"id": name, "caption": caption}).to_string());
@@ -515,84 +338,33 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let caps_file = dir.path().join("captions.jsonl");
     std::fs::write(&caps_file, caps).unwrap();
     let idx = dir.path().join("idx");
-    let o = run(&[
-        "index",
-        s(&imgs),
-        "--out",
-        s(&idx),
-        "--clip",
-        s(&tiny_clip()),
-        "--captions",
-        s(&caps_file),
-    ]);
+    let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip()), "--captions", s(&caps_file)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Two names for the same thing: at most one can be nearest its own cluster's keywords.
     let (url, _) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
     let json = dir.path().join("r.json");
     let o = run(&[
-        "cluster",
-        s(&idx),
-        "--by",
-        "object",
-        "-k",
-        "2",
-        "--space",
-        "caption",
-        "--namer",
-        "llm",
-        "--llm-base-url",
-        &url,
-        "--llm-retries",
-        "0",
-        "--json",
-        s(&json),
+        "cluster", s(&idx), "--by", "object", "-k", "2", "--space", "caption", "--namer", "llm", "--llm-base-url", &url,
+        "--llm-retries", "0", "--json", s(&json),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.llm_calls, 1);
     assert_eq!(r.namer, "keywords", "{:?}", r.notes);
-    assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("do not identify their clusters")),
-        "{:?}",
-        r.notes
-    );
+    assert!(r.notes.iter().any(|n| n.contains("do not identify their clusters")), "{:?}", r.notes);
     let mut names: Vec<&str> = r.clusters.iter().map(|c| c.name.as_str()).collect();
     names.sort();
-    assert!(
-        !names.contains(&"Automobile") && !names.contains(&"Car"),
-        "{names:?}"
-    );
+    assert!(!names.contains(&"Automobile") && !names.contains(&"Car"), "{names:?}");
 
     // Without captions the LLM gets each cluster's CLIP values as its words, and those names
     // stay when its answer does not fit them.
     let bare = dir.path().join("bare-idx");
-    let o = run(&[
-        "index",
-        s(&imgs),
-        "--out",
-        s(&bare),
-        "--clip",
-        s(&tiny_clip()),
-    ]);
+    let o = run(&["index", s(&imgs), "--out", s(&bare), "--clip", s(&tiny_clip())]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (url, bodies) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
     let o = run(&[
-        "cluster",
-        s(&bare),
-        "--by",
-        "object",
-        "-k",
-        "2",
-        "--namer",
-        "llm",
-        "--llm-base-url",
-        &url,
-        "--llm-retries",
-        "0",
-        "--json",
-        s(&json),
+        "cluster", s(&bare), "--by", "object", "-k", "2", "--namer", "llm", "--llm-base-url", &url,
+        "--llm-retries", "0", "--json", s(&json),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -600,29 +372,13 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let prompt: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
     let text = prompt["messages"].to_string();
     for c in &r.clusters {
-        let words = c
-            .keywords
-            .iter()
-            .take(6)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        assert!(
-            !words.is_empty() && text.contains(&words),
-            "cluster {} words {words:?} not in {text}",
-            c.id
-        );
+        let words = c.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
+        assert!(!words.is_empty() && text.contains(&words), "cluster {} words {words:?} not in {text}", c.id);
     }
     assert!(!text.contains("- \\n"), "no empty example lines: {text}");
     match r.namer.as_str() {
-        "llm" => {
-            assert!(names_of(&r) == ["Automobile", "Car"] || names_of(&r) == ["Car", "Automobile"])
-        }
-        "values" => assert!(
-            r.notes.iter().any(|n| n.contains("kept the values names")),
-            "{:?}",
-            r.notes
-        ),
+        "llm" => assert!(names_of(&r) == ["Automobile", "Car"] || names_of(&r) == ["Car", "Automobile"]),
+        "values" => assert!(r.notes.iter().any(|n| n.contains("kept the values names")), "{:?}", r.notes),
         other => panic!("namer {other}"),
     }
 }

@@ -20,15 +20,7 @@ fn index_of(dir: &Path, lines: &[&str]) -> std::path::PathBuf {
     }
     drop(f);
     let idx = dir.join("idx");
-    let o = Command::new(common::bin())
-        .args([
-            "index",
-            input.to_str().unwrap(),
-            "--out",
-            idx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = Command::new(common::bin()).args(["index", input.to_str().unwrap(), "--out", idx.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     idx
 }
@@ -43,34 +35,18 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&ppmi7) {
         return;
     }
-    let Some(server) = common::LlmServer::start() else {
-        return;
-    };
+    let Some(server) = common::LlmServer::start() else { return };
     assert!(server.pid() > 0);
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(&ppmi7).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let idx = index_of(dir.path(), &lines);
-    let llm = [
-        "--llm-base-url",
-        server.base_url.as_str(),
-        "--llm-model",
-        server.model.as_str(),
-    ];
+    let llm = ["--llm-base-url", server.base_url.as_str(), "--llm-model", server.model.as_str()];
 
     // One call names all seven PPMI-7 clusters.
     let json = dir.path().join("named.json");
     let o = Command::new(common::bin())
-        .args([
-            "cluster",
-            idx.to_str().unwrap(),
-            "--by",
-            "musical instrument",
-            "-k",
-            "7",
-            "--namer",
-            "llm",
-        ])
+        .args(["cluster", idx.to_str().unwrap(), "--by", "musical instrument", "-k", "7", "--namer", "llm"])
         .args(llm)
         .args(["--json", json.to_str().unwrap()])
         .output()
@@ -89,21 +65,11 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     // SmolLM2-135M may answer with duplicates, which the namer rejects; either way the result
     // says which namer's names it holds.
     if r.namer == "keywords" {
-        assert!(
-            r.notes.iter().any(|n| n.contains("LLM namer")),
-            "{:?}",
-            r.notes
-        );
+        assert!(r.notes.iter().any(|n| n.contains("LLM namer")), "{:?}", r.notes);
     } else {
         assert_eq!(r.namer, "llm");
     }
-    eprintln!(
-        "LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)",
-        r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(),
-        u.prompt_tokens,
-        u.completion_tokens,
-        u.seconds
-    );
+    eprintln!("LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(), u.prompt_tokens, u.completion_tokens, u.seconds);
 
     // IC|TC on 10 captions (21 calls), killed after a few answers, then resumed.
     let small: Vec<&str> = lines.iter().step_by(70).copied().collect();
@@ -115,52 +81,24 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     let out = sdir.join("ictc.json");
     let ictc = |extra: &[&str]| {
         let mut c = Command::new(common::bin());
-        c.args([
-            "ictc",
-            sidx.to_str().unwrap(),
-            "--by",
-            "musical instrument",
-            "-k",
-            "7",
-            "--llm-concurrency",
-            "1",
-        ])
-        .args(llm)
-        .args([
-            "--cache",
-            cache.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ])
-        .args(extra);
+        c.args(["ictc", sidx.to_str().unwrap(), "--by", "musical instrument", "-k", "7", "--llm-concurrency", "1"])
+            .args(llm)
+            .args(["--cache", cache.to_str().unwrap(), "--json", out.to_str().unwrap()])
+            .args(extra);
         c
     };
-    let mut child = ictc(&[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines_in = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    };
+    let mut child = ictc(&[]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let lines_in = |p: &Path| std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(300);
     while lines_in(&cache) < 4 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ictc ended before it could be killed"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "ictc ended before it could be killed");
         assert!(Instant::now() < deadline, "no answers cached after 300 s");
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let cached_at_kill = lines_in(&cache);
-    assert!(
-        cached_at_kill < 2 * n + 1,
-        "killed too late to test resuming"
-    );
+    assert!(cached_at_kill < 2 * n + 1, "killed too late to test resuming");
     assert!(!out.exists(), "a killed run writes no result");
 
     let o = ictc(&[]).output().unwrap();
@@ -168,15 +106,8 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     let r = read_result(&out);
     let u = r.llm.clone().unwrap();
     assert_eq!(r.llm_calls, 2 * n + 1);
-    assert!(
-        u.cache_hits as usize >= cached_at_kill,
-        "{u:?} vs {cached_at_kill} cached"
-    );
-    assert_eq!(
-        (u.calls + u.cache_hits) as usize,
-        2 * n + 1,
-        "no call repeated, none missing: {u:?}"
-    );
+    assert!(u.cache_hits as usize >= cached_at_kill, "{u:?} vs {cached_at_kill} cached");
+    assert_eq!((u.calls + u.cache_hits) as usize, 2 * n + 1, "no call repeated, none missing: {u:?}");
     assert_eq!(r.assignments.len(), n);
     assert!(r.assignments.iter().all(|a| (0..7).contains(&a.cluster)));
     assert_eq!(r.method, "ictc");
@@ -201,59 +132,20 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     let iidx = sdir.join("iidx");
     let clip = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
     let o = Command::new(common::bin())
-        .args([
-            "index",
-            imgs.to_str().unwrap(),
-            "--out",
-            iidx.to_str().unwrap(),
-            "--clip",
-            clip.to_str().unwrap(),
-        ])
-        .args([
-            "--captioner",
-            "openai",
-            "--base-url",
-            server.base_url.as_str(),
-            "--captioner-model",
-            server.model.as_str(),
-        ])
+        .args(["index", imgs.to_str().unwrap(), "--out", iidx.to_str().unwrap(), "--clip", clip.to_str().unwrap()])
+        .args(["--captioner", "openai", "--base-url", server.base_url.as_str(), "--captioner-model", server.model.as_str()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("no caption for 00000_airplane.png")
-            && err.contains("image input is not supported"),
-        "{err}"
-    );
-    assert!(
-        err.contains("0 new, 0 from earlier runs, 2 failed"),
-        "{err}"
-    );
+    assert!(err.contains("no caption for 00000_airplane.png") && err.contains("image input is not supported"), "{err}");
+    assert!(err.contains("0 new, 0 from earlier runs, 2 failed"), "{err}");
     let log = std::fs::read_to_string(iidx.join("captions.jsonl")).unwrap();
-    assert_eq!(
-        log.lines().filter(|l| l.contains("\"error\"")).count(),
-        2,
-        "{log}"
-    );
-    assert_eq!(
-        clusterby::index::store::Index::open(&iidx)
-            .unwrap()
-            .manifest()
-            .rows,
-        2
-    );
+    assert_eq!(log.lines().filter(|l| l.contains("\"error\"")).count(), 2, "{log}");
+    assert_eq!(clusterby::index::store::Index::open(&iidx).unwrap().manifest().rows, 2);
 
     // eval reads IC|TC's result like any other.
-    let o = Command::new(common::bin())
-        .args([
-            "eval",
-            out.to_str().unwrap(),
-            "--labels",
-            sidx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = Command::new(common::bin()).args(["eval", out.to_str().unwrap(), "--labels", sidx.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("ACC "));
 }

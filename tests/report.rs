@@ -26,10 +26,7 @@ fn gallery_escapes_everything_and_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&cifar)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&cifar).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut caps = String::new();
     for (i, p) in files.iter().step_by(1000).enumerate() {
@@ -38,10 +35,7 @@ fn gallery_escapes_everything_and_renders_in_chromium() {
         let caption = if i == 0 {
             "A photo <script>alert(\"caption\")</script> of a plane & sky".to_string()
         } else {
-            format!(
-                "A small photo of a {}",
-                name.split('_').nth(1).unwrap().trim_end_matches(".png")
-            )
+            format!("A small photo of a {}", name.split('_').nth(1).unwrap().trim_end_matches(".png"))
         };
         caps.push_str(&serde_json::json!({"id": name, "caption": caption}).to_string());
         caps.push('\n');
@@ -52,98 +46,50 @@ fn gallery_escapes_everything_and_renders_in_chromium() {
     std::fs::write(&caps_file, caps).unwrap();
     let idx = dir.path().join("idx");
     let clip = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
-    let o = run(&[
-        "index",
-        s(&imgs),
-        "--out",
-        s(&idx),
-        "--clip",
-        s(&clip),
-        "--captions",
-        s(&caps_file),
-    ]);
+    let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&clip), "--captions", s(&caps_file)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("imported 10 captions"));
 
     let json = dir.path().join("r.json");
-    let o = run(&[
-        "cluster",
-        s(&idx),
-        "--by",
-        "object",
-        "-k",
-        "2",
-        "--space",
-        "both",
-        "--json",
-        s(&json),
-    ]);
+    let o = run(&["cluster", s(&idx), "--by", "object", "-k", "2", "--space", "both", "--json", s(&json)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.conditioning, "both:values");
     // As if a model had answered with markup.
     r.clusters[0].name = "<script>alert('name')</script>".into();
-    r.clusters[0]
-        .keywords
-        .insert(0, "<img src=x onerror=alert(1)>".into());
+    r.clusters[0].keywords.insert(0, "<img src=x onerror=alert(1)>".into());
     std::fs::write(&json, serde_json::to_vec(&r).unwrap()).unwrap();
 
     let html = dir.path().join("gallery.html");
     let o = run(&["report", s(&json), "--index", s(&idx), "--html", s(&html)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(
-        !page.to_lowercase().contains("<script"),
-        "unescaped script tag"
-    );
+    assert!(!page.to_lowercase().contains("<script"), "unescaped script tag");
     assert!(!page.contains("<img src=x"), "unescaped keyword");
     assert!(!page.contains("<b>bold"), "unescaped file name");
     assert!(page.contains("&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;"));
-    assert!(
-        page.contains("&lt;script&gt;alert(&quot;caption&quot;)&lt;/script&gt;"),
-        "the caption is shown, escaped"
-    );
+    assert!(page.contains("&lt;script&gt;alert(&quot;caption&quot;)&lt;/script&gt;"), "the caption is shown, escaped");
     assert!(page.contains("&lt;b&gt;bold&lt;b&gt;.png"));
-    assert_eq!(
-        page.matches("<img src=\"data:image/jpeg;base64,").count(),
-        11,
-        "one embedded thumbnail per image"
-    );
-    assert!(
-        !page.contains("http://") && !page.contains("https://"),
-        "self-contained"
-    );
+    assert_eq!(page.matches("<img src=\"data:image/jpeg;base64,").count(), 11, "one embedded thumbnail per image");
+    assert!(!page.contains("http://") && !page.contains("https://"), "self-contained");
     assert_eq!(page.matches("<section").count(), 2);
 
     // Rendered by headless Chromium from disk.
-    let chromium = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"]
-        .iter()
-        .any(|p| Path::new(p).exists());
+    let chromium = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].iter().any(|p| Path::new(p).exists());
     if !chromium {
-        assert!(
-            !common::required(),
-            "chromium required (scripts/setup.sh installs it)"
-        );
+        assert!(!common::required(), "chromium required (scripts/setup.sh installs it)");
         eprintln!("skipping the screenshot: no chromium");
         return;
     }
     let png = dir.path().join("gallery.png");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/screenshot.sh");
-    let o = Command::new("bash")
-        .arg(&script)
-        .args([s(&html), s(&png), "1000", "900"])
-        .output()
-        .unwrap();
+    let o = Command::new("bash").arg(&script).args([s(&html), s(&png), "1000", "900"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let shot = image::open(&png).unwrap().to_rgb8();
     assert_eq!(shot.dimensions(), (1000, 900));
     // Thumbnails make the page far from blank: many distinct colours.
     let distinct: std::collections::HashSet<[u8; 3]> = shot.pixels().map(|p| p.0).collect();
-    assert!(
-        distinct.len() > 500,
-        "only {} colours: the page did not render its images",
-        distinct.len()
-    );
+    assert!(distinct.len() > 500, "only {} colours: the page did not render its images", distinct.len());
     if let Some(keep) = std::env::var_os("CLUSTERBY_KEEP_SCREENSHOT") {
         std::fs::copy(&png, keep).unwrap();
     }

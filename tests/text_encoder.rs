@@ -27,10 +27,7 @@ fn golden() -> Option<Golden> {
 }
 
 fn encoder(m: ModelName, batch: usize) -> TextEmbedding {
-    TextEmbedding::try_new(
-        TextEmbeddingOptions::new(TextModelSource::Catalogue(m)).with_batch_size(batch),
-    )
-    .unwrap()
+    TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(m)).with_batch_size(batch)).unwrap()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -42,9 +39,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn fp32_matches_sentence_transformers() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else {
-        return;
-    };
+    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else { return };
     // Batched (padding + length sorting) and one-by-one must both match.
     for batch in [1, 16] {
         let mut enc = encoder(ModelName::AllMiniLmL6V2, batch);
@@ -64,31 +59,19 @@ fn fp32_matches_sentence_transformers() {
 
 #[test]
 fn tokenizer_reproduces_reference_ids_and_truncates_at_256() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else {
-        return;
-    };
+    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else { return };
     let enc = encoder(ModelName::AllMiniLmL6V2, 8);
     for item in &g.items {
         let e = enc.tokenizer().encode(item.text.as_str(), true).unwrap();
-        assert_eq!(
-            e.get_ids(),
-            &item.token_ids[..],
-            "token ids differ for {:?}",
-            item.text
-        );
+        assert_eq!(e.get_ids(), &item.token_ids[..], "token ids differ for {:?}", item.text);
         assert!(e.get_ids().len() <= 256);
     }
-    assert!(
-        g.items.iter().any(|i| i.token_ids.len() == 256),
-        "golden set should hold a truncated text"
-    );
+    assert!(g.items.iter().any(|i| i.token_ids.len() == 256), "golden set should hold a truncated text");
 }
 
 #[test]
 fn int8_is_close_in_cosine() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2Int8), golden()) else {
-        return;
-    };
+    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2Int8), golden()) else { return };
     let mut enc = encoder(ModelName::AllMiniLmL6V2Int8, 16);
     let texts: Vec<&str> = g.items.iter().map(|i| i.text.as_str()).collect();
     let emb = enc.embed(&texts).unwrap();
@@ -128,10 +111,7 @@ fn run_cli(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
         c.env(k, v);
     }
     let o = c.output().unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 #[test]
@@ -143,71 +123,35 @@ fn missing_runtime_library_is_a_clear_error() {
     std::fs::create_dir_all(&mdir).unwrap();
     std::fs::write(mdir.join("model.onnx"), b"x").unwrap();
     std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/tiny-clip/tokenizer.json"
-        ),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny-clip/tokenizer.json"),
         mdir.join("tokenizer.json"),
     )
     .unwrap();
     std::fs::write(mdir.join("clusterby.json"), br#"{"dim": 32}"#).unwrap();
     let (ok, err) = run_cli(
-        &[
-            ("CLUSTERBY_HOME", h),
-            ("CLUSTERBY_ORT_LIB", "/nonexistent/libonnxruntime.so"),
-        ],
-        &[
-            "embed-text",
-            "hello",
-            "--model",
-            mdir.to_str().unwrap(),
-            "--out",
-            home.path().join("o.npy").to_str().unwrap(),
-        ],
+        &[("CLUSTERBY_HOME", h), ("CLUSTERBY_ORT_LIB", "/nonexistent/libonnxruntime.so")],
+        &["embed-text", "hello", "--model", mdir.to_str().unwrap(), "--out", home.path().join("o.npy").to_str().unwrap()],
     );
     assert!(!ok);
-    assert!(
-        err.contains("ONNX Runtime library not found")
-            && err.contains("/nonexistent/libonnxruntime.so"),
-        "{err}"
-    );
+    assert!(err.contains("ONNX Runtime library not found") && err.contains("/nonexistent/libonnxruntime.so"), "{err}");
     assert!(err.contains("install_runtime.sh"), "{err}");
     // A file that is not a shared library.
     let fake = home.path().join("libonnxruntime.so");
     std::fs::write(&fake, b"not a library").unwrap();
     let (ok, err) = run_cli(
-        &[
-            ("CLUSTERBY_HOME", h),
-            ("CLUSTERBY_ORT_LIB", fake.to_str().unwrap()),
-        ],
-        &[
-            "embed-text",
-            "hello",
-            "--model",
-            mdir.to_str().unwrap(),
-            "--out",
-            home.path().join("o.npy").to_str().unwrap(),
-        ],
+        &[("CLUSTERBY_HOME", h), ("CLUSTERBY_ORT_LIB", fake.to_str().unwrap())],
+        &["embed-text", "hello", "--model", mdir.to_str().unwrap(), "--out", home.path().join("o.npy").to_str().unwrap()],
     );
     assert!(!ok);
-    assert!(
-        err.contains("could not load ONNX Runtime") && err.contains(fake.to_str().unwrap()),
-        "{err}"
-    );
+    assert!(err.contains("could not load ONNX Runtime") && err.contains(fake.to_str().unwrap()), "{err}");
 }
 
 #[test]
 fn missing_model_is_a_clear_error() {
     let home = tempfile::tempdir().unwrap();
-    let (ok, err) = run_cli(
-        &[("CLUSTERBY_HOME", home.path().to_str().unwrap())],
-        &["embed-text", "hello"],
-    );
+    let (ok, err) = run_cli(&[("CLUSTERBY_HOME", home.path().to_str().unwrap())], &["embed-text", "hello"]);
     assert!(!ok);
-    assert!(
-        err.contains("not installed") && err.contains("clusterby models pull all-MiniLM-L6-v2"),
-        "{err}"
-    );
+    assert!(err.contains("not installed") && err.contains("clusterby models pull all-MiniLM-L6-v2"), "{err}");
 }
 
 #[test]
@@ -226,31 +170,11 @@ fn corrupt_model_file_is_a_clear_error() {
     let bytes = std::fs::read(src.join("model.onnx")).unwrap();
     std::fs::write(dir.join("model.onnx"), &bytes[..4096]).unwrap();
     let rt = clusterby::runtime::candidates(&Default::default());
-    let lib = rt
-        .iter()
-        .find(|p| p.is_file())
-        .expect("runtime installed")
-        .to_str()
-        .unwrap()
-        .to_string();
-    let env = [
-        ("CLUSTERBY_HOME", home.path().to_str().unwrap()),
-        ("CLUSTERBY_ORT_LIB", lib.as_str()),
-    ];
-    let (ok, err) = run_cli(
-        &env,
-        &[
-            "embed-text",
-            "hello",
-            "--out",
-            home.path().join("o.npy").to_str().unwrap(),
-        ],
-    );
+    let lib = rt.iter().find(|p| p.is_file()).expect("runtime installed").to_str().unwrap().to_string();
+    let env = [("CLUSTERBY_HOME", home.path().to_str().unwrap()), ("CLUSTERBY_ORT_LIB", lib.as_str())];
+    let (ok, err) = run_cli(&env, &["embed-text", "hello", "--out", home.path().join("o.npy").to_str().unwrap()]);
     assert!(!ok);
-    assert!(
-        err.contains("cannot load ONNX model") && err.contains("model.onnx"),
-        "{err}"
-    );
+    assert!(err.contains("cannot load ONNX model") && err.contains("model.onnx"), "{err}");
     let (ok, err) = run_cli(&env, &["models", "verify", "all-MiniLM-L6-v2"]);
     assert!(!ok);
     assert!(err.contains("model.onnx"), "{err}");

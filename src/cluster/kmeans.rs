@@ -106,10 +106,7 @@ pub(super) fn refine(
         }
     }
     let (_, centres) = lloyd(x, init, params)?;
-    Ok(assign_nearest(x, centres.view())
-        .into_iter()
-        .map(|l| l as i64)
-        .collect())
+    Ok(assign_nearest(x, centres.view()).into_iter().map(|l| l as i64).collect())
 }
 
 /// [`fit`] for joined rows, which are cheaper to read a chunk at a time than to hold as one
@@ -125,23 +122,12 @@ pub(super) fn fit_streamed(
     let n = rows.nrows();
     check_k(k, n)?;
     let m = params.fit_sample_size(k).min(n);
-    let sample = if m < n {
-        rows.select(&sample_indices(n, m, rng))
-    } else {
-        rows.to_dense().into_owned()
-    };
+    let sample = if m < n { rows.select(&sample_indices(n, m, rng)) } else { rows.to_dense().into_owned() };
     let centroids = centroids(sample.view(), k, params, rng)?;
     drop(sample);
     let (labels, typicality) = rows.nearest_with_scores(centroids.view());
     let labels = labels.into_iter().map(|l| l as i64).collect();
-    Ok((
-        RawClustering {
-            labels,
-            fit_rows: m,
-            eps: None,
-        },
-        typicality,
-    ))
+    Ok((RawClustering { labels, fit_rows: m, eps: None }, typicality))
 }
 
 fn centroids(
@@ -163,13 +149,7 @@ fn centroids(
     let centres = match &reduced {
         None if seed_x.is_none() => return Ok(centres),
         None => centres,
-        Some(z) => full_width_means(
-            seed_view,
-            &assign_nearest(z.view(), centres.view()),
-            &centres,
-            z.view(),
-            k,
-        ),
+        Some(z) => full_width_means(seed_view, &assign_nearest(z.view(), centres.view()), &centres, z.view(), k),
     };
     Ok(lloyd(x, centres, params)?.1)
 }
@@ -177,12 +157,7 @@ fn centroids(
 /// Labels of the best of `params.n_runs()` restarts run in the leading principal coordinates
 /// of `x` only (no full-width refinement): a cheap partition for comparing partitions, e.g.
 /// how far two feature spaces agree. Rows should be unit vectors.
-pub(super) fn coarse(
-    x: ArrayView2<f32>,
-    k: usize,
-    params: &CheckedClusterParams,
-    rng: &mut impl Rng,
-) -> Result<Vec<usize>, ClusterError> {
+pub(super) fn coarse(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams, rng: &mut impl Rng) -> Result<Vec<usize>, ClusterError> {
     check_k(k, x.nrows())?;
     let (reduced, centres) = compete(x, k, params, rng)?;
     let z = match &reduced {
@@ -229,8 +204,7 @@ fn compete(
     // Lowest inertia first; ties go to the earlier restart.
     runs.sort_by(|a, b| a.1.inertia.total_cmp(&b.1.inertia).then(a.0.cmp(&b.0)));
     runs.truncate(survivors(params.n_runs()));
-    runs.par_iter_mut()
-        .for_each(|(_, r)| r.run(&rows, params, u64::MAX));
+    runs.par_iter_mut().for_each(|(_, r)| r.run(&rows, params, u64::MAX));
     let (_, best) = runs
         .into_iter()
         .min_by(|a, b| a.1.inertia.total_cmp(&b.1.inertia).then(a.0.cmp(&b.0)))
@@ -251,11 +225,7 @@ const PROBE_STEPS: u64 = 3;
 /// the weight in its third decimal, enough to flip Ward trees over the conditioned rows
 /// (agglomerative on CIFAR-10: ACC 0.858 vs 0.775).
 fn survivors(n_runs: usize) -> usize {
-    if n_runs <= 4 {
-        n_runs
-    } else {
-        n_runs.div_ceil(4)
-    }
+    if n_runs <= 4 { n_runs } else { n_runs.div_ceil(4) }
 }
 
 /// Width of the principal coordinates restarts compete in: `k` clusters' centroids span at
@@ -342,12 +312,7 @@ struct Restart {
 
 impl Restart {
     fn seed(x: &NarrowRows<'_>, k: usize, rng: &mut impl Rng) -> Self {
-        Self {
-            centres: greedy_kmeans_pp(x.xs, &x.sq, x.w, k, rng),
-            inertia: f64::INFINITY,
-            steps: 0,
-            converged: false,
-        }
+        Self { centres: greedy_kmeans_pp(x.xs, &x.sq, x.w, k, rng), inertia: f64::INFINITY, steps: 0, converged: false }
     }
 
     /// Lloyd steps until convergence, the iteration cap, or `max_steps` more steps.
@@ -369,10 +334,7 @@ impl Restart {
                     let (best, d) = argmin(d);
                     inertia += f64::from(d);
                     counts[best] += 1;
-                    sums[best * w..(best + 1) * w]
-                        .iter_mut()
-                        .zip(r)
-                        .for_each(|(s, v)| *s += v);
+                    sums[best * w..(best + 1) * w].iter_mut().zip(r).for_each(|(s, v)| *s += v);
                 }
             }
             // `inertia` is measured against the centres this step started from.
@@ -403,14 +365,7 @@ struct NarrowRows<'a> {
 
 impl<'a> NarrowRows<'a> {
     fn new(xs: &'a [f32], w: usize) -> Self {
-        Self {
-            xs,
-            sq: xs
-                .chunks_exact(w)
-                .map(|r| r.iter().map(|v| v * v).sum())
-                .collect(),
-            w,
-        }
+        Self { xs, sq: xs.chunks_exact(w).map(|r| r.iter().map(|v| v * v).sum()).collect(), w }
     }
 }
 
@@ -488,9 +443,7 @@ impl NarrowCentres {
         for (g, (block, half)) in self.ct.chunks_exact(w * LANES).zip(halves).enumerate() {
             let (cols, _) = block.as_chunks::<LANES>();
             let at = g * LANES..(g + 1) * LANES;
-            let quads = xs
-                .chunks_exact(ROWS_AT_ONCE * w)
-                .zip(sq.chunks_exact(ROWS_AT_ONCE));
+            let quads = xs.chunks_exact(ROWS_AT_ONCE * w).zip(sq.chunks_exact(ROWS_AT_ONCE));
             // Four rows at a time, each summed in the same order as on its own.
             for ((x4, sq4), o4) in quads.zip(out.chunks_exact_mut(ROWS_AT_ONCE * kp)) {
                 let (r0, rest) = x4.split_at(w);
@@ -614,20 +567,10 @@ mod tests {
             let d = &out[i * near.padded_k()..(i + 1) * near.padded_k()];
             for c in 0..k {
                 let want = sq_l2(&xs[i * w..(i + 1) * w], &centres[c * w..(c + 1) * w]);
-                assert!(
-                    (d[c] - want).abs() < 1e-4,
-                    "row {i} centre {c}: {} vs {want}",
-                    d[c]
-                );
+                assert!((d[c] - want).abs() < 1e-4, "row {i} centre {c}: {} vs {want}", d[c]);
             }
-            assert!(
-                d[k..].iter().all(|v| v.is_infinite()),
-                "padding is never nearest"
-            );
-            assert_eq!(
-                argmin(d).0,
-                (0..k).min_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap()
-            );
+            assert!(d[k..].iter().all(|v| v.is_infinite()), "padding is never nearest");
+            assert_eq!(argmin(d).0, (0..k).min_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap());
         }
         // One row at a time gives the same bits as four at a time.
         for i in 0..n {

@@ -479,9 +479,7 @@ impl CheckedClusterParams {
     /// cluster's spread; each fit row costs a full-width distance pass per Lloyd step.
     pub fn fit_sample_size(&self, k: usize) -> usize {
         self.fit_sample_size
-            .unwrap_or_else(|| {
-                (FIT_ROWS_PER_CLUSTER * k).clamp(MIN_FIT_SAMPLE_SIZE, MAX_FIT_SAMPLE_SIZE)
-            })
+            .unwrap_or_else(|| (FIT_ROWS_PER_CLUSTER * k).clamp(MIN_FIT_SAMPLE_SIZE, MAX_FIT_SAMPLE_SIZE))
             .max(k)
     }
     pub fn selection_sample_size(&self) -> usize {
@@ -633,18 +631,11 @@ pub fn fit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Cluster
 /// [`fit_rows`] for rows the caller knows to be unit vectors (as criterion conditioning makes
 /// them): skips the pass over all rows that would check it. Rows that are not unit vectors
 /// get labels that may differ from [`fit`]'s.
-pub fn fit_unit_rows(
-    rows: Rows<'_>,
-    params: &CheckedClusterParams,
-) -> Result<Clustering, ClusterError> {
+pub fn fit_unit_rows(rows: Rows<'_>, params: &CheckedClusterParams) -> Result<Clustering, ClusterError> {
     fit_rows_known(rows, params, true)
 }
 
-fn fit_rows_known(
-    rows: Rows<'_>,
-    params: &CheckedClusterParams,
-    unit: bool,
-) -> Result<Clustering, ClusterError> {
+fn fit_rows_known(rows: Rows<'_>, params: &CheckedClusterParams, unit: bool) -> Result<Clustering, ClusterError> {
     let streamed = match (rows, params.k) {
         (Rows::Joined { .. }, Some(k)) => {
             params.method == Method::KMeans
@@ -674,10 +665,7 @@ fn fit_rows_known(
 /// A coarse k-means partition of `x` into `params.k` clusters (default 2): the best restart
 /// in the rows' leading principal coordinates, without the full-width refinement [`fit`]
 /// adds. For comparing partitions cheaply, not for results. Labels are not renumbered.
-pub(crate) fn coarse_kmeans(
-    x: ArrayView2<f32>,
-    params: &CheckedClusterParams,
-) -> Result<Vec<usize>, ClusterError> {
+pub(crate) fn coarse_kmeans(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Vec<usize>, ClusterError> {
     let x = geometry::unit_rows(x)?;
     let mut rng = Xoshiro256Plus::seed_from_u64(params.seed);
     kmeans::coarse(x.view(), params.k.unwrap_or(2), params, &mut rng)
@@ -694,10 +682,7 @@ pub fn refine_kmeans(
     params: &CheckedClusterParams,
 ) -> Result<Vec<i64>, ClusterError> {
     if labels.len() != rows.nrows() {
-        return Err(ClusterError::invalid(
-            "labels",
-            format!("{} labels for {} rows", labels.len(), rows.nrows()),
-        ));
+        return Err(ClusterError::invalid("labels", format!("{} labels for {} rows", labels.len(), rows.nrows())));
     }
     let dense = rows.to_dense();
     let x = geometry::unit_rows(dense.view())?;
@@ -711,9 +696,7 @@ pub fn mean_sq_distance(rows: Rows<'_>, labels: &[i64], k: usize) -> Result<f64,
     let dense = rows.to_dense();
     let x = geometry::unit_rows(dense.view())?;
     let x = x.view();
-    let keep: Vec<usize> = (0..x.nrows().min(labels.len()))
-        .filter(|&i| labels[i] >= 0 && (labels[i] as usize) < k)
-        .collect();
+    let keep: Vec<usize> = (0..x.nrows().min(labels.len())).filter(|&i| labels[i] >= 0 && (labels[i] as usize) < k).collect();
     if keep.is_empty() {
         return Ok(0.0);
     }

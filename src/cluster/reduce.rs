@@ -18,11 +18,7 @@ const OVERSAMPLE: usize = 10;
 
 /// Coordinates (`n × m'`, `m' ≤ m`) of the centred rows of `x` on their `m` leading principal
 /// directions, approximated with one power iteration. `None` when `x` has no spread.
-pub(crate) fn principal_coordinates(
-    x: ArrayView2<f32>,
-    m: usize,
-    rng: &mut impl Rng,
-) -> Option<Array2<f32>> {
+pub(crate) fn principal_coordinates(x: ArrayView2<f32>, m: usize, rng: &mut impl Rng) -> Option<Array2<f32>> {
     let (n, d) = x.dim();
     let l = (m + OVERSAMPLE).min(d).min(n);
     if l == 0 {
@@ -38,8 +34,7 @@ pub(crate) fn principal_coordinates(
         y
     };
     // Rademacher probes: as good as Gaussian ones for range finding, and cheaper to draw.
-    let omega =
-        Array2::from_shape_simple_fn((d, l), || if rng.gen::<bool>() { 1.0f32 } else { -1.0 });
+    let omega = Array2::from_shape_simple_fn((d, l), || if rng.gen::<bool>() { 1.0f32 } else { -1.0 });
     let q = orthonormal_columns(centred_dot(omega.view()))?;
     // One power iteration sharpens the subspace where the spectrum decays slowly (as it
     // does for sentence embeddings); without it the restarts ended in merged-and-split
@@ -81,11 +76,7 @@ const ROW_SPACE_POWER_ITERATIONS: usize = 2;
 /// alg. 4.4). Any orthonormal basis of a span keeps the inner products of the vectors in it,
 /// so the span is all a compression needs; no eigendecomposition is made (linfa's takes
 /// ~260 ms on 384 × 384, this a few milliseconds). `None` when `w` is zero.
-pub(crate) fn leading_row_space(
-    w: ArrayView2<f32>,
-    dims: usize,
-    rng: &mut impl Rng,
-) -> Option<Array2<f32>> {
+pub(crate) fn leading_row_space(w: ArrayView2<f32>, dims: usize, rng: &mut impl Rng) -> Option<Array2<f32>> {
     let (m, d) = w.dim();
     let l = dims.min(d).min(m);
     if l == 0 {
@@ -202,10 +193,7 @@ mod tests {
         for (i, j) in [(0, 1), (5, 150), (42, 199)] {
             let dx = &x.row(i) - &x.row(j);
             let dz = &z.row(i) - &z.row(j);
-            assert!(
-                (dx.dot(&dx).sqrt() - dz.dot(&dz).sqrt()).abs() < 1e-3,
-                "pair {i},{j}"
-            );
+            assert!((dx.dot(&dx).sqrt() - dz.dot(&dz).sqrt()).abs() < 1e-3, "pair {i},{j}");
         }
         // The leading coordinate carries the most variance.
         let var = |c: usize| z.column(c).mapv(|v| v * v).sum();
@@ -217,23 +205,13 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(3);
         // 200 rows in 30 dimensions: large along three directions, small noise elsewhere.
-        let heavy = orthonormal_rows(
-            Array2::from_shape_fn((3, 30), |_| rng.gen_range(-1.0f32..1.0)).view(),
-            1e-4,
-        );
-        let coef = Array2::from_shape_fn((200, 3), |(_, j)| {
-            rng.gen_range(-1.0f32..1.0) * [10.0, 6.0, 3.0][j]
-        });
+        let heavy = orthonormal_rows(Array2::from_shape_fn((3, 30), |_| rng.gen_range(-1.0f32..1.0)).view(), 1e-4);
+        let coef = Array2::from_shape_fn((200, 3), |(_, j)| rng.gen_range(-1.0f32..1.0) * [10.0, 6.0, 3.0][j]);
         let noise = Array2::from_shape_fn((200, 30), |_| rng.gen_range(-0.01f32..0.01));
         let w = coef.dot(&heavy) + noise;
         let v = leading_row_space(w.view(), 3, &mut rng).unwrap();
         assert_eq!(v.dim(), (3, 30));
-        assert!(
-            (v.dot(&v.t()) - Array2::<f32>::eye(3))
-                .iter()
-                .all(|e| e.abs() < 1e-4),
-            "orthonormal rows"
-        );
+        assert!((v.dot(&v.t()) - Array2::<f32>::eye(3)).iter().all(|e| e.abs() < 1e-4), "orthonormal rows");
         // Each heavy direction lies in the span found.
         for h in heavy.rows() {
             let p = v.dot(&h);

@@ -52,24 +52,16 @@ impl<'a> Rows<'a> {
     pub fn select(&self, idx: &[usize]) -> Array2<f32> {
         match *self {
             Rows::Dense(x) => x.select(Axis(0), idx),
-            Rows::Joined {
-                left,
-                left_scale,
-                right,
-            } => {
+            Rows::Joined { left, left_scale, right } => {
                 let (d, w) = (left.ncols(), self.ncols());
                 let mut out = Array2::<f32>::zeros((idx.len(), w));
                 if w > 0 {
                     let data = out.as_slice_mut().expect("fresh standard-layout array");
-                    data.par_chunks_mut(w)
-                        .zip(idx.par_iter())
-                        .for_each(|(row, &i)| {
-                            let (l, r) = row.split_at_mut(d);
-                            l.iter_mut()
-                                .zip(left.row(i))
-                                .for_each(|(o, &v)| *o = left_scale * v);
-                            r.iter_mut().zip(right.row(i)).for_each(|(o, &v)| *o = v);
-                        });
+                    data.par_chunks_mut(w).zip(idx.par_iter()).for_each(|(row, &i)| {
+                        let (l, r) = row.split_at_mut(d);
+                        l.iter_mut().zip(left.row(i)).for_each(|(o, &v)| *o = left_scale * v);
+                        r.iter_mut().zip(right.row(i)).for_each(|(o, &v)| *o = v);
+                    });
                 }
                 out
             }
@@ -93,15 +85,9 @@ impl<'a> Rows<'a> {
     pub fn add_row_to(&self, i: usize, acc: &mut [f32]) {
         match *self {
             Rows::Dense(x) => acc.iter_mut().zip(x.row(i)).for_each(|(a, v)| *a += v),
-            Rows::Joined {
-                left,
-                left_scale,
-                right,
-            } => {
+            Rows::Joined { left, left_scale, right } => {
                 let (al, ar) = acc.split_at_mut(left.ncols());
-                al.iter_mut()
-                    .zip(left.row(i))
-                    .for_each(|(a, v)| *a += left_scale * v);
+                al.iter_mut().zip(left.row(i)).for_each(|(a, v)| *a += left_scale * v);
                 ar.iter_mut().zip(right.row(i)).for_each(|(a, v)| *a += v);
             }
         }
@@ -111,11 +97,7 @@ impl<'a> Rows<'a> {
     /// centroid `c` (`(|x|² − |x − c|²) / 2`). Joined rows are never materialised (see
     /// [`Rows::map_centroid_scores`]).
     pub(crate) fn nearest_with_scores(&self, centroids: ArrayView2<f32>) -> (Vec<usize>, Vec<f32>) {
-        let half_sq: ndarray::Array1<f32> = centroids
-            .rows()
-            .into_iter()
-            .map(|c| 0.5 * c.dot(&c))
-            .collect();
+        let half_sq: ndarray::Array1<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
         self.map_centroid_scores(centroids, |_, scores| {
             let j = super::geometry::argmax_biased(scores, half_sq.view());
             (j, scores[j] - half_sq[j])
@@ -133,14 +115,9 @@ impl<'a> Rows<'a> {
     ) -> Vec<T> {
         let (cl, cr) = match *self {
             Rows::Dense(_) => (centroids.to_owned(), None),
-            Rows::Joined {
-                left, left_scale, ..
-            } => {
+            Rows::Joined { left, left_scale, .. } => {
                 let d = left.ncols();
-                (
-                    centroids.slice(s![.., ..d]).mapv(|v| v * left_scale),
-                    Some(centroids.slice(s![.., d..])),
-                )
+                (centroids.slice(s![.., ..d]).mapv(|v| v * left_scale), Some(centroids.slice(s![.., d..])))
             }
         };
         let n = self.nrows();
@@ -153,20 +130,12 @@ impl<'a> Rows<'a> {
                     Rows::Joined { left, right, .. } => {
                         let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
                         if let Some(cr) = cr {
-                            ndarray::linalg::general_mat_mul(
-                                1.0,
-                                &right.slice(s![r.clone(), ..]),
-                                &cr.t(),
-                                1.0,
-                                &mut scores,
-                            );
+                            ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r.clone(), ..]), &cr.t(), 1.0, &mut scores);
                         }
                         scores
                     }
                 };
-                r.zip(scores.rows())
-                    .map(|(i, row)| f(i, row))
-                    .collect::<Vec<_>>()
+                r.zip(scores.rows()).map(|(i, row)| f(i, row)).collect::<Vec<_>>()
             })
             .collect()
     }
@@ -178,11 +147,7 @@ impl<'a> Rows<'a> {
                 let r = x.row(i);
                 (r.dot(&r).sqrt() - 1.0).abs() <= tol
             }),
-            Rows::Joined {
-                left,
-                left_scale,
-                right,
-            } => (0..left.nrows()).into_par_iter().all(|i| {
+            Rows::Joined { left, left_scale, right } => (0..left.nrows()).into_par_iter().all(|i| {
                 let (l, r) = (left.row(i), right.row(i));
                 let sq = left_scale * left_scale * l.dot(&l) + r.dot(&r);
                 (sq.sqrt() - 1.0).abs() <= tol
@@ -200,30 +165,17 @@ mod tests {
     fn joined_rows_read_like_their_dense_copy() {
         let left = array![[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8]];
         let right = array![[0.5f32], [-0.5], [0.0]];
-        let j = Rows::Joined {
-            left: left.view(),
-            left_scale: 0.5,
-            right: right.view(),
-        };
+        let j = Rows::Joined { left: left.view(), left_scale: 0.5, right: right.view() };
         let dense = j.to_dense().into_owned();
-        assert_eq!(
-            dense,
-            array![[0.5f32, 0.0, 0.5], [0.0, 0.5, -0.5], [0.3, 0.4, 0.0]]
-        );
-        assert_eq!(
-            j.select(&[2, 0]),
-            array![[0.3f32, 0.4, 0.0], [0.5, 0.0, 0.5]]
-        );
+        assert_eq!(dense, array![[0.5f32, 0.0, 0.5], [0.0, 0.5, -0.5], [0.3, 0.4, 0.0]]);
+        assert_eq!(j.select(&[2, 0]), array![[0.3f32, 0.4, 0.0], [0.5, 0.0, 0.5]]);
         assert_eq!(j.range(1..3).into_owned(), dense.slice(s![1..3, ..]));
         let c = array![[1.0f32, 2.0, 3.0], [0.0, -1.0, 0.5]];
         let joined = j.map_centroid_scores(c.view(), |i, s| (i, s.to_vec()));
         let plain = Rows::Dense(dense.view()).map_centroid_scores(c.view(), |i, s| (i, s.to_vec()));
         for ((i, a), (k, b)) in joined.iter().zip(&plain) {
             assert_eq!(i, k);
-            assert!(
-                a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6),
-                "{a:?} vs {b:?}"
-            );
+            assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
         }
         assert_eq!(joined[2].1, vec![0.3 + 0.8, -0.4]);
         let mut acc = vec![0f32; 3];

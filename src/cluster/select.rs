@@ -89,7 +89,6 @@ pub(super) fn choose_k(
             scores,
             sample_size: m,
         },
-        reusable_labels: (reuse || tree.is_some() && whole)
-            .then(|| labels.into_iter().map(|l| l as i64).collect()),
+        reusable_labels: (reuse || tree.is_some() && whole).then(|| labels.into_iter().map(|l| l as i64).collect()),
     })
 }

@@ -97,90 +97,39 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
     normalise_rows(&mut left_unit);
     normalise_rows(&mut right);
     right *= b;
-    let joined = Rows::Joined {
-        left: left_unit.view(),
-        left_scale: a,
-        right: right.view(),
-    };
-    let params = ClusterParams::new(Method::KMeans)
-        .with_k(Some(6))
-        .with_fit_sample_size(2_000)
-        .with_seed(4)
-        .check()
-        .unwrap();
+    let joined = Rows::Joined { left: left_unit.view(), left_scale: a, right: right.view() };
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(2_000).with_seed(4).check().unwrap();
     let streamed = fit_rows(joined, &params).unwrap();
     let dense = fit(joined.to_dense().view(), &params).unwrap();
     assert_eq!(streamed.labels, dense.labels);
-    assert_eq!(
-        fit_unit_rows(joined, &params).unwrap().labels,
-        dense.labels,
-        "the check skipped, same answer"
-    );
+    assert_eq!(fit_unit_rows(joined, &params).unwrap().labels, dense.labels, "the check skipped, same answer");
     assert_eq!((streamed.fit_rows, streamed.k), (2_000, 6));
     // The streamed fit scores every row against its centroid; the highest of a cluster is
     // nearest it.
-    let scores = streamed
-        .typicality
-        .as_ref()
-        .expect("streamed k-means scores rows");
+    let scores = streamed.typicality.as_ref().expect("streamed k-means scores rows");
     let dense_rows = joined.to_dense();
     for c in 0..6i64 {
-        let members: Vec<usize> = (0..streamed.labels.len())
-            .filter(|&i| streamed.labels[i] == c)
-            .collect();
-        let best = *members
-            .iter()
-            .max_by(|&&i, &&j| scores[i].total_cmp(&scores[j]))
-            .unwrap();
-        let mean = dense_rows
-            .select(ndarray::Axis(0), &members)
-            .mean_axis(ndarray::Axis(0))
-            .unwrap();
+        let members: Vec<usize> = (0..streamed.labels.len()).filter(|&i| streamed.labels[i] == c).collect();
+        let best = *members.iter().max_by(|&&i, &&j| scores[i].total_cmp(&scores[j])).unwrap();
+        let mean = dense_rows.select(ndarray::Axis(0), &members).mean_axis(ndarray::Axis(0)).unwrap();
         let d = |i: usize| (&dense_rows.row(i) - &mean).mapv(|v| v * v).sum();
         let nearest = members.iter().map(|&i| d(i)).fold(f32::INFINITY, f32::min);
-        assert!(
-            d(best) <= nearest + 0.05,
-            "cluster {c}: most typical row {best} is {} from the mean, nearest {nearest}",
-            d(best)
-        );
+        assert!(d(best) <= nearest + 0.05, "cluster {c}: most typical row {best} is {} from the mean, nearest {nearest}", d(best));
     }
     assert!(pair_agreement(&streamed.labels[..2_000], &truth[..2_000]) > 0.9);
     // Not unit (scale off): joined into one matrix and normalised by `fit`, same answer.
-    let off = Rows::Joined {
-        left: left_unit.view(),
-        left_scale: 2.0,
-        right: right.view(),
-    };
-    assert_eq!(
-        fit_rows(off, &params).unwrap().labels,
-        fit(off.to_dense().view(), &params).unwrap().labels
-    );
+    let off = Rows::Joined { left: left_unit.view(), left_scale: 2.0, right: right.view() };
+    assert_eq!(fit_rows(off, &params).unwrap().labels, fit(off.to_dense().view(), &params).unwrap().labels);
 }
 
 #[test]
 fn coarse_kmeans_recovers_blobs_in_principal_coordinates() {
     // 64 dimensions > the 16 principal coordinates k = 6 competes in.
     let (x, truth) = blobs(6, 200, 64, 0.6, 12);
-    let params = ClusterParams::new(Method::KMeans)
-        .with_k(Some(6))
-        .with_n_runs(3)
-        .with_seed(5)
-        .check()
-        .unwrap();
-    let labels: Vec<i64> = coarse_kmeans(x.view(), &params)
-        .unwrap()
-        .into_iter()
-        .map(|l| l as i64)
-        .collect();
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_n_runs(3).with_seed(5).check().unwrap();
+    let labels: Vec<i64> = coarse_kmeans(x.view(), &params).unwrap().into_iter().map(|l| l as i64).collect();
     assert!(pair_agreement(&labels, &truth) > 0.95);
-    assert_eq!(
-        labels,
-        coarse_kmeans(x.view(), &params)
-            .unwrap()
-            .into_iter()
-            .map(|l| l as i64)
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(labels, coarse_kmeans(x.view(), &params).unwrap().into_iter().map(|l| l as i64).collect::<Vec<_>>());
 }
 
 #[test]
@@ -188,25 +137,15 @@ fn refine_from_a_noisy_partition_keeps_label_meaning() {
     let (x, truth) = blobs(3, 200, 32, 0.5, 11);
     // The true partition with every fifth row mislabelled, labels permuted (2, 0, 1).
     let perm = [2i64, 0, 1];
-    let noisy: Vec<i64> = truth
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| perm[if i % 5 == 0 { (t + 1) % 3 } else { t }])
-        .collect();
-    let params = ClusterParams::new(Method::KMeans)
-        .with_k(Some(3))
-        .check()
-        .unwrap();
+    let noisy: Vec<i64> = truth.iter().enumerate().map(|(i, &t)| perm[if i % 5 == 0 { (t + 1) % 3 } else { t }]).collect();
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(3)).check().unwrap();
     let refined = refine_kmeans(Rows::Dense(x.view()), &noisy, 3, &params).unwrap();
     for (r, &t) in refined.iter().zip(&truth) {
         assert_eq!(*r, perm[t], "cluster j is still the one that started as j");
     }
     let e = |l: &[i64]| mean_sq_distance(Rows::Dense(x.view()), l, 3).unwrap();
     assert!(e(&refined) < e(&noisy));
-    assert!(
-        refine_kmeans(Rows::Dense(x.view()), &noisy[1..], 3, &params).is_err(),
-        "length mismatch"
-    );
+    assert!(refine_kmeans(Rows::Dense(x.view()), &noisy[1..], 3, &params).is_err(), "length mismatch");
 }
 
 #[test]

@@ -69,15 +69,9 @@ impl fmt::Display for Conditioning {
 impl FromStr for Conditioning {
     type Err = ConditioningError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::PARSEABLE
-            .into_iter()
-            .find(|c| c.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                ConditioningError::Unknown(
-                    s.to_string(),
-                    Self::PARSEABLE.map(|c| c.as_str()).join(", "),
-                )
-            })
+        Self::PARSEABLE.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            ConditioningError::Unknown(s.to_string(), Self::PARSEABLE.map(|c| c.as_str()).join(", "))
+        })
     }
 }
 
@@ -113,28 +107,16 @@ pub enum Conditioned<'a> {
     Plain(CowArray<'a, f32, Ix2>),
     /// `[√A·captions | values]`, kept apart so that the caption block is not copied.
     /// `unit`: every joined row is known to be a unit vector.
-    Joined {
-        captions: CowArray<'a, f32, Ix2>,
-        caption_scale: f32,
-        values: Array2<f32>,
-        unit: bool,
-    },
+    Joined { captions: CowArray<'a, f32, Ix2>, caption_scale: f32, values: Array2<f32>, unit: bool },
 }
 
 impl<'a> Conditioned<'a> {
     pub fn rows(&self) -> Rows<'_> {
         match self {
             Conditioned::Plain(x) => Rows::Dense(x.view()),
-            Conditioned::Joined {
-                captions,
-                caption_scale,
-                values,
-                ..
-            } => Rows::Joined {
-                left: captions.view(),
-                left_scale: *caption_scale,
-                right: values.view(),
-            },
+            Conditioned::Joined { captions, caption_scale, values, .. } => {
+                Rows::Joined { left: captions.view(), left_scale: *caption_scale, right: values.view() }
+            }
         }
     }
 
@@ -161,16 +143,9 @@ pub fn condition<'a>(
     encoder: &mut TextEmbedding,
 ) -> Result<(Conditioned<'a>, ConditionReport), ConditioningError> {
     if input.embeddings.ncols() != encoder.dim() {
-        return Err(ConditioningError::DimMismatch {
-            got: input.embeddings.ncols(),
-            want: encoder.dim(),
-        });
+        return Err(ConditioningError::DimMismatch { got: input.embeddings.ncols(), want: encoder.dim() });
     }
-    let excluded = if input.exclude.is_empty() {
-        None
-    } else {
-        Some(encoder.embed(input.exclude)?)
-    };
+    let excluded = if input.exclude.is_empty() { None } else { Some(encoder.embed(input.exclude)?) };
     // Copy the cached embeddings only when an exclusion has to modify them.
     let captions: CowArray<'a, f32, Ix2> = match &excluded {
         Some(d) => {
@@ -185,9 +160,9 @@ pub fn condition<'a>(
         Conditioning::None => {
             // Nothing to mine here, but a cached vocabulary spares the keyword namer
             // tokenizing every caption (most of a `none` query's time at 1M captions).
-            report.vocabulary = input.cache_dir.and_then(|d| {
-                Vocabulary::load_cached(d, input.captions, encoder.name(), encoder.dim(), false)
-            });
+            report.vocabulary = input
+                .cache_dir
+                .and_then(|d| Vocabulary::load_cached(d, input.captions, encoder.name(), encoder.dim(), false));
             Conditioned::Plain(captions)
         }
         Conditioning::Values | Conditioning::Names => {
@@ -197,29 +172,13 @@ pub fn condition<'a>(
             let agreement = input.values.caption_weight == CaptionWeight::Agreement;
             let (embedded, caption_half) = rayon::join(
                 || -> Result<_, ConditioningError> {
-                    let vocab =
-                        Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
+                    let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
                     Ok((vocab, criterion_vector(encoder, input.criterion)?))
                 },
-                || {
-                    agreement.then(|| {
-                        values::CaptionPartition::cached(
-                            captions.view(),
-                            input.k,
-                            input.seed,
-                            input.cache_dir,
-                        )
-                    })
-                },
+                || agreement.then(|| values::CaptionPartition::cached(captions.view(), input.k, input.seed, input.cache_dir)),
             );
             let (vocab, q) = embedded?;
-            let w = values::term_weights(
-                &vocab,
-                &q,
-                input.criterion,
-                input.captions.len(),
-                &input.values,
-            );
+            let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
             report.vocabulary_size = vocab.len();
             let (values, a, values_nonzero) = values::condition(
@@ -236,22 +195,14 @@ pub fn condition<'a>(
             report.vocabulary = Some(vocab);
             // Row length² is A·|caption|² + (1 − A)·|values|², each part 0 or 1.
             let unit = (captions_unit || a == 0.0) && (values_nonzero || a == 1.0);
-            Conditioned::Joined {
-                captions,
-                caption_scale: a.sqrt(),
-                values,
-                unit,
-            }
+            Conditioned::Joined { captions, caption_scale: a.sqrt(), values, unit }
         }
     };
     Ok((x, report))
 }
 
 /// The criterion's query vector: the unit mean of its phrasings' embeddings.
-fn criterion_vector(
-    encoder: &mut TextEmbedding,
-    criterion: &str,
-) -> Result<ndarray::Array1<f32>, ConditioningError> {
+fn criterion_vector(encoder: &mut TextEmbedding, criterion: &str) -> Result<ndarray::Array1<f32>, ConditioningError> {
     let q = encoder.embed(&values::criterion_phrases(criterion))?;
     let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
     let n = q.dot(&q).sqrt().max(1e-12);
@@ -263,9 +214,7 @@ fn criterion_vector(
 /// says whether every row now is a unit vector (no zero rows).
 fn unit_rows(x: CowArray<'_, f32, Ix2>) -> (CowArray<'_, f32, Ix2>, bool) {
     use rayon::prelude::*;
-    let off = |r: ndarray::ArrayView1<f32>| {
-        (r.dot(&r).sqrt() - 1.0).abs() > crate::cluster::UNIT_NORM_TOLERANCE
-    };
+    let off = |r: ndarray::ArrayView1<f32>| (r.dot(&r).sqrt() - 1.0).abs() > crate::cluster::UNIT_NORM_TOLERANCE;
     if !(0..x.nrows()).into_par_iter().any(|i| off(x.row(i))) {
         return (x, true);
     }
@@ -322,10 +271,6 @@ mod tests {
         for c in Conditioning::ALL {
             assert_eq!(c.as_str().parse::<Conditioning>().unwrap(), c);
         }
-        assert!("magic"
-            .parse::<Conditioning>()
-            .unwrap_err()
-            .to_string()
-            .contains("values"));
+        assert!("magic".parse::<Conditioning>().unwrap_err().to_string().contains("values"));
     }
 }

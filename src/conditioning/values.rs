@@ -61,10 +61,7 @@ pub struct ValuesParams {
 
 impl Default for ValuesParams {
     fn default() -> Self {
-        Self {
-            threshold: Threshold::StdMultiple(1.5),
-            caption_weight: CaptionWeight::Agreement,
-        }
+        Self { threshold: Threshold::StdMultiple(1.5), caption_weight: CaptionWeight::Agreement }
     }
 }
 
@@ -79,43 +76,22 @@ const AGREEMENT_DEFAULT_K: usize = 10;
 /// the templates pull the vector towards its values.
 pub fn criterion_phrases(criterion: &str) -> Vec<String> {
     let c = criterion.trim();
-    vec![
-        c.to_string(),
-        format!("a kind of {c}"),
-        format!("the {c} is"),
-    ]
+    vec![c.to_string(), format!("a kind of {c}"), format!("the {c} is")]
 }
 
 /// Term weights: max(score − τ, 0) × idf; terms that share a word with the criterion get 0,
 /// since the criterion's own words ("instrument") are not values of it.
-pub fn term_weights(
-    vocab: &Vocabulary,
-    query: &Array1<f32>,
-    criterion: &str,
-    n_docs: usize,
-    p: &ValuesParams,
-) -> Vec<f32> {
+pub fn term_weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams) -> Vec<f32> {
     if vocab.is_empty() {
         return Vec::new();
     }
     let scores: Vec<f32> = vocab.embeddings.dot(query).to_vec();
     let stop = StopWords::english();
-    let crit_words: Vec<String> = tokenize(criterion)
-        .into_iter()
-        .filter(|w| !stop.contains(w))
-        .map(|w| singularize(&w).into_owned())
-        .collect();
-    let candidate: Vec<bool> = vocab
-        .terms
-        .iter()
-        .map(|t| !t.split(' ').any(|w| crit_words.iter().any(|c| c == w)))
-        .collect();
-    let kept: Vec<f32> = scores
-        .iter()
-        .zip(&candidate)
-        .filter(|(_, &c)| c)
-        .map(|(&s, _)| s)
-        .collect();
+    let crit_words: Vec<String> =
+        tokenize(criterion).into_iter().filter(|w| !stop.contains(w)).map(|w| singularize(&w).into_owned()).collect();
+    let candidate: Vec<bool> =
+        vocab.terms.iter().map(|t| !t.split(' ').any(|w| crit_words.iter().any(|c| c == w))).collect();
+    let kept: Vec<f32> = scores.iter().zip(&candidate).filter(|(_, &c)| c).map(|(&s, _)| s).collect();
     if kept.is_empty() {
         return vec![0.0; scores.len()];
     }
@@ -203,13 +179,8 @@ impl ValueSpace {
     fn compress(&mut self, vocab: &Vocabulary, max_dims: usize) {
         use rand::SeedableRng;
         let relevant: Vec<usize> = {
-            let mut v: Vec<(u32, usize)> = self
-                .slot
-                .iter()
-                .enumerate()
-                .filter(|(_, &s)| s != u32::MAX)
-                .map(|(t, &s)| (s, t))
-                .collect();
+            let mut v: Vec<(u32, usize)> =
+                self.slot.iter().enumerate().filter(|(_, &s)| s != u32::MAX).map(|(t, &s)| (s, t)).collect();
             v.sort_unstable();
             v.into_iter().map(|(_, t)| t).collect()
         };
@@ -227,9 +198,7 @@ impl ValueSpace {
         let v = loop {
             // Fixed seed: the same captions and criterion give the same space.
             let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(0xc0_4e55);
-            let Some(v) = crate::cluster::leading_row_space(weighted.view(), dims, &mut rng) else {
-                return;
-            };
+            let Some(v) = crate::cluster::leading_row_space(weighted.view(), dims, &mut rng) else { return };
             if dims >= max_dims || energy(&weighted.dot(&v.t())) >= COMPRESSED_ENERGY * total {
                 break v;
             }
@@ -253,9 +222,7 @@ impl ValueSpace {
             slot[t] = i as u32;
         }
         let emb = vocab.embeddings.select(Axis(0), &relevant);
-        let basis = (relevant.len() < dim)
-            .then(|| crate::cluster::orthonormal_rows(emb.view(), 1e-4))
-            .filter(|b| b.nrows() < dim);
+        let basis = (relevant.len() < dim).then(|| crate::cluster::orthonormal_rows(emb.view(), 1e-4)).filter(|b| b.nrows() < dim);
         let mut coords = match &basis {
             Some(b) => emb.dot(&b.t()),
             None => emb,
@@ -263,11 +230,7 @@ impl ValueSpace {
         for (mut row, &t) in coords.axis_iter_mut(Axis(0)).zip(&relevant) {
             row *= weights[t];
         }
-        Self {
-            basis,
-            slot,
-            coords,
-        }
+        Self { basis, slot, coords }
     }
 
     fn width(&self) -> usize {
@@ -342,22 +305,16 @@ pub fn condition(
             }
             sum
         })
-        .reduce(
-            || vec![0f32; r],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+        .reduce(|| vec![0f32; r], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
     let mean: Vec<f32> = mean.into_iter().map(|s| s / n as f32).collect();
     // Excluded directions as coordinates of the span, orthonormalised.
     let removed = exclude.map(|d| {
         let mut coords = Array2::<f32>::zeros((d.nrows(), r));
         for (row, mut o) in d.rows().into_iter().zip(coords.axis_iter_mut(Axis(0))) {
-            space.project(
-                row,
-                o.as_slice_mut().expect("row of a standard-layout array"),
-            );
+            space.project(row, o.as_slice_mut().expect("row of a standard-layout array"));
         }
         crate::cluster::orthonormal_rows(coords.view(), 1e-4)
     });
@@ -397,12 +354,8 @@ pub fn condition(
     }
     .clamp(0.0, 1.0);
     let wb = (1.0 - a).sqrt();
-    let zero_rows: usize = out
-        .as_slice_mut()
-        .expect("fresh standard-layout array")
-        .par_chunks_mut(r)
-        .map(|bag| usize::from(!finish(bag, wb)))
-        .sum();
+    let zero_rows: usize =
+        out.as_slice_mut().expect("fresh standard-layout array").par_chunks_mut(r).map(|bag| usize::from(!finish(bag, wb))).sum();
     (out, a, zero_rows == 0)
 }
 
@@ -431,32 +384,16 @@ impl CaptionPartition {
     /// the criterion's embedding). The key is a hash of the
     /// sampled rows themselves with K and the seed, so a changed index never reads a stale
     /// entry; an unreadable or unwritable cache only means computing it again.
-    pub fn cached(
-        captions: ArrayView2<f32>,
-        k: Option<usize>,
-        seed: u64,
-        dir: Option<&std::path::Path>,
-    ) -> Self {
-        let Some(dir) = dir else {
-            return Self::new(captions, k, seed);
-        };
+    pub fn cached(captions: ArrayView2<f32>, k: Option<usize>, seed: u64, dir: Option<&std::path::Path>) -> Self {
+        let Some(dir) = dir else { return Self::new(captions, k, seed) };
         let (rows, k) = Self::sample(captions.nrows(), k, seed);
         let key = format!("{:016x}", sample_fingerprint(captions, &rows, k, seed));
         let derived = dir.join("derived");
         let path = derived.join(PARTITION_CACHE_FILE);
-        let mut cache: std::collections::BTreeMap<String, Vec<usize>> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        if let Some(labels) = cache
-            .get(&key)
-            .filter(|l| l.len() == rows.len() && l.iter().all(|&c| c < k))
-        {
-            return Self {
-                rows,
-                k,
-                labels: Some(labels.clone()),
-            };
+        let mut cache: std::collections::BTreeMap<String, Vec<usize>> =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let Some(labels) = cache.get(&key).filter(|l| l.len() == rows.len() && l.iter().all(|&c| c < k)) {
+            return Self { rows, k, labels: Some(labels.clone()) };
         }
         let labels = coarse_partition_of(captions, &rows, k, seed);
         if let Some(l) = &labels {
@@ -466,9 +403,7 @@ impl CaptionPartition {
             cache.insert(key, l.clone());
             let tmp = path.with_extension(format!("json.{}.partial", std::process::id()));
             let written = std::fs::create_dir_all(&derived).is_ok()
-                && serde_json::to_vec(&cache)
-                    .ok()
-                    .is_some_and(|b| std::fs::write(&tmp, b).is_ok());
+                && serde_json::to_vec(&cache).ok().is_some_and(|b| std::fs::write(&tmp, b).is_ok());
             if !(written && std::fs::rename(&tmp, &path).is_ok()) {
                 let _ = std::fs::remove_file(&tmp);
             }
@@ -488,15 +423,8 @@ impl CaptionPartition {
     /// `(1 + NMI) / 2` between this partition and the values' partition of the same rows,
     /// each sampled value row passed through `finish` first; 0.5 when either cannot be
     /// clustered.
-    fn agreement(
-        &self,
-        values: ArrayView2<f32>,
-        seed: u64,
-        finish: impl Fn(&mut [f32]) -> bool,
-    ) -> f32 {
-        let Some(by_captions) = &self.labels else {
-            return 0.5;
-        };
+    fn agreement(&self, values: ArrayView2<f32>, seed: u64, finish: impl Fn(&mut [f32]) -> bool) -> f32 {
+        let Some(by_captions) = &self.labels else { return 0.5 };
         let mut value_rows = values.select(Axis(0), &self.rows);
         for mut r in value_rows.rows_mut() {
             finish(r.as_slice_mut().expect("row of a fresh array"));
@@ -533,25 +461,13 @@ fn sample_fingerprint(captions: ArrayView2<f32>, rows: &[usize], k: usize, seed:
 }
 
 /// The coarse partition of `rows` of `captions` into `k` clusters (none below 2).
-fn coarse_partition_of(
-    captions: ArrayView2<f32>,
-    rows: &[usize],
-    k: usize,
-    seed: u64,
-) -> Option<Vec<usize>> {
-    (k >= 2)
-        .then(|| coarse_partition(captions.select(Axis(0), rows), k, seed))
-        .flatten()
+fn coarse_partition_of(captions: ArrayView2<f32>, rows: &[usize], k: usize, seed: u64) -> Option<Vec<usize>> {
+    (k >= 2).then(|| coarse_partition(captions.select(Axis(0), rows), k, seed)).flatten()
 }
 
 fn coarse_partition(sample: Array2<f32>, k: usize, seed: u64) -> Option<Vec<usize>> {
     use crate::cluster::{coarse_kmeans, ClusterParams, Method};
-    let params = ClusterParams::new(Method::KMeans)
-        .with_k(Some(k))
-        .with_seed(seed)
-        .with_n_runs(3)
-        .check()
-        .ok()?;
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(3).check().ok()?;
     coarse_kmeans(sample.view(), &params).ok()
 }
 
@@ -568,10 +484,7 @@ fn normalize(v: &mut [f32]) -> bool {
 pub fn top_terms(vocab: &Vocabulary, weights: &[f32], n: usize) -> Vec<(String, f32)> {
     let mut idx: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
     idx.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
-    idx.into_iter()
-        .take(n)
-        .map(|i| (vocab.terms[i].clone(), weights[i]))
-        .collect()
+    idx.into_iter().take(n).map(|i| (vocab.terms[i].clone(), weights[i])).collect()
 }
 
 #[cfg(test)]
@@ -582,12 +495,7 @@ mod tests {
     fn vocab() -> Vocabulary {
         // 2-d toy embeddings: "trumpet" and "violin" point along the query, "street" across it.
         Vocabulary {
-            terms: vec![
-                "instrument".into(),
-                "street".into(),
-                "trumpet".into(),
-                "violin".into(),
-            ],
+            terms: vec!["instrument".into(), "street".into(), "trumpet".into(), "violin".into()],
             df: vec![4, 2, 2, 2],
             embeddings: array![[1.0, 0.0], [0.0, 1.0], [0.9, 0.436], [0.9, -0.436]],
             occurrences: vec![vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3]],
@@ -612,10 +520,7 @@ mod tests {
         let w = term_weights(&v, &q, "instrument", 4, &p);
         // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
         let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
-        let p = ValuesParams {
-            caption_weight: CaptionWeight::Fixed(0.5),
-            ..p
-        };
+        let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..p };
         let (x, a, nonzero) = condition(caps.view(), &v, &w, &p, None, None, 0, None);
         assert!(nonzero);
         assert_eq!(a, 0.5);
@@ -623,10 +528,7 @@ mod tests {
         assert!(bag(0).dot(&bag(2)) > 0.4, "both trumpet");
         assert!(bag(0).dot(&bag(1)) < 0.0, "trumpet vs violin");
         for r in x.rows() {
-            assert!(
-                (r.dot(&r) - 0.5).abs() < 1e-4,
-                "values rows have length √(1 − A)"
-            );
+            assert!((r.dot(&r) - 0.5).abs() < 1e-4, "values rows have length √(1 − A)");
         }
     }
 
@@ -634,15 +536,9 @@ mod tests {
     fn captions_whose_values_are_the_mean_are_reported() {
         // Both captions hold the same relevant term: their bags equal the mean, and centring
         // leaves nothing.
-        let v = Vocabulary {
-            occurrences: vec![vec![0, 2], vec![0, 2]],
-            ..vocab()
-        };
+        let v = Vocabulary { occurrences: vec![vec![0, 2], vec![0, 2]], ..vocab() };
         let q = Array1::from(vec![1.0f32, 0.0]);
-        let p = ValuesParams {
-            caption_weight: CaptionWeight::Fixed(0.5),
-            ..ValuesParams::default()
-        };
+        let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..ValuesParams::default() };
         let w = term_weights(&v, &q, "instrument", 2, &p);
         let caps = array![[1.0f32, 0.0], [1.0, 0.0]];
         let (x, _, nonzero) = condition(caps.view(), &v, &w, &p, None, None, 0, None);
@@ -664,16 +560,8 @@ mod tests {
         assert_eq!(s.width(), 3);
         s.compress(&v, 2);
         assert_eq!(s.width(), 2);
-        let norm = |t: usize| {
-            s.coords
-                .row(s.slot[t] as usize)
-                .dot(&s.coords.row(s.slot[t] as usize))
-                .sqrt()
-        };
-        assert!(
-            (norm(0) - 1.0).abs() < 1e-5 && (norm(1) - 1.0).abs() < 1e-5,
-            "frequent terms kept whole"
-        );
+        let norm = |t: usize| s.coords.row(s.slot[t] as usize).dot(&s.coords.row(s.slot[t] as usize)).sqrt();
+        assert!((norm(0) - 1.0).abs() < 1e-5 && (norm(1) - 1.0).abs() < 1e-5, "frequent terms kept whole");
         assert!(norm(2) < 1e-3, "the rare direction is dropped");
         // Projection of encoder-space vectors goes through the same directions.
         let mut out = [0f32; 2];
@@ -686,10 +574,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(5);
         // 1,200 unit rows around three directions.
-        let mut x = Array2::from_shape_fn(
-            (1200, 8),
-            |(i, j)| if j == i % 3 { 3.0 } else { 0.0 } + rng.gen_range(-0.5f32..0.5),
-        );
+        let mut x = Array2::from_shape_fn((1200, 8), |(i, j)| if j == i % 3 { 3.0 } else { 0.0 } + rng.gen_range(-0.5f32..0.5));
         for mut r in x.rows_mut() {
             let n = r.dot(&r).sqrt();
             r /= n;
@@ -697,51 +582,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = CaptionPartition::new(x.view(), Some(3), 7);
         let first = CaptionPartition::cached(x.view(), Some(3), 7, Some(dir.path()));
-        assert_eq!(
-            (&first.rows, first.k, &first.labels),
-            (&fresh.rows, fresh.k, &fresh.labels)
-        );
+        assert_eq!((&first.rows, first.k, &first.labels), (&fresh.rows, fresh.k, &fresh.labels));
         let path = dir.path().join("derived").join(PARTITION_CACHE_FILE);
         // The second query reads the file: an edited entry comes back as written.
         let text = std::fs::read_to_string(&path).unwrap();
-        let mut cache: std::collections::BTreeMap<String, Vec<usize>> =
-            serde_json::from_str(&text).unwrap();
+        let mut cache: std::collections::BTreeMap<String, Vec<usize>> = serde_json::from_str(&text).unwrap();
         assert_eq!(cache.len(), 1);
-        cache
-            .values_mut()
-            .for_each(|l| l.iter_mut().for_each(|c| *c = 0));
+        cache.values_mut().for_each(|l| l.iter_mut().for_each(|c| *c = 0));
         std::fs::write(&path, serde_json::to_vec(&cache).unwrap()).unwrap();
         let read = CaptionPartition::cached(x.view(), Some(3), 7, Some(dir.path()));
         assert!(read.labels.unwrap().iter().all(|&c| c == 0));
         // Other K, other seed, or a changed sampled row: computed afresh.
         let other_k = CaptionPartition::cached(x.view(), Some(2), 7, Some(dir.path()));
-        assert_eq!(
-            other_k.labels,
-            CaptionPartition::new(x.view(), Some(2), 7).labels
-        );
+        assert_eq!(other_k.labels, CaptionPartition::new(x.view(), Some(2), 7).labels);
         let other_seed = CaptionPartition::cached(x.view(), Some(3), 8, Some(dir.path()));
-        assert_eq!(
-            other_seed.labels,
-            CaptionPartition::new(x.view(), Some(3), 8).labels
-        );
+        assert_eq!(other_seed.labels, CaptionPartition::new(x.view(), Some(3), 8).labels);
         x.row_mut(fresh.rows[0]).mapv_inplace(|v| -v);
         let changed = CaptionPartition::cached(x.view(), Some(3), 7, Some(dir.path()));
-        assert_eq!(
-            changed.labels,
-            CaptionPartition::new(x.view(), Some(3), 7).labels
-        );
+        assert_eq!(changed.labels, CaptionPartition::new(x.view(), Some(3), 7).labels);
         assert!(changed.labels.unwrap().iter().any(|&c| c != 0));
         // A damaged cache is recomputed over.
         std::fs::write(&path, b"{not json").unwrap();
         let again = CaptionPartition::cached(x.view(), Some(3), 7, Some(dir.path()));
-        assert_eq!(
-            again.labels,
-            CaptionPartition::new(x.view(), Some(3), 7).labels
-        );
-        assert!(
-            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).is_ok(),
-            "rewritten"
-        );
+        assert_eq!(again.labels, CaptionPartition::new(x.view(), Some(3), 7).labels);
+        assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).is_ok(), "rewritten");
     }
 
     #[test]

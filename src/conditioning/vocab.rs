@@ -78,8 +78,7 @@ fn write_occurrences(path: &Path, fp: u64, occ: &[Vec<u32>]) -> std::io::Result<
 /// The cached occurrences if the file is whole and belongs to these captions and terms.
 fn read_occurrences(path: &Path, fp: u64, rows: usize, n_terms: usize) -> Option<Vec<Vec<u32>>> {
     let b = std::fs::read(path).ok()?;
-    let u64_at =
-        |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
+    let u64_at = |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
     if b.get(..8)? != OCCURRENCES_MAGIC || u64_at(8)? != fp || u64_at(16)? != rows as u64 {
         return None;
     }
@@ -88,14 +87,7 @@ fn read_occurrences(path: &Path, fp: u64, rows: usize, n_terms: usize) -> Option
     if b.len() != ids_at.checked_add(total.checked_mul(4)?)? {
         return None;
     }
-    let id = |j: usize| {
-        u32::from_le_bytes([
-            b[ids_at + 4 * j],
-            b[ids_at + 4 * j + 1],
-            b[ids_at + 4 * j + 2],
-            b[ids_at + 4 * j + 3],
-        ])
-    };
+    let id = |j: usize| u32::from_le_bytes([b[ids_at + 4 * j], b[ids_at + 4 * j + 1], b[ids_at + 4 * j + 2], b[ids_at + 4 * j + 3]]);
     let mut out = Vec::with_capacity(rows);
     let mut prev = u64_at(32)? as usize;
     for r in 0..rows {
@@ -139,15 +131,9 @@ pub fn mine_terms(term_lists: &[Vec<String>]) -> (Vec<String>, Vec<u32>) {
     }
     let min_df = MIN_DF.max((MIN_DF_SHARE * n as f64).ceil() as usize) as u32;
     let max_df = ((MAX_DF_SHARE * n as f64).floor() as u32).max(min_df);
-    let mut kept: Vec<(&str, u32)> = df
-        .into_iter()
-        .filter(|&(_, d)| d >= min_df && d <= max_df)
-        .collect();
+    let mut kept: Vec<(&str, u32)> = df.into_iter().filter(|&(_, d)| d >= min_df && d <= max_df).collect();
     kept.sort();
-    (
-        kept.iter().map(|(t, _)| t.to_string()).collect(),
-        kept.iter().map(|&(_, d)| d).collect(),
-    )
+    (kept.iter().map(|(t, _)| t.to_string()).collect(), kept.iter().map(|&(_, d)| d).collect())
 }
 
 /// Where a (singularised, lower-case) term is first mentioned in a lower-case caption:
@@ -156,13 +142,8 @@ pub(crate) fn mention_at(caption: &str, term: &str) -> usize {
     caption
         .find(term)
         .or_else(|| {
-            let stem: String = term
-                .chars()
-                .take(term.chars().count().saturating_sub(1))
-                .collect();
-            (stem.chars().count() >= 3)
-                .then(|| caption.find(&stem))
-                .flatten()
+            let stem: String = term.chars().take(term.chars().count().saturating_sub(1)).collect();
+            (stem.chars().count() >= 3).then(|| caption.find(&stem)).flatten()
         })
         .unwrap_or(usize::MAX)
 }
@@ -184,11 +165,7 @@ impl Vocabulary {
     pub fn build(captions: &[String], encoder: &mut TextEmbedding) -> Result<Self, VocabError> {
         let lists = caption_term_lists(captions);
         let (terms, df) = mine_terms(&lists);
-        let embeddings = if terms.is_empty() {
-            Array2::zeros((0, encoder.dim()))
-        } else {
-            encoder.embed(&terms)?
-        };
+        let embeddings = if terms.is_empty() { Array2::zeros((0, encoder.dim())) } else { encoder.embed(&terms)? };
         Ok(Self::assemble(terms, df, embeddings, &lists, captions))
     }
 
@@ -200,11 +177,7 @@ impl Vocabulary {
         captions: &[String],
     ) -> Self {
         use rayon::prelude::*;
-        let ids: HashMap<&str, u32> = terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_str(), i as u32))
-            .collect();
+        let ids: HashMap<&str, u32> = terms.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)).collect();
         let occurrences = lists
             .par_iter()
             .zip(captions.par_iter())
@@ -218,34 +191,18 @@ impl Vocabulary {
                 occ.into_iter().map(|(_, id)| id).collect()
             })
             .collect();
-        Self {
-            terms,
-            df,
-            embeddings,
-            occurrences,
-        }
+        Self { terms, df, embeddings, occurrences }
     }
 
     /// The cached vocabulary of `index_dir`, if there is one for these captions and this
     /// model (`model`, `dim`). With `retokenize`, a cache without per-caption term ids is
     /// completed by tokenizing the captions again; without, it counts as missing.
-    pub fn load_cached(
-        index_dir: &Path,
-        captions: &[String],
-        model: &str,
-        dim: usize,
-        retokenize: bool,
-    ) -> Option<Self> {
+    pub fn load_cached(index_dir: &Path, captions: &[String], model: &str, dim: usize, retokenize: bool) -> Option<Self> {
         let dir = index_dir.join("derived");
         let (meta_path, npy_path) = (dir.join("vocab.json"), dir.join("vocab.npy"));
         let fp = fingerprint(captions);
-        let meta =
-            serde_json::from_str::<CacheMeta>(&std::fs::read_to_string(&meta_path).ok()?).ok()?;
-        if meta.model != model
-            || meta.rows != captions.len()
-            || meta.fingerprint != fp
-            || !npy_path.is_file()
-        {
+        let meta = serde_json::from_str::<CacheMeta>(&std::fs::read_to_string(&meta_path).ok()?).ok()?;
+        if meta.model != model || meta.rows != captions.len() || meta.fingerprint != fp || !npy_path.is_file() {
             return None;
         }
         let emb = crate::npy::read_f32(&npy_path).ok()?;
@@ -254,14 +211,8 @@ impl Vocabulary {
         }
         let occ_path = dir.join(OCCURRENCES_FILE);
         // Re-tokenizing every caption was most of a query's time at 1M rows.
-        if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len())
-        {
-            return Some(Self {
-                terms: meta.terms,
-                df: meta.df,
-                embeddings: emb,
-                occurrences,
-            });
+        if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
+            return Some(Self { terms: meta.terms, df: meta.df, embeddings: emb, occurrences });
         }
         if !retokenize {
             return None;
@@ -279,11 +230,8 @@ impl Vocabulary {
         captions: &[String],
         encoder: &mut TextEmbedding,
     ) -> Result<Self, VocabError> {
-        let Some(index_dir) = index_dir else {
-            return Self::build(captions, encoder);
-        };
-        if let Some(v) = Self::load_cached(index_dir, captions, encoder.name(), encoder.dim(), true)
-        {
+        let Some(index_dir) = index_dir else { return Self::build(captions, encoder) };
+        if let Some(v) = Self::load_cached(index_dir, captions, encoder.name(), encoder.dim(), true) {
             return Ok(v);
         }
         let dir = index_dir.join("derived");
@@ -307,10 +255,7 @@ impl Vocabulary {
             Ok(())
         };
         if let Err(e) = write() {
-            eprintln!(
-                "warning: could not cache the vocabulary in {}: {e}",
-                dir.display()
-            );
+            eprintln!("warning: could not cache the vocabulary in {}: {e}", dir.display());
         }
         Ok(v)
     }
@@ -363,21 +308,15 @@ mod tests {
 
     #[test]
     fn occurrences_follow_the_captions_mention_order() {
-        let caps: Vec<String> = [
-            "A man plays the saxophone next to a trumpet player.",
-            "Two trumpets and a saxophone on a stage.",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let caps: Vec<String> = ["A man plays the saxophone next to a trumpet player.", "Two trumpets and a saxophone on a stage."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let lists = caption_term_lists(&caps);
         let terms: Vec<String> = ["saxophone", "stage", "trumpet"].map(String::from).to_vec();
         let v = Vocabulary::assemble(terms, vec![2, 1, 2], Array2::zeros((3, 2)), &lists, &caps);
         assert_eq!(v.occurrences, [vec![0, 2], vec![2, 0, 1]]);
-        assert_eq!(
-            mention_at("a man plays the saxophone next to a trumpet", "trumpet"),
-            36
-        );
+        assert_eq!(mention_at("a man plays the saxophone next to a trumpet", "trumpet"), 36);
         assert_eq!(mention_at("three puppies on a rug", "puppy"), 6);
         assert_eq!(mention_at("a dog", "cat"), usize::MAX);
     }

@@ -19,10 +19,7 @@ pub use preprocess::{ClipPreprocessor, PreprocessError};
 
 use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
 use crate::runtime::RuntimeOptions;
-use crate::text_embedding::{
-    l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions,
-    TextModelSource,
-};
+use crate::text_embedding::{l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 /// Where a CLIP model comes from: the catalogue, or a folder holding an export.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,10 +33,7 @@ impl ClipSource {
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         match s.parse::<ModelName>() {
             Ok(m) if m.info().kind == ModelKind::Clip => Ok(Self::Catalogue(m)),
-            Ok(m) => Err(ModelError::Config {
-                path: m.to_string().into(),
-                reason: "a sentence encoder, not a CLIP model".into(),
-            }),
+            Ok(m) => Err(ModelError::Config { path: m.to_string().into(), reason: "a sentence encoder, not a CLIP model".into() }),
             Err(e) => {
                 let p = PathBuf::from(s);
                 if p.is_dir() {
@@ -54,10 +48,7 @@ impl ClipSource {
     pub fn name(&self) -> String {
         match self {
             Self::Catalogue(m) => m.to_string(),
-            Self::Dir(p) => p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
+            Self::Dir(p) => p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
         }
     }
 
@@ -74,30 +65,20 @@ impl ClipSource {
         let cfg = dir.join("config.json");
         if let Ok(text) = std::fs::read_to_string(&cfg) {
             let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| ModelError::Config {
-                    path: cfg.clone(),
-                    reason: e.to_string(),
-                })?;
+                serde_json::from_str(&text).map_err(|e| ModelError::Config { path: cfg.clone(), reason: e.to_string() })?;
             if let Some(d) = v.get("projection_dim").and_then(|d| d.as_u64()) {
                 return Ok(d as usize);
             }
         }
         match self {
             Self::Catalogue(m) => Ok(m.info().dim),
-            Self::Dir(_) => Err(ModelError::Config {
-                path: cfg,
-                reason: "no projection_dim".into(),
-            }),
+            Self::Dir(_) => Err(ModelError::Config { path: cfg, reason: "no projection_dim".into() }),
         }
     }
 
     /// The CLIP text encoder of the same model, for criterion and vocabulary embeddings in the
     /// image space.
-    pub fn text_encoder(
-        &self,
-        runtime: &RuntimeOptions,
-        threads: Option<usize>,
-    ) -> Result<TextEmbedding, EmbedError> {
+    pub fn text_encoder(&self, runtime: &RuntimeOptions, threads: Option<usize>) -> Result<TextEmbedding, EmbedError> {
         let dir = self.dir()?;
         let config = TextModelConfig {
             dim: self.dim()?,
@@ -131,9 +112,7 @@ impl ImageEmbeddingOptions {
     pub fn new(source: ClipSource) -> Self {
         Self {
             source,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             batch_size: 32,
             runtime: RuntimeOptions::default(),
         }
@@ -171,19 +150,13 @@ impl ImageEmbedding {
         }
         let pre_path = dir.join("preprocessor_config.json");
         let preprocessor = if pre_path.is_file() {
-            ClipPreprocessor::from_file(&pre_path).map_err(|e| ModelError::Config {
-                path: pre_path.clone(),
-                reason: e.to_string(),
-            })?
+            ClipPreprocessor::from_file(&pre_path)
+                .map_err(|e| ModelError::Config { path: pre_path.clone(), reason: e.to_string() })?
         } else {
             ClipPreprocessor::default()
         };
         let session = open_session(&onnx, opts.threads, &opts.runtime)?;
-        let inputs: Vec<String> = session
-            .inputs()
-            .iter()
-            .map(|i| i.name().to_string())
-            .collect();
+        let inputs: Vec<String> = session.inputs().iter().map(|i| i.name().to_string()).collect();
         if inputs != ["pixel_values"] {
             return Err(EmbedError::Session {
                 path: onnx,
@@ -193,17 +166,9 @@ impl ImageEmbedding {
                 ),
             });
         }
-        let outputs: Vec<String> = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
+        let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
         if !outputs.iter().any(|o| o == "image_embeds") {
-            return Err(EmbedError::MissingOutput {
-                path: onnx,
-                wanted: "image_embeds".into(),
-                available: outputs.join(", "),
-            });
+            return Err(EmbedError::MissingOutput { path: onnx, wanted: "image_embeds".into(), available: outputs.join(", ") });
         }
         Ok(Self {
             session,
@@ -244,26 +209,14 @@ impl ImageEmbedding {
                 pixels.len()
             )));
         }
-        let t = Tensor::from_array(([batch, 3, s, s], pixels))
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
-            vec![(Cow::Borrowed("pixel_values"), t.into())];
-        let outputs = self
-            .session
-            .run(feeds)
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let value = outputs
-            .get("image_embeds")
-            .ok_or_else(|| EmbedError::Inference("no output `image_embeds`".into()))?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let t = Tensor::from_array(([batch, 3, s, s], pixels)).map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![(Cow::Borrowed("pixel_values"), t.into())];
+        let outputs = self.session.run(feeds).map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let value = outputs.get("image_embeds").ok_or_else(|| EmbedError::Inference("no output `image_embeds`".into()))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference(e.to_string()))?;
         let shape: Vec<i64> = shape.iter().copied().collect();
         if shape != [batch as i64, self.dim as i64] {
-            return Err(EmbedError::BadOutput {
-                shape,
-                expected: format!("[{batch}, {}]", self.dim),
-            });
+            return Err(EmbedError::BadOutput { shape, expected: format!("[{batch}, {}]", self.dim) });
         }
         let mut rows = data.to_vec();
         l2_normalize_rows(&mut rows, self.dim);
@@ -277,15 +230,10 @@ impl ImageEmbedding {
         for chunk in images.chunks(self.batch_size) {
             let mut px = Vec::new();
             for im in chunk {
-                px.extend(
-                    self.preprocessor
-                        .apply(im)
-                        .map_err(|e| EmbedError::Inference(e.to_string()))?,
-                );
+                px.extend(self.preprocessor.apply(im).map_err(|e| EmbedError::Inference(e.to_string()))?);
             }
             out.extend(self.embed_pixels(px, chunk.len())?);
         }
-        Array2::from_shape_vec((images.len(), self.dim), out)
-            .map_err(|e| EmbedError::Inference(e.to_string()))
+        Array2::from_shape_vec((images.len(), self.dim), out).map_err(|e| EmbedError::Inference(e.to_string()))
     }
 }

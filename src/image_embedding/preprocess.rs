@@ -12,11 +12,7 @@ pub enum PreprocessError {
     #[error("{path}: {reason}")]
     Config { path: String, reason: String },
     #[error("image {w}×{h}: {source}")]
-    Resample {
-        w: u32,
-        h: u32,
-        source: ResampleError,
-    },
+    Resample { w: u32, h: u32, source: ResampleError },
 }
 
 /// The settings clusterby honours; others in the file (e.g. `do_convert_rgb`) are implied.
@@ -33,21 +29,13 @@ pub struct ClipPreprocessor {
 impl Default for ClipPreprocessor {
     /// OpenAI CLIP ViT-B/32's settings.
     fn default() -> Self {
-        Self {
-            size: 224,
-            crop: 224,
-            mean: CLIP_MEAN,
-            std: CLIP_STD,
-        }
+        Self { size: 224, crop: 224, mean: CLIP_MEAN, std: CLIP_STD }
     }
 }
 
 impl ClipPreprocessor {
     pub fn from_file(path: &Path) -> Result<Self, PreprocessError> {
-        let err = |reason: String| PreprocessError::Config {
-            path: path.display().to_string(),
-            reason,
-        };
+        let err = |reason: String| PreprocessError::Config { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         Self::from_json(&v).map_err(err)
@@ -64,12 +52,10 @@ impl ClipPreprocessor {
                 .map(|n| n as u32)
         };
         if let Some(s) = v.get("size") {
-            p.size = side(s, "shortest_edge")
-                .ok_or("size: expected a number or {\"shortest_edge\": n}")?;
+            p.size = side(s, "shortest_edge").ok_or("size: expected a number or {\"shortest_edge\": n}")?;
         }
         if let Some(c) = v.get("crop_size") {
-            p.crop = side(c, "height")
-                .ok_or("crop_size: expected a number or {\"height\", \"width\"}")?;
+            p.crop = side(c, "height").ok_or("crop_size: expected a number or {\"height\", \"width\"}")?;
             if let (Some(h), Some(w)) = (c.get("height"), c.get("width")) {
                 if h != w {
                     return Err("crop_size: only square crops are supported".into());
@@ -80,9 +66,7 @@ impl ClipPreprocessor {
             match v.get(key) {
                 None => Ok(None),
                 Some(Value::Array(a)) if a.len() == 3 && a.iter().all(Value::is_number) => {
-                    Ok(Some(std::array::from_fn(|i| {
-                        a[i].as_f64().unwrap_or(0.0) as f32
-                    })))
+                    Ok(Some(std::array::from_fn(|i| a[i].as_f64().unwrap_or(0.0) as f32)))
                 }
                 Some(_) => Err(format!("{key}: expected three numbers")),
             }
@@ -97,10 +81,7 @@ impl ClipPreprocessor {
             p.std = s;
         }
         for (key, want) in [("do_resize", true), ("do_center_crop", true)] {
-            if v.get(key)
-                .and_then(Value::as_bool)
-                .is_some_and(|b| b != want)
-            {
+            if v.get(key).and_then(Value::as_bool).is_some_and(|b| b != want) {
                 return Err(format!("{key}: false is not supported"));
             }
         }
@@ -144,10 +125,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     fn hex(bytes: &[u8]) -> String {
-        Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The committed reference (Pillow 13 + numpy, tests/data/clip-preprocess/make_reference.py)
@@ -155,16 +133,10 @@ mod tests {
     #[test]
     fn matches_the_pillow_reference_exactly() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/clip-preprocess");
-        let refj: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-                .unwrap();
+        let refj: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
         let cases = refj["cases"].as_array().expect("reference cases");
         assert!(cases.len() >= 5);
-        let p = ClipPreprocessor::from_file(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/data/tiny-clip/preprocessor_config.json"),
-        )
-        .unwrap();
+        let p = ClipPreprocessor::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip/preprocessor_config.json")).unwrap();
         assert_eq!(p, ClipPreprocessor::default());
         for c in cases {
             let file = c["image"].as_str().unwrap();
@@ -178,18 +150,10 @@ mod tests {
 
     #[test]
     fn config_variants() {
-        let p = ClipPreprocessor::from_json(
-            &json!({"size": 256, "crop_size": {"height": 240, "width": 240}}),
-        )
-        .unwrap();
+        let p = ClipPreprocessor::from_json(&json!({"size": 256, "crop_size": {"height": 240, "width": 240}})).unwrap();
         assert_eq!((p.size, p.crop), (256, 240));
-        assert!(ClipPreprocessor::from_json(&json!({"resample": 2}))
-            .unwrap_err()
-            .contains("resample"));
+        assert!(ClipPreprocessor::from_json(&json!({"resample": 2})).unwrap_err().contains("resample"));
         assert!(ClipPreprocessor::from_json(&json!({"image_std": [0, 1, 1]})).is_err());
-        assert!(
-            ClipPreprocessor::from_json(&json!({"crop_size": {"height": 10, "width": 20}}))
-                .is_err()
-        );
+        assert!(ClipPreprocessor::from_json(&json!({"crop_size": {"height": 10, "width": 20}})).is_err());
     }
 }

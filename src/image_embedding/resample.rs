@@ -65,13 +65,7 @@ pub enum PassOrder {
 
 /// Resize interleaved 8-bit RGB (`w * h * 3` bytes, row-major) to `nw` x `nh`, bit-identical to
 /// Pillow 13 `Image.resize((nw, nh), Image.BICUBIC)`.
-pub fn resize_bicubic_rgb8(
-    src: &[u8],
-    w: u32,
-    h: u32,
-    nw: u32,
-    nh: u32,
-) -> Result<Vec<u8>, ResampleError> {
+pub fn resize_bicubic_rgb8(src: &[u8], w: u32, h: u32, nw: u32, nh: u32) -> Result<Vec<u8>, ResampleError> {
     resize_bicubic_rgb8_with(src, w, h, nw, nh, PassOrder::default())
 }
 
@@ -119,10 +113,7 @@ pub fn resize_bicubic_rgb8_with(
         (true, true, false) => {
             // Only the source rows the vertical kernels touch need a horizontal pass.
             let first = vk.windows.first().map_or(0, |win| win.start);
-            let last = vk
-                .windows
-                .last()
-                .map_or(h, |win| win.start + win.weights.len());
+            let last = vk.windows.last().map_or(h, |win| win.start + win.weights.len());
             let tmp = horizontal(src, w, first..last, &hk);
             vertical(&tmp, nw, &vk, first)
         }
@@ -253,17 +244,9 @@ fn vertical(src: &[u8], w: usize, k: &Kernel, row_offset: usize) -> Vec<u8> {
 
 /// OpenAI CLIP normalisation constants. Cast from f64 like NumPy's `np.array(mean, float32)`,
 /// which can differ in the last bit from writing the decimal as an f32 literal.
-pub const CLIP_MEAN: [f32; 3] = [
-    0.48145466_f64 as f32,
-    0.4578275_f64 as f32,
-    0.40821073_f64 as f32,
-];
+pub const CLIP_MEAN: [f32; 3] = [0.48145466_f64 as f32, 0.4578275_f64 as f32, 0.40821073_f64 as f32];
 /// See [`CLIP_MEAN`].
-pub const CLIP_STD: [f32; 3] = [
-    0.26862954_f64 as f32,
-    0.26130258_f64 as f32,
-    0.27577711_f64 as f32,
-];
+pub const CLIP_STD: [f32; 3] = [0.26862954_f64 as f32, 0.26130258_f64 as f32, 0.27577711_f64 as f32];
 
 /// Target `(width, height)` for a shortest-edge resize, as transformers'
 /// `get_resize_output_image_size(default_to_square=False)`: the short side becomes `size`, the
@@ -274,13 +257,8 @@ pub fn shortest_edge_size(w: u32, h: u32, size: u32) -> Result<(u32, u32), Resam
     }
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     // Exact integer floor; equals Python's float division + int() for any realistic size.
-    let new_long = u32::try_from(size as u64 * long as u64 / short as u64)
-        .map_err(|_| ResampleError::TooLarge)?;
-    Ok(if w <= h {
-        (size, new_long)
-    } else {
-        (new_long, size)
-    })
+    let new_long = u32::try_from(size as u64 * long as u64 / short as u64).map_err(|_| ResampleError::TooLarge)?;
+    Ok(if w <= h { (size, new_long) } else { (new_long, size) })
 }
 
 /// CLIP preprocessing of interleaved RGB8, matching Hugging Face's PIL-backed CLIP image processor
@@ -336,20 +314,11 @@ mod tests {
 
     #[test]
     fn rejects_odd_inputs_without_panicking() {
-        assert_eq!(
-            resize_bicubic_rgb8(&[], 0, 1, 1, 1),
-            Err(ResampleError::ZeroSize)
-        );
-        assert_eq!(
-            resize_bicubic_rgb8(&[0; 3], 1, 1, 0, 5),
-            Err(ResampleError::ZeroSize)
-        );
+        assert_eq!(resize_bicubic_rgb8(&[], 0, 1, 1, 1), Err(ResampleError::ZeroSize));
+        assert_eq!(resize_bicubic_rgb8(&[0; 3], 1, 1, 0, 5), Err(ResampleError::ZeroSize));
         assert_eq!(
             resize_bicubic_rgb8(&[0; 5], 1, 2, 3, 3),
-            Err(ResampleError::BufferSize {
-                expected: 6,
-                actual: 5
-            })
+            Err(ResampleError::BufferSize { expected: 6, actual: 5 })
         );
         assert_eq!(
             clip_preprocess(&[0; 3], 1, 1, 0, 224, CLIP_MEAN, CLIP_STD),

@@ -48,10 +48,7 @@ pub enum ImageIndexError {
 
 impl ImageIndexError {
     pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
+        Self::Io { path: path.to_path_buf(), message: e.to_string() }
     }
 }
 
@@ -79,9 +76,7 @@ impl Descriptor {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| ImageIndexError::io(&p, e))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ImageIndexError::io(&p, e))
+        serde_json::from_str(&text).map(Some).map_err(|e| ImageIndexError::io(&p, e))
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), ImageIndexError> {
@@ -112,12 +107,8 @@ pub struct LoadedImageIndex {
 
 impl LoadedImageIndex {
     pub fn open(dir: &Path) -> Result<Self, ImageIndexError> {
-        let descriptor = Descriptor::read(dir)?.ok_or_else(|| {
-            ImageIndexError::Invalid(format!(
-                "{}: not an image index (no {DESCRIPTOR_FILE})",
-                dir.display()
-            ))
-        })?;
+        let descriptor = Descriptor::read(dir)?
+            .ok_or_else(|| ImageIndexError::Invalid(format!("{}: not an image index (no {DESCRIPTOR_FILE})", dir.display())))?;
         let images = Index::open(dir)?.load()?;
         let n = images.ids.len();
         let mut captions = vec![String::new(); n];
@@ -126,12 +117,7 @@ impl LoadedImageIndex {
         let cdir = dir.join(CAPTIONS_DIR);
         if cdir.join("manifest.json").is_file() {
             let c = Index::open(&cdir)?.load()?;
-            let row_of: HashMap<&str, usize> = images
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect();
+            let row_of: HashMap<&str, usize> = images.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
             let mut emb = Array2::<f32>::zeros((n, c.embeddings.ncols()));
             for (j, id) in c.ids.iter().enumerate() {
                 if let Some(&i) = row_of.get(id.as_str()) {
@@ -142,12 +128,6 @@ impl LoadedImageIndex {
             }
             caption_embeddings = Some(emb);
         }
-        Ok(Self {
-            descriptor,
-            images,
-            captions,
-            caption_embeddings,
-            captioned,
-        })
+        Ok(Self { descriptor, images, captions, caption_embeddings, captioned })
     }
 }

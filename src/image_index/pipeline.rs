@@ -22,10 +22,7 @@ pub enum LabelSource {
     #[default]
     FileNames,
     /// A CSV column (default: `label`, else the first label column).
-    Csv {
-        path: PathBuf,
-        column: Option<String>,
-    },
+    Csv { path: PathBuf, column: Option<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -39,12 +36,7 @@ pub struct ImageIndexOptions {
 
 impl Default for ImageIndexOptions {
     fn default() -> Self {
-        Self {
-            labels: LabelSource::FileNames,
-            limits: DecodeLimits::default(),
-            part_rows: 512,
-            progress: true,
-        }
+        Self { labels: LabelSource::FileNames, limits: DecodeLimits::default(), part_rows: 512, progress: true }
     }
 }
 
@@ -110,28 +102,18 @@ pub fn index_folder(
 ) -> Result<ImageIndexReport, ImageIndexError> {
     let start = Instant::now();
     let disc = discover(root).map_err(|e| ImageIndexError::io(root, e))?;
-    let root_abs = root
-        .canonicalize()
-        .map_err(|e| ImageIndexError::io(root, e))?;
+    let root_abs = root.canonicalize().map_err(|e| ImageIndexError::io(root, e))?;
     let (table, column, labels_desc) = match &opts.labels {
         LabelSource::FileNames => (None, 0, "file names".to_string()),
         LabelSource::Csv { path, column } => {
             let t = LabelTable::from_csv(path)?;
             let col = match column {
                 Some(c) => t.column(c).ok_or_else(|| {
-                    ImageIndexError::Invalid(format!(
-                        "{}: no column {c:?} (columns: {})",
-                        path.display(),
-                        t.columns.join(", ")
-                    ))
+                    ImageIndexError::Invalid(format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))
                 })?,
                 None => t.column("label").unwrap_or(0),
             };
-            let desc = format!(
-                "csv:{}#{}",
-                path.display(),
-                t.columns.get(col).cloned().unwrap_or_default()
-            );
+            let desc = format!("csv:{}#{}", path.display(), t.columns.get(col).cloned().unwrap_or_default());
             (Some(t), col, desc)
         }
     };
@@ -155,18 +137,13 @@ pub fn index_folder(
     descriptor.clip_model = encoder.name().to_string();
     descriptor.clip_source = match clip_source {
         ClipSource::Catalogue(m) => m.to_string(),
-        ClipSource::Dir(p) => p
-            .canonicalize()
-            .unwrap_or_else(|_| p.clone())
-            .display()
-            .to_string(),
+        ClipSource::Dir(p) => p.canonicalize().unwrap_or_else(|_| p.clone()).display().to_string(),
     };
     descriptor.labels = labels_desc;
     descriptor.write(out)?;
 
     let log_path = out.join(FILES_LOG);
-    let (log, replay) =
-        AppendLog::open::<FileRecord>(&log_path).map_err(|e| ImageIndexError::io(&log_path, e))?;
+    let (log, replay) = AppendLog::open::<FileRecord>(&log_path).map_err(|e| ImageIndexError::io(&log_path, e))?;
     let mut known: HashMap<String, FileRecord> = HashMap::new();
     for r in replay.records {
         known.insert(r.id.clone(), r);
@@ -174,10 +151,7 @@ pub fn index_folder(
     let stored: HashSet<String> = store.ids()?;
     let write_log = |r: &FileRecord| log.append(r).map_err(|e| ImageIndexError::io(&log_path, e));
 
-    let mut report = ImageIndexReport {
-        found: disc.files.len(),
-        ..Default::default()
-    };
+    let mut report = ImageIndexReport { found: disc.files.len(), ..Default::default() };
     for (p, why) in &disc.problems {
         report.skipped.push((p.display().to_string(), why.clone()));
     }
@@ -186,18 +160,14 @@ pub fn index_folder(
         let logged = known.get(&f.id);
         let in_store = stored.contains(&f.id);
         match (in_store, logged) {
-            (true, Some(r)) if r.status == "indexed" && f.same_version(r.size, r.mtime_ns) => {
-                report.unchanged += 1
-            }
+            (true, Some(r)) if r.status == "indexed" && f.same_version(r.size, r.mtime_ns) => report.unchanged += 1,
             (true, Some(r)) if r.status == "indexed" => changed.push(f),
             (true, _) => {
                 // Committed by a run killed before it logged the file.
                 write_log(&indexed(&f))?;
                 report.recovered += 1;
             }
-            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns) => {
-                report.still_skipped += 1
-            }
+            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns) => report.still_skipped += 1,
             (false, _) => new.push(f),
         }
     }
@@ -228,13 +198,7 @@ pub fn index_folder(
                             pre.apply(&im).map_err(|e| e.to_string())
                         })
                         .collect();
-                    if tx
-                        .send(Prepared {
-                            files: chunk.to_vec(),
-                            tensors,
-                        })
-                        .is_err()
-                    {
+                    if tx.send(Prepared { files: chunk.to_vec(), tensors }).is_err() {
                         break;
                     }
                 }
@@ -242,10 +206,7 @@ pub fn index_folder(
             let mut records: Vec<CaptionRecord> = Vec::new();
             let mut fingerprints: Vec<FileRecord> = Vec::new();
             let mut embeddings: Vec<f32> = Vec::new();
-            let mut commit = |records: &mut Vec<CaptionRecord>,
-                              emb: &mut Vec<f32>,
-                              fps: &mut Vec<FileRecord>|
-             -> Result<(), ImageIndexError> {
+            let mut commit = |records: &mut Vec<CaptionRecord>, emb: &mut Vec<f32>, fps: &mut Vec<FileRecord>| -> Result<(), ImageIndexError> {
                 if records.is_empty() {
                     return Ok(());
                 }
@@ -291,11 +252,7 @@ pub fn index_folder(
                     report.added += ok_files.len();
                 }
                 for f in ok_files {
-                    records.push(CaptionRecord {
-                        id: f.id.clone(),
-                        caption: String::new(),
-                        label: label_of(&f.id),
-                    });
+                    records.push(CaptionRecord { id: f.id.clone(), caption: String::new(), label: label_of(&f.id) });
                     fingerprints.push(indexed(f));
                 }
                 done += prepared.files.len();
@@ -305,17 +262,12 @@ pub fn index_folder(
                 }
                 if quiet_progress && last_note.elapsed().as_secs_f64() > 5.0 {
                     let rate = done as f64 / encode_start.elapsed().as_secs_f64();
-                    eprintln!(
-                        "  {done}/{todo} images, {rate:.1}/s, ETA {:.0}s",
-                        (todo - done) as f64 / rate.max(1e-9)
-                    );
+                    eprintln!("  {done}/{todo} images, {rate:.1}/s, ETA {:.0}s", (todo - done) as f64 / rate.max(1e-9));
                     last_note = Instant::now();
                 }
             }
             commit(&mut records, &mut embeddings, &mut fingerprints)?;
-            producer
-                .join()
-                .map_err(|_| ImageIndexError::Invalid("the decoding thread panicked".into()))?;
+            producer.join().map_err(|_| ImageIndexError::Invalid("the decoding thread panicked".into()))?;
             Ok(())
         })?;
     }
@@ -328,11 +280,5 @@ pub fn index_folder(
 }
 
 fn indexed(f: &ImageFile) -> FileRecord {
-    FileRecord {
-        id: f.id.clone(),
-        size: f.size,
-        mtime_ns: f.mtime_ns,
-        status: "indexed".into(),
-        reason: None,
-    }
+    FileRecord { id: f.id.clone(), size: f.size, mtime_ns: f.mtime_ns, status: "indexed".into(), reason: None }
 }

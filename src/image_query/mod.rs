@@ -79,10 +79,7 @@ pub fn candidate_values(idx: &LoadedImageIndex) -> (Vec<String>, &'static str) {
             return (terms, "caption terms");
         }
     }
-    (
-        BUILTIN_TERMS.iter().map(|s| s.to_string()).collect(),
-        "built-in vocabulary",
-    )
+    (BUILTIN_TERMS.iter().map(|s| s.to_string()).collect(), "built-in vocabulary")
 }
 
 /// Conditions image embeddings on `criterion` through `clip_text` (the same CLIP model's text
@@ -98,9 +95,7 @@ pub fn image_values(
     let v = value_embeddings(candidates, clip_text, cache_dir)?;
     let phrases = conditioning::values::criterion_phrases(criterion);
     let q = clip_text.embed(&phrases)?;
-    let mut query: Array1<f32> = q
-        .mean_axis(Axis(0))
-        .unwrap_or_else(|| Array1::zeros(v.ncols()));
+    let mut query: Array1<f32> = q.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(v.ncols()));
     let norm = query.dot(&query).sqrt().max(1e-12);
     query /= norm;
     let scores = v.dot(&query);
@@ -109,17 +104,10 @@ pub fn image_values(
     let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f32>() / n).sqrt();
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let above = order
-        .iter()
-        .filter(|&&i| scores[i] >= mean + 1.5 * std)
-        .count();
+    let above = order.iter().filter(|&&i| scores[i] >= mean + 1.5 * std).count();
     // Not `clamp`: with fewer candidates than the floor, the ceiling (all of them) must win.
     #[allow(clippy::manual_clamp)]
-    let keep = above
-        .max(2 * k.unwrap_or(4))
-        .max(8)
-        .min(MAX_VALUES)
-        .min(order.len());
+    let keep = above.max(2 * k.unwrap_or(4)).max(8).min(MAX_VALUES).min(order.len());
     let chosen: Vec<usize> = order[..keep].to_vec();
     let vr = v.select(Axis(0), &chosen);
     let mut logits = images.dot(&vr.t()) * LOGIT_SCALE;
@@ -145,9 +133,7 @@ fn value_embeddings(
     clip_text: &mut TextEmbedding,
     cache_dir: Option<&std::path::Path>,
 ) -> Result<Array2<f32>, QueryError> {
-    let key: Vec<String> = std::iter::once(clip_text.name().to_string())
-        .chain(candidates.iter().cloned())
-        .collect();
+    let key: Vec<String> = std::iter::once(clip_text.name().to_string()).chain(candidates.iter().cloned()).collect();
     let h = conditioning::vocab::fingerprint(&key);
     let path = cache_dir.map(|d| d.join("derived").join(format!("clip-values-{h:016x}.npy")));
     if let Some(e) = path.as_ref().and_then(|p| crate::npy::read_f32(p).ok()) {
@@ -155,10 +141,7 @@ fn value_embeddings(
             return Ok(e);
         }
     }
-    let prompts: Vec<String> = candidates
-        .iter()
-        .map(|t| format!("a photo of {t}"))
-        .collect();
+    let prompts: Vec<String> = candidates.iter().map(|t| format!("a photo of {t}")).collect();
     let v = clip_text.embed(&prompts)?;
     if let Some(p) = &path {
         // A cache that cannot be written costs time on the next query, nothing else.
@@ -169,12 +152,7 @@ fn value_embeddings(
 }
 
 /// Names each cluster by its images' most probable values.
-pub fn value_names(
-    probs: &Array2<f32>,
-    values: &[String],
-    labels: &[i64],
-    k: usize,
-) -> Vec<ClusterName> {
+pub fn value_names(probs: &Array2<f32>, values: &[String], labels: &[i64], k: usize) -> Vec<ClusterName> {
     let mut sums = Array2::<f32>::zeros((k, values.len()));
     let mut noise = false;
     for (row, &l) in probs.rows().into_iter().zip(labels) {
@@ -192,30 +170,15 @@ pub fn value_names(
             order.sort_by(|&a, &b| sums[[c, b]].total_cmp(&sums[[c, a]]));
             let keywords: Vec<String> = order.iter().take(6).map(|&i| values[i].clone()).collect();
             let scores = order.iter().take(6).map(|&i| sums[[c, i]]).collect();
-            let mut name = keywords
-                .iter()
-                .take(2)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" / ");
+            let mut name = keywords.iter().take(2).cloned().collect::<Vec<_>>().join(" / ");
             if !used.insert(name.clone()) {
                 name = format!("{name} ({})", c + 1);
             }
-            ClusterName {
-                cluster: c as i64,
-                name,
-                keywords,
-                scores,
-            }
+            ClusterName { cluster: c as i64, name, keywords, scores }
         })
         .collect();
     if noise {
-        out.push(ClusterName {
-            cluster: NOISE_CLUSTER,
-            name: NOISE_NAME.into(),
-            keywords: Vec::new(),
-            scores: Vec::new(),
-        });
+        out.push(ClusterName { cluster: NOISE_CLUSTER, name: NOISE_NAME.into(), keywords: Vec::new(), scores: Vec::new() });
     }
     out
 }
@@ -260,24 +223,12 @@ pub fn run(
         let iv = if need_values {
             let (cands, source) = candidate_values(idx);
             let cache = opts.cache_dir.as_deref();
-            let iv = image_values(
-                idx.images.embeddings.view(),
-                &cands,
-                &opts.criterion,
-                opts.k,
-                clip_text,
-                cache,
-            )?;
+            let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text, cache)?;
             notes.push(format!(
                 "image values ({} of {} from the {source}): {}",
                 iv.values.len(),
                 iv.candidates,
-                iv.values
-                    .iter()
-                    .take(12)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                iv.values.iter().take(12).cloned().collect::<Vec<_>>().join(", ")
             ));
             Some(iv)
         } else {
@@ -292,18 +243,12 @@ pub fn run(
     let caption_part = if space == Space::Image {
         None
     } else {
-        let (Some(emb), Some(enc)) = (
-            idx.caption_embeddings.as_ref(),
-            caption_encoder.as_deref_mut(),
-        ) else {
+        let (Some(emb), Some(enc)) = (idx.caption_embeddings.as_ref(), caption_encoder.as_deref_mut()) else {
             return Err(QueryError::Invalid(
                 "this image index has no captions: index with --captioner or --captions, or use --space image".into(),
             ));
         };
-        let cache = opts
-            .cache_dir
-            .as_ref()
-            .map(|d| d.join(crate::image_index::CAPTIONS_DIR));
+        let cache = opts.cache_dir.as_ref().map(|d| d.join(crate::image_index::CAPTIONS_DIR));
         let (c, _) = conditioning::condition(
             &ConditionInput {
                 captions: &idx.captions,
@@ -339,42 +284,18 @@ pub fn run(
     let name_fn = |labels: &[i64], k: usize| -> Vec<ClusterName> {
         match &iv {
             Some(iv) => value_names(&iv.probs, &iv.values, labels, k),
-            None => (0..k)
-                .map(|c| ClusterName {
-                    cluster: c as i64,
-                    name: format!("cluster {}", c + 1),
-                    keywords: Vec::new(),
-                    scores: Vec::new(),
-                })
-                .collect(),
+            None => (0..k).map(|c| ClusterName { cluster: c as i64, name: format!("cluster {}", c + 1), keywords: Vec::new(), scores: Vec::new() }).collect(),
         }
     };
-    let names_from: Option<crate::query::NameFn<'_>> =
-        if have_captions { None } else { Some(&name_fn) };
-    let features = Features {
-        ids,
-        captions: &idx.captions,
-        x: x.view().into(),
-        terms: None,
-        unit: false,
-    };
+    let names_from: Option<crate::query::NameFn<'_>> = if have_captions { None } else { Some(&name_fn) };
+    let features = Features { ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
     // LLM names are checked against the clusters' keywords in the space those came from: the
     // captions' encoder for caption keywords, CLIP's text tower for image values.
     let check_encoder = match caption_encoder {
         Some(e) if have_captions => e,
         _ => clip_text,
     };
-    let mut r = cluster_and_name(
-        &features,
-        opts,
-        llm,
-        Some(check_encoder),
-        names_from,
-        None,
-        timings,
-        notes,
-        total,
-    )?;
+    let mut r = cluster_and_name(&features, opts, llm, Some(check_encoder), names_from, None, timings, notes, total)?;
     r.conditioning = format!("{}:{}", space.as_str(), opts.conditioning.as_str());
     Ok(r)
 }

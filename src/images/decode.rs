@@ -23,12 +23,7 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     fn default() -> Self {
         // Larger than any camera image (~150 MP at most), smaller than a bomb.
-        Self {
-            max_file_bytes: 256 << 20,
-            max_width: 20_000,
-            max_height: 20_000,
-            max_alloc: 1 << 30,
-        }
+        Self { max_file_bytes: 256 << 20, max_width: 20_000, max_height: 20_000, max_alloc: 1 << 30 }
     }
 }
 
@@ -55,10 +50,7 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Decod
         return Err(DecodeError::Empty);
     }
     if meta.len() > limits.max_file_bytes {
-        return Err(DecodeError::TooLargeFile {
-            size: meta.len(),
-            limit: limits.max_file_bytes,
-        });
+        return Err(DecodeError::TooLargeFile { size: meta.len(), limit: limits.max_file_bytes });
     }
     let bytes = std::fs::read(path).map_err(|e| DecodeError::Read(e.to_string()))?;
     decode_bytes(&bytes, limits)
@@ -70,9 +62,7 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     }
     match std::panic::catch_unwind(|| decode_inner(bytes, limits)) {
         Ok(r) => r,
-        Err(_) => Err(DecodeError::Corrupt(
-            "the decoder failed on this file".into(),
-        )),
+        Err(_) => Err(DecodeError::Corrupt("the decoder failed on this file".into())),
     }
 }
 
@@ -94,9 +84,7 @@ fn decode_inner(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeE
     l.max_image_height = Some(limits.max_height);
     l.max_alloc = Some(limits.max_alloc);
     decoder.set_limits(l).map_err(classify)?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(classify)?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
@@ -110,9 +98,7 @@ fn classify(e: image::ImageError) -> DecodeError {
     match e {
         E::Unsupported(u) => DecodeError::Format(u.to_string()),
         E::Limits(l) => DecodeError::Corrupt(format!("over the limits: {l}")),
-        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DecodeError::Corrupt("file ends early".into())
-        }
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DecodeError::Corrupt("file ends early".into()),
         other => DecodeError::Corrupt(other.to_string()),
     }
 }
@@ -140,32 +126,15 @@ mod tests {
         assert_eq!(im.dimensions(), (8, 4));
         assert_eq!(im.get_pixel(2, 0), &Rgb([60, 60, 60]));
 
-        let g16: ImageBuffer<Luma<u16>, Vec<u16>> =
-            ImageBuffer::from_fn(4, 4, |_, _| Luma([65535u16]));
-        assert_eq!(
-            decode_bytes(&encode(g16, ImageFormat::Png), &lim())
-                .unwrap()
-                .get_pixel(0, 0),
-            &Rgb([255, 255, 255])
-        );
+        let g16: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_fn(4, 4, |_, _| Luma([65535u16]));
+        assert_eq!(decode_bytes(&encode(g16, ImageFormat::Png), &lim()).unwrap().get_pixel(0, 0), &Rgb([255, 255, 255]));
 
         let rgba = ImageBuffer::from_fn(4, 4, |_, _| Rgba([10u8, 20, 30, 0]));
-        assert_eq!(
-            decode_bytes(&encode(rgba, ImageFormat::Png), &lim())
-                .unwrap()
-                .get_pixel(1, 1),
-            &Rgb([10, 20, 30])
-        );
+        assert_eq!(decode_bytes(&encode(rgba, ImageFormat::Png), &lim()).unwrap().get_pixel(1, 1), &Rgb([10, 20, 30]));
 
         let rgb = ImageBuffer::from_fn(6, 5, |_, _| Rgb([200u8, 0, 0]));
-        for fmt in [
-            ImageFormat::Bmp,
-            ImageFormat::Gif,
-            ImageFormat::WebP,
-            ImageFormat::Jpeg,
-        ] {
-            let im = decode_bytes(&encode(rgb.clone(), fmt), &lim())
-                .unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
+        for fmt in [ImageFormat::Bmp, ImageFormat::Gif, ImageFormat::WebP, ImageFormat::Jpeg] {
+            let im = decode_bytes(&encode(rgb.clone(), fmt), &lim()).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
             assert_eq!(im.dimensions(), (6, 5), "{fmt:?}");
             assert!(im.get_pixel(3, 2)[0] > 180, "{fmt:?}");
         }
@@ -177,39 +146,21 @@ mod tests {
     #[test]
     fn special_files_decode_like_pillow() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
-        let exp: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
-                .unwrap();
+        let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
         let files = exp.as_object().unwrap();
         assert!(files.len() >= 10, "{}", files.len());
         for (file, e) in files {
-            let im =
-                decode_file(&dir.join(file), &lim()).unwrap_or_else(|err| panic!("{file}: {err}"));
-            let size = (
-                e["size"][0].as_u64().unwrap() as u32,
-                e["size"][1].as_u64().unwrap() as u32,
-            );
+            let im = decode_file(&dir.join(file), &lim()).unwrap_or_else(|err| panic!("{file}: {err}"));
+            let size = (e["size"][0].as_u64().unwrap() as u32, e["size"][1].as_u64().unwrap() as u32);
             assert_eq!(im.dimensions(), size, "{file}");
-            let samples = if e.get("samples_scaled_rgb").is_some() {
-                &e["samples_scaled_rgb"]
-            } else {
-                &e["samples"]
-            };
+            let samples = if e.get("samples_scaled_rgb").is_some() { &e["samples_scaled_rgb"] } else { &e["samples"] };
             for corner in ["tl", "tr", "bl", "br"] {
                 let s = &samples[corner];
                 let (x, y) = (s[0].as_u64().unwrap() as u32, s[1].as_u64().unwrap() as u32);
-                let want: Vec<i32> = s[2]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_i64().unwrap() as i32)
-                    .collect();
+                let want: Vec<i32> = s[2].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
                 let got = im.get_pixel(x, y).0;
                 for c in 0..3 {
-                    assert!(
-                        (got[c] as i32 - want[c]).abs() <= 6,
-                        "{file} {corner}: got {got:?}, Pillow {want:?}"
-                    );
+                    assert!((got[c] as i32 - want[c]).abs() <= 6, "{file} {corner}: got {got:?}, Pillow {want:?}");
                 }
             }
         }
@@ -221,31 +172,11 @@ mod tests {
         let png = encode(rgb.clone(), ImageFormat::Png);
         let jpg = encode(rgb.clone(), ImageFormat::Jpeg);
         assert_eq!(decode_bytes(b"", &lim()), Err(DecodeError::Empty));
-        assert!(matches!(
-            decode_bytes(b"hello, I am text", &lim()),
-            Err(DecodeError::Format(_))
-        ));
-        assert!(
-            matches!(
-                decode_bytes(&png[..png.len() / 2], &lim()),
-                Err(DecodeError::Corrupt(_))
-            ),
-            "{:?}",
-            decode_bytes(&png[..png.len() / 2], &lim()).err()
-        );
+        assert!(matches!(decode_bytes(b"hello, I am text", &lim()), Err(DecodeError::Format(_))));
+        assert!(matches!(decode_bytes(&png[..png.len() / 2], &lim()), Err(DecodeError::Corrupt(_))), "{:?}", decode_bytes(&png[..png.len() / 2], &lim()).err());
         // A truncated JPEG may decode with grey filler or fail; either way it must return.
         let _ = decode_bytes(&jpg[..jpg.len() / 3], &lim());
-        let small = DecodeLimits {
-            max_width: 32,
-            max_height: 32,
-            ..lim()
-        };
-        assert_eq!(
-            decode_bytes(&png, &small),
-            Err(DecodeError::TooLarge {
-                width: 64,
-                height: 64
-            })
-        );
+        let small = DecodeLimits { max_width: 32, max_height: 32, ..lim() };
+        assert_eq!(decode_bytes(&png, &small), Err(DecodeError::TooLarge { width: 64, height: 64 }));
     }
 }

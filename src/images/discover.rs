@@ -59,10 +59,7 @@ pub fn discover(root: &Path) -> std::io::Result<Discovery> {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let p = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.to_path_buf());
+                let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
                 d.problems.push((p, e.to_string()));
                 continue;
             }
@@ -71,15 +68,8 @@ pub fn discover(root: &Path) -> std::io::Result<Discovery> {
             continue;
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(parts) = rel
-            .components()
-            .map(|c| c.as_os_str().to_str())
-            .collect::<Option<Vec<_>>>()
-        else {
-            d.problems.push((
-                entry.path().to_path_buf(),
-                "file name is not valid UTF-8".into(),
-            ));
+        let Some(parts) = rel.components().map(|c| c.as_os_str().to_str()).collect::<Option<Vec<_>>>() else {
+            d.problems.push((entry.path().to_path_buf(), "file name is not valid UTF-8".into()));
             continue;
         };
         let meta = match entry.metadata() {
@@ -94,12 +84,7 @@ pub fn discover(root: &Path) -> std::io::Result<Discovery> {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |t| t.as_nanos());
-        d.files.push(ImageFile {
-            id: parts.join("/"),
-            path: entry.path().to_path_buf(),
-            size: meta.len(),
-            mtime_ns,
-        });
+        d.files.push(ImageFile { id: parts.join("/"), path: entry.path().to_path_buf(), size: meta.len(), mtime_ns });
     }
     d.files.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(d)
@@ -115,37 +100,13 @@ mod tests {
         let r = dir.path();
         std::fs::create_dir_all(r.join("sub/deeper")).unwrap();
         std::fs::create_dir_all(r.join(".hidden")).unwrap();
-        for f in [
-            "a.JPG",
-            "b.jpeg",
-            "sub/c.Png",
-            "sub/deeper/d.webp",
-            "e.bmp",
-            "f.GIF",
-            "notes.txt",
-            "g.tiff",
-            ".h.png",
-            ".hidden/i.png",
-        ] {
+        for f in ["a.JPG", "b.jpeg", "sub/c.Png", "sub/deeper/d.webp", "e.bmp", "f.GIF", "notes.txt", "g.tiff", ".h.png", ".hidden/i.png"] {
             std::fs::write(r.join(f), b"x").unwrap();
         }
         let d = discover(r).unwrap();
         let ids: Vec<&str> = d.files.iter().map(|f| f.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "a.JPG",
-                "b.jpeg",
-                "e.bmp",
-                "f.GIF",
-                "sub/c.Png",
-                "sub/deeper/d.webp"
-            ]
-        );
+        assert_eq!(ids, ["a.JPG", "b.jpeg", "e.bmp", "f.GIF", "sub/c.Png", "sub/deeper/d.webp"]);
         assert!(d.files.iter().all(|f| f.size == 1 && f.mtime_ns > 0));
-        assert!(discover(&r.join("missing"))
-            .unwrap_err()
-            .to_string()
-            .contains("missing"));
+        assert!(discover(&r.join("missing")).unwrap_err().to_string().contains("missing"));
     }
 }

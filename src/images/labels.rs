@@ -22,19 +22,13 @@ pub struct PathMap<V> {
 
 impl<V> Default for PathMap<V> {
     fn default() -> Self {
-        Self {
-            exact: HashMap::new(),
-            by_base: HashMap::new(),
-        }
+        Self { exact: HashMap::new(), by_base: HashMap::new() }
     }
 }
 
 impl<V> PathMap<V> {
     pub fn insert(&mut self, key: String, value: V) {
-        self.by_base
-            .entry(base(&key).to_string())
-            .and_modify(|e| *e = None)
-            .or_insert_with(|| Some(key.clone()));
+        self.by_base.entry(base(&key).to_string()).and_modify(|e| *e = None).or_insert_with(|| Some(key.clone()));
         self.exact.insert(key, value);
     }
 
@@ -79,39 +73,15 @@ fn base(s: &str) -> &str {
 
 impl LabelTable {
     pub fn from_csv(path: &Path) -> Result<Self, LabelError> {
-        let err = |message: String| LabelError::Csv {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut r = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_path(path)
-            .map_err(|e| err(e.to_string()))?;
-        let headers: Vec<String> = r
-            .headers()
-            .map_err(|e| err(e.to_string()))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let err = |message: String| LabelError::Csv { path: path.to_path_buf(), message };
+        let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| err(e.to_string()))?;
+        let headers: Vec<String> = r.headers().map_err(|e| err(e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
         let file_col = headers
             .iter()
             .position(|h| FILE_COLUMNS.iter().any(|f| h.eq_ignore_ascii_case(f)))
-            .ok_or_else(|| {
-                err(format!(
-                    "no file column (one of {}) in the header",
-                    FILE_COLUMNS.join(", ")
-                ))
-            })?;
-        let columns: Vec<String> = headers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != file_col)
-            .map(|(_, h)| h.clone())
-            .collect();
-        let mut t = LabelTable {
-            columns,
-            ..Default::default()
-        };
+            .ok_or_else(|| err(format!("no file column (one of {}) in the header", FILE_COLUMNS.join(", "))))?;
+        let columns: Vec<String> = headers.iter().enumerate().filter(|(i, _)| *i != file_col).map(|(_, h)| h.clone()).collect();
+        let mut t = LabelTable { columns, ..Default::default() };
         for (n, rec) in r.records().enumerate() {
             let rec = rec.map_err(|e| err(format!("line {}: {e}", n + 2)))?;
             let key = rec.get(file_col).unwrap_or("").trim().to_string();
@@ -131,9 +101,7 @@ impl LabelTable {
 
     /// Index of a label column, by name (case-insensitive).
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(name))
+        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
     }
 
     /// The labels of an image id (relative path): matched by the whole path, by the path
@@ -159,28 +127,15 @@ mod tests {
     fn matches_paths_base_names_and_columns() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("labels.csv");
-        std::fs::write(
-            &p,
-            "filename,gender,baseColour\n00000.jpg,Men,Blue\nsub/00001.jpg,Women,\n",
-        )
-        .unwrap();
+        std::fs::write(&p, "filename,gender,baseColour\n00000.jpg,Men,Blue\nsub/00001.jpg,Women,\n").unwrap();
         let t = LabelTable::from_csv(&p).unwrap();
         assert_eq!(t.columns, ["gender", "baseColour"]);
         assert_eq!(t.column("basecolour"), Some(1));
-        assert_eq!(
-            t.row("images/00000.jpg").unwrap()[1].as_deref(),
-            Some("Blue")
-        );
-        assert_eq!(
-            t.row("x/sub/00001.jpg").unwrap()[0].as_deref(),
-            Some("Women")
-        );
+        assert_eq!(t.row("images/00000.jpg").unwrap()[1].as_deref(), Some("Blue"));
+        assert_eq!(t.row("x/sub/00001.jpg").unwrap()[0].as_deref(), Some("Women"));
         assert_eq!(t.row("00001.jpg").unwrap()[1], None);
         assert!(t.row("nope.jpg").is_none());
         std::fs::write(&p, "name,label\na.jpg,x\n").unwrap();
-        assert!(LabelTable::from_csv(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("no file column"));
+        assert!(LabelTable::from_csv(&p).unwrap_err().to_string().contains("no file column"));
     }
 }

@@ -369,10 +369,8 @@ mod tests {
 
     #[test]
     fn reads_ppmi2_sample() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("shared")
-            .join("data/captions/ppmi2.jsonl");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data/captions/ppmi2.jsonl");
         if !path.exists() {
             eprintln!("skipping: {} not found", path.display());
             return;

@@ -194,20 +194,11 @@ impl Index {
 
     /// Like [`append_part`](Self::append_part), but ids may already be in the index: their new
     /// rows supersede the old ones when the index is loaded.
-    pub fn append_part_replacing(
-        &mut self,
-        records: &[CaptionRecord],
-        embeddings: &[f32],
-    ) -> Result<()> {
+    pub fn append_part_replacing(&mut self, records: &[CaptionRecord], embeddings: &[f32]) -> Result<()> {
         self.append(records, embeddings, true)
     }
 
-    fn append(
-        &mut self,
-        records: &[CaptionRecord],
-        embeddings: &[f32],
-        replaces: bool,
-    ) -> Result<()> {
+    fn append(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
         if !self.writable {
             return Err(IndexError::ReadOnly {
                 dir: self.dir.clone(),
@@ -372,12 +363,7 @@ impl Index {
         }
     }
 
-    fn check_new_records(
-        &mut self,
-        records: &[CaptionRecord],
-        embeddings: &[f32],
-        replaces: bool,
-    ) -> Result<()> {
+    fn check_new_records(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
         if self.known_ids.is_none() {
             let ids = self.ids()?;
             self.known_ids = Some(ids);
@@ -439,15 +425,8 @@ impl Index {
 }
 
 /// Keeps only the last row of each id, in the order of those last rows' first appearance.
-fn supersede(
-    ids: &mut Vec<String>,
-    captions: &mut Vec<String>,
-    labels: &mut Vec<Option<String>>,
-    emb: &mut Vec<f32>,
-    dim: usize,
-) {
-    let mut last: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(ids.len());
+fn supersede(ids: &mut Vec<String>, captions: &mut Vec<String>, labels: &mut Vec<Option<String>>, emb: &mut Vec<f32>, dim: usize) {
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         last.insert(id.as_str(), i);
     }
@@ -463,15 +442,9 @@ fn supersede(
         }
     }
     let new_ids = first.iter().map(|&i| ids[i].clone()).collect();
-    let new_caps = first
-        .iter()
-        .map(|&i| std::mem::take(&mut captions[i]))
-        .collect();
+    let new_caps = first.iter().map(|&i| std::mem::take(&mut captions[i])).collect();
     let new_labels = first.iter().map(|&i| labels[i].take()).collect();
-    let new_emb = first
-        .iter()
-        .flat_map(|&i| emb[i * dim..(i + 1) * dim].iter().copied())
-        .collect();
+    let new_emb = first.iter().flat_map(|&i| emb[i * dim..(i + 1) * dim].iter().copied()).collect();
     *ids = new_ids;
     *captions = new_caps;
     *labels = new_labels;

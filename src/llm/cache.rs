@@ -37,26 +37,15 @@ pub struct AnswerCache {
 
 impl std::fmt::Debug for AnswerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnswerCache")
-            .field("path", &self.log.path())
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("AnswerCache").field("path", &self.log.path()).field("len", &self.len()).finish()
     }
 }
 
 impl AnswerCache {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let (log, replay) = AppendLog::open::<Line>(path)?;
-        let map = replay
-            .records
-            .into_iter()
-            .map(|l| (l.key, l.answer))
-            .collect();
-        Ok(Self {
-            log,
-            map: Mutex::new(map),
-            damaged_lines: replay.damaged,
-        })
+        let map = replay.records.into_iter().map(|l| (l.key, l.answer)).collect();
+        Ok(Self { log, map: Mutex::new(map), damaged_lines: replay.damaged })
     }
 
     pub fn path(&self) -> &Path {
@@ -84,23 +73,13 @@ impl AnswerCache {
     }
 
     pub fn get(&self, key: &str) -> Option<CachedAnswer> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 
     /// Stores and flushes one answer.
     pub fn put(&self, key: &str, answer: CachedAnswer) -> std::io::Result<()> {
-        self.log.append(&Line {
-            key: key.to_string(),
-            answer: answer.clone(),
-        })?;
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), answer);
+        self.log.append(&Line { key: key.to_string(), answer: answer.clone() })?;
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), answer);
         Ok(())
     }
 }
@@ -112,11 +91,7 @@ mod tests {
     use std::io::Write;
 
     fn ans(s: &str) -> CachedAnswer {
-        CachedAnswer {
-            content: s.into(),
-            prompt_tokens: 3,
-            completion_tokens: 1,
-        }
+        CachedAnswer { content: s.into(), prompt_tokens: 3, completion_tokens: 1 }
     }
 
     #[test]
@@ -126,10 +101,7 @@ mod tests {
         let k1 = AnswerCache::key("m", &[Message::user("a")], &ChatOptions::default());
         let k2 = AnswerCache::key("m", &[Message::user("b")], &ChatOptions::default());
         assert_ne!(k1, k2);
-        assert_ne!(
-            k1,
-            AnswerCache::key("other", &[Message::user("a")], &ChatOptions::default())
-        );
+        assert_ne!(k1, AnswerCache::key("other", &[Message::user("a")], &ChatOptions::default()));
         {
             let c = AnswerCache::open(&p).unwrap();
             c.put(&k1, ans("one")).unwrap();

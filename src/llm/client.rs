@@ -45,11 +45,7 @@ impl Default for LlmConfig {
 
 impl LlmConfig {
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
-        Self {
-            base_url: base_url.into(),
-            model: model.into(),
-            ..Default::default()
-        }
+        Self { base_url: base_url.into(), model: model.into(), ..Default::default() }
     }
 
     /// Defaults overridden by `CLUSTERBY_LLM_BASE_URL` and `CLUSTERBY_LLM_MODEL` when set.
@@ -110,16 +106,10 @@ pub enum Content {
 
 impl Message {
     pub fn system(s: impl Into<String>) -> Self {
-        Self {
-            role: "system".into(),
-            content: Content::Text(s.into()),
-        }
+        Self { role: "system".into(), content: Content::Text(s.into()) }
     }
     pub fn user(s: impl Into<String>) -> Self {
-        Self {
-            role: "user".into(),
-            content: Content::Text(s.into()),
-        }
+        Self { role: "user".into(), content: Content::Text(s.into()) }
     }
     /// A user message with a text part and an image sent inline as a data URL.
     pub fn user_with_image(text: impl Into<String>, data_url: String) -> Self {
@@ -127,20 +117,13 @@ impl Message {
             json!({"type": "text", "text": text.into()}),
             json!({"type": "image_url", "image_url": {"url": data_url}}),
         ];
-        Self {
-            role: "user".into(),
-            content: Content::Parts(parts),
-        }
+        Self { role: "user".into(), content: Content::Parts(parts) }
     }
     /// The text of the message (text parts joined).
     pub fn text(&self) -> String {
         match &self.content {
             Content::Text(t) => t.clone(),
-            Content::Parts(p) => p
-                .iter()
-                .filter_map(|v| v.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Content::Parts(p) => p.iter().filter_map(|v| v.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
         }
     }
 }
@@ -159,12 +142,7 @@ pub struct ChatOptions {
 
 impl Default for ChatOptions {
     fn default() -> Self {
-        Self {
-            max_tokens: 256,
-            temperature: 0.0,
-            json: false,
-            json_schema: None,
-        }
+        Self { max_tokens: 256, temperature: 0.0, json: false, json_schema: None }
     }
 }
 
@@ -312,9 +290,7 @@ impl LlmClient {
         }
         let url = format!("{base}/chat/completions");
         let key = crate::paths::non_empty_env(&config.api_key_env).or_else(|| {
-            (config.api_key_env == ENV_API_KEY)
-                .then(|| crate::paths::non_empty_env("OPENAI_API_KEY"))
-                .flatten()
+            (config.api_key_env == ENV_API_KEY).then(|| crate::paths::non_empty_env("OPENAI_API_KEY")).flatten()
         });
         let t = Some(config.timeout);
         let agent = ureq::Agent::config_builder()
@@ -328,10 +304,7 @@ impl LlmClient {
             url,
             agent,
             key,
-            slots: Slots {
-                free: Mutex::new(config.concurrency.max(1)),
-                cv: Condvar::new(),
-            },
+            slots: Slots { free: Mutex::new(config.concurrency.max(1)), cv: Condvar::new() },
             counters: Counters::default(),
             config,
         })
@@ -384,38 +357,19 @@ impl LlmClient {
             };
             let (e, retry_after) = err;
             if !e.is_transient() || attempts > self.config.max_retries {
-                break Err(if attempts > 1 {
-                    LlmError::Exhausted {
-                        attempts,
-                        last: Box::new(e),
-                    }
-                } else {
-                    e
-                });
+                break Err(if attempts > 1 { LlmError::Exhausted { attempts, last: Box::new(e) } } else { e });
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            let backoff = self
-                .config
-                .backoff
-                .saturating_mul(1 << (attempts - 1).min(16))
-                .min(Duration::from_secs(30));
-            std::thread::sleep(
-                retry_after.map_or(backoff, |r| r.min(backoff.max(Duration::from_secs(1)) * 4)),
-            );
+            let backoff = self.config.backoff.saturating_mul(1 << (attempts - 1).min(16)).min(Duration::from_secs(30));
+            std::thread::sleep(retry_after.map_or(backoff, |r| r.min(backoff.max(Duration::from_secs(1)) * 4)));
         };
         let secs = start.elapsed().as_secs_f64();
-        self.counters
-            .micros
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.counters.micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
         match &result {
             Ok(c) => {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .prompt_tokens
-                    .fetch_add(c.prompt_tokens, Ordering::Relaxed);
-                self.counters
-                    .completion_tokens
-                    .fetch_add(c.completion_tokens, Ordering::Relaxed);
+                self.counters.prompt_tokens.fetch_add(c.prompt_tokens, Ordering::Relaxed);
+                self.counters.completion_tokens.fetch_add(c.completion_tokens, Ordering::Relaxed);
             }
             Err(_) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -475,23 +429,19 @@ impl LlmClient {
         });
         match (format_level, &opts.json_schema) {
             (2, Some(schema)) => {
-                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+                body["response_format"] =
+                    json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
             }
             (1..=2, _) => body["response_format"] = json!({"type": "json_object"}),
             _ => {}
         }
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
+        let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
         let url = self.endpoint.clone();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut resp = req
-            .send(&bytes[..])
-            .map_err(|e| (self.network_error(e), None))?;
+        let mut resp = req.send(&bytes[..]).map_err(|e| (self.network_error(e), None))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -507,14 +457,7 @@ impl LlmClient {
             .read_to_string()
             .map_err(|e| (self.network_error(e), retry_after))?;
         if !(200..300).contains(&status) {
-            return Err((
-                LlmError::Status {
-                    url,
-                    status,
-                    body: snippet(&text),
-                },
-                retry_after,
-            ));
+            return Err((LlmError::Status { url, status, body: snippet(&text) }, retry_after));
         }
         parse_completion(&text).map_err(|reason| (LlmError::BadResponse { url, reason }, None))
     }
@@ -522,20 +465,11 @@ impl LlmClient {
     fn network_error(&self, e: ureq::Error) -> LlmError {
         let url = self.endpoint.clone();
         match e {
-            ureq::Error::Timeout(_) => LlmError::Timeout {
-                url,
-                seconds: self.config.timeout.as_secs_f64(),
-            },
+            ureq::Error::Timeout(_) => LlmError::Timeout { url, seconds: self.config.timeout.as_secs_f64() },
             ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                LlmError::Timeout {
-                    url,
-                    seconds: self.config.timeout.as_secs_f64(),
-                }
+                LlmError::Timeout { url, seconds: self.config.timeout.as_secs_f64() }
             }
-            other => LlmError::Connect {
-                url,
-                message: other.to_string(),
-            },
+            other => LlmError::Connect { url, message: other.to_string() },
         }
     }
 }
@@ -545,8 +479,7 @@ fn rejects_response_format(e: &(LlmError, Option<Duration>)) -> bool {
 }
 
 fn parse_completion(text: &str) -> Result<Completion, String> {
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
     if let Some(err) = v.get("error") {
         return Err(format!("error object: {}", snippet(&err.to_string())));
     }
@@ -555,11 +488,7 @@ fn parse_completion(text: &str) -> Result<Completion, String> {
         .and_then(Value::as_str)
         .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str))
         .ok_or_else(|| format!("no choices[0].message.content in {}", snippet(text)))?;
-    let tok = |k: &str| {
-        v.pointer(&format!("/usage/{k}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
+    let tok = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
     Ok(Completion {
         content: content.to_string(),
         prompt_tokens: tok("prompt_tokens"),
@@ -622,15 +551,9 @@ mod tests {
         let c = client(&s.base_url());
         let a = c.chat(&hi(), &ChatOptions::default()).unwrap();
         assert_eq!(a.content, "hello");
-        assert_eq!(
-            (a.prompt_tokens, a.completion_tokens, a.attempts),
-            (11, 7, 1)
-        );
+        assert_eq!((a.prompt_tokens, a.completion_tokens, a.attempts), (11, 7, 1));
         let u = c.usage();
-        assert_eq!(
-            (u.calls, u.failed_calls, u.retries, u.prompt_tokens),
-            (1, 0, 0, 11)
-        );
+        assert_eq!((u.calls, u.failed_calls, u.retries, u.prompt_tokens), (1, 0, 0, 11));
         let seen = s.requests();
         assert_eq!(seen[0].path, "/v1/chat/completions");
         let body: Value = serde_json::from_str(&seen[0].body).unwrap();
@@ -640,11 +563,7 @@ mod tests {
 
     #[test]
     fn retries_500_then_succeeds() {
-        let s = FakeServer::start(vec![
-            Reply::status(500, "boom"),
-            Reply::status(503, "busy"),
-            Reply::content("ok"),
-        ]);
+        let s = FakeServer::start(vec![Reply::status(500, "boom"), Reply::status(503, "busy"), Reply::content("ok")]);
         let c = client(&s.base_url());
         let a = c.chat(&hi(), &ChatOptions::default()).unwrap();
         assert_eq!((a.content.as_str(), a.attempts), ("ok", 3));
@@ -653,10 +572,7 @@ mod tests {
 
     #[test]
     fn retries_429_honouring_retry_after() {
-        let s = FakeServer::start(vec![
-            Reply::status(429, "slow down").with_header("Retry-After", "0"),
-            Reply::content("ok"),
-        ]);
+        let s = FakeServer::start(vec![Reply::status(429, "slow down").with_header("Retry-After", "0"), Reply::content("ok")]);
         let c = client(&s.base_url());
         assert_eq!(c.chat(&hi(), &ChatOptions::default()).unwrap().attempts, 2);
     }
@@ -689,33 +605,19 @@ mod tests {
         };
         let c = client(&format!("http://127.0.0.1:{port}/v1"));
         let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
-        let LlmError::Exhausted { last, attempts: 3 } = &e else {
-            panic!("{e:?}")
-        };
+        let LlmError::Exhausted { last, attempts: 3 } = &e else { panic!("{e:?}") };
         assert!(matches!(**last, LlmError::Connect { .. }), "{e}");
     }
 
     #[test]
     fn hanging_server_times_out() {
-        let s = FakeServer::start(vec![
-            Reply::content("late")
-                .with_delay(Duration::from_secs(3));
-            3
-        ]);
-        let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m")
-                .with_timeout(Duration::from_millis(300))
-                .with_max_retries(0),
-        )
-        .unwrap();
+        let s = FakeServer::start(vec![Reply::content("late").with_delay(Duration::from_secs(3)); 3]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(0))
+            .unwrap();
         let t = Instant::now();
         let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
         assert!(matches!(e, LlmError::Timeout { .. }), "{e:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
     }
 
     #[test]
@@ -734,9 +636,7 @@ mod tests {
             Reply::content("{\"a\":1}"),
         ]);
         let c = client(&s.base_url());
-        let a = c
-            .chat(&hi(), &ChatOptions::default().with_json(true))
-            .unwrap();
+        let a = c.chat(&hi(), &ChatOptions::default().with_json(true)).unwrap();
         assert_eq!(a.content, "{\"a\":1}");
         let r = s.requests();
         assert!(r[0].body.contains("response_format") && !r[1].body.contains("response_format"));
@@ -762,16 +662,10 @@ mod tests {
     fn api_key_is_sent_but_never_shown() {
         std::env::set_var("CLUSTERBY_TEST_KEY_SET", "sk-secret-123");
         let s = FakeServer::start(vec![Reply::status(401, "nope")]);
-        let c = LlmClient::new(
-            LlmConfig::new(format!("{}?api-key=sk-secret-123", s.base_url()), "m")
-                .with_api_key_env("CLUSTERBY_TEST_KEY_SET"),
-        )
-        .unwrap();
+        let c = LlmClient::new(LlmConfig::new(format!("{}?api-key=sk-secret-123", s.base_url()), "m").with_api_key_env("CLUSTERBY_TEST_KEY_SET"))
+            .unwrap();
         let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
-        assert_eq!(
-            s.requests()[0].authorization.as_deref(),
-            Some("Bearer sk-secret-123")
-        );
+        assert_eq!(s.requests()[0].authorization.as_deref(), Some("Bearer sk-secret-123"));
         for shown in [e.to_string(), format!("{c:?}"), c.endpoint().to_string()] {
             assert!(!shown.contains("secret"), "{shown}");
         }
@@ -779,11 +673,7 @@ mod tests {
 
     #[test]
     fn concurrency_limit_holds() {
-        let s = FakeServer::start(vec![
-            Reply::content("x")
-                .with_delay(Duration::from_millis(100));
-            6
-        ]);
+        let s = FakeServer::start(vec![Reply::content("x").with_delay(Duration::from_millis(100)); 6]);
         let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_concurrency(2)).unwrap();
         std::thread::scope(|sc| {
             for _ in 0..6 {
@@ -796,14 +686,8 @@ mod tests {
 
     #[test]
     fn bad_config_is_rejected() {
-        assert!(matches!(
-            LlmClient::new(LlmConfig::new("localhost:8080", "m")),
-            Err(LlmError::Config(_))
-        ));
-        assert!(matches!(
-            LlmClient::new(LlmConfig::new("http://x/v1", " ")),
-            Err(LlmError::Config(_))
-        ));
+        assert!(matches!(LlmClient::new(LlmConfig::new("localhost:8080", "m")), Err(LlmError::Config(_))));
+        assert!(matches!(LlmClient::new(LlmConfig::new("http://x/v1", " ")), Err(LlmError::Config(_))));
         assert_eq!(redact_url("https://u:p@h:1/v1?key=s"), "https://h:1/v1");
     }
 }

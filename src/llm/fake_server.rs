@@ -34,18 +34,10 @@ impl Reply {
         Self::raw(200, &body.to_string())
     }
     pub fn status(status: u16, message: &str) -> Self {
-        Self::raw(
-            status,
-            &serde_json::json!({"error": {"message": message}}).to_string(),
-        )
+        Self::raw(status, &serde_json::json!({"error": {"message": message}}).to_string())
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            body: body.to_string(),
-            headers: Vec::new(),
-            delay: Duration::ZERO,
-        }
+        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
     }
     pub fn with_header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
@@ -78,10 +70,7 @@ impl FakeServer {
     pub fn start(script: Vec<Reply>) -> Self {
         let next = Mutex::new(script.into_iter());
         Self::with_handler(move |_| {
-            next.lock()
-                .unwrap()
-                .next()
-                .unwrap_or_else(|| Reply::status(500, "fake server script exhausted"))
+            next.lock().unwrap().next().unwrap_or_else(|| Reply::status(500, "fake server script exhausted"))
         })
     }
 
@@ -109,12 +98,7 @@ impl FakeServer {
                 }
             }
         });
-        Self {
-            addr,
-            shared,
-            stop,
-            handle: Some(handle),
-        }
+        Self { addr, shared, stop, handle: Some(handle) }
     }
 
     pub fn base_url(&self) -> String {
@@ -164,11 +148,7 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
     }
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let req = Request {
-        path,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        authorization,
-    };
+    let req = Request { path, body: String::from_utf8_lossy(&body).into_owned(), authorization };
     sh.seen.lock().unwrap().push(req.clone());
     let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     sh.max_in_flight.fetch_max(now, Ordering::SeqCst);

@@ -88,9 +88,7 @@ fn parse_from(s: &str) -> Option<Value> {
 }
 
 fn parse_lenient(s: &str) -> Option<Value> {
-    serde_json::from_str(s)
-        .ok()
-        .or_else(|| serde_json::from_str(&drop_trailing_commas(s)).ok())
+    serde_json::from_str(s).ok().or_else(|| serde_json::from_str(&drop_trailing_commas(s)).ok())
 }
 
 /// `[1, 2,]` → `[1, 2]`, outside strings.
@@ -124,24 +122,15 @@ fn drop_trailing_commas(s: &str) -> String {
 /// what was wrong, for the result's notes.
 pub fn parse_names(text: &str, k: usize) -> Result<Vec<String>, String> {
     let raw: Vec<String> = match extract_json(text) {
-        Some(v) => names_from_value(&v)
-            .ok_or_else(|| format!("JSON without a list of names: {}", short(text)))?,
+        Some(v) => names_from_value(&v).ok_or_else(|| format!("JSON without a list of names: {}", short(text)))?,
         None => numbered_lines(text),
     };
-    let names: Vec<String> = raw
-        .iter()
-        .map(|n| clean_name(n))
-        .filter(|n| !n.is_empty())
-        .collect();
+    let names: Vec<String> = raw.iter().map(|n| clean_name(n)).filter(|n| !n.is_empty()).collect();
     if names.is_empty() {
         return Err(format!("no names in the answer: {}", short(text)));
     }
     if names.len() != k {
-        return Err(format!(
-            "{} names for {k} clusters: {}",
-            names.len(),
-            names.join(" | ")
-        ));
+        return Err(format!("{} names for {k} clusters: {}", names.len(), names.join(" | ")));
     }
     let mut seen = std::collections::HashSet::new();
     for n in &names {
@@ -170,9 +159,7 @@ pub fn parse_categories(text: &str, k: usize) -> Result<(Vec<String>, Vec<Vec<St
     });
     for (c, item) in items.unwrap_or_default().iter().take(k).enumerate() {
         let Value::Object(m) = item else { continue };
-        let list = ["terms", "members", "values", "items"]
-            .iter()
-            .find_map(|key| m.get(*key).and_then(Value::as_array));
+        let list = ["terms", "members", "values", "items"].iter().find_map(|key| m.get(*key).and_then(Value::as_array));
         members[c] = list
             .into_iter()
             .flatten()
@@ -187,9 +174,7 @@ pub fn parse_categories(text: &str, k: usize) -> Result<(Vec<String>, Vec<Vec<St
 /// "Cluster I", "Group 3", "Category B": a label that numbers the cluster instead of naming it
 /// (small models answer so when they cannot name the clusters).
 fn is_placeholder(name: &str) -> bool {
-    const GENERIC: [&str; 9] = [
-        "cluster", "group", "category", "class", "topic", "type", "set", "no", "number",
-    ];
+    const GENERIC: [&str; 9] = ["cluster", "group", "category", "class", "topic", "type", "set", "no", "number"];
     let numeral = |w: &str| {
         w.chars().all(|c| c.is_ascii_digit())
             || (w.len() == 1 && w.chars().all(|c| c.is_ascii_alphabetic()))
@@ -200,10 +185,7 @@ fn is_placeholder(name: &str) -> bool {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    !words.is_empty()
-        && words
-            .iter()
-            .all(|w| GENERIC.contains(&w.as_str()) || numeral(w))
+    !words.is_empty() && words.iter().all(|w| GENERIC.contains(&w.as_str()) || numeral(w))
 }
 
 fn names_from_value(v: &Value) -> Option<Vec<String>> {
@@ -215,10 +197,7 @@ fn names_from_value(v: &Value) -> Option<Vec<String>> {
                     return Some(found);
                 }
             }
-            if let Some(found) = map
-                .values()
-                .find_map(|v| v.as_array().and_then(|_| names_from_value(v)))
-            {
+            if let Some(found) = map.values().find_map(|v| v.as_array().and_then(|_| names_from_value(v))) {
                 return Some(found);
             }
             // {"1": "brass", "2": "strings"}: order by the number in the key.
@@ -263,10 +242,7 @@ fn numbered_lines(text: &str) -> Vec<String> {
 
 /// Trims quotes, markup, "Cluster 3:" prefixes and end punctuation; caps the length.
 pub fn clean_name(raw: &str) -> String {
-    let mut s = raw
-        .trim()
-        .trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '`')
-        .trim();
+    let mut s = raw.trim().trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '`').trim();
     let lower = s.to_lowercase();
     for prefix in ["cluster", "category", "group"] {
         if lower.starts_with(prefix) {
@@ -299,22 +275,10 @@ mod tests {
 
     #[test]
     fn placeholder_names_are_refused() {
-        for bad in [
-            "Cluster I",
-            "Cluster VIII",
-            "Group 3",
-            "category b",
-            "Cluster #2",
-        ] {
+        for bad in ["Cluster I", "Cluster VIII", "Group 3", "category b", "Cluster #2"] {
             assert!(is_placeholder(bad), "{bad}");
         }
-        for good in [
-            "Brass",
-            "string instruments",
-            "Type of dog",
-            "Violin",
-            "X-ray",
-        ] {
+        for good in ["Brass", "string instruments", "Type of dog", "Violin", "X-ray"] {
             assert!(!is_placeholder(good), "{good}");
         }
         let err = parse_names(r#"{"names": ["Cluster I", "Cluster II"]}"#, 2).unwrap_err();
@@ -325,40 +289,19 @@ mod tests {
     #[test]
     fn plain_fenced_and_wrapped_json() {
         assert_eq!(extract_json(r#"{"a": 1}"#), Some(json!({"a": 1})));
-        assert_eq!(
-            extract_json("```json\n[\"x\", \"y\"]\n```"),
-            Some(json!(["x", "y"]))
-        );
-        assert_eq!(
-            extract_json("Sure! Here you go: {\"names\": [\"a\"]} Hope that helps {ok}"),
-            Some(json!({"names": ["a"]}))
-        );
-        assert_eq!(
-            extract_json("<think>maybe {no}</think> [1, 2]"),
-            Some(json!([1, 2]))
-        );
+        assert_eq!(extract_json("```json\n[\"x\", \"y\"]\n```"), Some(json!(["x", "y"])));
+        assert_eq!(extract_json("Sure! Here you go: {\"names\": [\"a\"]} Hope that helps {ok}"), Some(json!({"names": ["a"]})));
+        assert_eq!(extract_json("<think>maybe {no}</think> [1, 2]"), Some(json!([1, 2])));
         assert_eq!(extract_json("no json here"), None);
         // Braces inside strings do not confuse the scanner.
-        assert_eq!(
-            extract_json(r#"x {"a": "}{]", "b": [1]} y"#),
-            Some(json!({"a": "}{]", "b": [1]}))
-        );
+        assert_eq!(extract_json(r#"x {"a": "}{]", "b": [1]} y"#), Some(json!({"a": "}{]", "b": [1]})));
     }
 
     #[test]
     fn truncated_and_trailing_commas() {
-        assert_eq!(
-            extract_json(r#"{"names": ["brass", "strings", "perc"#),
-            Some(json!({"names": ["brass", "strings", "perc"]}))
-        );
-        assert_eq!(
-            extract_json(r#"{"names": ["brass", "strings",]}"#),
-            Some(json!({"names": ["brass", "strings"]}))
-        );
-        assert_eq!(
-            extract_json(r#"[{"name": "a"}, {"name": "b"}, {"na"#),
-            Some(json!([{"name": "a"}, {"name": "b"}]))
-        );
+        assert_eq!(extract_json(r#"{"names": ["brass", "strings", "perc"#), Some(json!({"names": ["brass", "strings", "perc"]})));
+        assert_eq!(extract_json(r#"{"names": ["brass", "strings",]}"#), Some(json!({"names": ["brass", "strings"]})));
+        assert_eq!(extract_json(r#"[{"name": "a"}, {"name": "b"}, {"na"#), Some(json!([{"name": "a"}, {"name": "b"}])));
         assert_eq!(extract_json(r#"{"a": "x\"#), Some(json!({"a": "x"})));
     }
 
@@ -380,12 +323,8 @@ mod tests {
 
     #[test]
     fn wrong_count_duplicates_and_junk_are_errors() {
-        assert!(parse_names(r#"["a", "b", "c"]"#, 2)
-            .unwrap_err()
-            .contains("3 names for 2"));
-        assert!(parse_names(r#"["Brass", "brass"]"#, 2)
-            .unwrap_err()
-            .contains("duplicate"));
+        assert!(parse_names(r#"["a", "b", "c"]"#, 2).unwrap_err().contains("3 names for 2"));
+        assert!(parse_names(r#"["Brass", "brass"]"#, 2).unwrap_err().contains("duplicate"));
         assert!(parse_names("I cannot help with that.", 2).is_err());
         assert!(parse_names(r#"{"a": 1}"#, 1).is_err());
         assert!(parse_names(r#"["", " "]"#, 2).is_err());
@@ -393,10 +332,7 @@ mod tests {
 
     #[test]
     fn names_are_cleaned_and_capped() {
-        assert_eq!(
-            clean_name("  **Cluster 3: Wind instruments.** "),
-            "Wind instruments"
-        );
+        assert_eq!(clean_name("  **Cluster 3: Wind instruments.** "), "Wind instruments");
         assert_eq!(clean_name(&"word ".repeat(20)).split(' ').count(), 8);
         assert!(clean_name(&"x".repeat(100)).len() <= 60);
     }

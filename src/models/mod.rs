@@ -18,11 +18,7 @@ pub enum ModelError {
         "model `{name}` is not installed (missing {missing}).\n  Download it: clusterby models pull {name}{}",
         .offline_build.map(|b| format!("\n  Or build it offline: {b}")).unwrap_or_default()
     )]
-    NotInstalled {
-        name: String,
-        missing: PathBuf,
-        offline_build: Option<&'static str>,
-    },
+    NotInstalled { name: String, missing: PathBuf, offline_build: Option<&'static str> },
     #[error("model file not found: {0}")]
     MissingFile(PathBuf),
     #[error("bad model config {path}: {reason}")]
@@ -43,11 +39,7 @@ pub fn installed_dir(name: ModelName) -> Result<PathBuf, ModelError> {
     for f in info.files {
         let p = dir.join(f.local);
         if !p.is_file() {
-            return Err(ModelError::NotInstalled {
-                name: info.name.to_string(),
-                missing: p,
-                offline_build: info.offline_build,
-            });
+            return Err(ModelError::NotInstalled { name: info.name.to_string(), missing: p, offline_build: info.offline_build });
         }
     }
     Ok(dir)
@@ -119,19 +111,11 @@ fn default_true() -> bool {
 
 impl TextModelConfig {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Config {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Config { path: path.into(), reason: e.to_string() })?;
+        let cfg: Self =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config { path: path.into(), reason: e.to_string() })?;
         if cfg.dim == 0 || cfg.max_length == 0 {
-            return Err(ModelError::Config {
-                path: path.into(),
-                reason: "`dim` and `max_length` must be > 0".into(),
-            });
+            return Err(ModelError::Config { path: path.into(), reason: "`dim` and `max_length` must be > 0".into() });
         }
         Ok(cfg)
     }

@@ -176,13 +176,7 @@ pub fn distinctive_terms<'a>(
             counts[id * width + col] += 1;
         }
     }
-    Ok(score_counts(
-        &vocab,
-        &counts,
-        clusters,
-        cluster_sizes,
-        options.min_count,
-    ))
+    Ok(score_counts(&vocab, &counts, clusters, cluster_sizes, options.min_count))
 }
 
 /// [`distinctive_terms`] over terms mined beforehand: `lists.occurrences[i]` holds the ids
@@ -212,23 +206,14 @@ pub fn distinctive_terms_of_lists(
         }
     }
     let vocab: Vec<&str> = lists.terms.iter().map(String::as_str).collect();
-    Ok(score_counts(
-        &vocab,
-        &counts,
-        clusters,
-        cluster_sizes,
-        min_count.max(1),
-    ))
+    Ok(score_counts(&vocab, &counts, clusters, cluster_sizes, min_count.max(1)))
 }
 
 /// The matrix's columns, clusters `0..k` then noise if any caption is noise, after checking
 /// that there is one assignment per caption and each is in range.
 fn columns(captions: usize, assignments: &[i64], k: usize) -> Result<Vec<i64>, NamingError> {
     if captions != assignments.len() {
-        return Err(NamingError::LengthMismatch {
-            captions,
-            assignments: assignments.len(),
-        });
+        return Err(NamingError::LengthMismatch { captions, assignments: assignments.len() });
     }
     validate_assignments(assignments, k)?;
     let mut clusters: Vec<i64> = (0..k).filter_map(|c| i64::try_from(c).ok()).collect();

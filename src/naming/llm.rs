@@ -19,12 +19,7 @@ pub struct NamingReport {
 
 impl Default for NamingReport {
     fn default() -> Self {
-        Self {
-            namer: "keywords".into(),
-            llm_calls: 0,
-            fallback_reason: None,
-            usage: None,
-        }
+        Self { namer: "keywords".into(), llm_calls: 0, fallback_reason: None, usage: None }
     }
 }
 
@@ -44,13 +39,7 @@ pub struct LlmNamer<'c> {
 
 impl<'c> LlmNamer<'c> {
     pub fn new(client: &'c LlmClient) -> Self {
-        Self {
-            client,
-            examples_per_cluster: 3,
-            caption_chars: 160,
-            prompt_chars: 6000,
-            keywords: KeywordNamer::new(),
-        }
+        Self { client, examples_per_cluster: 3, caption_chars: 160, prompt_chars: 6000, keywords: KeywordNamer::new() }
     }
 
     pub fn with_examples_per_cluster(mut self, n: usize) -> Self {
@@ -70,10 +59,7 @@ impl<'c> LlmNamer<'c> {
             }
             None => {
                 for (i, &c) in req.assignments.iter().enumerate() {
-                    if c >= 0
-                        && (c as usize) < k
-                        && per_cluster[c as usize].len() < self.examples_per_cluster
-                    {
+                    if c >= 0 && (c as usize) < k && per_cluster[c as usize].len() < self.examples_per_cluster {
                         per_cluster[c as usize].push(req.captions.get(i).unwrap_or_default());
                     }
                 }
@@ -117,25 +103,10 @@ impl<'c> LlmNamer<'c> {
             let kw = keyword_names
                 .iter()
                 .find(|n| n.cluster == c as i64)
-                .map(|n| {
-                    n.keywords
-                        .iter()
-                        .take(6)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
+                .map(|n| n.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
-            s.push_str(&format!(
-                "Cluster {} ({} images). Words: {kw}\n",
-                c + 1,
-                sizes[c]
-            ));
-            for cap in per_cluster[c]
-                .iter()
-                .filter(|c| !c.trim().is_empty())
-                .take(examples)
-            {
+            s.push_str(&format!("Cluster {} ({} images). Words: {kw}\n", c + 1, sizes[c]));
+            for cap in per_cluster[c].iter().filter(|c| !c.trim().is_empty()).take(examples) {
                 s.push_str("- ");
                 s.push_str(&cut(cap, chars));
                 s.push('\n');
@@ -150,10 +121,7 @@ impl<'c> LlmNamer<'c> {
     }
 
     /// Names plus what happened; never fails because of the LLM (only on a malformed request).
-    pub fn name_with_report(
-        &self,
-        req: &NamingRequest<'_>,
-    ) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
+    pub fn name_with_report(&self, req: &NamingRequest<'_>) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
         self.name_checked(req, None)
     }
 
@@ -187,16 +155,12 @@ impl<'c> LlmNamer<'c> {
             "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": req.k, "maxItems": req.k}},
             "required": ["names"]
         });
-        let opts = ChatOptions::default()
-            .with_max_tokens(24 * req.k as u32 + 32)
-            .with_json_schema(schema);
+        let opts = ChatOptions::default().with_max_tokens(24 * req.k as u32 + 32).with_json_schema(schema);
         let outcome = self
             .client
             .chat(&messages, &opts)
             .map_err(|e| format!("LLM call failed: {e}"))
-            .and_then(|a| {
-                parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}"))
-            })
+            .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")))
             .and_then(|llm_names| match encoder {
                 Some(enc) => names_fit_clusters(enc, &llm_names, &names).map(|()| llm_names),
                 None => Ok(llm_names),
@@ -208,12 +172,7 @@ impl<'c> LlmNamer<'c> {
                 for n in names.iter_mut().filter(|n| n.cluster != NOISE_CLUSTER) {
                     n.name = llm_names[n.cluster as usize].clone();
                 }
-                NamingReport {
-                    namer: "llm".into(),
-                    llm_calls: 1,
-                    fallback_reason: None,
-                    usage: Some(usage),
-                }
+                NamingReport { namer: "llm".into(), llm_calls: 1, fallback_reason: None, usage: Some(usage) }
             }
             Err(reason) => NamingReport {
                 namer: base_namer.into(),
@@ -240,18 +199,13 @@ pub fn names_fit_clusters(
     let pairs: Vec<(String, String)> = keyword_names
         .iter()
         .filter(|n| n.cluster != NOISE_CLUSTER && !n.keywords.is_empty())
-        .filter_map(|n| {
-            llm_names
-                .get(usize::try_from(n.cluster).ok()?)
-                .map(|l| (l.clone(), n.keywords.join(", ")))
-        })
+        .filter_map(|n| llm_names.get(usize::try_from(n.cluster).ok()?).map(|l| (l.clone(), n.keywords.join(", "))))
         .collect();
     if pairs.len() < 2 {
         return Ok(());
     }
     let embed = |enc: &mut TextEmbedding, texts: Vec<String>| {
-        enc.embed(&texts)
-            .map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
+        enc.embed(&texts).map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
     };
     let names = embed(encoder, pairs.iter().map(|p| p.0.clone()).collect())?;
     let keywords = embed(encoder, pairs.iter().map(|p| p.1.clone()).collect())?;
@@ -317,10 +271,7 @@ mod tests {
     fn run(replies: Vec<Reply>) -> (Vec<ClusterName>, NamingReport, FakeServer) {
         let s = FakeServer::start(replies);
         let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m")
-                .with_max_retries(1)
-                .with_backoff(Duration::from_millis(5))
-                .with_timeout(Duration::from_secs(2)),
+            LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)).with_timeout(Duration::from_secs(2)),
         )
         .unwrap();
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
@@ -330,9 +281,7 @@ mod tests {
 
     #[test]
     fn names_must_identify_their_clusters() {
-        let Some(mut enc) = crate::text_embedding::test_encoder() else {
-            return;
-        };
+        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
         let kw = |c: i64, words: &[&str]| ClusterName {
             cluster: c,
             name: words[0].into(),
@@ -341,102 +290,41 @@ mod tests {
         };
         let clusters = [
             kw(0, &["sitting", "stringed", "young", "woman", "music"]),
-            kw(
-                1,
-                &["standing", "man playing", "saxophone", "music", "trumpet"],
-            ),
+            kw(1, &["standing", "man playing", "saxophone", "music", "trumpet"]),
         ];
         let names = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
-        assert_eq!(
-            names_fit_clusters(
-                &mut enc,
-                &names("String instruments", "Wind instruments"),
-                &clusters
-            ),
-            Ok(())
-        );
+        assert_eq!(names_fit_clusters(&mut enc, &names("String instruments", "Wind instruments"), &clusters), Ok(()));
         // SmolLM2-135M's answer on PPMI-2: both names echo the first cluster.
-        let err =
-            names_fit_clusters(&mut enc, &names("Sitting", "Stringed"), &clusters).unwrap_err();
+        let err = names_fit_clusters(&mut enc, &names("Sitting", "Stringed"), &clusters).unwrap_err();
         assert!(err.contains("do not identify"), "{err}");
         // Swapped names fail too.
-        assert!(names_fit_clusters(
-            &mut enc,
-            &names("Wind instruments", "String instruments"),
-            &clusters
-        )
-        .is_err());
+        assert!(names_fit_clusters(&mut enc, &names("Wind instruments", "String instruments"), &clusters).is_err());
         // With the check, a failing answer keeps the keyword names.
-        let s = FakeServer::start(vec![Reply::content(
-            "{\"names\": [\"Violin\", \"Violins\"]}",
-        )]);
-        let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m")
-                .with_max_retries(1)
-                .with_backoff(Duration::from_millis(5)),
-        )
-        .unwrap();
+        let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Violin\", \"Violins\"]}")]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
-        let (n, r) = LlmNamer::new(&c)
-            .name_checked(&req, Some(&mut enc))
-            .unwrap();
+        let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
         assert_eq!(r.namer, "keywords");
-        assert!(
-            r.fallback_reason
-                .as_deref()
-                .unwrap()
-                .contains("do not identify"),
-            "{r:?}"
-        );
+        assert!(r.fallback_reason.as_deref().unwrap().contains("do not identify"), "{r:?}");
         assert_eq!(n, KeywordNamer::new().name(&req).unwrap());
         // And a fitting one is used.
-        let s = FakeServer::start(vec![Reply::content(
-            "{\"names\": [\"Trumpet\", \"Violin\"]}",
-        )]);
-        let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m")
-                .with_max_retries(1)
-                .with_backoff(Duration::from_millis(5)),
-        )
-        .unwrap();
-        let (n, r) = LlmNamer::new(&c)
-            .name_checked(&req, Some(&mut enc))
-            .unwrap();
-        assert_eq!(
-            (r.namer.as_str(), n[0].name.as_str(), n[1].name.as_str()),
-            ("llm", "Trumpet", "Violin")
-        );
+        let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Trumpet\", \"Violin\"]}")]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
+        let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
+        assert_eq!((r.namer.as_str(), n[0].name.as_str(), n[1].name.as_str()), ("llm", "Trumpet", "Violin"));
     }
 
     #[test]
     fn one_call_names_every_cluster() {
-        let (names, report, server) = run(vec![Reply::content(
-            "```json\n{\"names\": [\"Trumpet\", \"Violin\"]}\n```",
-        )]);
-        assert_eq!(
-            names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-            ["Trumpet", "Violin"]
-        );
-        assert_eq!(
-            (
-                report.namer.as_str(),
-                report.llm_calls,
-                report.fallback_reason.as_deref()
-            ),
-            ("llm", 1, None)
-        );
+        let (names, report, server) = run(vec![Reply::content("```json\n{\"names\": [\"Trumpet\", \"Violin\"]}\n```")]);
+        assert_eq!(names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["Trumpet", "Violin"]);
+        assert_eq!((report.namer.as_str(), report.llm_calls, report.fallback_reason.as_deref()), ("llm", 1, None));
         assert_eq!(report.usage.unwrap().prompt_tokens, 11);
         let reqs = server.requests();
         assert_eq!(reqs.len(), 1);
         // The prompt carries the criterion, K, keywords and example captions.
         let body = &reqs[0].body;
-        for needle in [
-            "musical instrument",
-            "2 clusters",
-            "trumpet",
-            "violin",
-            "minItems",
-        ] {
+        for needle in ["musical instrument", "2 clusters", "trumpet", "violin", "minItems"] {
             assert!(body.contains(needle), "{needle} missing from {body}");
         }
         assert!(!names[0].keywords.is_empty());
@@ -445,23 +333,11 @@ mod tests {
     #[test]
     fn falls_back_to_keywords_on_every_kind_of_failure() {
         let cases = vec![
-            (
-                vec![Reply::content("[\"Trumpet\", \"Violin\", \"Drum\"]")],
-                "3 names for 2",
-            ),
+            (vec![Reply::content("[\"Trumpet\", \"Violin\", \"Drum\"]")], "3 names for 2"),
             (vec![Reply::content("[\"Brass\", \"brass\"]")], "duplicate"),
-            (
-                vec![Reply::content("I am sorry, I cannot do that")],
-                "no names",
-            ),
-            (
-                vec![Reply::raw(200, "not json at all")],
-                "unusable response",
-            ),
-            (
-                vec![Reply::status(500, "down"), Reply::status(500, "down")],
-                "HTTP 500",
-            ),
+            (vec![Reply::content("I am sorry, I cannot do that")], "no names"),
+            (vec![Reply::raw(200, "not json at all")], "unusable response"),
+            (vec![Reply::status(500, "down"), Reply::status(500, "down")], "HTTP 500"),
         ];
         for (replies, why) in cases {
             let (names, report, _) = run(replies);
@@ -477,9 +353,7 @@ mod tests {
     fn long_captions_are_cut_to_fit_the_prompt() {
         let s = FakeServer::start(vec![]);
         let c = LlmClient::new(LlmConfig::new(s.base_url(), "m")).unwrap();
-        let long: Vec<String> = (0..40)
-            .map(|i| format!("caption {i} {}", "word ".repeat(200)))
-            .collect();
+        let long: Vec<String> = (0..40).map(|i| format!("caption {i} {}", "word ".repeat(200))).collect();
         let labels: Vec<i64> = (0..40).map(|i| i % 10).collect();
         let req = NamingRequest::new("object", &long, &labels, 10);
         let namer = LlmNamer::new(&c);

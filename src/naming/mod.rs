@@ -9,9 +9,7 @@ pub mod keywords;
 pub mod llm;
 pub mod text;
 
-pub use keywords::{
-    distinctive_terms, distinctive_terms_of_lists, KeywordNamer, TermMatrix, TermOptions,
-};
+pub use keywords::{distinctive_terms, distinctive_terms_of_lists, KeywordNamer, TermMatrix, TermOptions};
 pub use llm::{LlmNamer, NamingReport};
 pub use text::{StopWords, CAPTION_BOILERPLATE, STOP_WORDS};
 

@@ -28,11 +28,7 @@ pub enum EmbedError {
     #[error("cannot load ONNX model {path}: {reason}\n  (a truncated or corrupt file gives this; `clusterby models verify NAME` re-checks hashes, `clusterby models pull NAME` restores it)")]
     Session { path: PathBuf, reason: String },
     #[error("model {path} has no output `{wanted}` (outputs: {available})")]
-    MissingOutput {
-        path: PathBuf,
-        wanted: String,
-        available: String,
-    },
+    MissingOutput { path: PathBuf, wanted: String, available: String },
     #[error("tokenization failed: {0}")]
     Tokenize(String),
     #[error("inference failed: {0}")]
@@ -45,11 +41,7 @@ pub enum EmbedError {
 #[derive(Debug, Clone)]
 pub enum TextModelSource {
     Catalogue(ModelName),
-    UserDefined {
-        onnx: PathBuf,
-        tokenizer: PathBuf,
-        config: TextModelConfig,
-    },
+    UserDefined { onnx: PathBuf, tokenizer: PathBuf, config: TextModelConfig },
 }
 
 impl TextModelSource {
@@ -65,11 +57,7 @@ impl TextModelSource {
             return Err(ModelError::MissingFile(tokenizer));
         }
         let config = TextModelConfig::from_file(&dir.join("clusterby.json"))?;
-        Ok(Self::UserDefined {
-            onnx,
-            tokenizer,
-            config,
-        })
+        Ok(Self::UserDefined { onnx, tokenizer, config })
     }
 
     /// A catalogue name, or else a path to a bring-your-own model folder.
@@ -108,9 +96,7 @@ impl Default for TextEmbeddingOptions {
     fn default() -> Self {
         Self {
             source: TextModelSource::Catalogue(ModelName::DEFAULT_TEXT),
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             batch_size: 32,
             show_progress: false,
             runtime: RuntimeOptions::default(),
@@ -120,10 +106,7 @@ impl Default for TextEmbeddingOptions {
 
 impl TextEmbeddingOptions {
     pub fn new(source: TextModelSource) -> Self {
-        Self {
-            source,
-            ..Default::default()
-        }
+        Self { source, ..Default::default() }
     }
     pub fn with_threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
@@ -164,9 +147,7 @@ impl TextEmbedding {
                 let info = m.info();
                 let dir = models::installed_dir(*m)?;
                 let (file, pooling, output) = match info.kind {
-                    ModelKind::SentenceEncoder => {
-                        ("model.onnx", Pooling::Mean, "last_hidden_state")
-                    }
+                    ModelKind::SentenceEncoder => ("model.onnx", Pooling::Mean, "last_hidden_state"),
                     ModelKind::Clip => ("text_model.onnx", Pooling::None, "text_embeds"),
                 };
                 let cfg = TextModelConfig {
@@ -178,11 +159,7 @@ impl TextEmbedding {
                 };
                 (dir.join(file), dir.join("tokenizer.json"), cfg)
             }
-            TextModelSource::UserDefined {
-                onnx,
-                tokenizer,
-                config,
-            } => (onnx.clone(), tokenizer.clone(), config.clone()),
+            TextModelSource::UserDefined { onnx, tokenizer, config } => (onnx.clone(), tokenizer.clone(), config.clone()),
         };
         Self::from_files(&onnx, &tok, config, &opts, name)
     }
@@ -199,29 +176,14 @@ impl TextEmbedding {
         }
         let tokenizer = load_tokenizer(tokenizer_path, config.max_length)?;
         let session = open_session(onnx, opts.threads, &opts.runtime)?;
-        let inputs: Vec<String> = session
-            .inputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
-        let outputs: Vec<String> = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
-        let wanted = config
-            .output
-            .clone()
-            .unwrap_or_else(|| match config.pooling {
-                Pooling::None => "text_embeds".to_string(),
-                _ => "last_hidden_state".to_string(),
-            });
+        let inputs: Vec<String> = session.inputs().iter().map(|o| o.name().to_string()).collect();
+        let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let wanted = config.output.clone().unwrap_or_else(|| match config.pooling {
+            Pooling::None => "text_embeds".to_string(),
+            _ => "last_hidden_state".to_string(),
+        });
         if !outputs.contains(&wanted) {
-            return Err(EmbedError::MissingOutput {
-                path: onnx.into(),
-                wanted,
-                available: outputs.join(", "),
-            });
+            return Err(EmbedError::MissingOutput { path: onnx.into(), wanted, available: outputs.join(", ") });
         }
         Ok(Self {
             session,
@@ -256,17 +218,12 @@ impl TextEmbedding {
         let mut out = Array2::<f32>::zeros((texts.len(), dim));
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].as_ref().len()));
-        let bar = progress::bar(
-            texts.len() as u64,
-            "embedding",
-            self.show_progress && texts.len() > 256,
-        );
+        let bar = progress::bar(texts.len() as u64, "embedding", self.show_progress && texts.len() > 256);
         for chunk in order.chunks(self.batch_size) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
             let rows = self.embed_batch(&batch)?;
             for (r, &i) in chunk.iter().enumerate() {
-                out.row_mut(i)
-                    .assign(&ndarray::ArrayView1::from(&rows[r * dim..(r + 1) * dim]));
+                out.row_mut(i).assign(&ndarray::ArrayView1::from(&rows[r * dim..(r + 1) * dim]));
             }
             bar.inc(chunk.len() as u64);
         }
@@ -306,11 +263,7 @@ impl TextEmbedding {
         types: Vec<i64>,
     ) -> Result<Vec<f32>, EmbedError> {
         let shape = [batch, seq];
-        let pooled_mask = if self.config.pooling == Pooling::Mean {
-            Some(mask.clone())
-        } else {
-            None
-        };
+        let pooled_mask = if self.config.pooling == Pooling::Mean { Some(mask.clone()) } else { None };
         let mut feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(3);
         let mut ids = Some(ids);
         let mut mask = Some(mask);
@@ -320,51 +273,32 @@ impl TextEmbedding {
                 "input_ids" => ids.take(),
                 "attention_mask" => mask.take(),
                 "token_type_ids" => types.take(),
-                other => {
-                    return Err(EmbedError::Inference(format!(
-                        "model input `{other}` is not supported"
-                    )))
-                }
+                other => return Err(EmbedError::Inference(format!("model input `{other}` is not supported"))),
             };
-            let data = data
-                .ok_or_else(|| EmbedError::Inference(format!("duplicate model input `{name}`")))?;
-            let t = Tensor::from_array((shape, data))
-                .map_err(|e| EmbedError::Inference(e.to_string()))?;
+            let data = data.ok_or_else(|| EmbedError::Inference(format!("duplicate model input `{name}`")))?;
+            let t = Tensor::from_array((shape, data)).map_err(|e| EmbedError::Inference(e.to_string()))?;
             feeds.push((Cow::Owned(name.clone()), t.into()));
         }
-        let outputs = self
-            .session
-            .run(feeds)
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let outputs = self.session.run(feeds).map_err(|e| EmbedError::Inference(e.to_string()))?;
         let value = outputs
             .get(&self.output)
             .ok_or_else(|| EmbedError::Inference(format!("no output `{}`", self.output)))?;
-        let (out_shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference(e.to_string()))?;
         let out_shape: Vec<i64> = out_shape.iter().copied().collect();
         let dim = self.config.dim;
         let mut rows = match self.config.pooling {
             Pooling::Mean | Pooling::Cls => {
                 if out_shape != [batch as i64, seq as i64, dim as i64] {
-                    return Err(EmbedError::BadOutput {
-                        shape: out_shape,
-                        expected: format!("[{batch}, {seq}, {dim}]"),
-                    });
+                    return Err(EmbedError::BadOutput { shape: out_shape, expected: format!("[{batch}, {seq}, {dim}]") });
                 }
                 match &pooled_mask {
                     Some(m) => mean_pool(data, m, batch, seq, dim),
-                    None => (0..batch)
-                        .flat_map(|b| data[b * seq * dim..b * seq * dim + dim].to_vec())
-                        .collect(),
+                    None => (0..batch).flat_map(|b| data[b * seq * dim..b * seq * dim + dim].to_vec()).collect(),
                 }
             }
             Pooling::None => {
                 if out_shape != [batch as i64, dim as i64] {
-                    return Err(EmbedError::BadOutput {
-                        shape: out_shape,
-                        expected: format!("[{batch}, {dim}]"),
-                    });
+                    return Err(EmbedError::BadOutput { shape: out_shape, expected: format!("[{batch}, {dim}]") });
                 }
                 data.to_vec()
             }
@@ -383,45 +317,29 @@ pub fn load_tokenizer(path: &Path, max_length: usize) -> Result<Tokenizer, Embed
     if !path.is_file() {
         return Err(ModelError::MissingFile(path.to_path_buf()).into());
     }
-    let mut tok = Tokenizer::from_file(path).map_err(|e| EmbedError::Tokenizer {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
+    let mut tok =
+        Tokenizer::from_file(path).map_err(|e| EmbedError::Tokenizer { path: path.into(), reason: e.to_string() })?;
     let mut padding = tok.get_padding().cloned().unwrap_or_else(|| {
         // No padding configured (e.g. CLIP exports): pad with the model's own pad/end token.
         let (pad_token, pad_id) = ["[PAD]", "<pad>", "<|endoftext|>"]
             .iter()
             .find_map(|t| tok.token_to_id(t).map(|id| (t.to_string(), id)))
             .unwrap_or_else(|| ("[PAD]".to_string(), 0));
-        PaddingParams {
-            pad_token,
-            pad_id,
-            ..Default::default()
-        }
+        PaddingParams { pad_token, pad_id, ..Default::default() }
     });
     padding.strategy = PaddingStrategy::BatchLongest;
     tok.with_padding(Some(padding));
     let mut trunc = tok.get_truncation().cloned().unwrap_or_default();
     trunc.max_length = max_length;
     tok.with_truncation(Some(TruncationParams { ..trunc }))
-        .map_err(|e| EmbedError::Tokenizer {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| EmbedError::Tokenizer { path: path.into(), reason: e.to_string() })?;
     Ok(tok)
 }
 
 /// Opens an ONNX model on the shared runtime.
-pub fn open_session(
-    path: &Path,
-    threads: usize,
-    rt: &RuntimeOptions,
-) -> Result<Session, EmbedError> {
+pub fn open_session(path: &Path, threads: usize, rt: &RuntimeOptions) -> Result<Session, EmbedError> {
     let env = runtime::init(rt)?;
-    let fail = |e: String| EmbedError::Session {
-        path: path.to_path_buf(),
-        reason: e,
-    };
+    let fail = |e: String| EmbedError::Session { path: path.to_path_buf(), reason: e };
     Session::builder(env)
         .map_err(|e| fail(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -440,13 +358,10 @@ pub fn open_session(
 /// a panic when `CLUSTERBY_REQUIRE_MODELS=1` says it must be.
 #[cfg(test)]
 pub(crate) fn test_encoder() -> Option<TextEmbedding> {
-    let opts =
-        TextEmbeddingOptions::new(TextModelSource::Catalogue(models::ModelName::DEFAULT_TEXT));
+    let opts = TextEmbeddingOptions::new(TextModelSource::Catalogue(models::ModelName::DEFAULT_TEXT));
     match TextEmbedding::try_new(opts) {
         Ok(e) => Some(e),
-        Err(e) if std::env::var("CLUSTERBY_REQUIRE_MODELS").is_ok_and(|v| v == "1") => {
-            panic!("model required: {e}")
-        }
+        Err(e) if std::env::var("CLUSTERBY_REQUIRE_MODELS").is_ok_and(|v| v == "1") => panic!("model required: {e}"),
         Err(e) => {
             eprintln!("skipping: {e}");
             None

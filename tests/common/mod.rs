@@ -7,9 +7,7 @@ use clusterby::models::{self, ModelName};
 
 /// `../shared` beside the repository, where CI and developers keep reference data.
 pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("shared")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
 }
 
 /// True when a test that needs real models or reference data must fail rather than skip
@@ -22,9 +20,7 @@ pub fn required() -> bool {
 pub fn have_model(m: ModelName) -> bool {
     match models::installed_dir(m) {
         Ok(_) => true,
-        Err(e) if required() => {
-            panic!("model required by CLUSTERBY_REQUIRE_MODELS=1 but missing: {e}")
-        }
+        Err(e) if required() => panic!("model required by CLUSTERBY_REQUIRE_MODELS=1 but missing: {e}"),
         Err(e) => {
             eprintln!("skipping: {e}");
             false
@@ -87,19 +83,11 @@ impl LlmServer {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("llm_server.py exited early: {status}");
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "LLM server not ready after 180 s"
-            );
+            assert!(std::time::Instant::now() < deadline, "LLM server not ready after 180 s");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let info: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
-        assert_eq!(
-            info["pid"].as_u64(),
-            Some(child.id() as u64),
-            "the ready file names our child"
-        );
+        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        assert_eq!(info["pid"].as_u64(), Some(child.id() as u64), "the ready file names our child");
         Some(LlmServer {
             base_url: info["base_url"].as_str().unwrap().to_string(),
             model: info["model"].as_str().unwrap().to_string(),
@@ -115,9 +103,7 @@ impl LlmServer {
 
 impl Drop for LlmServer {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
