@@ -185,12 +185,18 @@ fn assign_by_terms(
     }
     let labels: Vec<i64> = scored.iter().map(|s| s.0).collect();
     let voted = labels.iter().filter(|&&l| l >= 0).count();
+    // Means of the voted captions, per category.
     let mut sums = Array2::<f32>::zeros((k, x.ncols()));
     let mut counts = vec![0usize; k];
     for (i, &l) in labels.iter().enumerate() {
         if l >= 0 {
             sums.row_mut(l as usize).scaled_add(1.0, &x.row(i));
             counts[l as usize] += 1;
+        }
+    }
+    for (mut row, &m) in sums.rows_mut().into_iter().zip(&counts) {
+        if m > 0 {
+            row /= m as f32;
         }
     }
     let centres: Vec<usize> = (0..k).filter(|&c| counts[c] > 0).collect();
@@ -205,8 +211,7 @@ fn assign_by_terms(
             centres
                 .iter()
                 .map(|&c| {
-                    let m = sums.row(c).to_owned() / counts[c] as f32;
-                    let d = &row - &m;
+                    let d = &row - &sums.row(c);
                     (c, d.dot(&d))
                 })
                 .min_by(|a, b| a.1.total_cmp(&b.1))
@@ -635,7 +640,8 @@ mod tests {
         let Some(mut enc) = crate::text_embedding::test_encoder() else {
             return;
         };
-        let caps: Vec<&str> = Vec::leak(animals()).iter().map(String::as_str).collect();
+        let owned = animals();
+        let caps: Vec<&str> = owned.iter().map(String::as_str).collect();
         let idx = index(&caps, &mut enc);
         let cougars: Vec<String> = (192..caps.len()).map(|i| format!("c{i}")).collect();
         let cluster_of = |r: &ClusterResult, id: &str| {
@@ -652,18 +658,18 @@ mod tests {
             zero.assignments
         );
 
-        let server = FakeServer::start(vec![Reply::content(
+        // One names query against a server that gives `answer`; returns the result and the
+        // request body the server received.
+        let mut ask = |answer: &str| {
+            let server = FakeServer::start(vec![Reply::content(answer)]);
+            let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
+            let r = run_with(&idx, &mut enc, &opts.clone().with_conditioning(Conditioning::Names), Some(&client)).unwrap();
+            (r, server.requests()[0].body.clone())
+        };
+
+        let (r, body) = ask(
             r#"{"categories": [{"name": "cats", "terms": ["cat", "cougar"]}, {"name": "deer", "terms": ["deer"]}]}"#,
-        )]);
-        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
-        let r = run_with(
-            &idx,
-            &mut enc,
-            &opts.clone().with_conditioning(Conditioning::Names),
-            Some(&client),
-        )
-        .unwrap();
-        let body = &server.requests()[0].body;
+        );
         assert!(
             body.contains("cougar") && body.contains("\"categories\""),
             "values and the answer's schema reach the prompt: {body}"
@@ -691,17 +697,9 @@ mod tests {
         );
 
         // A grouping the data does not support is refused: the zero-call partition stays.
-        let server = FakeServer::start(vec![Reply::content(
+        let (r, _) = ask(
             r#"{"categories": [{"name": "pets", "terms": ["cat", "deer"]}, {"name": "wild", "terms": ["cougar"]}]}"#,
-        )]);
-        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
-        let r = run_with(
-            &idx,
-            &mut enc,
-            &opts.clone().with_conditioning(Conditioning::Names),
-            Some(&client),
-        )
-        .unwrap();
+        );
         assert_eq!(
             (r.namer.as_str(), r.method.as_str()),
             ("keywords", "kmeans"),
