@@ -144,6 +144,7 @@ pub struct ClusterArgs<'a> {
     pub exclude: Vec<String>,
     pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
+    pub llm_values: usize,
     pub json: Option<&'a Path>,
 }
 
@@ -156,7 +157,8 @@ impl ClusterArgs<'_> {
             .with_conditioning(self.conditioning)
             .with_exclude(self.exclude.clone())
             .with_seed(self.seed)
-            .with_namer(self.namer);
+            .with_namer(self.namer)
+            .with_llm_values(self.llm_values);
         opts.cache_dir = Some(self.index_dir.to_path_buf());
         opts.values.caption_weight = self.caption_weight;
         let needs_llm = self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;

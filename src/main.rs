@@ -113,6 +113,10 @@ enum Command {
         namer: String,
         #[command(flatten)]
         llm: LlmArgs,
+        /// Most criterion values listed in the one LLM call of --conditioning names (about 7
+        /// tokens each): lower it for a model with a small context window.
+        #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
+        llm_values: usize,
         /// Image indexes: cluster the image embeddings, the captions, or both
         /// (default: both when every image has a caption, else image).
         #[arg(long)]
@@ -306,7 +310,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
-        Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, space, json } => {
+        Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, llm_values, space, json } => {
             match (method.parse(), conditioning.parse(), namer.parse(), llm.config(), caption_weight.parse()) {
                 (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => cli::cluster(
                     &ctx,
@@ -322,6 +326,7 @@ fn main() -> ExitCode {
                         exclude,
                         caption_weight,
                         seed,
+                        llm_values,
                         json: json.as_deref(),
                     },
                 ),

@@ -92,6 +92,7 @@ pub struct ConditionInput<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ConditionReport {
     pub relevant_terms: Vec<(String, f32)>,
+    /// Mined terms the values were chosen from (the axis terms).
     pub vocabulary_size: usize,
     /// Weight of the caption half (`values`), as fixed or as measured from the views' agreement.
     pub caption_weight: Option<f32>,
@@ -180,7 +181,7 @@ pub fn condition<'a>(
             let (vocab, q) = embedded?;
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
             report.relevant_terms = values::top_terms(&vocab, &w, 12);
-            report.vocabulary_size = vocab.len();
+            report.vocabulary_size = vocab.axis_terms;
             let (values, a, values_nonzero) = values::condition(
                 captions.view(),
                 &vocab,

@@ -80,34 +80,50 @@ pub fn criterion_phrases(criterion: &str) -> Vec<String> {
 }
 
 /// Term weights: max(score − τ, 0) × idf; terms that share a word with the criterion get 0,
-/// since the criterion's own words ("instrument") are not values of it.
+/// since the criterion's own words ("instrument") are not values of it. Only the axis terms
+/// are weighed (the vocabulary's rarer terms get 0).
 pub fn term_weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams) -> Vec<f32> {
-    if vocab.is_empty() {
-        return Vec::new();
+    weights(vocab, query, criterion, n_docs, p, vocab.axis_terms)
+}
+
+/// [`term_weights`] with the vocabulary's rarer terms weighed too, against the same τ (set by
+/// the axis terms): the one-call path shows them to its model.
+pub fn term_weights_with_rare(
+    vocab: &Vocabulary,
+    query: &Array1<f32>,
+    criterion: &str,
+    n_docs: usize,
+    p: &ValuesParams,
+) -> Vec<f32> {
+    weights(vocab, query, criterion, n_docs, p, vocab.len())
+}
+
+/// Weights of the first `scored` terms (the rest get 0); τ from the axis terms' scores.
+fn weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams, scored: usize) -> Vec<f32> {
+    let axis = vocab.axis_terms.min(vocab.len());
+    let scored = scored.clamp(axis, vocab.len());
+    let mut out = vec![0.0; vocab.len()];
+    if axis == 0 {
+        return out;
     }
-    let scores: Vec<f32> = vocab.embeddings.dot(query).to_vec();
+    let scores: Vec<f32> = vocab.embeddings.slice(ndarray::s![..scored, ..]).dot(query).to_vec();
     let stop = StopWords::english();
     let crit_words: Vec<String> =
         tokenize(criterion).into_iter().filter(|w| !stop.contains(w)).map(|w| singularize(&w).into_owned()).collect();
     let candidate: Vec<bool> =
-        vocab.terms.iter().map(|t| !t.split(' ').any(|w| crit_words.iter().any(|c| c == w))).collect();
-    let kept: Vec<f32> = scores.iter().zip(&candidate).filter(|(_, &c)| c).map(|(&s, _)| s).collect();
+        vocab.terms[..scored].iter().map(|t| !t.split(' ').any(|w| crit_words.iter().any(|c| c == w))).collect();
+    let kept: Vec<f32> = scores[..axis].iter().zip(&candidate).filter(|(_, &c)| c).map(|(&s, _)| s).collect();
     if kept.is_empty() {
-        return vec![0.0; scores.len()];
+        return out;
     }
     let tau = threshold(&kept, p.threshold);
-    scores
-        .iter()
-        .zip(&candidate)
-        .zip(&vocab.df)
-        .map(|((&s, &c), &df)| {
-            if !c {
-                return 0.0;
-            }
+    for (((o, &s), &c), &df) in out.iter_mut().zip(&scores).zip(&candidate).zip(&vocab.df) {
+        if c {
             let idf = (n_docs as f32 / df.max(1) as f32).ln().max(0.0);
-            (s - tau).max(0.0) * idf
-        })
-        .collect()
+            *o = (s - tau).max(0.0) * idf;
+        }
+    }
+    out
 }
 
 fn threshold(scores: &[f32], rule: Threshold) -> f32 {
@@ -497,6 +513,7 @@ mod tests {
         Vocabulary {
             terms: vec!["instrument".into(), "street".into(), "trumpet".into(), "violin".into()],
             df: vec![4, 2, 2, 2],
+            axis_terms: 4,
             embeddings: array![[1.0, 0.0], [0.0, 1.0], [0.9, 0.436], [0.9, -0.436]],
             occurrences: vec![vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3]],
         }
@@ -510,6 +527,25 @@ mod tests {
         assert_eq!(w[0], 0.0, "the criterion's own word");
         assert_eq!(w[1], 0.0, "orthogonal to the criterion");
         assert!(w[2] > 0.0 && w[3] > 0.0);
+    }
+
+    #[test]
+    fn rarer_terms_are_weighed_only_for_the_one_call_path_and_do_not_move_the_threshold() {
+        let mut v = vocab();
+        v.terms.push("cello".into());
+        v.df.push(1);
+        v.embeddings = ndarray::concatenate![Axis(0), v.embeddings, array![[0.95f32, 0.312]]];
+        let q = Array1::from(vec![1.0f32, 0.0]);
+        let p = ValuesParams::default();
+        let axis_only = term_weights(&v, &q, "instrument", 4, &p);
+        let with_rare = term_weights_with_rare(&v, &q, "instrument", 4, &p);
+        assert_eq!(axis_only.len(), 5);
+        assert_eq!(axis_only[4], 0.0, "the rare term is no axis");
+        assert!(with_rare[4] > 0.0, "but is a value the model may group");
+        assert_eq!(axis_only[..4], with_rare[..4], "τ is set by the axis terms alone");
+        let mut without = vocab();
+        without.axis_terms = 4;
+        assert_eq!(term_weights(&without, &q, "instrument", 4, &p), axis_only[..4]);
     }
 
     #[test]
@@ -552,6 +588,7 @@ mod tests {
         let v = Vocabulary {
             terms: vec!["a".into(), "b".into(), "c".into()],
             df: vec![100, 100, 1],
+            axis_terms: 3,
             embeddings: array![[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
             occurrences: vec![],
         };

@@ -11,11 +11,17 @@ use crate::naming::text::caption_terms;
 use crate::naming::StopWords;
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
-/// A term must occur in at least this share of captions (and in 3), so that one-off words do
-/// not become cluster axes, and in at most half, so that ubiquitous filler does not either.
+/// A term must occur in at least this share of captions (and in 3) to be an axis of the
+/// zero-call values, so that one-off words do not become cluster axes, and in at most half,
+/// so that ubiquitous filler does not either.
 const MIN_DF_SHARE: f64 = 0.003;
 const MIN_DF: usize = 3;
 const MAX_DF_SHARE: f64 = 0.5;
+/// Rarer terms, down to this share (and 3 captions), are kept too, for the one-call path
+/// only: a model that knows a gorilla is a monkey can place the 20 STL-10 captions that say
+/// "gorilla" (0.25% of them), which no axis of the zero-call path names. The share bounds the
+/// vocabulary (and its embedding at index time) on large collections.
+const RARE_MIN_DF_SHARE: f64 = 0.0003;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
@@ -28,8 +34,12 @@ pub enum VocabError {
 /// Terms, their document frequencies, embeddings, and which terms each caption holds.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
+    /// The axis terms (df ≥ 0.3% of captions) sorted, then the rarer terms sorted.
     pub terms: Vec<String>,
     pub df: Vec<u32>,
+    /// `terms[..axis_terms]` are the zero-call path's candidate values; the rest are rarer
+    /// values that only the one-call path shows its model.
+    pub axis_terms: usize,
     /// `terms × dim`, L2-normalised.
     pub embeddings: Array2<f32>,
     /// Per caption, the ids of the (distinct) terms it contains, in the order the caption
@@ -44,6 +54,12 @@ struct CacheMeta {
     fingerprint: u64,
     terms: Vec<String>,
     df: Vec<u32>,
+    /// The df the terms were mined down to; caches from before the rarer terms lack it (0)
+    /// and are rebuilt.
+    #[serde(default)]
+    min_df: u32,
+    #[serde(default)]
+    axis_terms: usize,
 }
 
 const OCCURRENCES_FILE: &str = "occurrences.bin";
@@ -120,8 +136,21 @@ pub fn caption_term_lists(captions: &[String]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Mines terms by document frequency; returns the terms (sorted) and their df.
+/// Mines the axis terms by document frequency; returns the terms (sorted) and their df.
 pub fn mine_terms(term_lists: &[Vec<String>]) -> (Vec<String>, Vec<u32>) {
+    let (terms, df, axis) = mine_tiers(term_lists, min_df(MIN_DF_SHARE, term_lists.len()));
+    debug_assert_eq!(axis, terms.len());
+    (terms, df)
+}
+
+/// The df a term needs at `share` of `n` captions.
+fn min_df(share: f64, n: usize) -> u32 {
+    MIN_DF.max((share * n as f64).ceil() as usize) as u32
+}
+
+/// Mines terms down to `rare_min_df`: the axis terms (sorted), then the rarer ones (sorted),
+/// their df, and how many are axis terms.
+fn mine_tiers(term_lists: &[Vec<String>], rare_min_df: u32) -> (Vec<String>, Vec<u32>, usize) {
     let n = term_lists.len();
     let mut df: HashMap<&str, u32> = HashMap::new();
     for list in term_lists {
@@ -129,11 +158,14 @@ pub fn mine_terms(term_lists: &[Vec<String>]) -> (Vec<String>, Vec<u32>) {
             *df.entry(t.as_str()).or_default() += 1;
         }
     }
-    let min_df = MIN_DF.max((MIN_DF_SHARE * n as f64).ceil() as usize) as u32;
-    let max_df = ((MAX_DF_SHARE * n as f64).floor() as u32).max(min_df);
-    let mut kept: Vec<(&str, u32)> = df.into_iter().filter(|&(_, d)| d >= min_df && d <= max_df).collect();
+    let axis_min_df = min_df(MIN_DF_SHARE, n);
+    let rare_min_df = rare_min_df.min(axis_min_df);
+    let max_df = ((MAX_DF_SHARE * n as f64).floor() as u32).max(axis_min_df);
+    let mut kept: Vec<(bool, &str, u32)> =
+        df.into_iter().filter(|&(_, d)| d >= rare_min_df && d <= max_df).map(|(t, d)| (d < axis_min_df, t, d)).collect();
     kept.sort();
-    (kept.iter().map(|(t, _)| t.to_string()).collect(), kept.iter().map(|&(_, d)| d).collect())
+    let axis = kept.iter().take_while(|(rare, _, _)| !rare).count();
+    (kept.iter().map(|(_, t, _)| t.to_string()).collect(), kept.iter().map(|&(_, _, d)| d).collect(), axis)
 }
 
 /// Where a (singularised, lower-case) term is first mentioned in a lower-case caption:
@@ -164,14 +196,15 @@ impl Vocabulary {
     /// Builds the vocabulary (embedding every term once).
     pub fn build(captions: &[String], encoder: &mut TextEmbedding) -> Result<Self, VocabError> {
         let lists = caption_term_lists(captions);
-        let (terms, df) = mine_terms(&lists);
+        let (terms, df, axis_terms) = mine_tiers(&lists, min_df(RARE_MIN_DF_SHARE, captions.len()));
         let embeddings = if terms.is_empty() { Array2::zeros((0, encoder.dim())) } else { encoder.embed(&terms)? };
-        Ok(Self::assemble(terms, df, embeddings, &lists, captions))
+        Ok(Self::assemble(terms, df, axis_terms, embeddings, &lists, captions))
     }
 
     fn assemble(
         terms: Vec<String>,
         df: Vec<u32>,
+        axis_terms: usize,
         embeddings: Array2<f32>,
         lists: &[Vec<String>],
         captions: &[String],
@@ -191,7 +224,7 @@ impl Vocabulary {
                 occ.into_iter().map(|(_, id)| id).collect()
             })
             .collect();
-        Self { terms, df, embeddings, occurrences }
+        Self { terms, df, axis_terms, embeddings, occurrences }
     }
 
     /// The cached vocabulary of `index_dir`, if there is one for these captions and this
@@ -202,7 +235,13 @@ impl Vocabulary {
         let (meta_path, npy_path) = (dir.join("vocab.json"), dir.join("vocab.npy"));
         let fp = fingerprint(captions);
         let meta = serde_json::from_str::<CacheMeta>(&std::fs::read_to_string(&meta_path).ok()?).ok()?;
-        if meta.model != model || meta.rows != captions.len() || meta.fingerprint != fp || !npy_path.is_file() {
+        if meta.model != model
+            || meta.rows != captions.len()
+            || meta.fingerprint != fp
+            || meta.min_df != min_df(RARE_MIN_DF_SHARE, captions.len())
+            || meta.axis_terms > meta.terms.len()
+            || !npy_path.is_file()
+        {
             return None;
         }
         let emb = crate::npy::read_f32(&npy_path).ok()?;
@@ -212,13 +251,13 @@ impl Vocabulary {
         let occ_path = dir.join(OCCURRENCES_FILE);
         // Re-tokenizing every caption was most of a query's time at 1M rows.
         if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
-            return Some(Self { terms: meta.terms, df: meta.df, embeddings: emb, occurrences });
+            return Some(Self { terms: meta.terms, df: meta.df, axis_terms: meta.axis_terms, embeddings: emb, occurrences });
         }
         if !retokenize {
             return None;
         }
         let lists = caption_term_lists(captions);
-        let v = Self::assemble(meta.terms, meta.df, emb, &lists, captions);
+        let v = Self::assemble(meta.terms, meta.df, meta.axis_terms, emb, &lists, captions);
         let _ = write_occurrences(&occ_path, fp, &v.occurrences);
         Some(v)
     }
@@ -244,6 +283,8 @@ impl Vocabulary {
             fingerprint: fp,
             terms: v.terms.clone(),
             df: v.df.clone(),
+            min_df: min_df(RARE_MIN_DF_SHARE, captions.len()),
+            axis_terms: v.axis_terms,
         };
         let write = || -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&dir)?;
@@ -293,6 +334,55 @@ mod tests {
     }
 
     #[test]
+    fn rarer_terms_are_kept_after_the_axis_terms() {
+        // 2,000 captions: the axis floor is 6 captions (0.3%), the rare floor 3.
+        let caps: Vec<String> = (0..2000)
+            .map(|i| match i {
+                0..=9 => "A violin on a stage.".to_string(),
+                10..=13 => "A zither on a stage.".to_string(),
+                14..=15 => "A theremin on a stage.".to_string(),
+                _ => format!("Filler caption with word{} and word{}.", i % 97, i % 89),
+            })
+            .collect();
+        let lists = caption_term_lists(&caps);
+        let (terms, df, axis) = mine_tiers(&lists, min_df(RARE_MIN_DF_SHARE, caps.len()));
+        let at = |t: &str| terms.iter().position(|x| x == t);
+        let (violin, zither) = (at("violin").unwrap(), at("zither").unwrap());
+        assert!(violin < axis && zither >= axis, "violin (10 captions) is an axis, zither (4) is rarer");
+        assert_eq!(at("theremin"), None, "2 captions are below both floors");
+        assert!(df[..axis].iter().all(|&d| d >= 6) && df[axis..].iter().all(|&d| (3..6).contains(&d)));
+        assert!(terms[..axis].is_sorted() && terms[axis..].is_sorted());
+        // The axis terms alone are what `mine_terms` gives (the image path's candidates).
+        assert_eq!(mine_terms(&lists), (terms[..axis].to_vec(), df[..axis].to_vec()));
+    }
+
+    #[test]
+    fn caches_mined_down_to_another_floor_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let derived = dir.path().join("derived");
+        std::fs::create_dir_all(&derived).unwrap();
+        let caps: Vec<String> = vec!["A violin.".into(); 4];
+        let fp = fingerprint(&caps);
+        crate::npy::write_f32(&derived.join("vocab.npy"), &Array2::<f32>::zeros((1, 2))).unwrap();
+        write_occurrences(&derived.join(OCCURRENCES_FILE), fp, &vec![vec![0u32]; 4]).unwrap();
+        let write_meta = |min_df: Option<u32>| {
+            let mut meta = serde_json::json!({"model": "m", "rows": 4, "fingerprint": fp, "terms": ["violin"], "df": [4]});
+            if let Some(d) = min_df {
+                meta["min_df"] = d.into();
+                meta["axis_terms"] = 1.into();
+            }
+            std::fs::write(derived.join("vocab.json"), meta.to_string()).unwrap();
+        };
+        write_meta(Some(min_df(RARE_MIN_DF_SHARE, 4)));
+        let v = Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).expect("a current cache is read");
+        assert_eq!((v.axis_terms, v.occurrences.len()), (1, 4));
+        write_meta(None);
+        assert!(Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).is_none(), "a cache from before the rarer terms");
+        write_meta(Some(99));
+        assert!(Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).is_none(), "mined down to another floor");
+    }
+
+    #[test]
     fn occurrences_round_trip_and_reject_other_captions() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("occ.bin");
@@ -314,7 +404,7 @@ mod tests {
             .collect();
         let lists = caption_term_lists(&caps);
         let terms: Vec<String> = ["saxophone", "stage", "trumpet"].map(String::from).to_vec();
-        let v = Vocabulary::assemble(terms, vec![2, 1, 2], Array2::zeros((3, 2)), &lists, &caps);
+        let v = Vocabulary::assemble(terms, vec![2, 1, 2], 3, Array2::zeros((3, 2)), &lists, &caps);
         assert_eq!(v.occurrences, [vec![0, 2], vec![2, 0, 1]]);
         assert_eq!(mention_at("a man plays the saxophone next to a trumpet", "trumpet"), 36);
         assert_eq!(mention_at("three puppies on a rug", "puppy"), 6);

@@ -121,7 +121,8 @@ pub struct NamingRequest<'a> {
     pub terms: Option<TermLists<'a>>,
 }
 
-/// Per caption, the ids of the distinct terms it contains, into `terms`.
+/// Per caption, the ids of the distinct terms it contains, into `terms`. Ids at or past
+/// `terms.len()` are skipped: a vocabulary passes its axis terms only, not its rarer ones.
 #[derive(Debug, Clone, Copy)]
 pub struct TermLists<'a> {
     pub terms: &'a [String],
