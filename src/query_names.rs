@@ -117,16 +117,22 @@ fn prompt_terms(vocab: &Vocabulary, w: &[f32], n: usize) -> Vec<usize> {
     idx
 }
 
-/// For each vocabulary term, the category the model put it in (the first, if several).
+/// For each vocabulary term, the category the model put it in (the first, if several). A
+/// member matches a listed value as written or in the vocabulary's own form (lower case,
+/// each word singular): models pluralise ("gorillas") and capitalise what they copy.
 fn term_categories(
     vocab: &Vocabulary,
     shown: &[usize],
     members: &[Vec<String>],
 ) -> Vec<Option<usize>> {
+    use crate::naming::text::{singularize, tokenize};
+    let listed: std::collections::HashMap<&str, usize> =
+        shown.iter().map(|&t| (vocab.terms[t].as_str(), t)).collect();
     let mut of = vec![None; vocab.len()];
     for (c, list) in members.iter().enumerate() {
         for m in list {
-            if let Some(&t) = shown.iter().find(|&&t| vocab.terms[t] == *m) {
+            let normal = || tokenize(m).iter().map(|w| singularize(w).into_owned()).collect::<Vec<_>>().join(" ");
+            if let Some(&t) = listed.get(m.as_str()).or_else(|| listed.get(normal().as_str())) {
                 of[t].get_or_insert(c);
             }
         }
@@ -644,8 +650,9 @@ mod tests {
             (r, server.requests()[0].body.clone())
         };
 
+        // Members as models write them: plural, capitalised.
         let (r, body) = ask(
-            r#"{"categories": [{"name": "strings", "terms": ["guitar", "harp"]}, {"name": "wind", "terms": ["saxophone", "flute"]}]}"#,
+            r#"{"categories": [{"name": "strings", "terms": ["guitar", "Harps"]}, {"name": "wind", "terms": ["saxophones", "flute"]}]}"#,
         );
         assert!(body.contains("harp") && body.contains("\"categories\""), "values and the answer's schema reach the prompt: {body}");
         assert_eq!((r.llm_calls, r.namer.as_str()), (1, "llm"), "{:?}", r.notes);
