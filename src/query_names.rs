@@ -117,6 +117,27 @@ fn prompt_terms(vocab: &Vocabulary, w: &[f32], n: usize) -> Vec<usize> {
     idx
 }
 
+/// What the user can change when the one call failed in a way the prompt's size explains: a
+/// rejected request (a prompt beyond the model's context; llama.cpp and OpenAI answer 400) or
+/// no answer in time (the answer lists values too).
+fn failure_hint(e: &crate::llm::LlmError, values: usize) -> String {
+    use crate::llm::LlmError;
+    let e = match e {
+        LlmError::Exhausted { last, .. } => last.as_ref(),
+        e => e,
+    };
+    match e {
+        LlmError::Status { status: 400 | 413, .. } => format!(
+            " (the prompt listed {values} values, about {} tokens: for a model with a smaller context, lower --llm-values)",
+            7 * values + 150
+        ),
+        LlmError::Timeout { .. } => {
+            format!(" (the answer may list up to {values} values: on a slow model raise --llm-timeout or lower --llm-values)")
+        }
+        _ => String::new(),
+    }
+}
+
 /// For each vocabulary term, the category the model put it in (the first, if several). A
 /// member matches a listed value as written or in the vocabulary's own form (lower case,
 /// each word singular): models pluralise ("gorillas") and capitalise what they copy.
@@ -305,13 +326,7 @@ pub fn run(
                 .with_max_tokens(max_tokens)
                 .with_json_schema(schema(k)),
         )
-        .map_err(|e| {
-            format!(
-                "LLM call failed: {e} (the prompt listed {} values, about {} tokens; for a model with a smaller context, lower --llm-values)",
-                shown.len(),
-                7 * shown.len() + 150
-            )
-        })
+        .map_err(|e| format!("LLM call failed: {e}{}", failure_hint(&e, shown.len())))
         .and_then(|a| {
             parse_categories(&a.content, k).map_err(|e| format!("unusable LLM answer: {e}"))
         });
@@ -593,6 +608,13 @@ mod tests {
             );
         }
         assert_eq!(r.clusters[1].name, "brass instruments");
+
+        // A prompt the server rejects (too long for its context): the note says what to lower.
+        let server = FakeServer::start(vec![Reply::status(400, "the request exceeds the available context size")]);
+        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m").with_max_retries(0)).unwrap();
+        let r = run_with(&idx, &mut enc, &opts, Some(&client)).unwrap();
+        assert_eq!((r.conditioning.as_str(), r.llm_calls), ("values", 1));
+        assert!(r.notes.iter().any(|n| n.contains("HTTP 400") && n.contains("lower --llm-values")), "{:?}", r.notes);
 
         // A failing server: values + k-means, one (failed) call, said in the notes.
         let server = FakeServer::start(vec![Reply::status(500, "down"); 8]);
