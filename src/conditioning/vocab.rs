@@ -58,8 +58,6 @@ struct CacheMeta {
     /// and are rebuilt.
     #[serde(default)]
     min_df: u32,
-    #[serde(default)]
-    axis_terms: usize,
 }
 
 const OCCURRENCES_FILE: &str = "occurrences.bin";
@@ -239,7 +237,6 @@ impl Vocabulary {
             || meta.rows != captions.len()
             || meta.fingerprint != fp
             || meta.min_df != min_df(RARE_MIN_DF_SHARE, captions.len())
-            || meta.axis_terms > meta.terms.len()
             || !npy_path.is_file()
         {
             return None;
@@ -248,16 +245,19 @@ impl Vocabulary {
         if emb.nrows() != meta.terms.len() || (emb.nrows() > 0 && emb.ncols() != dim) {
             return None;
         }
+        // The axis terms come first: those at the axis floor.
+        let axis_min_df = min_df(MIN_DF_SHARE, captions.len());
+        let axis_terms = meta.df.iter().take_while(|&&d| d >= axis_min_df).count();
         let occ_path = dir.join(OCCURRENCES_FILE);
         // Re-tokenizing every caption was most of a query's time at 1M rows.
         if let Some(occurrences) = read_occurrences(&occ_path, fp, captions.len(), meta.terms.len()) {
-            return Some(Self { terms: meta.terms, df: meta.df, axis_terms: meta.axis_terms, embeddings: emb, occurrences });
+            return Some(Self { terms: meta.terms, df: meta.df, axis_terms, embeddings: emb, occurrences });
         }
         if !retokenize {
             return None;
         }
         let lists = caption_term_lists(captions);
-        let v = Self::assemble(meta.terms, meta.df, meta.axis_terms, emb, &lists, captions);
+        let v = Self::assemble(meta.terms, meta.df, axis_terms, emb, &lists, captions);
         let _ = write_occurrences(&occ_path, fp, &v.occurrences);
         Some(v)
     }
@@ -284,7 +284,6 @@ impl Vocabulary {
             terms: v.terms.clone(),
             df: v.df.clone(),
             min_df: min_df(RARE_MIN_DF_SHARE, captions.len()),
-            axis_terms: v.axis_terms,
         };
         let write = || -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&dir)?;
@@ -369,7 +368,6 @@ mod tests {
             let mut meta = serde_json::json!({"model": "m", "rows": 4, "fingerprint": fp, "terms": ["violin"], "df": [4]});
             if let Some(d) = min_df {
                 meta["min_df"] = d.into();
-                meta["axis_terms"] = 1.into();
             }
             std::fs::write(derived.join("vocab.json"), meta.to_string()).unwrap();
         };
