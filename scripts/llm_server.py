@@ -76,7 +76,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = let the server pick a free port")
     ap.add_argument("--threads", type=int, default=1, help="generation and prompt-batch threads")
-    ap.add_argument("--ctx", type=int, default=8192, help="total KV context (split across --parallel slots); 8192 is SmolLM2's trained context and fits the one-call prompt of --conditioning names (about 7,000 tokens with 1,000 values)")
+    ap.add_argument("--ctx", type=int, default=8192, help="total KV context (split across --parallel slots); 8192 is SmolLM2's trained context; --conditioning names fits its prompt and answer to the context a slot gets (about 560 values in 8192)")
     ap.add_argument("--parallel", type=int, default=1, help="concurrent request slots")
     ap.add_argument("--ready-file", help="write {port,pid,base_url,model} JSON here once healthy")
     ap.add_argument("--verbose", action="store_true", help="full llama.cpp logging (default: errors only)")

@@ -114,7 +114,8 @@ enum Command {
         #[command(flatten)]
         llm: LlmArgs,
         /// Most criterion values listed in the one LLM call of --conditioning names (about 7
-        /// tokens each): lower it for a model with a small context window.
+        /// tokens each, and up to 6 more in the answer); fewer are listed where the server's
+        /// context window holds fewer (see --llm-context).
         #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
         llm_values: usize,
         /// Image indexes: cluster the image embeddings, the captions, or both
@@ -223,6 +224,10 @@ struct LlmArgs {
     /// Calls in flight at once.
     #[arg(long, default_value_t = 4)]
     llm_concurrency: usize,
+    /// Tokens the server holds per request (prompt and answer), for servers that do not say
+    /// (llama.cpp, vLLM, TGI and Ollama are asked); the one-call prompt is fitted to it.
+    #[arg(long)]
+    llm_context: Option<u32>,
 }
 
 impl LlmArgs {
@@ -230,11 +235,15 @@ impl LlmArgs {
         if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0) {
             return Err(format!("--llm-timeout must be a positive number of seconds, not {}", self.llm_timeout));
         }
+        if self.llm_context == Some(0) {
+            return Err("--llm-context must be at least 1 (tokens per request)".into());
+        }
         Ok(clusterby::llm::LlmConfig::new(&self.llm_base_url, &self.llm_model)
             .with_api_key_env(&self.llm_api_key_env)
             .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
             .with_max_retries(self.llm_retries)
-            .with_concurrency(self.llm_concurrency))
+            .with_concurrency(self.llm_concurrency)
+            .with_context_window(self.llm_context))
     }
 }
 

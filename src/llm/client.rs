@@ -1,6 +1,6 @@
 //! OpenAI-compatible chat completions with timeouts, retries, a concurrency limit and usage counts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,9 @@ pub struct LlmConfig {
     pub backoff: Duration,
     /// Calls in flight at once across all threads using this client.
     pub concurrency: usize,
+    /// Tokens the server holds per request (prompt + answer). `None`: asked of the server
+    /// where it says (see [`LlmClient::context_window`]).
+    pub context_window: Option<u32>,
 }
 
 impl Default for LlmConfig {
@@ -39,6 +42,7 @@ impl Default for LlmConfig {
             max_retries: 3,
             backoff: Duration::from_millis(500),
             concurrency: 4,
+            context_window: None,
         }
     }
 }
@@ -82,6 +86,10 @@ impl LlmConfig {
     }
     pub fn with_backoff(mut self, b: Duration) -> Self {
         self.backoff = b;
+        self
+    }
+    pub fn with_context_window(mut self, tokens: Option<u32>) -> Self {
+        self.context_window = tokens;
         self
     }
     pub fn with_concurrency(mut self, n: usize) -> Self {
@@ -255,15 +263,18 @@ impl Drop for SlotGuard<'_> {
 
 /// A thread-safe client; share it by reference across worker threads.
 pub struct LlmClient {
-    config: LlmConfig,
-    agent: ureq::Agent,
-    key: Option<String>,
+    pub(super) config: LlmConfig,
+    pub(super) agent: ureq::Agent,
+    pub(super) key: Option<String>,
     /// Full chat-completions URL.
     url: String,
     /// The same, safe to print.
     endpoint: String,
     slots: Slots,
     counters: Counters,
+    compat: Compat,
+    /// What the server said about its context window, asked once.
+    pub(super) server_context: std::sync::OnceLock<Option<u32>>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -306,6 +317,8 @@ impl LlmClient {
             key,
             slots: Slots { free: Mutex::new(config.concurrency.max(1)), cv: Condvar::new() },
             counters: Counters::default(),
+            compat: Compat::default(),
+            server_context: std::sync::OnceLock::new(),
             config,
         })
     }
@@ -350,6 +363,10 @@ impl LlmClient {
                 Err(e) if level > 0 && rejects_response_format(&e) => {
                     // Some servers reject (this kind of) response_format; prompts ask for JSON anyway.
                     level -= 1;
+                    attempts -= 1;
+                    continue;
+                }
+                Err(e) if self.learn_from_rejection(&e.0) => {
                     attempts -= 1;
                     continue;
                 }
@@ -423,10 +440,17 @@ impl LlmClient {
         let mut body = json!({
             "model": self.config.model,
             "messages": messages,
-            "max_tokens": opts.max_tokens,
-            "temperature": opts.temperature,
             "stream": false,
         });
+        if self.compat.completion_tokens.load(Ordering::Relaxed) {
+            // Reasoning models count their hidden reasoning against this limit too.
+            body["max_completion_tokens"] = json!(opts.max_tokens.saturating_add(REASONING_ALLOWANCE));
+        } else {
+            body["max_tokens"] = json!(opts.max_tokens);
+        }
+        if !self.compat.default_temperature.load(Ordering::Relaxed) {
+            body["temperature"] = json!(opts.temperature);
+        }
         match (format_level, &opts.json_schema) {
             (2, Some(schema)) => {
                 body["response_format"] =
@@ -472,6 +496,34 @@ impl LlmClient {
             other => LlmError::Connect { url, message: other.to_string() },
         }
     }
+}
+
+impl LlmClient {
+    /// A 400 that names a parameter this model does not take (OpenAI's reasoning models refuse
+    /// `max_tokens` for `max_completion_tokens`, and any temperature but their default): the
+    /// client stops sending it, for this call and the ones after. True when something changed.
+    fn learn_from_rejection(&self, e: &LlmError) -> bool {
+        let LlmError::Status { status: 400 | 422, body, .. } = e else { return false };
+        let b = body.to_ascii_lowercase();
+        let refused = |param: &str| {
+            b.contains(param) && (b.contains("unsupported") || b.contains("not supported") || b.contains("does not support"))
+        };
+        if refused("max_tokens") && !self.compat.completion_tokens.swap(true, Ordering::Relaxed) {
+            return true;
+        }
+        refused("temperature") && !self.compat.default_temperature.swap(true, Ordering::Relaxed)
+    }
+}
+
+/// Room for hidden reasoning on top of the answer's own limit, once a server asked for
+/// `max_completion_tokens` (reasoning models); an answer cut off by it would be lost.
+const REASONING_ALLOWANCE: u32 = 8192;
+
+/// What the server turned out not to accept, learnt from its 400s.
+#[derive(Default)]
+struct Compat {
+    completion_tokens: AtomicBool,
+    default_temperature: AtomicBool,
 }
 
 fn rejects_response_format(e: &(LlmError, Option<Duration>)) -> bool {
@@ -656,6 +708,41 @@ mod tests {
         assert!(r[0].body.contains("\"json_schema\""));
         assert!(r[1].body.contains("json_object"));
         assert!(!r[2].body.contains("response_format"));
+    }
+
+    #[test]
+    fn parameters_a_reasoning_model_refuses_are_replaced_and_remembered() {
+        let s = FakeServer::start(vec![
+            Reply::status(
+                400,
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            ),
+            Reply::status(
+                400,
+                "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.",
+            ),
+            Reply::content("ok"),
+            Reply::content("again"),
+        ]);
+        let c = client(&s.base_url());
+        let opts = ChatOptions::default().with_max_tokens(100);
+        let a = c.chat(&hi(), &opts).unwrap();
+        assert_eq!((a.content.as_str(), a.attempts), ("ok", 1));
+        assert_eq!(c.chat(&hi(), &opts).unwrap().content, "again");
+        let bodies: Vec<Value> = s.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        assert_eq!((bodies[0]["max_tokens"].as_u64(), bodies[0]["temperature"].as_f64()), (Some(100), Some(0.0)));
+        assert!(bodies[1].get("max_tokens").is_none() && bodies[1]["temperature"] == 0.0);
+        for b in &bodies[2..] {
+            assert_eq!(b["max_completion_tokens"].as_u64(), Some(100 + REASONING_ALLOWANCE as u64), "{b}");
+            assert!(b.get("max_tokens").is_none() && b.get("temperature").is_none(), "{b}");
+        }
+        assert_eq!((c.usage().retries, c.usage().failed_calls), (0, 0));
+
+        // Any other 400 is the caller's to see, at once.
+        let s = FakeServer::start(vec![Reply::status(400, "max_tokens must be at least 1"), Reply::content("never")]);
+        let e = client(&s.base_url()).chat(&hi(), &opts).unwrap_err();
+        assert!(matches!(e, LlmError::Status { status: 400, .. }), "{e}");
+        assert_eq!(s.requests().len(), 1);
     }
 
     #[test]

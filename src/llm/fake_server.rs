@@ -26,10 +26,14 @@ pub struct Reply {
 impl Reply {
     /// A well-formed chat completion answering `content`, with usage 11 + 7 tokens.
     pub fn content(content: &str) -> Self {
+        Self::counted(content, 11)
+    }
+    /// The same, counting `prompt_tokens` prompt tokens.
+    pub fn counted(content: &str, prompt_tokens: u64) -> Self {
         let body = serde_json::json!({
             "id": "x", "object": "chat.completion",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 7, "total_tokens": prompt_tokens + 7}
         });
         Self::raw(200, &body.to_string())
     }
@@ -66,10 +70,14 @@ pub struct FakeServer {
 }
 
 impl FakeServer {
-    /// Answers requests with `script` in order, then 500s.
+    /// Answers chat completions with `script` in order, then 500s; anything else (a client
+    /// asking about the server) with 404.
     pub fn start(script: Vec<Reply>) -> Self {
         let next = Mutex::new(script.into_iter());
-        Self::with_handler(move |_| {
+        Self::with_handler(move |r| {
+            if !r.path.ends_with("/chat/completions") {
+                return Reply::status(404, "not found");
+            }
             next.lock().unwrap().next().unwrap_or_else(|| Reply::status(500, "fake server script exhausted"))
         })
     }
@@ -107,6 +115,11 @@ impl FakeServer {
 
     pub fn requests(&self) -> Vec<Request> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The chat completions among [`requests`](Self::requests).
+    pub fn chat_requests(&self) -> Vec<Request> {
+        self.requests().into_iter().filter(|r| r.path.ends_with("/chat/completions")).collect()
     }
 
     pub fn max_in_flight(&self) -> usize {

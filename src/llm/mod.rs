@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod client;
+mod context_window;
 pub mod json;
 
 pub use cache::AnswerCache;
