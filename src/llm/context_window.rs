@@ -1,8 +1,9 @@
 //! How many tokens the server holds per request, asked of the server itself, so that the
 //! one-call prompt and its answer fit: a prompt past the window is refused (llama.cpp, vLLM:
 //! HTTP 400) or silently cut from the front (Ollama), and an answer that runs out of room is
-//! cut off mid-JSON. Every probe is a GET (Ollama's also loads the model, which the call would
-//! do anyway); none asks for generation, and a server that answers none of them means `None`.
+//! cut off mid-JSON. Every probe is a GET, except Ollama's empty generate request, which only
+//! loads the model (as the call would); none asks for generation, and a server that answers
+//! none of them means `None`.
 
 use std::time::Duration;
 
@@ -53,30 +54,24 @@ impl LlmClient {
     }
 
     fn get_json(&self, url: &str, timeout: Duration) -> Option<Value> {
-        let mut req = self.agent.get(url).config().timeout_global(Some(timeout)).build();
-        if let Some(k) = &self.key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
-        let mut resp = req.call().ok()?;
-        if resp.status().as_u16() != 200 {
-            return None;
-        }
-        let text = resp.body_mut().with_config().limit(8 << 20).read_to_string().ok()?;
-        serde_json::from_str(&text).ok()
+        self.exchange_json(self.agent.get(url).config().timeout_global(Some(timeout)).build(), |r| r.call())
     }
 
     fn post_json(&self, url: &str, body: &Value, timeout: Duration) -> Option<Value> {
-        let mut req = self
-            .agent
-            .post(url)
-            .config()
-            .timeout_global(Some(timeout))
-            .build()
-            .header("Content-Type", "application/json");
+        let req = self.agent.post(url).config().timeout_global(Some(timeout)).build();
+        self.exchange_json(req.header("Content-Type", "application/json"), |r| r.send(body.to_string().as_bytes()))
+    }
+
+    /// Sends `req` (with the API key, as the chat call would) and reads a 200's JSON body.
+    fn exchange_json<B>(
+        &self,
+        mut req: ureq::RequestBuilder<B>,
+        send: impl FnOnce(ureq::RequestBuilder<B>) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Option<Value> {
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
-        let mut resp = req.send(body.to_string().as_bytes()).ok()?;
+        let mut resp = send(req).ok()?;
         if resp.status().as_u16() != 200 {
             return None;
         }
