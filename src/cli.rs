@@ -140,7 +140,10 @@ pub struct ClusterArgs<'a> {
     pub criterion: &'a str,
     pub k: Option<usize>,
     pub method: Method,
-    pub conditioning: Conditioning,
+    /// `None`: auto ([`crate::conditioning::auto_conditioning`]).
+    pub conditioning: Option<Conditioning>,
+    /// The user named an LLM endpoint (flag or environment), so auto takes the one-call path.
+    pub llm_endpoint_given: bool,
     pub exclude: Vec<String>,
     pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
@@ -150,23 +153,37 @@ pub struct ClusterArgs<'a> {
 
 impl ClusterArgs<'_> {
     /// The query options, and an LLM client when the namer or the conditioning needs one.
-    fn query(&self) -> Result<(QueryOptions, Option<crate::llm::LlmClient>), Box<dyn std::error::Error>> {
+    /// The query options, an LLM client when the namer or the conditioning needs one, and a
+    /// note when auto conditioning passed over a given endpoint.
+    fn query(
+        &self,
+        caption_index: bool,
+    ) -> Result<(QueryOptions, Option<crate::llm::LlmClient>, Option<&'static str>), Box<dyn std::error::Error>> {
+        let (conditioning, note) = match self.conditioning {
+            Some(c) => (c, None),
+            None => crate::conditioning::auto_conditioning(
+                self.llm_endpoint_given,
+                self.k,
+                caption_index,
+                self.namer == crate::query::NamerKind::Llm,
+            ),
+        };
         let mut opts = QueryOptions::new(self.criterion)
             .with_k(self.k)
             .with_method(self.method)
-            .with_conditioning(self.conditioning)
+            .with_conditioning(conditioning)
             .with_exclude(self.exclude.clone())
             .with_seed(self.seed)
             .with_namer(self.namer)
             .with_llm_values(self.llm_values);
         opts.cache_dir = Some(self.index_dir.to_path_buf());
         opts.values.caption_weight = self.caption_weight;
-        let needs_llm = self.namer == crate::query::NamerKind::Llm || self.conditioning == Conditioning::Names;
+        let needs_llm = self.namer == crate::query::NamerKind::Llm || conditioning == Conditioning::Names;
         let client = match self.llm.clone().filter(|_| needs_llm) {
             Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),
             None => None,
         };
-        Ok((opts, client))
+        Ok((opts, client, note))
     }
 }
 
@@ -192,9 +209,10 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
     let loaded = idx.load()?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
-    let (opts, client) = a.query()?;
+    let (opts, client, note) = a.query(true)?;
     let mut result = query::run_with(&loaded, &mut enc, &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
+    result.notes.extend(note.map(String::from));
     finish_query(&result, a.json)
 }
 
@@ -540,9 +558,10 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) ->
         (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
-    let (opts, client) = a.query()?;
+    let (opts, client, note) = a.query(false)?;
     let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
+    result.notes.extend(note.map(String::from));
     finish_query(&result, a.json)
 }
 

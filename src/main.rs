@@ -95,9 +95,11 @@ enum Command {
         k: Option<usize>,
         #[arg(long, default_value = "kmeans")]
         method: String,
-        /// How the criterion conditions the embeddings: values (default), none, or names (one
-        /// LLM call groups the criterion values into K categories; needs -k and an endpoint).
-        #[arg(long, default_value = "values")]
+        /// How the criterion conditions the embeddings: values (no LLM call), none, names (one
+        /// LLM call groups the criterion values into K categories; needs -k and an endpoint),
+        /// or auto: names when an endpoint is given (--llm-base-url or CLUSTERBY_LLM_BASE_URL)
+        /// with -k on a caption index, else values.
+        #[arg(long, default_value = "auto")]
         conditioning: String,
         /// A criterion to ignore ("gender"); may be repeated.
         #[arg(long)]
@@ -208,9 +210,11 @@ enum Command {
 /// The OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server, OpenAI).
 #[derive(Args)]
 struct LlmArgs {
-    /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.
-    #[arg(long, env = "CLUSTERBY_LLM_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
-    llm_base_url: String,
+    /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama [default:
+    /// http://127.0.0.1:8080/v1]. Giving it makes `cluster -k K` spend its one call (see
+    /// --conditioning).
+    #[arg(long, env = "CLUSTERBY_LLM_BASE_URL")]
+    llm_base_url: Option<String>,
     #[arg(long, env = "CLUSTERBY_LLM_MODEL", default_value = "default")]
     llm_model: String,
     /// Environment variable holding the API key (its value is never printed).
@@ -230,7 +234,14 @@ struct LlmArgs {
     llm_context: Option<u32>,
 }
 
+const DEFAULT_LLM_BASE_URL: &str = "http://127.0.0.1:8080/v1";
+
 impl LlmArgs {
+    /// Whether the user named an endpoint (an empty CLUSTERBY_LLM_BASE_URL does not count).
+    fn endpoint_given(&self) -> bool {
+        self.llm_base_url.as_deref().is_some_and(|u| !u.trim().is_empty())
+    }
+
     fn config(&self) -> Result<clusterby::llm::LlmConfig, String> {
         if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0) {
             return Err(format!("--llm-timeout must be a positive number of seconds, not {}", self.llm_timeout));
@@ -238,7 +249,8 @@ impl LlmArgs {
         if self.llm_context == Some(0) {
             return Err("--llm-context must be at least 1 (tokens per request)".into());
         }
-        Ok(clusterby::llm::LlmConfig::new(&self.llm_base_url, &self.llm_model)
+        let base_url = self.llm_base_url.as_deref().filter(|u| !u.trim().is_empty()).unwrap_or(DEFAULT_LLM_BASE_URL);
+        Ok(clusterby::llm::LlmConfig::new(base_url, &self.llm_model)
             .with_api_key_env(&self.llm_api_key_env)
             .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
             .with_max_retries(self.llm_retries)
@@ -320,7 +332,12 @@ fn main() -> ExitCode {
         }
         Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
         Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, llm_values, space, json } => {
-            match (method.parse(), conditioning.parse(), namer.parse(), llm.config(), caption_weight.parse()) {
+            let conditioning = match conditioning.trim() {
+                "auto" => Ok(None),
+                c => c.parse().map(Some).map_err(|e| format!("--conditioning: {e}, auto")),
+            };
+            let llm_endpoint_given = llm.endpoint_given();
+            match (method.parse(), conditioning, namer.parse(), llm.config(), caption_weight.parse()) {
                 (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => cli::cluster(
                     &ctx,
                     space.as_deref(),
@@ -332,6 +349,7 @@ fn main() -> ExitCode {
                         k,
                         method,
                         conditioning,
+                        llm_endpoint_given,
                         exclude,
                         caption_weight,
                         seed,

@@ -218,8 +218,10 @@ fn failure_hint(e: &crate::llm::LlmError, values: usize) -> String {
              to its window or lower --llm-values)",
             7 * values + 150
         ),
+        // The answer is streamed, so the timeout bounds a silence: most likely the prompt's
+        // processing, before the first token.
         LlmError::Timeout { .. } => {
-            format!(" (the answer may list up to {values} values: on a slow model raise --llm-timeout or lower --llm-values)")
+            format!(" (the server was silent that long, most likely still reading the prompt of {values} values: on a slow model raise --llm-timeout or lower --llm-values)")
         }
         _ => String::new(),
     }
@@ -425,7 +427,9 @@ pub fn run(
             &messages,
             &ChatOptions::default()
                 .with_max_tokens(fit.max_tokens)
-                .with_json_schema(schema(k)),
+                .with_json_schema(schema(k))
+                // The answer may list hundreds of values: minutes on a local model.
+                .with_stream(true),
         )
         .map_err(|e| format!("LLM call failed: {e}{}", failure_hint(&e, shown.len())))
         .and_then(|a| {

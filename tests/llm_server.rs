@@ -1,6 +1,6 @@
 //! Against a real LLM server: the local llama.cpp server with SmolLM2-135M (one thread), started
-//! on a free loopback port and stopped by its PID. Checks the one-call LLM namer on PPMI-7 and a
-//! small IC|TC run that is killed with SIGKILL and resumed from its answer cache.
+//! on a free loopback port and stopped by its PID. Checks the one-call LLM namer and the default
+//! one-call grouping (streamed) on PPMI-7, and a small IC|TC run that is killed with SIGKILL and resumed from its answer cache.
 
 mod common;
 
@@ -70,6 +70,44 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
         assert_eq!(r.namer, "llm");
     }
     eprintln!("LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(), u.prompt_tokens, u.completion_tokens, u.seconds);
+
+    // Only the endpoint and K: the default spends its one call grouping the criterion values,
+    // streamed (the token counts come from the stream's last chunk).
+    let json = dir.path().join("grouped.json");
+    let o = Command::new(common::bin())
+        .args(["cluster", idx.to_str().unwrap(), "--by", "musical instrument", "-k", "7", "--llm-timeout", "60"])
+        .args(llm)
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = read_result(&json);
+    let u = r.llm.clone().expect("llm usage in the result");
+    assert_eq!((r.llm_calls, u.calls, u.failed_calls), (1, 1, 0), "{:?}", r.notes);
+    assert!(u.prompt_tokens > 1000 && u.completion_tokens > 0, "{u:?}");
+    assert_eq!(r.assignments.len(), lines.len());
+    assert_eq!(r.clusters.len(), 7);
+    // Kept, refused or unusable (then `values` stands), the notes say what became of it.
+    match r.conditioning.as_str() {
+        "names" => assert!(r.notes.iter().any(|n| n.contains("the LLM grouped")), "{:?}", r.notes),
+        c => {
+            assert_eq!(c, "values");
+            assert!(r.notes.iter().any(|n| n.contains("unusable LLM answer")), "{:?}", r.notes);
+        }
+    }
+    eprintln!("one-call grouping: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.notes.last(), u.prompt_tokens, u.completion_tokens, u.seconds);
+
+    // Without K there is nothing for the call to group: no call, and a note says so.
+    let o = Command::new(common::bin())
+        .args(["cluster", idx.to_str().unwrap(), "--by", "musical instrument"])
+        .args(llm)
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = read_result(&json);
+    assert_eq!((r.conditioning.as_str(), r.llm_calls), ("values", 0));
+    assert!(r.notes.iter().any(|n| n.contains("no -k")), "{:?}", r.notes);
 
     // IC|TC on 10 captions (21 calls), killed after a few answers, then resumed.
     let small: Vec<&str> = lines.iter().step_by(70).copied().collect();

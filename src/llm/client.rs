@@ -146,11 +146,18 @@ pub struct ChatOptions {
     /// vLLM, Ollama and OpenAI constrain decoding to it). Falls back to `json_object`, then to
     /// nothing, when the server rejects it.
     pub json_schema: Option<Value>,
+    /// Ask for the answer as a stream of tokens (`stream: true`). The timeout then bounds the
+    /// silence between reads instead of the whole exchange, so a long answer from a slow but
+    /// working server completes, while a stalled one is still caught. Servers that answer
+    /// with one JSON body anyway are read as such. Not part of the answer-cache key: the
+    /// answer is the same.
+    #[serde(skip)]
+    pub stream: bool,
 }
 
 impl Default for ChatOptions {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, json: false, json_schema: None }
+        Self { max_tokens: 256, temperature: 0.0, json: false, json_schema: None, stream: false }
     }
 }
 
@@ -166,6 +173,10 @@ impl ChatOptions {
     pub fn with_json_schema(mut self, schema: Value) -> Self {
         self.json = true;
         self.json_schema = Some(schema);
+        self
+    }
+    pub fn with_stream(mut self, stream: bool) -> Self {
+        self.stream = stream;
         self
     }
 
@@ -437,11 +448,16 @@ impl LlmClient {
         opts: &ChatOptions,
         format_level: u8,
     ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let stream = opts.stream && !self.compat.no_stream.load(Ordering::Relaxed);
         let mut body = json!({
             "model": self.config.model,
             "messages": messages,
-            "stream": false,
+            "stream": stream,
         });
+        if stream && !self.compat.no_stream_options.load(Ordering::Relaxed) {
+            // The token counts come in a last chunk only when asked for.
+            body["stream_options"] = json!({"include_usage": true});
+        }
         if self.compat.completion_tokens.load(Ordering::Relaxed) {
             // Reasoning models count their hidden reasoning against this limit too.
             body["max_completion_tokens"] = json!(opts.max_tokens.saturating_add(REASONING_ALLOWANCE));
@@ -463,6 +479,15 @@ impl LlmClient {
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
+        if stream {
+            // The timeout bounds each wait for bytes (the prompt's processing, then the gaps
+            // between tokens); the whole exchange gets STREAM_TIMEOUT_FACTOR times as long.
+            req = req
+                .config()
+                .timeout_global(Some(self.config.timeout.saturating_mul(STREAM_TIMEOUT_FACTOR)))
+                .timeout_per_read(Some(self.config.timeout))
+                .build();
+        }
         let url = self.endpoint.clone();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = req.send(&bytes[..]).map_err(|e| (self.network_error(e), None))?;
@@ -474,6 +499,18 @@ impl LlmClient {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(300.0)));
+        let event_stream = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+        if (200..300).contains(&status) && event_stream {
+            let reader = std::io::BufReader::new(resp.body_mut().with_config().limit(32 << 20).reader());
+            return parse_event_stream(reader).map_err(|e| match e {
+                StreamError::Io(e) => (self.io_error(e), None),
+                StreamError::Bad(reason) => (LlmError::BadResponse { url, reason }, None),
+            });
+        }
         let text = resp
             .body_mut()
             .with_config()
@@ -484,6 +521,18 @@ impl LlmClient {
             return Err((LlmError::Status { url, status, body: snippet(&text) }, retry_after));
         }
         parse_completion(&text).map_err(|reason| (LlmError::BadResponse { url, reason }, None))
+    }
+
+    /// A read of a streamed body that failed: ureq's errors arrive wrapped in `io::Error`.
+    fn io_error(&self, e: std::io::Error) -> LlmError {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            return LlmError::Timeout { url: self.endpoint.clone(), seconds: self.config.timeout.as_secs_f64() };
+        }
+        match e.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+            Some(Ok(u)) => self.network_error(*u),
+            Some(Err(other)) => LlmError::Connect { url: self.endpoint.clone(), message: other.to_string() },
+            None => LlmError::Connect { url: self.endpoint.clone(), message: "connection failed mid-answer".into() },
+        }
     }
 
     fn network_error(&self, e: ureq::Error) -> LlmError {
@@ -506,9 +555,16 @@ impl LlmClient {
         let LlmError::Status { status: 400 | 422, body, .. } = e else { return false };
         let b = body.to_ascii_lowercase();
         let refused = |param: &str| {
-            b.contains(param) && (b.contains("unsupported") || b.contains("not supported") || b.contains("does not support"))
+            b.contains(param)
+                && ["unsupported", "not supported", "does not support", "unrecognized", "not allowed"].iter().any(|w| b.contains(w))
         };
         if refused("max_tokens") && !self.compat.completion_tokens.swap(true, Ordering::Relaxed) {
+            return true;
+        }
+        if refused("stream_options") {
+            return !self.compat.no_stream_options.swap(true, Ordering::Relaxed);
+        }
+        if refused("stream") && !self.compat.no_stream.swap(true, Ordering::Relaxed) {
             return true;
         }
         refused("temperature") && !self.compat.default_temperature.swap(true, Ordering::Relaxed)
@@ -524,6 +580,56 @@ const REASONING_ALLOWANCE: u32 = 8192;
 struct Compat {
     completion_tokens: AtomicBool,
     default_temperature: AtomicBool,
+    no_stream: AtomicBool,
+    no_stream_options: AtomicBool,
+}
+
+/// A streamed answer may take this many times the timeout in all (the timeout itself bounds
+/// each silence): 1 hour at the default 120 s.
+const STREAM_TIMEOUT_FACTOR: u32 = 30;
+
+enum StreamError {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+/// An OpenAI-style event stream (`data: {chunk}` lines, `data: [DONE]` last): the content
+/// deltas joined, and the token counts of the chunk that carries `usage` (the last, when
+/// `stream_options.include_usage` was honoured). Comments, event names and unknown fields are
+/// skipped; an `error` object, an unparsable chunk or a stream with no chunk is a bad answer.
+fn parse_event_stream(reader: impl std::io::BufRead) -> Result<Completion, StreamError> {
+    let mut c = Completion { content: String::new(), prompt_tokens: 0, completion_tokens: 0, seconds: 0.0, attempts: 1 };
+    let mut chunks = 0usize;
+    for line in reader.lines() {
+        let line = line.map_err(StreamError::Io)?;
+        let Some(data) = line.strip_prefix("data:") else { continue };
+        let data = data.trim();
+        if data == "[DONE]" {
+            break;
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| StreamError::Bad(format!("stream chunk not JSON ({e}): {}", snippet(data))))?;
+        if let Some(err) = v.get("error") {
+            return Err(StreamError::Bad(format!("error object in the stream: {}", snippet(&err.to_string()))));
+        }
+        chunks += 1;
+        let piece = v
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+            .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str));
+        c.content.push_str(piece.unwrap_or(""));
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            let tok = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+            c.prompt_tokens = tok("prompt_tokens");
+            c.completion_tokens = tok("completion_tokens");
+        }
+    }
+    if chunks == 0 {
+        return Err(StreamError::Bad("the event stream held no answer".into()));
+    }
+    Ok(c)
 }
 
 fn rejects_response_format(e: &(LlmError, Option<Duration>)) -> bool {
@@ -743,6 +849,86 @@ mod tests {
         let e = client(&s.base_url()).chat(&hi(), &opts).unwrap_err();
         assert!(matches!(e, LlmError::Status { status: 400, .. }), "{e}");
         assert_eq!(s.requests().len(), 1);
+    }
+
+    fn quick(url: &str, timeout_ms: u64) -> LlmClient {
+        LlmClient::new(LlmConfig::new(url, "m").with_timeout(Duration::from_millis(timeout_ms)).with_max_retries(0)).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_answer_may_outlast_the_timeout_while_tokens_keep_coming() {
+        let answer = r#"{"categories": [{"name": "Wind", "terms": ["flute", "trumpet"]}]}"#;
+        let streamed = ChatOptions::default().with_max_tokens(50).with_stream(true);
+        // 12 pieces 60 ms apart: 720 ms in all against a 300 ms timeout.
+        let s = FakeServer::start(vec![Reply::streamed(answer, 12, Duration::from_millis(60), 321)]);
+        let t = Instant::now();
+        let a = quick(&s.base_url(), 300).chat(&hi(), &streamed).unwrap();
+        assert!(t.elapsed() > Duration::from_millis(600), "{:?}", t.elapsed());
+        assert_eq!(a.content, answer);
+        // Counts from the usage chunk: one completion token per piece sent.
+        assert_eq!(a.prompt_tokens, 321);
+        assert!((10..=12).contains(&a.completion_tokens), "{}", a.completion_tokens);
+        let body: Value = serde_json::from_str(&s.requests()[0].body).unwrap();
+        assert_eq!((body["stream"].as_bool(), body["stream_options"]["include_usage"].as_bool()), (Some(true), Some(true)));
+
+        // The same wait for one whole body is a timeout.
+        let s = FakeServer::start(vec![Reply::content(answer).with_delay(Duration::from_millis(720))]);
+        let e = quick(&s.base_url(), 300).chat(&hi(), &ChatOptions::default()).unwrap_err();
+        assert!(matches!(e, LlmError::Timeout { .. }), "{e}");
+
+        // A stream that stalls longer than the timeout is one too, and is retried.
+        let s = FakeServer::start(vec![
+            Reply::streamed(answer, 3, Duration::from_millis(700), 5),
+            Reply::streamed(answer, 3, Duration::ZERO, 5),
+        ]);
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(1).with_backoff(Duration::from_millis(10)),
+        )
+        .unwrap();
+        let a = c.chat(&hi(), &streamed).unwrap();
+        assert_eq!((a.content.as_str(), a.attempts, c.usage().retries), (answer, 2, 1));
+
+        // A server that ignores `stream` and sends one body is read as usual.
+        let s = FakeServer::start(vec![Reply::content("whole")]);
+        assert_eq!(quick(&s.base_url(), 300).chat(&hi(), &streamed).unwrap().content, "whole");
+
+        // An error object inside the stream is a bad answer, not an empty one.
+        let mut bad = Reply::streamed("x", 1, Duration::ZERO, 1);
+        bad.events = Some((vec![r#"{"error": {"message": "model crashed"}}"#.into()], Duration::ZERO));
+        let e = quick(&FakeServer::start(vec![bad]).base_url(), 300).chat(&hi(), &streamed).unwrap_err();
+        assert!(matches!(&e, LlmError::BadResponse { reason, .. } if reason.contains("model crashed")), "{e}");
+
+        // Streaming does not change the answer cache's key.
+        assert_eq!(
+            AnswerCache::key("m", &hi(), &streamed),
+            AnswerCache::key("m", &hi(), &ChatOptions::default().with_max_tokens(50))
+        );
+    }
+
+    #[test]
+    fn stream_options_or_streaming_refused_are_dropped_and_remembered() {
+        let answer = "fine";
+        let s = FakeServer::start(vec![
+            Reply::status(400, "Unrecognized request argument supplied: stream_options"),
+            Reply::streamed(answer, 2, Duration::ZERO, 3),
+            Reply::streamed(answer, 2, Duration::ZERO, 3),
+        ]);
+        let c = quick(&s.base_url(), 500);
+        let streamed = ChatOptions::default().with_stream(true);
+        assert_eq!(c.chat(&hi(), &streamed).unwrap().content, answer);
+        assert_eq!(c.chat(&hi(), &streamed).unwrap().content, answer);
+        let bodies: Vec<Value> = s.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        assert!(bodies[0].get("stream_options").is_some());
+        for b in &bodies[1..] {
+            assert!(b.get("stream_options").is_none() && b["stream"] == true, "{b}");
+        }
+
+        let s = FakeServer::start(vec![Reply::status(400, "streaming is not supported by this deployment"), Reply::content(answer)]);
+        let c = quick(&s.base_url(), 500);
+        assert_eq!(c.chat(&hi(), &streamed).unwrap().content, answer);
+        let last: Value = serde_json::from_str(&s.requests()[1].body).unwrap();
+        assert_eq!(last["stream"], false);
+        assert_eq!(c.usage().retries, 0);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Reply {
     pub body: String,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Sent as a server-sent event stream instead of `body`: each a `data:` line, with `gap`
+    /// before each.
+    pub events: Option<(Vec<String>, Duration)>,
 }
 
 impl Reply {
@@ -41,7 +44,29 @@ impl Reply {
         Self::raw(status, &serde_json::json!({"error": {"message": message}}).to_string())
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO, events: None }
+    }
+    /// `content` streamed in `pieces` chat-completion chunks, `gap` apart, then a usage chunk
+    /// (`prompt_tokens` + one completion token per piece) and `[DONE]`.
+    pub fn streamed(content: &str, pieces: usize, gap: Duration, prompt_tokens: u64) -> Self {
+        let chars: Vec<char> = content.chars().collect();
+        let per = chars.len().div_ceil(pieces.max(1)).max(1);
+        let mut events: Vec<String> = chars
+            .chunks(per)
+            .map(|c| {
+                let piece: String = c.iter().collect();
+                serde_json::json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]})
+                    .to_string()
+            })
+            .collect();
+        let n = events.len() as u64;
+        events.push(
+            serde_json::json!({"object": "chat.completion.chunk", "choices": [],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}})
+            .to_string(),
+        );
+        events.push("[DONE]".into());
+        Self { events: Some((events, gap)), ..Self::raw(200, "") }
     }
     pub fn with_header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
@@ -169,6 +194,18 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
     std::thread::sleep(reply.delay);
     sh.in_flight.fetch_sub(1, Ordering::SeqCst);
     let mut out = c;
+    if let Some((events, gap)) = &reply.events {
+        out.write_all(
+            format!("HTTP/1.1 {} X\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n", reply.status).as_bytes(),
+        )?;
+        out.flush()?;
+        for e in events {
+            std::thread::sleep(*gap);
+            out.write_all(format!("data: {e}\n\n").as_bytes())?;
+            out.flush()?;
+        }
+        return Ok(());
+    }
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,
