@@ -220,7 +220,8 @@ struct LlmArgs {
     /// Environment variable holding the API key (its value is never printed).
     #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
     llm_api_key_env: String,
-    /// Seconds before one call is abandoned (then retried).
+    /// Seconds before one call is abandoned (then retried); for the streamed answer of
+    /// --conditioning names, seconds without a token (the whole answer may take 30 times as long).
     #[arg(long, default_value_t = 120.0)]
     llm_timeout: f64,
     #[arg(long, default_value_t = 3)]

@@ -19,7 +19,8 @@ pub struct LlmConfig {
     pub model: String,
     /// Environment variable holding the API key; unset or empty means no Authorization header.
     pub api_key_env: String,
-    /// Limit for one HTTP exchange, connect to last byte.
+    /// Limit for one HTTP exchange, connect to last byte; for a streamed answer
+    /// ([`ChatOptions::stream`]), for each wait for bytes.
     pub timeout: Duration,
     /// Attempts after the first, on 429, 5xx, timeouts and connection errors.
     pub max_retries: usize,
