@@ -163,7 +163,6 @@ impl ClusterArgs<'_> {
             Some(c) => (c, None),
             None => crate::conditioning::auto_conditioning(
                 self.llm_endpoint_given,
-                self.k,
                 caption_index,
                 self.namer == crate::query::NamerKind::Llm,
             ),

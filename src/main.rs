@@ -96,9 +96,9 @@ enum Command {
         #[arg(long, default_value = "kmeans")]
         method: String,
         /// How the criterion conditions the embeddings: values (no LLM call), none, names (one
-        /// LLM call groups the criterion values into K categories; needs -k and an endpoint),
-        /// or auto: names when an endpoint is given (--llm-base-url or CLUSTERBY_LLM_BASE_URL)
-        /// with -k on a caption index, else values.
+        /// LLM call groups the criterion values into K categories; needs an endpoint; without
+        /// -k, K is chosen as for values), or auto: names when an endpoint is given
+        /// (--llm-base-url or CLUSTERBY_LLM_BASE_URL) on a caption index, else values.
         #[arg(long, default_value = "auto")]
         conditioning: String,
         /// A criterion to ignore ("gender"); may be repeated.
@@ -211,7 +211,7 @@ enum Command {
 #[derive(Args)]
 struct LlmArgs {
     /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama [default:
-    /// http://127.0.0.1:8080/v1]. Giving it makes `cluster -k K` spend its one call (see
+    /// http://127.0.0.1:8080/v1]. Giving it makes `cluster` spend its one call (see
     /// --conditioning).
     #[arg(long, env = "CLUSTERBY_LLM_BASE_URL")]
     llm_base_url: Option<String>,

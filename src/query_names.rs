@@ -371,10 +371,7 @@ pub fn run(
     opts: &QueryOptions,
     client: &LlmClient,
 ) -> Result<ClusterResult, QueryError> {
-    let k = opts.k.ok_or_else(|| {
-        QueryError::Invalid("--conditioning names needs -k (the number of names to ask for)".into())
-    })?;
-    if k == 0 {
+    if opts.k == Some(0) {
         return Err(QueryError::Invalid("k must be at least 1".into()));
     }
     if opts.llm_values == 0 {
@@ -385,6 +382,27 @@ pub fn run(
     }
     let total = Instant::now();
     let mut timings = BTreeMap::new();
+    // No K: the one the zero-call query chooses (silhouette on the values features) is the
+    // number of categories asked for.
+    let chosen = match opts.k {
+        Some(_) => None,
+        None => {
+            let t = Instant::now();
+            let mut o = opts.clone();
+            o.conditioning = Conditioning::Values;
+            o.namer = crate::query::NamerKind::Keywords;
+            let r = run_with(index, encoder, &o, None)?;
+            timings.insert("choose_k".to_string(), t.elapsed().as_secs_f64() * 1e3);
+            Some((r.k, r.k_selection))
+        }
+    };
+    let k = opts.k.or(chosen.as_ref().map(|c| c.0)).unwrap_or(1);
+    let k_note = chosen.as_ref().map(|(k, sel)| {
+        format!(
+            "no -k: K = {k} chosen as the query without the LLM chooses it ({}), then asked of the LLM",
+            sel.as_ref().map_or("the only candidate", |s| s.criterion.as_str())
+        )
+    });
     let t = Instant::now();
     let vocab = Vocabulary::load_or_build(opts.cache_dir.as_deref(), &index.captions, encoder)
         .map_err(crate::conditioning::ConditioningError::from)?;
@@ -444,13 +462,19 @@ pub fn run(
         Err(why) => {
             let mut o = opts.clone();
             o.conditioning = Conditioning::Values;
+            o.k = Some(k);
             let mut r = run_with(index, encoder, &o, None)?;
+            if let Some((_, sel)) = chosen {
+                r.k_auto = true;
+                r.k_selection = sel;
+            }
             r.llm_calls = 1;
             r.llm = Some(usage);
             // The call's time is part of the query's, though its answer was not used.
             r.timings_ms.extend(timings);
             r.timings_ms
                 .insert("total".to_string(), total.elapsed().as_secs_f64() * 1e3);
+            r.notes.extend(k_note);
             r.notes.extend(early_notes);
             r.notes.push(format!(
                 "names conditioning: {why}; fell back to values + {}",
@@ -606,17 +630,18 @@ pub fn run(
             })
             .collect()
     };
+    let k_chosen_automatically = chosen.is_some();
     let preset = Clustering {
         labels,
         k,
-        k_chosen_automatically: false,
-        selection: None,
+        k_chosen_automatically,
+        selection: chosen.and_then(|c| c.1),
         method: Method::KMeans,
         fit_rows: n,
         eps: None,
         typicality: None,
     };
-    let mut notes = early_notes;
+    let mut notes: Vec<String> = k_note.into_iter().chain(early_notes).collect();
     notes.push(format!(
         "criterion values sent to the LLM: {}",
         shown
@@ -865,6 +890,43 @@ mod tests {
         assert_eq!((r.namer.as_str(), r.method.as_str()), ("keywords", "kmeans"), "{:?}", r.notes);
         assert!(r.notes.iter().any(|n| n.contains("no captions to 1 of its 2 categories (other)")), "{:?}", r.notes);
         assert_eq!(r.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>(), same);
+    }
+
+    #[test]
+    fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
+        let Some(mut enc) = crate::text_embedding::test_encoder() else {
+            return;
+        };
+        let owned = band(&["guitar", "harp", "saxophone", "flute"]);
+        let caps: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let idx = index(&caps, &mut enc);
+        let opts = QueryOptions::new("musical instrument");
+        let zero = run_with(&idx, &mut enc, &opts, None).unwrap();
+        assert!(zero.k_auto);
+        // A model that gives as many categories as asked: the instruments split in order.
+        let server = FakeServer::with_handler(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            let k = body.pointer("/response_format/json_schema/schema/properties/categories/minItems").and_then(|v| v.as_u64());
+            let Some(k) = k.filter(|_| r.path.ends_with("/chat/completions")) else { return Reply::status(404, "no") };
+            let all = ["guitar", "harp", "saxophone", "flute"];
+            let cats: Vec<serde_json::Value> = (0..k as usize)
+                .map(|c| {
+                    let terms: Vec<&str> = all.iter().enumerate().filter(|(i, _)| i * k as usize / 4 == c).map(|(_, t)| *t).collect();
+                    json!({"name": format!("group {}", ["a", "b", "c", "d"][c.min(3)]), "terms": terms})
+                })
+                .collect();
+            Reply::content(&json!({ "categories": cats }).to_string())
+        });
+        let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
+        let r = run_with(&idx, &mut enc, &opts.clone().with_conditioning(Conditioning::Names), Some(&client)).unwrap();
+        let asked: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+        let prompt = asked["messages"][1]["content"].as_str().unwrap();
+        assert!(prompt.contains(&format!("exactly {} categories", zero.k)), "{prompt}");
+        assert_eq!((r.k, r.k_auto, r.llm_calls), (zero.k, true, 1), "{:?}", r.notes);
+        assert_eq!(r.k_selection, zero.k_selection);
+        let said = format!("no -k: K = {} chosen as the query without the LLM chooses it", zero.k);
+        assert!(r.notes.iter().any(|n| n.starts_with(&said)), "{:?}", r.notes);
+        assert!(r.timings_ms.contains_key("choose_k"));
     }
 
     #[test]

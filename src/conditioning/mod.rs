@@ -42,7 +42,7 @@ pub enum Conditioning {
     /// One LLM call groups the mined criterion values into K named categories; every caption
     /// votes with the values it mentions, first mention first, and k-means on the `values`
     /// features settles the rest. Kept only if it fits the data about as well as `Values`
-    /// (needs an LLM endpoint and K).
+    /// (needs an LLM endpoint; without K, the one `Values` would choose is asked for).
     Names,
 }
 
@@ -61,26 +61,15 @@ impl Conditioning {
 }
 
 /// What `--conditioning auto` (the CLI's default) resolves to: the one-call path
-/// ([`Conditioning::Names`]) when the user named an LLM endpoint and K, since that call is then
+/// ([`Conditioning::Names`]) when the user named an LLM endpoint, since that call is then
 /// wanted and it is what the endpoint is for; [`Conditioning::Values`] (no LLM call) otherwise,
 /// and also when the one call is already spent on naming (`--namer llm`). The second value
 /// says why a given endpoint was passed over.
-pub fn auto_conditioning(
-    endpoint_given: bool,
-    k: Option<usize>,
-    caption_index: bool,
-    llm_namer: bool,
-) -> (Conditioning, Option<&'static str>) {
-    if !endpoint_given || llm_namer {
-        return (Conditioning::Values, None);
-    }
-    match (k, caption_index) {
-        (Some(_), true) => (Conditioning::Names, None),
-        (None, _) => (
-            Conditioning::Values,
-            Some("an LLM endpoint was given but no -k: the one-call grouping needs K, so no call was made (values conditioning)"),
-        ),
-        (Some(_), false) => (
+pub fn auto_conditioning(endpoint_given: bool, caption_index: bool, llm_namer: bool) -> (Conditioning, Option<&'static str>) {
+    match (endpoint_given && !llm_namer, caption_index) {
+        (false, _) => (Conditioning::Values, None),
+        (true, true) => (Conditioning::Names, None),
+        (true, false) => (
             Conditioning::Values,
             Some("an LLM endpoint was given, but the one-call grouping runs on caption indexes only: values conditioning, no call"),
         ),
@@ -92,14 +81,12 @@ mod auto_tests {
     use super::*;
 
     #[test]
-    fn auto_takes_the_one_call_path_only_with_an_endpoint_k_captions_and_no_llm_namer() {
-        assert_eq!(auto_conditioning(true, Some(7), true, false), (Conditioning::Names, None));
-        assert_eq!(auto_conditioning(false, Some(7), true, false), (Conditioning::Values, None));
-        assert_eq!(auto_conditioning(true, Some(7), true, true), (Conditioning::Values, None));
-        let (c, note) = auto_conditioning(true, None, true, false);
-        assert_eq!(c, Conditioning::Values);
-        assert!(note.unwrap().contains("-k"));
-        let (c, note) = auto_conditioning(true, Some(3), false, false);
+    fn auto_takes_the_one_call_path_only_with_an_endpoint_captions_and_no_llm_namer() {
+        assert_eq!(auto_conditioning(true, true, false), (Conditioning::Names, None));
+        assert_eq!(auto_conditioning(false, true, false), (Conditioning::Values, None));
+        assert_eq!(auto_conditioning(true, true, true), (Conditioning::Values, None));
+        assert_eq!(auto_conditioning(false, false, false), (Conditioning::Values, None));
+        let (c, note) = auto_conditioning(true, false, false);
         assert_eq!(c, Conditioning::Values);
         assert!(note.unwrap().contains("caption indexes"));
     }
