@@ -897,9 +897,8 @@ mod tests {
         let Some(mut enc) = crate::text_embedding::test_encoder() else {
             return;
         };
-        let owned = band(&["guitar", "harp", "saxophone", "flute"]);
-        let caps: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let idx = index(&caps, &mut enc);
+        let players = band(&["guitar", "harp", "saxophone", "flute"]);
+        let idx = index(&players.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
         let opts = QueryOptions::new("musical instrument");
         let zero = run_with(&idx, &mut enc, &opts, None).unwrap();
         assert!(zero.k_auto);
