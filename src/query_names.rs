@@ -382,9 +382,9 @@ pub fn run(
     }
     let total = Instant::now();
     let mut timings = BTreeMap::new();
-    // No K: the one the zero-call query chooses (silhouette on the values features) is the
-    // number of categories asked for.
-    let chosen = match opts.k {
+    // No K: the zero-call query chooses it (silhouette on the values features), and its
+    // result is also the fallback, as it would be without the LLM.
+    let zero_call = match opts.k {
         Some(_) => None,
         None => {
             let t = Instant::now();
@@ -393,14 +393,14 @@ pub fn run(
             o.namer = crate::query::NamerKind::Keywords;
             let r = run_with(index, encoder, &o, None)?;
             timings.insert("choose_k".to_string(), t.elapsed().as_secs_f64() * 1e3);
-            Some((r.k, r.k_selection))
+            Some(r)
         }
     };
-    let k = opts.k.or(chosen.as_ref().map(|c| c.0)).unwrap_or(1);
-    let k_note = chosen.as_ref().map(|(k, sel)| {
+    let k = zero_call.as_ref().map_or(opts.k.unwrap_or(1), |r| r.k);
+    let k_note = zero_call.as_ref().map(|r| {
         format!(
             "no -k: K = {k} chosen as the query without the LLM chooses it ({}), then asked of the LLM",
-            sel.as_ref().map_or("the only candidate", |s| s.criterion.as_str())
+            r.k_selection.as_ref().map_or("the only candidate", |s| s.criterion.as_str())
         )
     });
     let t = Instant::now();
@@ -460,14 +460,14 @@ pub fn run(
     let (names, members) = match answer {
         Ok(a) => a,
         Err(why) => {
-            let mut o = opts.clone();
-            o.conditioning = Conditioning::Values;
-            o.k = Some(k);
-            let mut r = run_with(index, encoder, &o, None)?;
-            if let Some((_, sel)) = chosen {
-                r.k_auto = true;
-                r.k_selection = sel;
-            }
+            let mut r = match zero_call {
+                Some(r) => r,
+                None => {
+                    let mut o = opts.clone();
+                    o.conditioning = Conditioning::Values;
+                    run_with(index, encoder, &o, None)?
+                }
+            };
             r.llm_calls = 1;
             r.llm = Some(usage);
             // The call's time is part of the query's, though its answer was not used.
@@ -478,7 +478,7 @@ pub fn run(
             r.notes.extend(early_notes);
             r.notes.push(format!(
                 "names conditioning: {why}; fell back to values + {}",
-                o.method.as_str()
+                opts.method.as_str()
             ));
             return Ok(r);
         }
@@ -630,12 +630,11 @@ pub fn run(
             })
             .collect()
     };
-    let k_chosen_automatically = chosen.is_some();
     let preset = Clustering {
         labels,
         k,
-        k_chosen_automatically,
-        selection: chosen.and_then(|c| c.1),
+        k_chosen_automatically: zero_call.is_some(),
+        selection: zero_call.and_then(|r| r.k_selection),
         method: Method::KMeans,
         fit_rows: n,
         eps: None,
@@ -926,6 +925,14 @@ mod tests {
         let said = format!("no -k: K = {} chosen as the query without the LLM chooses it", zero.k);
         assert!(r.notes.iter().any(|n| n.starts_with(&said)), "{:?}", r.notes);
         assert!(r.timings_ms.contains_key("choose_k"));
+
+        // A failed call leaves exactly the zero-call result, K and all.
+        let down = FakeServer::start(vec![Reply::status(500, "down")]);
+        let client = LlmClient::new(LlmConfig::new(down.base_url(), "m").with_max_retries(0)).unwrap();
+        let r = run_with(&idx, &mut enc, &opts.clone().with_conditioning(Conditioning::Names), Some(&client)).unwrap();
+        assert_eq!((r.k, r.k_auto, r.llm_calls, r.conditioning.as_str()), (zero.k, true, 1, "values"), "{:?}", r.notes);
+        let labels = |r: &ClusterResult| r.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>();
+        assert_eq!(labels(&r), labels(&zero));
     }
 
     #[test]
