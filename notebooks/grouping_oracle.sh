@@ -23,27 +23,9 @@ sets=("ppmi2|musical instrument|2" "ppmi7|musical instrument|7" "stl10|object|10
 acc() { # result labels
   "$bin" eval "$1" --labels "$2" | awk '{print $2}'
 }
-summary() { # result -> "values grouped | captions voting | objective | grouping"
-  python3 - "$1" <<'PY'
-import json, re, sys
-d = json.load(open(sys.argv[1]))
-note = next((n for n in d["notes"] if "objective" in n or "captions mention" in n), "")
-g = re.search(r"grouped (\d+) of (\d+) values; (\d+) of (\d+) captions", note)
-o = re.search(r"objective ([\d.]+) vs ([\d.]+)", note)
-ratio = f"{(float(o.group(1)) / float(o.group(2)) - 1) * 100:+.2f}%" if o else "–"
-kept = "kept" if d["namer"] == "llm" else "refused: zero-call kept"
-voting = f"{int(g.group(3)) / int(g.group(4)):.2f}" if g else "–"
-print(f"{g.group(1)}/{g.group(2) if g else '–'} | {voting} | {ratio} | {kept}" if g else f"– | – | {ratio} | {kept}")
-PY
-}
+source notebooks/grouping_oracle_lib.sh
 names_query() { # set criterion k share noise fit support values -> $tmp/r.json
-  local set=$1 crit=$2 k=$3 share=$4 noise=$5 fit=$6 support=$7 values=$8
-  python3 notebooks/grouping_oracle_llm.py "$port" "../shared/data/captions/$set.jsonl" "$share" "$noise" "$fit" "$support" &
-  local pid=$!
-  sleep 0.6
-  "$bin" cluster "target/ablation/$set" --by "$crit" -k "$k" --conditioning names --llm-values "$values" \
-    --llm-base-url "http://127.0.0.1:$port/v1" --llm-model stand-in --json "$tmp/r.json" > /dev/null 2>&1
-  kill "$pid"; wait "$pid" 2> /dev/null || true
+  oracle_query "../shared/data/captions/$1.jsonl" "target/ablation/$1" "${@:2}"
 }
 
 # Odd rows' labels, and IC|TC's answers as a result file, per set.
@@ -85,5 +67,20 @@ for a in "0.8 0" "0.6 0" "0.7 0.05" "0.7 0.1"; do
     IFS='|' read -r set crit k <<< "$spec"
     names_query "$set" "$crit" "$k" "$share" "$noise" all 1 1000
     echo "| $set | $share | $noise | $(acc "$tmp/r.json" "target/ablation/$set") | $(acc "$tmp/zero-$set.json" "target/ablation/$set") | $(acc "$tmp/ictc-$set.json" "target/ablation/$set") | $(summary "$tmp/r.json") |"
+  done
+done
+echo
+echo "### Checked against trusted (--llm-grouping), all rows, min share 0.7, 1,000 values listed"
+echo
+echo "| set | noise | zero-call | checked (default) | trusted | objective vs zero-call | checked grouping |"
+echo "|---|---|---|---|---|---|---|"
+for noise in 0 0.1 0.3; do
+  for spec in "${sets[@]}"; do
+    IFS='|' read -r set crit k <<< "$spec"
+    names_query "$set" "$crit" "$k" 0.7 "$noise" all 1 1000 --llm-grouping trusted
+    cp "$tmp/r.json" "$tmp/trusted.json"
+    names_query "$set" "$crit" "$k" 0.7 "$noise" all 1 1000
+    g=$(summary "$tmp/r.json")
+    echo "| $set | $noise | $(acc "$tmp/zero-$set.json" "target/ablation/$set") | $(acc "$tmp/r.json" "target/ablation/$set") | $(acc "$tmp/trusted.json" "target/ablation/$set") | $(cut -d'|' -f3- <<< "$g" | sed 's/^ //') |"
   done
 done

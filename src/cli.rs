@@ -148,17 +148,20 @@ pub struct ClusterArgs<'a> {
     pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
     pub llm_values: usize,
+    pub grouping: crate::query::GroupingCheck,
     pub json: Option<&'a Path>,
 }
 
+/// What `cluster` runs: the query's options, an LLM client when the namer or the conditioning
+/// needs one, and a note when auto conditioning passed over a given endpoint.
+struct PreparedQuery {
+    opts: QueryOptions,
+    client: Option<crate::llm::LlmClient>,
+    note: Option<&'static str>,
+}
+
 impl ClusterArgs<'_> {
-    /// The query options, and an LLM client when the namer or the conditioning needs one.
-    /// The query options, an LLM client when the namer or the conditioning needs one, and a
-    /// note when auto conditioning passed over a given endpoint.
-    fn query(
-        &self,
-        caption_index: bool,
-    ) -> Result<(QueryOptions, Option<crate::llm::LlmClient>, Option<&'static str>), Box<dyn std::error::Error>> {
+    fn query(&self, caption_index: bool) -> Result<PreparedQuery, Box<dyn std::error::Error>> {
         let (conditioning, note) = match self.conditioning {
             Some(c) => (c, None),
             None => crate::conditioning::auto_conditioning(
@@ -174,7 +177,8 @@ impl ClusterArgs<'_> {
             .with_exclude(self.exclude.clone())
             .with_seed(self.seed)
             .with_namer(self.namer)
-            .with_llm_values(self.llm_values);
+            .with_llm_values(self.llm_values)
+            .with_grouping_check(self.grouping);
         opts.cache_dir = Some(self.index_dir.to_path_buf());
         opts.values.caption_weight = self.caption_weight;
         let needs_llm = self.namer == crate::query::NamerKind::Llm || conditioning == Conditioning::Names;
@@ -182,7 +186,7 @@ impl ClusterArgs<'_> {
             Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),
             None => None,
         };
-        Ok((opts, client, note))
+        Ok(PreparedQuery { opts, client, note })
     }
 }
 
@@ -208,7 +212,7 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
     let loaded = idx.load()?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
-    let (opts, client, note) = a.query(true)?;
+    let PreparedQuery { opts, client, note } = a.query(true)?;
     let mut result = query::run_with(&loaded, &mut enc, &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
     result.notes.extend(note.map(String::from));
@@ -557,7 +561,7 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) ->
         (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
-    let (opts, client, note) = a.query(false)?;
+    let PreparedQuery { opts, client, note } = a.query(false)?;
     let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
     result.notes.extend(note.map(String::from));

@@ -120,6 +120,12 @@ enum Command {
         /// context window holds fewer (see --llm-context).
         #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
         llm_values: usize,
+        /// --conditioning names: checked keeps the model's grouping only if it fits the data
+        /// about as well as k-means without the LLM (else the zero-call clusters); trusted keeps
+        /// any grouping that gives half the captions to at least two categories, for criteria
+        /// the embeddings do not follow (see the README).
+        #[arg(long, default_value = "checked")]
+        llm_grouping: String,
         /// Image indexes: cluster the image embeddings, the captions, or both
         /// (default: both when every image has a caption, else image).
         #[arg(long)]
@@ -332,14 +338,30 @@ fn main() -> ExitCode {
             }
         }
         Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
-        Command::Cluster { index, by, k, method, conditioning, exclude, caption_weight, seed, namer, llm, llm_values, space, json } => {
+        Command::Cluster {
+            index,
+            by,
+            k,
+            method,
+            conditioning,
+            exclude,
+            caption_weight,
+            seed,
+            namer,
+            llm,
+            llm_values,
+            llm_grouping,
+            space,
+            json,
+        } => {
             let conditioning = match conditioning.trim() {
                 "auto" => Ok(None),
                 c => c.parse().map(Some).map_err(|e| format!("--conditioning: {e}, auto")),
             };
             let llm_endpoint_given = llm.endpoint_given();
-            match (method.parse(), conditioning, namer.parse(), llm.config(), caption_weight.parse()) {
-                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight)) => cli::cluster(
+            let grouping = llm_grouping.parse().map_err(|e| format!("--llm-grouping: {e}"));
+            match (method.parse(), conditioning, namer.parse(), llm.config(), caption_weight.parse(), grouping) {
+                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight), Ok(grouping)) => cli::cluster(
                     &ctx,
                     space.as_deref(),
                     cli::ClusterArgs {
@@ -355,14 +377,16 @@ fn main() -> ExitCode {
                         caption_weight,
                         seed,
                         llm_values,
+                        grouping,
                         json: json.as_deref(),
                     },
                 ),
                 (Err(e), ..) => Err(format!("--method: {e}").into()),
                 (_, Err(e), ..) => Err(e.into()),
                 (_, _, Err(e), ..) => Err(format!("--namer: {e}").into()),
-                (_, _, _, Err(e), _) => Err(e.into()),
-                (.., Err(e)) => Err(format!("--caption-weight: {e}").into()),
+                (_, _, _, Err(e), ..) => Err(e.into()),
+                (.., Err(e), _) => Err(format!("--caption-weight: {e}").into()),
+                (.., Err(e)) => Err(e.into()),
             }
         }
         Command::Ictc { index, by, k, llm, cache, limit, json } => match llm.config() {

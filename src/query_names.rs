@@ -7,8 +7,8 @@
 //! but no members is used as before: nearest-name assignment seeds k-means on the `values`
 //! features. Either partition is kept only if it fits the data about as well as k-means
 //! without the LLM (see the tolerances); otherwise the zero-call clusters and keyword names
-//! stay. The query makes exactly one call; on any LLM failure it falls back to `values` +
-//! k-means and says so.
+//! stay; with [`GroupingCheck::Trusted`] that check is skipped. The query makes exactly one
+//! call; on any LLM failure it falls back to `values` + k-means and says so.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use crate::conditioning::{values, Conditioning, Vocabulary};
 use crate::index::store::LoadedIndex;
 use crate::llm::{parse_categories, ChatOptions, LlmClient, Message};
 use crate::naming::ClusterName;
-use crate::query::{cluster_and_name, run_with, ClusterResult, Features, QueryError, QueryOptions};
+use crate::query::{cluster_and_name, run_with, ClusterResult, Features, GroupingCheck, QueryError, QueryOptions};
 use crate::text_embedding::TextEmbedding;
 
 /// How much worse (relative k-means objective) than unseeded k-means the names' partition may
@@ -520,9 +520,12 @@ pub fn run(
             .filter(|&c| (per_category[c] as f64) < MIN_CATEGORY_SHARE / k as f64 * voted as f64)
             .map(|c| names[c].as_str())
             .collect();
+        let trusted = opts.grouping == GroupingCheck::Trusted;
         let spread = if voted * 2 < n {
             Err("fewer than half the captions mention a grouped value".to_string())
-        } else if 2 * thin.len() >= k {
+        } else if trusted && per_category.iter().filter(|&&c| c > 0).count() < 2 {
+            Err("the grouping gives captions to fewer than 2 categories".to_string())
+        } else if !trusted && 2 * thin.len() >= k {
             Err(format!(
                 "the grouping gives (almost) no captions to {} of its {k} categories ({}), so it says little about a \
                  partition",
@@ -582,9 +585,10 @@ pub fn run(
         crate::cluster::mean_sq_distance(conditioned.rows(), &candidate, k)?,
         crate::cluster::mean_sq_distance(conditioned.rows(), &free.labels, k)?,
     );
+    let trusted = opts.grouping == GroupingCheck::Trusted;
     let refused = if let Err(why) = spread {
         Some(why)
-    } else if e_llm > e_free * (1.0 + tolerance) {
+    } else if !trusted && e_llm > e_free * (1.0 + tolerance) {
         Some(format!(
             "that partition fits the data worse than k-means without the LLM (objective {e_llm:.4} vs {e_free:.4}, \
              tolerance {:.1}%)",
@@ -595,6 +599,10 @@ pub fn run(
     };
     let names_fit = refused.is_none();
     let (labels, fit_note) = match refused {
+        None if trusted => (
+            candidate,
+            format!("{how}; kept unchecked (--llm-grouping trusted; k-means objective {e_llm:.4} vs {e_free:.4} without the LLM)"),
+        ),
         None => (candidate, format!("{how}; the partition fits the data (k-means objective {e_llm:.4} vs {e_free:.4} without the LLM)")),
         Some(why) => (
             free.labels,
@@ -883,12 +891,34 @@ mod tests {
 
         // Every value in one category (as Qwen2.5-Coder-1.5B answered on PPMI-2): no partition
         // to learn from, refused however well k-means then fits.
-        let (r, _) = ask(
-            r#"{"categories": [{"name": "instruments", "terms": ["guitar", "harp", "saxophone", "flute"]}, {"name": "other", "terms": []}]}"#,
-        );
+        let all_in_one =
+            r#"{"categories": [{"name": "instruments", "terms": ["guitar", "harp", "saxophone", "flute"]}, {"name": "other", "terms": []}]}"#;
+        let (r, _) = ask(all_in_one);
         assert_eq!((r.namer.as_str(), r.method.as_str()), ("keywords", "kmeans"), "{:?}", r.notes);
         assert!(r.notes.iter().any(|n| n.contains("no captions to 1 of its 2 categories (other)")), "{:?}", r.notes);
         assert_eq!(r.assignments.iter().map(|a| a.cluster).collect::<Vec<_>>(), same);
+
+        // Trusted: the grouping the data did not support is kept as the model gave it (the
+        // flutes alone); the all-in-one answer is still no partition.
+        let trusted = opts.clone().with_conditioning(Conditioning::Names).with_grouping_check(GroupingCheck::Trusted);
+        let mut ask_trusted = |answer: &str| {
+            let server = FakeServer::start(vec![Reply::content(answer)]);
+            let client = LlmClient::new(LlmConfig::new(server.base_url(), "m")).unwrap();
+            run_with(&idx, &mut enc, &trusted, Some(&client)).unwrap()
+        };
+        let r = ask_trusted(
+            r#"{"categories": [{"name": "loud", "terms": ["guitar", "harp", "saxophone"]}, {"name": "soft", "terms": ["flute"]}]}"#,
+        );
+        assert_eq!((r.namer.as_str(), r.method.as_str()), ("llm", "kmeans (from the LLM's grouping)"), "{:?}", r.notes);
+        assert!(r.notes.iter().any(|n| n.contains("kept unchecked")), "{:?}", r.notes);
+        let soft = cluster_of(&r, 3);
+        assert_eq!(r.clusters[soft as usize].name, "soft");
+        for (i, caption) in caps.iter().enumerate() {
+            assert_eq!(cluster_of(&r, i) == soft, i % 4 == 3, "caption {i}: {caption}");
+        }
+        let r = ask_trusted(all_in_one);
+        assert_eq!((r.namer.as_str(), r.method.as_str()), ("keywords", "kmeans"), "{:?}", r.notes);
+        assert!(r.notes.iter().any(|n| n.contains("fewer than 2 categories")), "{:?}", r.notes);
     }
 
     #[test]

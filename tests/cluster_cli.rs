@@ -114,4 +114,8 @@ fn bad_inputs_are_clear_errors() {
     let o = run(&["cluster", dir.path().to_str().unwrap(), "--by", "mood", "--method", "kmedoids"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("kmedoids"));
+    let o = run(&["cluster", dir.path().to_str().unwrap(), "--by", "mood", "--llm-grouping", "blind"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--llm-grouping") && err.contains("blind"), "{err}");
 }

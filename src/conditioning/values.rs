@@ -303,6 +303,12 @@ pub fn condition(
             for (j, bag) in block.chunks_mut(r).enumerate() {
                 let i = c * ROW_CHUNK + j;
                 let mut any = false;
+                // Mention order is ignored on purpose. Weighing the n-th relevant term by 0.7^n
+                // raised all four IC|TC sets (captions written with the criterion in mind, its
+                // value first: PPMI-2 0.976 → 0.981, CIFAR-10 0.906 → 0.909 at seed 42) but
+                // clustered the demo corpus "by mood" by the sentence's subject (ACC 1.00 →
+                // 0.36): in captions not written for the criterion the first relevant term is
+                // often a weak one.
                 for &t in &vocab.occurrences[i] {
                     let s = space.slot[t as usize];
                     if s != u32::MAX {
