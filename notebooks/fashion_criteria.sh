@@ -111,7 +111,7 @@ out=notebooks/fashion_criteria.md
   echo "odd rows only, seed 42, next to the zero-call default on the same rows. The values listed are"
   echo "those the encoder found relevant to the criterion. *checked* is the default"
   echo "(\`--llm-grouping checked\`: the grouping is kept only if its partition fits the data within"
-  echo "2% of k-means without the LLM, and at most half its categories are thin); *trusted*"
+  echo "2% of k-means without the LLM, and fewer than half its categories are thin); *trusted*"
   echo "(\`--llm-grouping trusted\`) keeps it whenever half the captions vote for two or more"
   echo "categories. Season and usage are not said in product names: what the stand-in finds there"
   echo "is the even rows' label correlation (\"jersey\" → Summer), not knowledge a model would have."

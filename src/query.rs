@@ -59,8 +59,9 @@ impl std::str::FromStr for NamerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupingCheck {
     /// Keep the answer's partition only if it fits the data about as well as k-means without
-    /// the LLM, and its categories all get captions: a wrong answer cannot make the result worse
-    /// than the zero-call query where the embeddings already follow the criterion.
+    /// the LLM and fewer than half its categories go (almost) without captions: where the
+    /// embeddings already follow the criterion, a wrong answer then cannot make the result
+    /// worse than the zero-call query.
     #[default]
     Checked,
     /// Keep any answer that groups the values of at least half the captions into at least two
@@ -69,15 +70,6 @@ pub enum GroupingCheck {
     /// knowledgeable stand-in's grouping by gender scored ACC 0.99 kept, and was refused when
     /// checked (0.59). A wrong answer is then kept too (`notebooks/fashion_criteria.md`).
     Trusted,
-}
-
-impl GroupingCheck {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupingCheck::Checked => "checked",
-            GroupingCheck::Trusted => "trusted",
-        }
-    }
 }
 
 impl std::str::FromStr for GroupingCheck {

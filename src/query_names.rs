@@ -507,6 +507,7 @@ pub fn run(
         .check()?;
     let category_of = term_categories(&vocab, &shown_idx, &members);
     let grouped = category_of.iter().filter(|c| c.is_some()).count();
+    let trusted = opts.grouping == GroupingCheck::Trusted;
     let (candidate, tolerance, how, spread) = if grouped > 0 {
         let dense = conditioned.rows().to_dense();
         let (labels, per_category, votes) = assign_by_terms(&vocab, &w, &category_of, k, dense.view());
@@ -520,7 +521,6 @@ pub fn run(
             .filter(|&c| (per_category[c] as f64) < MIN_CATEGORY_SHARE / k as f64 * voted as f64)
             .map(|c| names[c].as_str())
             .collect();
-        let trusted = opts.grouping == GroupingCheck::Trusted;
         let spread = if voted * 2 < n {
             Err("fewer than half the captions mention a grouped value".to_string())
         } else if trusted && per_category.iter().filter(|&&c| c > 0).count() < 2 {
@@ -585,7 +585,6 @@ pub fn run(
         crate::cluster::mean_sq_distance(conditioned.rows(), &candidate, k)?,
         crate::cluster::mean_sq_distance(conditioned.rows(), &free.labels, k)?,
     );
-    let trusted = opts.grouping == GroupingCheck::Trusted;
     let refused = if let Err(why) = spread {
         Some(why)
     } else if !trusted && e_llm > e_free * (1.0 + tolerance) {
