@@ -110,14 +110,17 @@ out=notebooks/fashion_criteria.md
   echo "then moved to a wrong class), as a model that knows the domain would; ACC and NMI over the"
   echo "odd rows only, seed 42, next to the zero-call default on the same rows. The values listed are"
   echo "those the encoder found relevant to the criterion. *checked* is the default"
-  echo "(\`--llm-grouping checked\`: the grouping is kept only if its partition fits the data within"
-  echo "2% of k-means without the LLM, and fewer than half its categories are thin); *trusted*"
+  echo "(\`--llm-grouping checked\`: the grouping is kept if its partition fits the data within 2% of"
+  echo "k-means without the LLM and fewer than half its categories are thin, or, since stop 17, if the"
+  echo "captions' co-mentions vouch for it: the vote weight captions give to a category other than"
+  echo "their first choice is at most 0.2 of what random regroupings of the same values give, by at"
+  echo "least 3 of their standard deviations); *trusted*"
   echo "(\`--llm-grouping trusted\`) keeps it whenever half the captions vote for two or more"
   echo "categories. Season and usage are not said in product names: what the stand-in finds there"
   echo "is the even rows' label correlation (\"jersey\" → Summer), not knowledge a model would have."
   echo
-  echo "| criterion | K | noise | zero-call: ACC | zero-call: NMI | checked: ACC | checked: NMI | trusted: ACC | trusted: NMI | values grouped | captions voting | objective vs zero-call | checked grouping |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| criterion | K | noise | zero-call: ACC | zero-call: NMI | checked: ACC | checked: NMI | trusted: ACC | trusted: NMI | values grouped | captions voting | objective vs zero-call | co-mention conflict vs random | checked grouping |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for noise in 0 0.1; do
     for spec in "${criteria[@]}"; do
       IFS='|' read -r crit col <<<"$spec"

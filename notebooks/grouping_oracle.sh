@@ -47,8 +47,8 @@ done
 
 echo "### Held out: the map learnt from the even rows, ACC over the odd rows"
 echo
-echo "| set | values listed | ACC one call | zero-call | IC\|TC GPT-4 | values grouped | captions voting | objective vs zero-call | grouping |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| set | values listed | ACC one call | zero-call | IC\|TC GPT-4 | values grouped | captions voting | objective vs zero-call | co-mention conflict vs random | grouping |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for values in 300 1000 2000; do
   for spec in "${sets[@]}"; do
     IFS='|' read -r set crit k <<< "$spec"
@@ -59,8 +59,8 @@ done
 echo
 echo "### All rows: the map learnt from every row, ACC over every row (1,000 values listed)"
 echo
-echo "| set | min share | noise | ACC one call | zero-call | IC\|TC GPT-4 | values grouped | captions voting | objective vs zero-call | grouping |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| set | min share | noise | ACC one call | zero-call | IC\|TC GPT-4 | values grouped | captions voting | objective vs zero-call | co-mention conflict vs random | grouping |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for a in "0.8 0" "0.6 0" "0.7 0.05" "0.7 0.1"; do
   read -r share noise <<< "$a"
   for spec in "${sets[@]}"; do
@@ -72,8 +72,8 @@ done
 echo
 echo "### Checked against trusted (--llm-grouping), all rows, min share 0.7, 1,000 values listed"
 echo
-echo "| set | noise | zero-call | checked (default) | trusted | objective vs zero-call | checked grouping |"
-echo "|---|---|---|---|---|---|---|"
+echo "| set | noise | zero-call | checked (default) | trusted | objective vs zero-call | co-mention conflict vs random | checked grouping |"
+echo "|---|---|---|---|---|---|---|---|"
 for noise in 0 0.1 0.3; do
   for spec in "${sets[@]}"; do
     IFS='|' read -r set crit k <<< "$spec"

@@ -2,7 +2,7 @@
 # (notebooks/grouping_oracle_llm.py). Source it after setting `bin` (the clusterby binary),
 # `port` and `tmp` (a scratch folder).
 
-summary() { # result -> "values grouped | captions voting | objective | grouping"
+summary() { # result -> "values grouped | captions voting | objective | co-mentions | grouping"
   python3 - "$1" <<'PY'
 import json, re, sys
 d = json.load(open(sys.argv[1]))
@@ -10,9 +10,11 @@ note = next((n for n in d["notes"] if "objective" in n or "captions mention" in 
 g = re.search(r"grouped (\d+) of (\d+) values; (\d+) of (\d+) captions", note)
 o = re.search(r"objective ([\d.]+) vs ([\d.]+)", note)
 ratio = f"{(float(o.group(1)) / float(o.group(2)) - 1) * 100:+.2f}%" if o else "–"
-kept = "kept" if d["namer"] == "llm" else "refused: zero-call kept"
+c = re.search(r"co-mentions conflict ([\d.]+) as much", note)
+co = c.group(1) if c else "–"
+kept = "refused: zero-call kept" if d["namer"] != "llm" else "kept: co-mentions vouch" if "co-mentions agree" in note else "kept"
 voting = f"{int(g.group(3)) / int(g.group(4)):.2f}" if g else "–"
-print(f"{g.group(1)}/{g.group(2) if g else '–'} | {voting} | {ratio} | {kept}" if g else f"– | – | {ratio} | {kept}")
+print(f"{g.group(1)}/{g.group(2) if g else '–'} | {voting} | {ratio} | {co} | {kept}" if g else f"– | – | {ratio} | {co} | {kept}")
 PY
 }
 

@@ -121,9 +121,9 @@ enum Command {
         #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
         llm_values: usize,
         /// --conditioning names: checked keeps the model's grouping only if it fits the data
-        /// about as well as k-means without the LLM (else the zero-call clusters); trusted keeps
-        /// any grouping that gives half the captions to at least two categories, for criteria
-        /// the embeddings do not follow (see the README).
+        /// about as well as k-means without the LLM or the captions' co-mentions agree with it
+        /// (else the zero-call clusters); trusted keeps any grouping that gives half the
+        /// captions to at least two categories (see the README).
         #[arg(long, default_value = "checked")]
         llm_grouping: String,
         /// Image indexes: cluster the image embeddings, the captions, or both
