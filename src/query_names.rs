@@ -228,9 +228,6 @@ fn failure_hint(e: &crate::llm::LlmError, values: usize) -> String {
     }
 }
 
-/// For each vocabulary term, the category the model put it in (the first, if several). A
-/// member matches a listed value as written or in the vocabulary's own form (lower case,
-/// each word singular): models pluralise ("gorillas") and capitalise what they copy.
 /// A grouping whose co-mentions conflict at most this share as much as random regroupings'
 /// ([`CoMentions`]) is kept even when its partition fits the embeddings worse than
 /// [`TERMS_FIT_TOLERANCE`]: the captions then say the model is right where the encoder does
@@ -244,9 +241,12 @@ const CO_MENTION_AGREEMENT: f64 = 0.2;
 /// ...and the random regroupings' conflict must exceed the grouping's by this many of their
 /// standard deviations, so that a few co-mentions do not decide.
 const CO_MENTION_MIN_Z: f64 = 3.0;
-/// Random regroupings measured: a pass over the captions' mentions each (~1 ms at 10k).
+/// Random regroupings measured, each one pass over the captions' mentions (no encoder, no LLM).
 const REGROUPINGS: usize = 20;
 
+/// For each vocabulary term, the category the model put it in (the first, if several). A
+/// member matches a listed value as written or in the vocabulary's own form (lower case,
+/// each word singular): models pluralise ("gorillas") and capitalise what they copy.
 fn term_categories(
     vocab: &Vocabulary,
     shown: &[usize],
@@ -274,8 +274,8 @@ fn caption_votes(occ: &[u32], w: &[f32], category_of: &[Option<usize>], k: usize
     let mut votes = vec![0f32; k];
     let mut scale = 1.0;
     let mut any = false;
-    for c_t in occ.iter().filter_map(|&t| category_of[t as usize].map(|c| (c, w[t as usize]))) {
-        votes[c_t.0] += c_t.1 * scale;
+    for (c, weight) in occ.iter().filter_map(|&t| category_of[t as usize].map(|c| (c, w[t as usize]))) {
+        votes[c] += weight * scale;
         scale *= VOTE_MENTION_DECAY;
         any = true;
     }
