@@ -105,7 +105,7 @@ fn one(n: usize, real: Option<&RealIndex>) {
         let mut opts = QueryOptions::new(criterion).with_k(Some(K)).with_conditioning(conditioning);
         opts.cache_dir = Some(cache.to_path_buf());
         // Warm-up (loads and initialises what a first query would).
-        query::run(&data, &mut enc, &opts).unwrap();
+        query::run(&data, &mut enc, &opts, None).unwrap();
         // The peak of the queries alone: the warm-up did index-time work whose memory is not
         // part of a query.
         let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
@@ -118,7 +118,7 @@ fn one(n: usize, real: Option<&RealIndex>) {
         let mut runs: Vec<(f64, String)> = (0..reps)
             .map(|_| {
                 let t = Instant::now();
-                let r = query::run(&data, &mut enc, &opts).unwrap();
+                let r = query::run(&data, &mut enc, &opts, None).unwrap();
                 let ms = t.elapsed().as_secs_f64() * 1e3;
                 let parts: Vec<String> = r.timings_ms.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
                 (ms, parts.join(", "))

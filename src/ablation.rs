@@ -12,7 +12,7 @@ use crate::eval;
 use crate::index::store::Index;
 use crate::ictc::{self, IctcOptions};
 use crate::llm::{AnswerCache, LlmClient, LlmConfig};
-use crate::query::{self, ClusterResult, NamerKind, QueryOptions};
+use crate::query::{self, ClusterResult, NamerKind, QueryOptions, Strategy};
 use crate::text_embedding::TextEmbedding;
 
 /// One labelled caption set; the criterion and K are the only query inputs.
@@ -89,7 +89,7 @@ impl AblationRow {
         }
         self.llm_calls = res.llm_calls;
         self.query_ms = res.timings_ms.get("wall").or_else(|| res.timings_ms.get("total")).copied();
-        self.namer = res.namer.clone();
+        self.namer = res.namer.as_str().to_string();
         self.llm_tokens = res.llm.as_ref().map(|u| u.prompt_tokens + u.completion_tokens);
         match name_quality(res, truth, encoder) {
             Ok(q) => self.name_quality = q,
@@ -223,36 +223,16 @@ pub fn run(
             rows.push(row);
         }
         if let Some(client) = client.as_ref() {
-            // The one-call query: the LLM groups the mined values into K named categories (kept
-            // if the partition fits the data).
-            let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_conditioning(Conditioning::Names).with_seed(cfg.seed);
-            opts.cache_dir = Some(dir.clone());
-            let mut row = AblationRow::new(set, "clusterby", "names", "kmeans (from names)", n);
-            match query::run_with(&loaded, encoder, &opts, Some(client)) {
-                Ok(res) => {
-                    if res.conditioning != "names" {
-                        let why = res
-                            .notes
-                            .iter()
-                            .find_map(|n| n.strip_prefix("names conditioning: "))
-                            .and_then(|n| n.split(';').next())
-                            .map_or_else(|| "LLM answer unusable".to_string(), |w| w.chars().take(70).collect());
-                        row.conditioning = format!("names ({why}: fell back to {})", res.conditioning);
-                    } else if res.namer != "llm" {
-                        row.conditioning = "names (refused: zero-call clusters, keyword names)".into();
-                    }
-                    row.method = res.method.clone();
-                    row.record(&res, &truth, encoder);
-                }
-                Err(e) => row.error = Some(e.to_string()),
-            }
-            log_row(&row);
-            rows.push(row);
+            rows.push(one_call_row(set, &loaded, &dir, &truth, cfg, client, encoder));
         }
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
-                opts.cache_dir = Some(dir.clone());
+                let opts = QueryOptions::new(&set.criterion)
+                    .with_k(Some(set.k))
+                    .with_method(m)
+                    .with_conditioning(c)
+                    .with_seed(cfg.seed)
+                    .with_cache_dir(&dir);
                 let default = c == Conditioning::default() && m == Method::KMeans;
                 let namers: &[NamerKind] = match (&client, default) {
                     (Some(_), true) => &[NamerKind::Keywords, NamerKind::Llm],
@@ -260,7 +240,7 @@ pub fn run(
                 };
                 for &namer in namers {
                     let mut row = AblationRow::new(set, "clusterby", c.as_str(), m.as_str(), n);
-                    match query::run_with(&loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
+                    match query::run(&loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
                         Ok(res) => row.record(&res, &truth, encoder),
                         Err(e) => row.error = Some(e.to_string()),
                     }
@@ -273,6 +253,47 @@ pub fn run(
     Ok(rows)
 }
 
+/// The one-call query's row: the LLM groups the mined values into K named categories (kept if
+/// the checks pass); the conditioning column says what became of the answer.
+fn one_call_row(
+    set: &AblationSet,
+    loaded: &crate::index::store::LoadedIndex,
+    dir: &Path,
+    truth: &HashMap<String, String>,
+    cfg: &AblationConfig,
+    client: &LlmClient,
+    encoder: &mut TextEmbedding,
+) -> AblationRow {
+    let opts = QueryOptions::new(&set.criterion)
+        .with_k(Some(set.k))
+        .with_strategy(Strategy::OneCall)
+        .with_seed(cfg.seed)
+        .with_cache_dir(dir);
+    let mut row = AblationRow::new(set, "clusterby (one call)", "values", "kmeans", loaded.ids.len());
+    match query::run(loaded, encoder, &opts, Some(client)) {
+        Ok(res) => {
+            if let Some(o) = &res.diagnostics.one_call {
+                row.conditioning = format!("values, one call {}", verdict_words(&o.verdict));
+            }
+            row.record(&res, truth, encoder);
+        }
+        Err(e) => row.error = Some(e.to_string()),
+    }
+    log_row(&row);
+    row
+}
+
+/// The one call's verdict in a table cell.
+fn verdict_words(v: &crate::query::one_call::Verdict) -> String {
+    let json = serde_json::to_value(v).unwrap_or_default();
+    let word = |k: &str| json.get(k).and_then(|x| x.as_str()).unwrap_or("").replace('_', " ");
+    match v {
+        crate::query::one_call::Verdict::Failed { .. } => format!("failed ({})", word("reason")),
+        crate::query::one_call::Verdict::Refused { .. } => format!("refused ({})", word("reason")),
+        crate::query::one_call::Verdict::Kept { .. } => format!("kept ({})", word("because")),
+    }
+}
+
 /// Rows for an image index: each conditioning × method in the image space, and in the caption
 /// and joined spaces when the images have captions.
 fn image_rows(
@@ -281,7 +302,7 @@ fn image_rows(
     cfg: &AblationConfig,
     encoder: &mut TextEmbedding,
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
-    use crate::image_query::{self, Space};
+    use crate::query::{image as image_query, Space};
     let idx = crate::image_index::LoadedImageIndex::open(dir)?;
     let truth: HashMap<String, String> =
         idx.images.ids.iter().zip(&idx.images.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
@@ -300,12 +321,16 @@ fn image_rows(
     for &space in spaces {
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let mut opts = QueryOptions::new(&set.criterion).with_k(Some(set.k)).with_method(m).with_conditioning(c).with_seed(cfg.seed);
-                opts.cache_dir = Some(dir.to_path_buf());
+                let opts = QueryOptions::new(&set.criterion)
+                    .with_k(Some(set.k))
+                    .with_method(m)
+                    .with_conditioning(c)
+                    .with_seed(cfg.seed)
+                    .with_cache_dir(dir);
                 let mut row = AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
                 match image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, None) {
                     Ok(res) => {
-                        row.conditioning = res.conditioning.clone();
+                        row.conditioning = format!("{}:{}", space.as_str(), c.as_str());
                         row.record(&res, &truth, encoder);
                     }
                     Err(e) => {

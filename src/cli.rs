@@ -105,7 +105,7 @@ pub fn embed_text(
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::index::store::Index;
-use crate::query::{self, ClusterResult, QueryOptions};
+use crate::query::{self, ClusterResult, QueryOptions, Strategy};
 
 pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
@@ -140,71 +140,93 @@ pub struct ClusterArgs<'a> {
     pub criterion: &'a str,
     pub k: Option<usize>,
     pub method: Method,
-    /// `None`: auto ([`crate::conditioning::auto_conditioning`]).
-    pub conditioning: Option<Conditioning>,
-    /// The user named an LLM endpoint (flag or environment), so auto takes the one-call path.
+    /// `None`: auto ([`crate::query::auto_strategy`]).
+    pub strategy: Option<Strategy>,
+    pub conditioning: Conditioning,
+    /// The user named an LLM endpoint (flag or environment), so auto takes the one call.
     pub llm_endpoint_given: bool,
     pub exclude: Vec<String>,
     pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
-    pub llm_values: usize,
-    pub grouping: crate::query::GroupingCheck,
+    pub one_call: crate::query::OneCallParams,
+    /// Where the result JSON goes (`-`: standard output).
     pub json: Option<&'a Path>,
 }
 
-/// What `cluster` runs: the query's options, an LLM client when the namer or the conditioning
-/// needs one, and a note when auto conditioning passed over a given endpoint.
+/// What `cluster` runs: the query's options, an LLM client when the namer or the strategy
+/// needs one, and why auto passed over a given endpoint.
 struct PreparedQuery {
     opts: QueryOptions,
     client: Option<crate::llm::LlmClient>,
-    note: Option<&'static str>,
+    passed_over: Option<crate::query::AutoZeroCall>,
 }
 
 impl ClusterArgs<'_> {
     fn query(&self, caption_index: bool) -> Result<PreparedQuery, Box<dyn std::error::Error>> {
-        let (conditioning, note) = match self.conditioning {
-            Some(c) => (c, None),
-            None => crate::conditioning::auto_conditioning(
-                self.llm_endpoint_given,
-                caption_index,
-                self.namer == crate::query::NamerKind::Llm,
-            ),
+        let (strategy, passed_over) = match self.strategy {
+            Some(s) => (s, None),
+            None => crate::query::auto_strategy(self.llm_endpoint_given, caption_index, self.namer, self.method),
         };
         let mut opts = QueryOptions::new(self.criterion)
             .with_k(self.k)
             .with_method(self.method)
-            .with_conditioning(conditioning)
+            .with_strategy(strategy)
+            .with_conditioning(self.conditioning)
             .with_exclude(self.exclude.clone())
             .with_seed(self.seed)
             .with_namer(self.namer)
-            .with_llm_values(self.llm_values)
-            .with_grouping_check(self.grouping);
-        opts.cache_dir = Some(self.index_dir.to_path_buf());
+            .with_one_call(self.one_call)
+            .with_cache_dir(self.index_dir);
         opts.values.caption_weight = self.caption_weight;
-        let needs_llm = self.namer == crate::query::NamerKind::Llm || conditioning == Conditioning::Names;
+        let needs_llm = self.namer == crate::query::NamerKind::Llm || strategy == Strategy::OneCall;
         let client = match self.llm.clone().filter(|_| needs_llm) {
             Some(cfg) => Some(crate::llm::LlmClient::new(cfg)?),
             None => None,
         };
-        Ok(PreparedQuery { opts, client, note })
+        Ok(PreparedQuery { opts, client, passed_over })
     }
 }
 
-/// Prints a result and writes its JSON if asked.
+impl PreparedQuery {
+    /// A note for people when auto passed over the endpoint they named.
+    fn note(&self) -> Option<String> {
+        use crate::query::AutoZeroCall;
+        self.passed_over.map(|why| match why {
+            AutoZeroCall::ImageIndex => "an LLM endpoint was given, but the one call runs on caption indexes only: zero-call".into(),
+            AutoZeroCall::Method(m) => {
+                format!("an LLM endpoint was given, but the one call partitions with k-means, not {m}: zero-call")
+            }
+        })
+    }
+}
+
+/// Writes the result's JSON where asked (`-`: standard output) and its table (to standard
+/// error when the JSON takes standard output).
 fn finish_query(result: &ClusterResult, json: Option<&Path>) -> CliResult {
-    print_result(result);
+    let to_stdout = json.is_some_and(is_stdout);
+    if to_stdout {
+        print_result(&mut std::io::stderr(), result)?;
+    } else {
+        print_result(&mut std::io::stdout(), result)?;
+    }
     if let Some(p) = json {
         write_json(p, result)?;
-        eprintln!("wrote {}", p.display());
+        if !to_stdout {
+            eprintln!("wrote {}", p.display());
+        }
     }
     Ok(())
 }
 
-pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliResult {
+fn is_stdout(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+pub fn cluster(ctx: &Context, space: Option<crate::query::Space>, a: ClusterArgs<'_>) -> CliResult {
     if image_index::is_image_index(a.index_dir) {
         return cluster_images(ctx, a, space);
     }
-    if space.is_some_and(|s| s != "caption") {
+    if space.is_some_and(|s| s != crate::query::Space::Caption) {
         return Err(format!("--space: {} is a caption index; only --space caption applies", a.index_dir.display()).into());
     }
     let t = std::time::Instant::now();
@@ -212,46 +234,65 @@ pub fn cluster(ctx: &Context, space: Option<&str>, a: ClusterArgs<'_>) -> CliRes
     let loaded = idx.load()?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
-    let PreparedQuery { opts, client, note } = a.query(true)?;
-    let mut result = query::run_with(&loaded, &mut enc, &opts, client.as_ref())?;
+    let prepared = a.query(true)?;
+    let mut result = query::run(&loaded, &mut enc, &prepared.opts, prepared.client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
-    result.notes.extend(note.map(String::from));
+    result.notes.extend(prepared.note());
     finish_query(&result, a.json)
 }
 
-pub fn write_json(path: &Path, r: &ClusterResult) -> CliResult {
+/// Writes `value` as pretty JSON to `path` (temp file, then rename), or to standard output
+/// for `-`.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> CliResult {
+    let bytes = serde_json::to_vec_pretty(value)?;
+    if is_stdout(path) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        out.write_all(b"\n")?;
+        return Ok(());
+    }
     let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
 }
 
-/// A readable table of clusters.
-pub fn print_result(r: &ClusterResult) {
-    println!(
-        "by {:?}: {} clusters{} ({} + {} conditioning, {} LLM calls, {:.0} ms)",
+/// A readable table of clusters, with the result's diagnostics in words.
+pub fn print_result(out: &mut dyn std::io::Write, r: &ClusterResult) -> std::io::Result<()> {
+    let method = r.method.map_or("IC|TC", |m| m.as_str());
+    let conditioning = r.conditioning.map_or("-", |c| c.as_str());
+    writeln!(
+        out,
+        "by {:?}: {} clusters{} ({} {} + {} conditioning, {} LLM calls, {:.0} ms)",
         r.criterion,
         r.k,
         if r.k_auto { " (k chosen automatically)" } else { "" },
-        r.method,
-        r.conditioning,
+        r.strategy.as_str(),
+        method,
+        conditioning,
         r.llm_calls,
         r.timings_ms.get("total").copied().unwrap_or(0.0)
-    );
-    println!("{:>4}  {:<28} {:>6}  keywords", "id", "name", "size");
+    )?;
+    writeln!(out, "{:>4}  {:<28} {:>6}  keywords", "id", "name", "size")?;
     for c in &r.clusters {
         let kw: Vec<&str> = c.keywords.iter().take(5).map(String::as_str).collect();
-        println!("{:>4}  {:<28} {:>6}  {}", c.id, truncate(&c.name, 28), c.size, kw.join(", "));
+        writeln!(out, "{:>4}  {:<28} {:>6}  {}", c.id, truncate(&c.name, 28), c.size, kw.join(", "))?;
+    }
+    for line in r.describe() {
+        writeln!(out, "  {line}")?;
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        writeln!(out, "  note: {n}")?;
     }
     if let Some(u) = &r.llm {
-        println!(
+        writeln!(
+            out,
             "  LLM {}: {} calls ({} failed, {} retries, {} from cache), {} prompt + {} completion tokens, {:.1} s",
             u.model, u.calls, u.failed_calls, u.retries, u.cache_hits, u.prompt_tokens, u.completion_tokens, u.seconds
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub struct IctcArgs<'a> {
@@ -291,12 +332,8 @@ pub fn ictc(ctx: &Context, a: IctcArgs<'_>) -> CliResult {
         &mut enc,
     )?;
     result.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
-    print_result(&result);
-    if let Some(p) = a.json {
-        write_json(p, &result)?;
-        eprintln!("wrote {}", p.display());
-    }
-    Ok(())
+    result.index = Some(a.index_dir.to_path_buf());
+    finish_query(&result, a.json)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -342,17 +379,35 @@ fn load_label_table(
     Ok(Some(out))
 }
 
-pub fn eval(result: &Path, labels: &Path, column: Option<&str>) -> CliResult {
-    let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
-    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+/// Reads a result JSON (this schema version or version 1).
+pub fn read_result(path: &Path) -> Result<ClusterResult, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(ClusterResult::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+pub fn eval(result: &Path, labels: &Path, column: Option<&str>, json: Option<&Path>) -> CliResult {
+    let r = read_result(result)?;
     let truth = match load_label_table(labels, column, &r)? {
         Some(t) => t,
         None => load_labels(labels, column)?,
     };
     let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
     let s = crate::eval::score_by_id(&truth, &pairs)?;
-    println!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
-    Ok(())
+    let line = format!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
+    match json {
+        Some(p) if is_stdout(p) => {
+            eprintln!("{line}");
+            write_json(p, &s)
+        }
+        Some(p) => {
+            println!("{line}");
+            write_json(p, &s)
+        }
+        None => {
+            println!("{line}");
+            Ok(())
+        }
+    }
 }
 
 /// The built-in demo: one caption corpus clustered by "location" and by "mood".
@@ -375,10 +430,9 @@ pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
     let by_id: std::collections::HashMap<&str, &crate::demo::DemoItem> =
         items.iter().map(|i| (i.record.id.as_str(), i)).collect();
     for (criterion, truth) in [("location", 0), ("mood", 1)] {
-        let mut opts = QueryOptions::new(criterion).with_k(Some(4));
-        opts.cache_dir = Some(dir.clone());
-        let res = query::run(&loaded, &mut enc, &opts)?;
-        print_result(&res);
+        let opts = QueryOptions::new(criterion).with_k(Some(4)).with_cache_dir(&dir);
+        let res = query::run(&loaded, &mut enc, &opts, None)?;
+        print_result(&mut std::io::stdout(), &res)?;
         let (t, p): (Vec<&str>, Vec<i64>) = res
             .assignments
             .iter()
@@ -396,7 +450,7 @@ pub struct AblateArgs<'a> {
     pub out_dir: &'a Path,
     pub work_dir: &'a Path,
     pub only: &'a [String],
-    pub methods: &'a [String],
+    pub methods: &'a [Method],
     pub llm: Option<crate::llm::LlmConfig>,
     pub ictc_max_n: usize,
 }
@@ -409,11 +463,7 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
     if !only.is_empty() {
         sets.retain(|s| only.iter().any(|o| o.eq_ignore_ascii_case(&s.name)));
     }
-    let methods: Vec<Method> = if methods.is_empty() {
-        Method::ALL.to_vec()
-    } else {
-        methods.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
-    };
+    let methods: Vec<Method> = if methods.is_empty() { Method::ALL.to_vec() } else { methods.to_vec() };
     let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
     let cfg = crate::ablation::AblationConfig {
         data_dir: data_dir.to_path_buf(),
@@ -546,32 +596,33 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
 }
 
 /// `clusterby cluster` on an image index.
-pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<&str>) -> CliResult {
+pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::query::Space>) -> CliResult {
+    use crate::query::Space;
     let t = std::time::Instant::now();
     let idx = LoadedImageIndex::open(a.index_dir)?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
-    let space: crate::image_query::Space = match space {
-        Some(s) => s.parse()?,
-        None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => crate::image_query::Space::Both,
-        None => crate::image_query::Space::Image,
+    let space = match space {
+        Some(s) => s,
+        None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => Space::Both,
+        None => Space::Image,
     };
     let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() { &idx.descriptor.clip_model } else { &idx.descriptor.clip_source })?;
     let mut clip_text = clip.text_encoder(&ctx.runtime, ctx.threads)?;
     let mut cap_enc = match (&idx.descriptor.caption_model, space) {
-        (Some(m), s) if s != crate::image_query::Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
+        (Some(m), s) if s != Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
-    let PreparedQuery { opts, client, note } = a.query(false)?;
-    let mut result = crate::image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, client.as_ref())?;
+    let prepared = a.query(false)?;
+    let mut result =
+        crate::query::image::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &prepared.opts, prepared.client.as_ref())?;
     result.timings_ms.insert("load_index".into(), load_ms);
-    result.notes.extend(note.map(String::from));
+    result.notes.extend(prepared.note());
     finish_query(&result, a.json)
 }
 
 /// `clusterby report`: the HTML gallery of a result.
 pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
-    let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
-    let r: ClusterResult = serde_json::from_str(&text).map_err(|e| format!("{}: not a clusterby result: {e}", result.display()))?;
+    let r = read_result(result)?;
     let page = crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
     let tmp = html.with_extension("html.partial");
     std::fs::write(&tmp, page.html).map_err(|e| format!("{}: {e}", tmp.display()))?;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::llm::json::clean_name;
 use crate::llm::{extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
-use crate::query::{Assignment, ClusterResult, ClusterSummary};
+use crate::query::{Assignment, ClusterResult, ClusterSummary, NamerKind, Strategy};
 use crate::text_embedding::{EmbedError, TextEmbedding};
 
 #[derive(Debug, thiserror::Error)]
@@ -315,33 +315,15 @@ pub fn run(
     let mut usage = client.usage();
     usage.cache_hits = report.cache_hits as u64;
     timings.insert("total".to_string(), timings.values().sum());
-    let mut notes = vec![format!(
-        "IC|TC: {} distinct step-2a labels; {} answers matched a name, {} mapped by embedding, {} failed calls; {} of {} answers from the cache",
-        report.distinct_labels,
-        report.assigned_exactly,
-        report.mapped_by_embedding,
-        report.assign_failures + report.label_failures,
-        report.cache_hits,
-        report.logical_calls
-    )];
-    if let Some(why) = &report.merge_fell_back {
-        notes.push(format!("step 2b answer unusable ({why}); the {k} most frequent labels are the names"));
-    }
-    let result = ClusterResult {
-        criterion: criterion.to_string(),
-        method: "ictc".into(),
-        conditioning: "llm-per-image".into(),
-        k,
-        k_auto: false,
-        clusters,
-        assignments,
-        llm_calls: report.logical_calls,
-        timings_ms: timings,
-        namer: "llm".into(),
-        notes,
-        k_selection: None,
-        llm: Some(usage),
-    };
+    let mut result = ClusterResult::new(criterion, Strategy::Ictc, k, 0);
+    result.namer = NamerKind::Llm;
+    result.clusters = clusters;
+    result.assignments = assignments;
+    result.llm_calls = report.logical_calls;
+    result.timings_ms = timings;
+    result.llm = Some(usage);
+    result.model = Some(encoder.name().to_string());
+    result.diagnostics.ictc = Some(report.clone());
     Ok((result, report))
 }
 

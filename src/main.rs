@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use clusterby::cli;
+use clusterby::cluster::Method;
+use clusterby::conditioning::{CaptionWeight, Conditioning};
+use clusterby::query::{GroupingCheck, NamerKind, Space};
 
 #[derive(Parser)]
 #[command(name = "clusterby", version, about = "Cluster images by a criterion stated in words, and name the clusters")]
@@ -14,7 +17,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
     /// Inference threads (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
@@ -40,106 +43,24 @@ enum Command {
         /// Catalogue model name or a bring-your-own model folder.
         #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
         model: String,
+        /// Texts per encoder batch.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
     /// Index a captions file (IC|TC step1_result.jsonl, JSONL with id/caption[/label], or CSV)
     /// or a folder of images (CLIP embeddings, optional captions); re-running only encodes what
     /// is new or changed.
-    Index {
-        input: PathBuf,
-        #[arg(long, short)]
-        out: PathBuf,
-        /// Text model for captions.
-        #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
-        model: String,
-        /// Images: CLIP model, a catalogue name or a folder with vision_model.onnx,
-        /// text_model.onnx, tokenizer.json and preprocessor_config.json.
-        #[arg(long, default_value = "clip-vit-base-patch32")]
-        clip: String,
-        /// Images: labels from this CSV (a file-name column plus label columns) instead of
-        /// `{number}_{class}.ext` file names.
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// Images: which CSV column is the label stored in the index (default `label`, else the first).
-        #[arg(long)]
-        label_column: Option<String>,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        /// Images: import existing captions (ids matched to image paths or file names).
-        #[arg(long)]
-        captions: Option<PathBuf>,
-        /// Images: caption each image once with an OpenAI-compatible vision endpoint (`openai`).
-        #[arg(long)]
-        captioner: Option<String>,
-        /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1 (env CLUSTERBY_CAPTIONER_BASE_URL).
-        #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
-        base_url: String,
-        /// Captioner model name, e.g. llava (env CLUSTERBY_CAPTIONER_MODEL).
-        #[arg(long, env = "CLUSTERBY_CAPTIONER_MODEL", default_value = "default")]
-        captioner_model: String,
-        /// Environment variable holding the captioner's API key.
-        #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
-        captioner_api_key_env: String,
-        #[arg(long)]
-        caption_prompt: Option<String>,
-    },
+    Index(IndexArgs),
     /// Cluster an index by a criterion and name the clusters.
-    Cluster {
-        index: PathBuf,
-        /// The criterion, in words ("mood", "location", "musical instrument").
-        #[arg(long)]
-        by: String,
-        /// Number of clusters (default: chosen by silhouette).
-        #[arg(short)]
-        k: Option<usize>,
-        #[arg(long, default_value = "kmeans")]
-        method: String,
-        /// How the criterion conditions the embeddings: values (no LLM call), none, names (one
-        /// LLM call groups the criterion values into K categories; needs an endpoint; without
-        /// -k, K is chosen as for values), or auto: names when an endpoint is given
-        /// (--llm-base-url or CLUSTERBY_LLM_BASE_URL) on a caption index, else values.
-        #[arg(long, default_value = "auto")]
-        conditioning: String,
-        /// A criterion to ignore ("gender"); may be repeated.
-        #[arg(long)]
-        exclude: Vec<String>,
-        /// Weight of the caption embedding against the criterion values (values conditioning):
-        /// auto (measured from how much the two agree) or a number in [0, 1].
-        #[arg(long, default_value = "auto")]
-        caption_weight: String,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Who names the clusters: keywords (offline) or llm (one call; keywords on failure).
-        #[arg(long, default_value = "keywords")]
-        namer: String,
-        #[command(flatten)]
-        llm: LlmArgs,
-        /// Most criterion values listed in the one LLM call of --conditioning names (about 7
-        /// tokens each, and up to 6 more in the answer); fewer are listed where the server's
-        /// context window holds fewer (see --llm-context).
-        #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
-        llm_values: usize,
-        /// --conditioning names: checked keeps the model's grouping only if it fits the data
-        /// about as well as k-means without the LLM or the captions' co-mentions agree with it
-        /// (else the zero-call clusters); trusted keeps any grouping that gives half the
-        /// captions to at least two categories (see the README).
-        #[arg(long, default_value = "checked")]
-        llm_grouping: String,
-        /// Image indexes: cluster the image embeddings, the captions, or both
-        /// (default: both when every image has a caption, else image).
-        #[arg(long)]
-        space: Option<String>,
-        /// Write the result as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Cluster(ClusterCmd),
     /// Write an HTML gallery of a result: one section per cluster with thumbnails and captions.
     Report {
+        /// A result JSON written by `cluster --json`.
         result: PathBuf,
         /// The index the result came from.
         #[arg(long)]
         index: PathBuf,
+        /// The HTML file to write.
         #[arg(long)]
         html: PathBuf,
         /// Thumbnails per cluster.
@@ -149,9 +70,12 @@ enum Command {
     /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
     /// into K names, assign each caption), answers cached so a killed run resumes.
     Ictc {
+        /// A caption index.
         index: PathBuf,
+        /// The criterion, in words.
         #[arg(long)]
         by: String,
+        /// Number of clusters.
         #[arg(short)]
         k: usize,
         #[command(flatten)]
@@ -162,11 +86,13 @@ enum Command {
         /// Only the first N captions.
         #[arg(long)]
         limit: Option<usize>,
+        /// Write the result as JSON (`-` for standard output; the table then goes to standard error).
         #[arg(long)]
         json: Option<PathBuf>,
     },
     /// Score a result against labels: Hungarian ACC, NMI, ARI.
     Eval {
+        /// A result JSON written by `cluster --json` or `ictc --json`.
         result: PathBuf,
         /// An index folder (its labels) or a labels file (CSV or JSONL).
         #[arg(long)]
@@ -174,6 +100,9 @@ enum Command {
         /// Label column of a CSV labels file (default `label`).
         #[arg(long)]
         column: Option<String>,
+        /// Also write the scores as JSON (`-` for standard output).
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Run every conditioning × clustering method on labelled caption sets and write the
     /// ablation table (Markdown + JSON), next to IC|TC's published answers.
@@ -184,6 +113,7 @@ enum Command {
         /// Folder holding the sets' files.
         #[arg(long)]
         data: PathBuf,
+        /// Where ablation.md and ablation.json are written.
         #[arg(long, default_value = "notebooks")]
         out: PathBuf,
         /// Where the sets' indexes are cached.
@@ -193,10 +123,10 @@ enum Command {
         #[arg(long)]
         only: Vec<String>,
         /// Only these clustering methods.
-        #[arg(long)]
-        method: Vec<String>,
-        /// Also name with the LLM and run IC|TC with it (needs --llm-base-url or
-        /// CLUSTERBY_LLM_BASE_URL).
+        #[arg(long, value_enum)]
+        method: Vec<Method>,
+        /// Also name with the LLM, run the one call, and run IC|TC with it (needs
+        /// --llm-base-url or CLUSTERBY_LLM_BASE_URL).
         #[arg(long)]
         with_llm: bool,
         #[command(flatten)]
@@ -211,32 +141,153 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script (e.g. `clusterby completions bash > /etc/bash_completion.d/clusterby`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    /// A captions file, or a folder of images.
+    input: PathBuf,
+    /// The index folder to create or extend.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Text model for captions.
+    #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
+    model: String,
+    /// Images: CLIP model, a catalogue name or a folder with vision_model.onnx,
+    /// text_model.onnx, tokenizer.json and preprocessor_config.json.
+    #[arg(long, default_value = "clip-vit-base-patch32")]
+    clip: String,
+    /// Images: labels from this CSV (a file-name column plus label columns) instead of
+    /// `{number}_{class}.ext` file names.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Images: which CSV column is the label stored in the index (default `label`, else the first).
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Images per encoder batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Images: import existing captions (ids matched to image paths or file names).
+    #[arg(long)]
+    captions: Option<PathBuf>,
+    /// Images: caption each image once with an OpenAI-compatible vision endpoint.
+    #[arg(long, value_enum)]
+    captioner: Option<Captioner>,
+    /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1.
+    #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
+    base_url: String,
+    /// Captioner model name, e.g. llava.
+    #[arg(long, env = "CLUSTERBY_CAPTIONER_MODEL", default_value = "default")]
+    captioner_model: String,
+    /// Environment variable holding the captioner's API key (its value is never printed).
+    #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
+    captioner_api_key_env: String,
+    /// The captioning prompt (default: a neutral description of the image).
+    #[arg(long)]
+    caption_prompt: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Captioner {
+    /// Any OpenAI-compatible chat endpoint with image input (Ollama, vLLM, llama.cpp, OpenAI).
+    Openai,
+}
+
+/// How the partition is formed.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StrategyChoice {
+    /// one-call when an LLM endpoint is named on a caption index with k-means, else zero-call.
+    Auto,
+    /// Embeddings only: no LLM call shapes the partition.
+    ZeroCall,
+    /// One LLM call groups the criterion's values into K categories (needs an endpoint).
+    OneCall,
+}
+
+#[derive(Args)]
+struct ClusterCmd {
+    /// An index folder (caption or image index).
+    index: PathBuf,
+    /// The criterion, in words ("mood", "location", "musical instrument").
+    #[arg(long)]
+    by: String,
+    /// Number of clusters (default: chosen by silhouette).
+    #[arg(short)]
+    k: Option<usize>,
+    /// Clustering method.
+    #[arg(long, value_enum, default_value_t = Method::KMeans)]
+    method: Method,
+    /// How the partition is formed.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Auto)]
+    strategy: StrategyChoice,
+    /// How the criterion conditions the embeddings.
+    #[arg(long, value_enum, default_value_t = Conditioning::Values)]
+    conditioning: Conditioning,
+    /// A criterion to ignore ("gender"); may be repeated.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Weight of the caption embedding against the criterion values: auto (measured from how
+    /// much the two agree) or a number in [0, 1].
+    #[arg(long, default_value = "auto", value_parser = parse_caption_weight)]
+    caption_weight: CaptionWeight,
+    /// Seed of every random choice (same seed, same result).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Who names the clusters (llm: one call; keyword names on failure).
+    #[arg(long, value_enum, default_value_t = NamerKind::Keywords)]
+    namer: NamerKind,
+    #[command(flatten)]
+    llm: LlmArgs,
+    /// Most criterion values listed in the one call (about 7 tokens each, and up to 6 more in
+    /// the answer); fewer where the server's context window holds fewer (see --llm-context).
+    #[arg(long, default_value_t = clusterby::query::DEFAULT_LLM_VALUES)]
+    llm_values: usize,
+    /// Whether the one call's grouping is checked against the data before it is kept.
+    #[arg(long, value_enum, default_value_t = GroupingCheck::Checked)]
+    llm_grouping: GroupingCheck,
+    /// Image indexes: cluster the image embeddings, the captions, or both
+    /// (default: both when every image has a caption, else image).
+    #[arg(long, value_enum)]
+    space: Option<Space>,
+    /// Write the result as JSON (`-` for standard output; the table then goes to standard error).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn parse_caption_weight(s: &str) -> Result<CaptionWeight, String> {
+    s.parse()
 }
 
 /// The OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server, OpenAI).
 #[derive(Args)]
 struct LlmArgs {
     /// Base URL including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama [default:
-    /// http://127.0.0.1:8080/v1]. Giving it makes `cluster` spend its one call (see
-    /// --conditioning).
+    /// http://127.0.0.1:8080/v1]. Naming one makes `cluster` spend its one call (--strategy auto).
     #[arg(long, env = "CLUSTERBY_LLM_BASE_URL")]
     llm_base_url: Option<String>,
+    /// Model name as the server knows it.
     #[arg(long, env = "CLUSTERBY_LLM_MODEL", default_value = "default")]
     llm_model: String,
     /// Environment variable holding the API key (its value is never printed).
     #[arg(long, default_value = "CLUSTERBY_LLM_API_KEY")]
     llm_api_key_env: String,
-    /// Seconds before one call is abandoned (then retried); for the streamed answer of
-    /// --conditioning names, seconds without a token (the whole answer may take 30 times as long).
+    /// Seconds before one call is abandoned (then retried); for a streamed answer, seconds
+    /// without a token.
     #[arg(long, default_value_t = 120.0)]
     llm_timeout: f64,
+    /// Retries of a failed call (429, 5xx, timeouts, refused connections).
     #[arg(long, default_value_t = 3)]
     llm_retries: usize,
     /// Calls in flight at once.
     #[arg(long, default_value_t = 4)]
     llm_concurrency: usize,
     /// Tokens the server holds per request (prompt and answer), for servers that do not say
-    /// (llama.cpp, vLLM, TGI and Ollama are asked); the one-call prompt is fitted to it.
+    /// (llama.cpp, vLLM, TGI and Ollama are asked); the one call's prompt is fitted to it.
     #[arg(long)]
     llm_context: Option<u32>,
 }
@@ -271,18 +322,78 @@ enum ModelsAction {
     /// Show the catalogue and what is installed.
     List,
     /// Download a model from the Hugging Face hub (honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE).
-    Pull { name: String },
+    Pull {
+        /// A catalogue name (see `models list`).
+        name: String,
+    },
     /// Print the folder of an installed model.
-    Path { name: String },
+    Path {
+        /// A catalogue name.
+        name: String,
+    },
     /// Re-hash an installed model's files against its manifest.
-    Verify { name: String },
+    Verify {
+        /// A catalogue name.
+        name: String,
+    },
 }
 
-fn main() -> ExitCode {
-    clusterby::allocator::reuse_freed_buffers();
-    let cli = Cli::parse();
+fn index(ctx: &cli::Context, a: IndexArgs) -> cli::CliResult {
+    if !a.input.is_dir() {
+        return cli::index(ctx, &a.input, &a.out, &a.model);
+    }
+    let captioner = a.captioner.map(|Captioner::Openai| {
+        clusterby::llm::LlmConfig::new(a.base_url, a.captioner_model).with_api_key_env(a.captioner_api_key_env)
+    });
+    cli::index_images(
+        ctx,
+        cli::ImageIndexArgs {
+            root: &a.input,
+            out: &a.out,
+            clip: &a.clip,
+            text_model: &a.model,
+            labels_csv: a.labels.as_deref(),
+            label_column: a.label_column.as_deref(),
+            batch_size: a.batch_size,
+            captions: a.captions.as_deref(),
+            captioner,
+            caption_prompt: a.caption_prompt.as_deref(),
+        },
+    )
+}
+
+fn cluster(ctx: &cli::Context, a: ClusterCmd) -> cli::CliResult {
+    let llm = a.llm.config()?;
+    let strategy = match a.strategy {
+        StrategyChoice::Auto => None,
+        StrategyChoice::ZeroCall => Some(clusterby::query::Strategy::ZeroCall),
+        StrategyChoice::OneCall => Some(clusterby::query::Strategy::OneCall),
+    };
+    cli::cluster(
+        ctx,
+        a.space,
+        cli::ClusterArgs {
+            index_dir: &a.index,
+            namer: a.namer,
+            llm: Some(llm),
+            criterion: &a.by,
+            k: a.k,
+            method: a.method,
+            strategy,
+            conditioning: a.conditioning,
+            llm_endpoint_given: a.llm.endpoint_given(),
+            exclude: a.exclude,
+            caption_weight: a.caption_weight,
+            seed: a.seed,
+            one_call: clusterby::query::OneCallParams::default().with_values(a.llm_values).with_grouping(a.llm_grouping),
+            json: a.json.as_deref(),
+        },
+    )
+}
+
+fn run(cli: Cli) -> cli::CliResult {
     let ctx = cli::Context::new(cli.ort_lib, cli.threads);
-    let result = match cli.command {
+    match cli.command {
         Command::Models { action } => match action {
             ModelsAction::List => cli::models_list(),
             ModelsAction::Pull { name } => cli::models_pull(&name),
@@ -292,138 +403,46 @@ fn main() -> ExitCode {
         Command::EmbedText { texts, file, out, model, batch_size } => {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
-        Command::Index {
-            input,
-            out,
-            model,
-            clip,
-            labels,
-            label_column,
-            batch_size,
-            captions,
-            captioner,
-            base_url,
-            captioner_model,
-            captioner_api_key_env,
-            caption_prompt,
-        } => {
-            if input.is_dir() {
-                let captioner = match captioner.as_deref() {
-                    None => Ok(None),
-                    Some("openai") => Ok(Some(
-                        clusterby::llm::LlmConfig::new(base_url, captioner_model).with_api_key_env(captioner_api_key_env),
-                    )),
-                    Some(other) => Err(format!("--captioner: unknown captioner {other:?} (use openai)")),
-                };
-                match captioner {
-                    Ok(captioner) => cli::index_images(
-                        &ctx,
-                        cli::ImageIndexArgs {
-                            root: &input,
-                            out: &out,
-                            clip: &clip,
-                            text_model: &model,
-                            labels_csv: labels.as_deref(),
-                            label_column: label_column.as_deref(),
-                            batch_size,
-                            captions: captions.as_deref(),
-                            captioner,
-                            caption_prompt: caption_prompt.as_deref(),
-                        },
-                    ),
-                    Err(e) => Err(e.into()),
-                }
-            } else {
-                cli::index(&ctx, &input, &out, &model)
-            }
-        }
+        Command::Index(a) => index(&ctx, a),
         Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
-        Command::Cluster {
-            index,
-            by,
-            k,
-            method,
-            conditioning,
-            exclude,
-            caption_weight,
-            seed,
-            namer,
-            llm,
-            llm_values,
-            llm_grouping,
-            space,
-            json,
-        } => {
-            let conditioning = match conditioning.trim() {
-                "auto" => Ok(None),
-                c => c.parse().map(Some).map_err(|e| format!("--conditioning: {e}, auto")),
-            };
-            let llm_endpoint_given = llm.endpoint_given();
-            let grouping = llm_grouping.parse().map_err(|e| format!("--llm-grouping: {e}"));
-            match (method.parse(), conditioning, namer.parse(), llm.config(), caption_weight.parse(), grouping) {
-                (Ok(method), Ok(conditioning), Ok(namer), Ok(llm), Ok(caption_weight), Ok(grouping)) => cli::cluster(
-                    &ctx,
-                    space.as_deref(),
-                    cli::ClusterArgs {
-                        index_dir: &index,
-                        namer,
-                        llm: Some(llm),
-                        criterion: &by,
-                        k,
-                        method,
-                        conditioning,
-                        llm_endpoint_given,
-                        exclude,
-                        caption_weight,
-                        seed,
-                        llm_values,
-                        grouping,
-                        json: json.as_deref(),
-                    },
-                ),
-                (Err(e), ..) => Err(format!("--method: {e}").into()),
-                (_, Err(e), ..) => Err(e.into()),
-                (_, _, Err(e), ..) => Err(format!("--namer: {e}").into()),
-                (_, _, _, Err(e), ..) => Err(e.into()),
-                (.., Err(e), _) => Err(format!("--caption-weight: {e}").into()),
-                (.., Err(e)) => Err(e.into()),
-            }
-        }
-        Command::Ictc { index, by, k, llm, cache, limit, json } => match llm.config() {
-            Ok(llm) => cli::ictc(
-                &ctx,
-                cli::IctcArgs {
-                    index_dir: &index,
-                    criterion: &by,
-                    k,
-                    llm,
-                    cache: cache.as_deref(),
-                    limit,
-                    json: json.as_deref(),
-                },
-            ),
-            Err(e) => Err(e.into()),
-        },
-        Command::Eval { result, labels, column } => cli::eval(&result, &labels, column.as_deref()),
-        Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => match llm.config() {
-            Ok(cfg) => cli::ablate(
-                &ctx,
-                cli::AblateArgs {
-                    sets_file: &sets,
-                    data_dir: &data,
-                    out_dir: &out,
-                    work_dir: &work,
-                    only: &only,
-                    methods: &method,
-                    llm: with_llm.then_some(cfg),
-                    ictc_max_n,
-                },
-            ),
-            Err(e) => Err(e.into()),
-        },
+        Command::Cluster(a) => cluster(&ctx, a),
+        Command::Ictc { index, by, k, llm, cache, limit, json } => cli::ictc(
+            &ctx,
+            cli::IctcArgs {
+                index_dir: &index,
+                criterion: &by,
+                k,
+                llm: llm.config()?,
+                cache: cache.as_deref(),
+                limit,
+                json: json.as_deref(),
+            },
+        ),
+        Command::Eval { result, labels, column, json } => cli::eval(&result, &labels, column.as_deref(), json.as_deref()),
+        Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => cli::ablate(
+            &ctx,
+            cli::AblateArgs {
+                sets_file: &sets,
+                data_dir: &data,
+                out_dir: &out,
+                work_dir: &work,
+                only: &only,
+                methods: &method,
+                llm: if with_llm { Some(llm.config()?) } else { None },
+                ictc_max_n,
+            },
+        ),
         Command::Demo { out } => cli::demo(&ctx, out.as_deref()),
-    };
-    match result {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "clusterby", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    clusterby::allocator::reuse_freed_buffers();
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -92,13 +92,14 @@ pub fn gallery(r: &ClusterResult, index_dir: &Path, opts: &GalleryOptions) -> Re
     );
     let _ = write!(
         h,
-        "<h1>Clustered by “{}”</h1><p class=\"meta\">{} clusters · {} items · {} + {} · names by {} · {} LLM calls</p>",
+        "<h1>Clustered by “{}”</h1><p class=\"meta\">{} clusters · {} items · {} · {} + {} · names by {} · {} LLM calls</p>",
         escape(&r.criterion),
         r.k,
         r.assignments.len(),
-        escape(&r.method),
-        escape(&r.conditioning),
-        escape(&r.namer),
+        r.strategy.as_str(),
+        r.method.map_or("IC|TC", |m| m.as_str()),
+        r.conditioning.map_or("-", |c| c.as_str()),
+        r.namer.as_str(),
         r.llm_calls
     );
     for c in &r.clusters {

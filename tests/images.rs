@@ -11,7 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use clusterby::index::store::Index;
-use clusterby::query::ClusterResult;
+use clusterby::conditioning::Conditioning;
+use clusterby::query::{CandidateSource, ClusterResult, NamerFallback, NamerKind, Space};
 use clusterby::ModelName;
 
 fn tiny_clip() -> PathBuf {
@@ -140,8 +141,8 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.assignments.len(), good + 1);
-    assert_eq!(r.conditioning, "image:values");
-    assert!(r.notes.iter().any(|n| n.contains("built-in vocabulary")), "{:?}", r.notes);
+    assert_eq!((r.conditioning, r.diagnostics.space), (Some(Conditioning::Values), Some(Space::Image)));
+    assert_eq!(r.diagnostics.image_values.as_ref().map(|v| v.source), Some(CandidateSource::BuiltIn), "{:?}", r.diagnostics);
     let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--conditioning", "none", "--space", "caption"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no captions"));
@@ -350,8 +351,8 @@ fn llm_names_of_image_clusters_must_identify_them() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.llm_calls, 1);
-    assert_eq!(r.namer, "keywords", "{:?}", r.notes);
-    assert!(r.notes.iter().any(|n| n.contains("do not identify their clusters")), "{:?}", r.notes);
+    let naming = r.diagnostics.naming.as_ref().expect("the LLM namer reports");
+    assert_eq!((r.namer, naming.fallback), (NamerKind::Keywords, Some(NamerFallback::NamesDoNotFit)), "{naming:?}");
     let mut names: Vec<&str> = r.clusters.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     assert!(!names.contains(&"Automobile") && !names.contains(&"Car"), "{names:?}");
@@ -376,10 +377,11 @@ fn llm_names_of_image_clusters_must_identify_them() {
         assert!(!words.is_empty() && text.contains(&words), "cluster {} words {words:?} not in {text}", c.id);
     }
     assert!(!text.contains("- \\n"), "no empty example lines: {text}");
-    match r.namer.as_str() {
-        "llm" => assert!(names_of(&r) == ["Automobile", "Car"] || names_of(&r) == ["Car", "Automobile"]),
-        "values" => assert!(r.notes.iter().any(|n| n.contains("kept the values names")), "{:?}", r.notes),
-        other => panic!("namer {other}"),
+    let fallback = r.diagnostics.naming.as_ref().and_then(|n| n.fallback);
+    match r.namer {
+        NamerKind::Llm => assert!(names_of(&r) == ["Automobile", "Car"] || names_of(&r) == ["Car", "Automobile"]),
+        NamerKind::Values => assert_eq!(fallback, Some(NamerFallback::NamesDoNotFit)),
+        other => panic!("namer {other:?}"),
     }
 }
 

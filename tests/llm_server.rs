@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clusterby::query::ClusterResult;
+use clusterby::query::one_call::{Failure, Verdict};
+use clusterby::query::{ClusterResult, NamerKind, Strategy};
 use clusterby::ModelName;
 
 fn index_of(dir: &Path, lines: &[&str]) -> std::path::PathBuf {
@@ -26,7 +27,7 @@ fn index_of(dir: &Path, lines: &[&str]) -> std::path::PathBuf {
 }
 
 fn read_result(p: &Path) -> ClusterResult {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    ClusterResult::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 #[test]
@@ -69,10 +70,10 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     assert_eq!(names.len(), 7, "names must be distinct: {:?}", r.clusters);
     // SmolLM2-135M may answer with duplicates, which the namer rejects; either way the result
     // says which namer's names it holds.
-    if r.namer == "keywords" {
-        assert!(r.notes.iter().any(|n| n.contains("LLM namer")), "{:?}", r.notes);
-    } else {
-        assert_eq!(r.namer, "llm");
+    let naming = r.diagnostics.naming.clone().expect("the LLM namer reports");
+    match r.namer {
+        NamerKind::Keywords => assert!(naming.fallback.is_some() && naming.detail.is_some(), "{naming:?}"),
+        namer => assert_eq!((namer, naming.fallback), (NamerKind::Llm, None)),
     }
     eprintln!("LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(), u.prompt_tokens, u.completion_tokens, u.seconds);
 
@@ -80,23 +81,26 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     // streamed (the token counts come from the stream's last chunk).
     let r = cluster(&["--llm-timeout", "60"]);
     let u = r.llm.clone().expect("llm usage in the result");
-    assert_eq!((r.llm_calls, u.calls, u.failed_calls), (1, 1, 0), "{:?}", r.notes);
+    assert_eq!((r.llm_calls, u.calls, u.failed_calls), (1, 1, 0), "{:?}", r.diagnostics);
     assert!(u.prompt_tokens > 1000 && u.completion_tokens > 0, "{u:?}");
     assert_eq!(r.assignments.len(), lines.len());
     assert_eq!(r.clusters.len(), 7);
-    // Kept, refused or unusable (then `values` stands), the notes say what became of it.
-    match r.conditioning.as_str() {
-        "names" => assert!(r.notes.iter().any(|n| n.contains("the LLM grouped") || n.contains("the LLM gave names")), "{:?}", r.notes),
-        c => {
-            assert_eq!(c, "values");
-            assert!(r.notes.iter().any(|n| n.contains("unusable LLM answer")), "{:?}", r.notes);
+    // Kept, refused or unusable (then the zero-call clusters stand), the result says which.
+    let one_call = r.diagnostics.one_call.clone().expect("the one call reports");
+    assert_eq!(r.strategy, Strategy::OneCall);
+    match &one_call.verdict {
+        Verdict::Kept { .. } => assert_eq!(r.namer, NamerKind::Llm),
+        Verdict::Refused { .. } => assert!(one_call.objective.is_some() || one_call.voters.is_some(), "{one_call:?}"),
+        Verdict::Failed { reason } => {
+            assert_eq!(*reason, Failure::UnusableAnswer, "the server answered: {one_call:?}");
+            assert!(one_call.detail.is_some());
         }
     }
-    eprintln!("one-call grouping: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.notes.last(), u.prompt_tokens, u.completion_tokens, u.seconds);
+    eprintln!("one-call grouping: {:?} ({} prompt + {} completion tokens, {:.1} s)", one_call.verdict, u.prompt_tokens, u.completion_tokens, u.seconds);
 
     // The zero-call path stays one flag away, endpoint or not.
-    let r = cluster(&["--conditioning", "values"]);
-    assert_eq!((r.conditioning.as_str(), r.llm_calls, r.llm.is_none()), ("values", 0, true));
+    let r = cluster(&["--strategy", "zero-call"]);
+    assert_eq!((r.strategy, r.llm_calls, r.llm.is_none()), (Strategy::ZeroCall, 0, true));
 
     // IC|TC on 10 captions (21 calls), killed after a few answers, then resumed.
     let small: Vec<&str> = lines.iter().step_by(70).copied().collect();
@@ -137,7 +141,7 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     assert_eq!((u.calls + u.cache_hits) as usize, 2 * n + 1, "no call repeated, none missing: {u:?}");
     assert_eq!(r.assignments.len(), n);
     assert!(r.assignments.iter().all(|a| (0..7).contains(&a.cluster)));
-    assert_eq!(r.method, "ictc");
+    assert_eq!((r.strategy, r.method), (Strategy::Ictc, None));
 
     // A third run is served entirely from the cache, with the same answer.
     let o = ictc(&[]).output().unwrap();

@@ -6,7 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clusterby::query::ClusterResult;
+use clusterby::conditioning::Conditioning;
+use clusterby::query::{ClusterResult, Space};
 use clusterby::ModelName;
 
 fn s(p: &Path) -> &str {
@@ -54,7 +55,7 @@ fn gallery_escapes_everything_and_renders_in_chromium() {
     let o = run(&["cluster", s(&idx), "--by", "object", "-k", "2", "--space", "both", "--json", s(&json)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(r.conditioning, "both:values");
+    assert_eq!((r.conditioning, r.diagnostics.space), (Some(Conditioning::Values), Some(Space::Both)));
     // As if a model had answered with markup.
     r.clusters[0].name = "<script>alert('name')</script>".into();
     r.clusters[0].keywords.insert(0, "<img src=x onerror=alert(1)>".into());

@@ -77,12 +77,17 @@ pub(crate) use geometry::sample_indices;
 pub(crate) use reduce::{leading_row_space, orthonormal_rows};
 
 /// Clustering algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// k-means (K given or chosen by silhouette).
+    #[value(name = "kmeans")]
     KMeans,
+    /// DBSCAN (finds K; noise is cluster -1).
     Dbscan,
+    /// HDBSCAN (finds K; noise is cluster -1).
     Hdbscan,
+    /// Agglomerative (Ward; K given or chosen by silhouette).
     Agglomerative,
 }
 

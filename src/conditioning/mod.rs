@@ -30,7 +30,8 @@ pub enum ConditioningError {
 }
 
 /// How the criterion re-weights or projects the cached embeddings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
 pub enum Conditioning {
     /// Plain caption embeddings: the criterion is ignored (the baseline).
     None,
@@ -39,56 +40,17 @@ pub enum Conditioning {
     /// at a weight measured from how much the two views agree ([`CaptionWeight::Agreement`]).
     #[default]
     Values,
-    /// One LLM call groups the mined criterion values into K named categories; every caption
-    /// votes with the values it mentions, first mention first, and k-means on the `values`
-    /// features settles the rest. Kept only if it fits the data about as well as `Values`
-    /// (needs an LLM endpoint; without K, the one `Values` would choose is asked for).
-    Names,
 }
 
 impl Conditioning {
-    /// The methods that need no LLM (the ablation grid).
+    /// Every conditioning (the ablation grid).
     pub const ALL: [Conditioning; 2] = [Self::None, Self::Values];
-    const PARSEABLE: [Conditioning; 3] = [Self::None, Self::Values, Self::Names];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",
             Self::Values => "values",
-            Self::Names => "names",
         }
-    }
-}
-
-/// What `--conditioning auto` (the CLI's default) resolves to: the one-call path
-/// ([`Conditioning::Names`]) when the user named an LLM endpoint, since that call is then
-/// wanted and it is what the endpoint is for; [`Conditioning::Values`] (no LLM call) otherwise,
-/// and also when the one call is already spent on naming (`--namer llm`). The second value
-/// says why a given endpoint was passed over.
-pub fn auto_conditioning(endpoint_given: bool, caption_index: bool, llm_namer: bool) -> (Conditioning, Option<&'static str>) {
-    match (endpoint_given && !llm_namer, caption_index) {
-        (false, _) => (Conditioning::Values, None),
-        (true, true) => (Conditioning::Names, None),
-        (true, false) => (
-            Conditioning::Values,
-            Some("an LLM endpoint was given, but the one-call grouping runs on caption indexes only: values conditioning, no call"),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod auto_tests {
-    use super::*;
-
-    #[test]
-    fn auto_takes_the_one_call_path_only_with_an_endpoint_captions_and_no_llm_namer() {
-        assert_eq!(auto_conditioning(true, true, false), (Conditioning::Names, None));
-        assert_eq!(auto_conditioning(false, true, false), (Conditioning::Values, None));
-        assert_eq!(auto_conditioning(true, true, true), (Conditioning::Values, None));
-        assert_eq!(auto_conditioning(false, false, false), (Conditioning::Values, None));
-        let (c, note) = auto_conditioning(true, false, false);
-        assert_eq!(c, Conditioning::Values);
-        assert!(note.unwrap().contains("caption indexes"));
     }
 }
 
@@ -101,8 +63,8 @@ impl fmt::Display for Conditioning {
 impl FromStr for Conditioning {
     type Err = ConditioningError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::PARSEABLE.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
-            ConditioningError::Unknown(s.to_string(), Self::PARSEABLE.map(|c| c.as_str()).join(", "))
+        Self::ALL.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            ConditioningError::Unknown(s.to_string(), Self::ALL.map(|c| c.as_str()).join(", "))
         })
     }
 }
@@ -130,6 +92,8 @@ pub struct ConditionReport {
     pub caption_weight: Option<f32>,
     /// The index's vocabulary, when conditioning loaded it (the keyword namer counts its terms).
     pub vocabulary: Option<Vocabulary>,
+    /// The criterion's unit query vector, when conditioning embedded it.
+    pub criterion: Option<ndarray::Array1<f32>>,
 }
 
 /// Conditioned rows as clustering takes them.
@@ -198,7 +162,7 @@ pub fn condition<'a>(
                 .and_then(|d| Vocabulary::load_cached(d, input.captions, encoder.name(), encoder.dim(), false));
             Conditioned::Plain(captions)
         }
-        Conditioning::Values | Conditioning::Names => {
+        Conditioning::Values => {
             let (captions, captions_unit) = unit_rows(captions);
             // The captions' half of the agreement weight needs no criterion: it runs beside
             // the criterion's embedding, which keeps only one core busy for most of its time.
@@ -226,6 +190,7 @@ pub fn condition<'a>(
             );
             report.caption_weight = Some(a);
             report.vocabulary = Some(vocab);
+            report.criterion = Some(q);
             // Row length² is A·|caption|² + (1 − A)·|values|², each part 0 or 1.
             let unit = (captions_unit || a == 0.0) && (values_nonzero || a == 1.0);
             Conditioned::Joined { captions, caption_scale: a.sqrt(), values, unit }
@@ -234,8 +199,9 @@ pub fn condition<'a>(
     Ok((x, report))
 }
 
-/// The criterion's query vector: the unit mean of its phrasings' embeddings.
-fn criterion_vector(encoder: &mut TextEmbedding, criterion: &str) -> Result<ndarray::Array1<f32>, ConditioningError> {
+/// The criterion's query vector: the unit mean of its phrasings' embeddings
+/// ([`values::criterion_phrases`]), with whichever encoder embeds the values.
+pub fn criterion_vector(encoder: &mut TextEmbedding, criterion: &str) -> Result<ndarray::Array1<f32>, ConditioningError> {
     let q = encoder.embed(&values::criterion_phrases(criterion))?;
     let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
     let n = q.dot(&q).sqrt().max(1e-12);

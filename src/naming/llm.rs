@@ -2,25 +2,15 @@
 
 use serde_json::json;
 
-use super::{ClusterName, KeywordNamer, Namer, NamingError, NamingRequest, NOISE_CLUSTER};
+use super::{ClusterName, KeywordNamer, Namer, NamerFallback, NamerKind, NamingError, NamingReport, NamingRequest, NOISE_CLUSTER};
 use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
 use crate::text_embedding::TextEmbedding;
 
-/// How a naming went: which namer's names are in the result and why.
+/// What an LLM namer's call did: the report the result carries, and the call's usage.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NamingReport {
-    /// `"llm"`, or `"keywords"` when the LLM was not used or failed.
-    pub namer: String,
-    pub llm_calls: usize,
-    /// Why the LLM names were not used, when they were not.
-    pub fallback_reason: Option<String>,
-    pub usage: Option<LlmUsage>,
-}
-
-impl Default for NamingReport {
-    fn default() -> Self {
-        Self { namer: "keywords".into(), llm_calls: 0, fallback_reason: None, usage: None }
-    }
+pub struct LlmNaming {
+    pub report: NamingReport,
+    pub usage: LlmUsage,
 }
 
 /// Names clusters with one chat call carrying the criterion, K, and for each cluster its
@@ -121,7 +111,7 @@ impl<'c> LlmNamer<'c> {
     }
 
     /// Names plus what happened; never fails because of the LLM (only on a malformed request).
-    pub fn name_with_report(&self, req: &NamingRequest<'_>) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
+    pub fn name_with_report(&self, req: &NamingRequest<'_>) -> Result<(Vec<ClusterName>, LlmNaming), NamingError> {
         self.name_checked(req, None)
     }
 
@@ -131,9 +121,9 @@ impl<'c> LlmNamer<'c> {
         &self,
         req: &NamingRequest<'_>,
         encoder: Option<&mut TextEmbedding>,
-    ) -> Result<(Vec<ClusterName>, NamingReport), NamingError> {
+    ) -> Result<(Vec<ClusterName>, LlmNaming), NamingError> {
         let names = self.keywords.name(req)?;
-        Ok(self.name_checked_from(req, names, "keywords", encoder))
+        Ok(self.name_checked_from(req, names, NamerKind::Keywords, encoder))
     }
 
     /// [`LlmNamer::name_checked`] over names another namer made (`base`, e.g. an image index's
@@ -144,9 +134,9 @@ impl<'c> LlmNamer<'c> {
         &self,
         req: &NamingRequest<'_>,
         base: Vec<ClusterName>,
-        base_namer: &str,
+        base_namer: NamerKind,
         encoder: Option<&mut TextEmbedding>,
-    ) -> (Vec<ClusterName>, NamingReport) {
+    ) -> (Vec<ClusterName>, LlmNaming) {
         let mut names = base;
         let before = self.client.usage();
         let messages = self.prompt(req, &names);
@@ -159,29 +149,27 @@ impl<'c> LlmNamer<'c> {
         let outcome = self
             .client
             .chat(&messages, &opts)
-            .map_err(|e| format!("LLM call failed: {e}"))
-            .and_then(|a| parse_names(&a.content, req.k).map_err(|e| format!("unusable LLM answer: {e}")))
+            .map_err(|e| (NamerFallback::CallFailed, format!("LLM call failed: {e}")))
+            .and_then(|a| {
+                parse_names(&a.content, req.k).map_err(|e| (NamerFallback::UnusableAnswer, format!("unusable LLM answer: {e}")))
+            })
             .and_then(|llm_names| match encoder {
-                Some(enc) => names_fit_clusters(enc, &llm_names, &names).map(|()| llm_names),
+                Some(enc) => {
+                    names_fit_clusters(enc, &llm_names, &names).map(|()| llm_names).map_err(|e| (NamerFallback::NamesDoNotFit, e))
+                }
                 None => Ok(llm_names),
             });
-        let after = self.client.usage();
-        let usage = after.since(&before);
+        let usage = self.client.usage().since(&before);
         let report = match outcome {
             Ok(llm_names) => {
                 for n in names.iter_mut().filter(|n| n.cluster != NOISE_CLUSTER) {
                     n.name = llm_names[n.cluster as usize].clone();
                 }
-                NamingReport { namer: "llm".into(), llm_calls: 1, fallback_reason: None, usage: Some(usage) }
+                NamingReport { namer: NamerKind::Llm, fallback: None, detail: None }
             }
-            Err(reason) => NamingReport {
-                namer: base_namer.into(),
-                llm_calls: 1,
-                fallback_reason: Some(format!("{reason}; kept the {base_namer} names")),
-                usage: Some(usage),
-            },
+            Err((why, detail)) => NamingReport { namer: base_namer, fallback: Some(why), detail: Some(detail) },
         };
-        (names, report)
+        (names, LlmNaming { report, usage })
     }
 }
 
@@ -268,7 +256,7 @@ mod tests {
     ];
     const LABELS: [i64; 6] = [0, 0, 0, 1, 1, 1];
 
-    fn run(replies: Vec<Reply>) -> (Vec<ClusterName>, NamingReport, FakeServer) {
+    fn run(replies: Vec<Reply>) -> (Vec<ClusterName>, LlmNaming, FakeServer) {
         let s = FakeServer::start(replies);
         let c = LlmClient::new(
             LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)).with_timeout(Duration::from_secs(2)),
@@ -304,22 +292,21 @@ mod tests {
         let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
         let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
-        assert_eq!(r.namer, "keywords");
-        assert!(r.fallback_reason.as_deref().unwrap().contains("do not identify"), "{r:?}");
+        assert_eq!((r.report.namer, r.report.fallback), (NamerKind::Keywords, Some(NamerFallback::NamesDoNotFit)), "{r:?}");
         assert_eq!(n, KeywordNamer::new().name(&req).unwrap());
         // And a fitting one is used.
         let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Trumpet\", \"Violin\"]}")]);
         let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
         let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
-        assert_eq!((r.namer.as_str(), n[0].name.as_str(), n[1].name.as_str()), ("llm", "Trumpet", "Violin"));
+        assert_eq!((r.report.namer, n[0].name.as_str(), n[1].name.as_str()), (NamerKind::Llm, "Trumpet", "Violin"));
     }
 
     #[test]
     fn one_call_names_every_cluster() {
         let (names, report, server) = run(vec![Reply::content("```json\n{\"names\": [\"Trumpet\", \"Violin\"]}\n```")]);
         assert_eq!(names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["Trumpet", "Violin"]);
-        assert_eq!((report.namer.as_str(), report.llm_calls, report.fallback_reason.as_deref()), ("llm", 1, None));
-        assert_eq!(report.usage.unwrap().prompt_tokens, 11);
+        assert_eq!((report.report.namer, report.usage.calls, report.report.fallback), (NamerKind::Llm, 1, None));
+        assert_eq!(report.usage.prompt_tokens, 11);
         let reqs = server.requests();
         assert_eq!(reqs.len(), 1);
         // The prompt carries the criterion, K, keywords and example captions.
@@ -332,18 +319,17 @@ mod tests {
 
     #[test]
     fn falls_back_to_keywords_on_every_kind_of_failure() {
+        use NamerFallback::{CallFailed, UnusableAnswer};
         let cases = vec![
-            (vec![Reply::content("[\"Trumpet\", \"Violin\", \"Drum\"]")], "3 names for 2"),
-            (vec![Reply::content("[\"Brass\", \"brass\"]")], "duplicate"),
-            (vec![Reply::content("I am sorry, I cannot do that")], "no names"),
-            (vec![Reply::raw(200, "not json at all")], "unusable response"),
-            (vec![Reply::status(500, "down"), Reply::status(500, "down")], "HTTP 500"),
+            (vec![Reply::content("[\"Trumpet\", \"Violin\", \"Drum\"]")], UnusableAnswer),
+            (vec![Reply::content("[\"Brass\", \"brass\"]")], UnusableAnswer),
+            (vec![Reply::content("I am sorry, I cannot do that")], UnusableAnswer),
+            (vec![Reply::raw(200, "not json at all")], CallFailed),
+            (vec![Reply::status(500, "down"), Reply::status(500, "down")], CallFailed),
         ];
         for (replies, why) in cases {
             let (names, report, _) = run(replies);
-            assert_eq!(report.namer, "keywords");
-            let reason = report.fallback_reason.unwrap();
-            assert!(reason.contains(why), "{why}: {reason}");
+            assert_eq!((report.report.namer, report.report.fallback), (NamerKind::Keywords, Some(why)), "{report:?}");
             // The keyword names are what the result keeps.
             assert!(names[0].name.contains("trumpet"), "{:?}", names[0]);
         }

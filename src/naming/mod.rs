@@ -7,10 +7,12 @@
 
 pub mod keywords;
 pub mod llm;
+mod report;
 pub mod text;
 
 pub use keywords::{distinctive_terms, distinctive_terms_of_lists, KeywordNamer, TermMatrix, TermOptions};
-pub use llm::{LlmNamer, NamingReport};
+pub use llm::{LlmNamer, LlmNaming};
+pub use report::{NamerFallback, NamerKind, NamingReport};
 pub use text::{StopWords, CAPTION_BOILERPLATE, STOP_WORDS};
 
 use serde::{Deserialize, Serialize};

@@ -9,9 +9,6 @@
 //! is the Bhattacharyya coefficient of their value distributions). Clusters are named by their
 //! most probable values unless captions or an LLM name them.
 
-pub mod vocabulary;
-
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2, Axis};
@@ -20,41 +17,12 @@ use crate::conditioning::{self, ConditionInput, Conditioning};
 use crate::image_index::LoadedImageIndex;
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, NOISE_CLUSTER, NOISE_NAME};
-use crate::query::{cluster_and_name, ClusterResult, Features, QueryError, QueryOptions};
 use crate::text_embedding::TextEmbedding;
 
-pub use vocabulary::BUILTIN_TERMS;
+use super::pipeline::{self, Draft, Features, NameFn, Naming};
+use super::{CandidateSource, ClusterResult, ImageValuesReport, NamerKind, QueryError, QueryOptions, Space, Strategy};
 
-/// Which embeddings a query clusters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Space {
-    Image,
-    Caption,
-    /// Image and caption features joined with equal weight.
-    Both,
-}
-
-impl std::str::FromStr for Space {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "image" => Ok(Space::Image),
-            "caption" | "captions" => Ok(Space::Caption),
-            "both" => Ok(Space::Both),
-            o => Err(format!("unknown space {o:?}: use image, caption or both")),
-        }
-    }
-}
-
-impl Space {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Space::Image => "image",
-            Space::Caption => "caption",
-            Space::Both => "both",
-        }
-    }
-}
+pub use super::image_vocabulary::BUILTIN_TERMS;
 
 /// Softmax temperature of CLIP's zero-shot logits (its learned logit scale is ~100).
 const LOGIT_SCALE: f32 = 100.0;
@@ -71,15 +39,15 @@ pub struct ImageValues {
 
 /// Candidate values: terms mined from captions when at least half the images have one, else
 /// the built-in vocabulary.
-pub fn candidate_values(idx: &LoadedImageIndex) -> (Vec<String>, &'static str) {
+pub fn candidate_values(idx: &LoadedImageIndex) -> (Vec<String>, CandidateSource) {
     if idx.captioned * 2 >= idx.images.ids.len() && idx.captioned > 0 {
         let lists = conditioning::vocab::caption_term_lists(&idx.captions);
         let (terms, _) = conditioning::vocab::mine_terms(&lists);
         if terms.len() >= 8 {
-            return (terms, "caption terms");
+            return (terms, CandidateSource::CaptionTerms);
         }
     }
-    (BUILTIN_TERMS.iter().map(|s| s.to_string()).collect(), "built-in vocabulary")
+    (BUILTIN_TERMS.iter().map(|s| s.to_string()).collect(), CandidateSource::BuiltIn)
 }
 
 /// Conditions image embeddings on `criterion` through `clip_text` (the same CLIP model's text
@@ -93,11 +61,7 @@ pub fn image_values(
     cache_dir: Option<&std::path::Path>,
 ) -> Result<ImageValues, QueryError> {
     let v = value_embeddings(candidates, clip_text, cache_dir)?;
-    let phrases = conditioning::values::criterion_phrases(criterion);
-    let q = clip_text.embed(&phrases)?;
-    let mut query: Array1<f32> = q.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(v.ncols()));
-    let norm = query.dot(&query).sqrt().max(1e-12);
-    query /= norm;
+    let query: Array1<f32> = conditioning::criterion_vector(clip_text, criterion)?;
     let scores = v.dot(&query);
     let n = scores.len() as f32;
     let mean = scores.sum() / n;
@@ -202,76 +166,121 @@ pub fn run(
     opts: &QueryOptions,
     llm: Option<&LlmClient>,
 ) -> Result<ClusterResult, QueryError> {
-    if opts.criterion.trim().is_empty() {
-        return Err(QueryError::EmptyCriterion);
-    }
-    let ids = &idx.images.ids;
-    if ids.is_empty() {
+    opts.check(llm, false)?;
+    if idx.images.ids.is_empty() {
         return Err(QueryError::EmptyIndex);
     }
-    let total = Instant::now();
-    let mut timings = BTreeMap::new();
-    let mut notes = vec![format!("space: {}", space.as_str())];
+    let mut draft = Draft::new(opts, Strategy::ZeroCall);
+    draft.result.diagnostics.space = Some(space);
+    draft.result.model = Some(clip_text.name().to_string());
     let t = Instant::now();
-
     let have_captions = idx.captioned > 0 && space != Space::Image;
-    let image_part = if space == Space::Caption {
-        None
-    } else {
-        // The values also name clusters when there are no captions to mine keywords from.
-        let need_values = opts.conditioning != Conditioning::None || !have_captions;
-        let iv = if need_values {
-            let (cands, source) = candidate_values(idx);
-            let cache = opts.cache_dir.as_deref();
-            let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text, cache)?;
-            notes.push(format!(
-                "image values ({} of {} from the {source}): {}",
-                iv.values.len(),
-                iv.candidates,
-                iv.values.iter().take(12).cloned().collect::<Vec<_>>().join(", ")
-            ));
-            Some(iv)
-        } else {
-            None
-        };
-        let x = match (&iv, opts.conditioning) {
-            (Some(iv), c) if c != Conditioning::None => iv.features.clone(),
-            _ => idx.images.embeddings.clone(),
-        };
-        Some((x, iv))
+    let image_part = match space {
+        Space::Caption => None,
+        _ => Some(image_features(idx, opts, have_captions, clip_text, &mut draft)?),
     };
-    let caption_part = if space == Space::Image {
-        None
-    } else {
-        let (Some(emb), Some(enc)) = (idx.caption_embeddings.as_ref(), caption_encoder.as_deref_mut()) else {
-            return Err(QueryError::Invalid(
-                "this image index has no captions: index with --captioner or --captions, or use --space image".into(),
-            ));
-        };
-        let cache = opts.cache_dir.as_ref().map(|d| d.join(crate::image_index::CAPTIONS_DIR));
-        let (c, _) = conditioning::condition(
-            &ConditionInput {
-                captions: &idx.captions,
-                embeddings: emb.view(),
-                criterion: &opts.criterion,
-                exclude: &opts.exclude,
-                k: opts.k,
-                seed: opts.seed,
-                cache_dir: cache.as_deref(),
-                values: opts.values,
-            },
-            opts.conditioning,
-            enc,
-        )?;
-        Some(c.into_dense())
+    let caption_part = match space {
+        Space::Image => None,
+        _ => Some(caption_features(idx, opts, caption_encoder.as_deref_mut())?),
     };
-    let (mut x, iv) = match (image_part, caption_part) {
+    let (x, iv) = join_spaces(image_part, caption_part);
+    draft.time("condition", t);
+
+    let t = Instant::now();
+    let features = Features { ids: &idx.images.ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
+    let clustering = pipeline::fit(&features, opts, opts.k)?;
+    draft.time("cluster", t);
+    let name_fn = |labels: &[i64], k: usize| -> Vec<ClusterName> {
+        match &iv {
+            Some(iv) => value_names(&iv.probs, &iv.values, labels, k),
+            None => (0..k)
+                .map(|c| ClusterName { cluster: c as i64, name: format!("cluster {}", c + 1), keywords: Vec::new(), scores: Vec::new() })
+                .collect(),
+        }
+    };
+    let base: Option<(NameFn<'_>, NamerKind)> = (!have_captions).then_some((&name_fn as NameFn<'_>, NamerKind::Values));
+    // LLM names are checked against the clusters' keywords in the space those came from: the
+    // captions' encoder for caption keywords, CLIP's text tower for image values.
+    let naming = match (opts.namer, llm, base) {
+        (NamerKind::Llm, Some(client), base) => {
+            let encoder = match caption_encoder {
+                Some(e) if have_captions => e,
+                _ => clip_text,
+            };
+            Naming::Llm { client, encoder: Some(encoder), base }
+        }
+        (_, _, Some((f, namer))) => Naming::Given(f, namer),
+        _ => Naming::Keywords,
+    };
+    pipeline::finish(&features, clustering, naming, opts, draft)
+}
+
+/// The image-space features: the criterion's zero-shot value distributions, or the plain
+/// image embeddings (`--conditioning none`). The values are computed also when they only
+/// name the clusters (no captions to mine keywords from).
+fn image_features(
+    idx: &LoadedImageIndex,
+    opts: &QueryOptions,
+    have_captions: bool,
+    clip_text: &mut TextEmbedding,
+    draft: &mut Draft,
+) -> Result<(Array2<f32>, Option<ImageValues>), QueryError> {
+    let need_values = opts.conditioning != Conditioning::None || !have_captions;
+    let iv = if need_values {
+        let (cands, source) = candidate_values(idx);
+        let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text, opts.cache_dir.as_deref())?;
+        draft.result.diagnostics.image_values =
+            Some(ImageValuesReport { values: iv.values.clone(), candidates: iv.candidates, source });
+        Some(iv)
+    } else {
+        None
+    };
+    let x = match (&iv, opts.conditioning) {
+        (Some(iv), c) if c != Conditioning::None => iv.features.clone(),
+        _ => idx.images.embeddings.clone(),
+    };
+    Ok((x, iv))
+}
+
+/// The caption-space features, conditioned as on a caption index.
+fn caption_features(
+    idx: &LoadedImageIndex,
+    opts: &QueryOptions,
+    encoder: Option<&mut TextEmbedding>,
+) -> Result<Array2<f32>, QueryError> {
+    let (Some(emb), Some(enc)) = (idx.caption_embeddings.as_ref(), encoder) else {
+        return Err(QueryError::Invalid(
+            "this image index has no captions: index with --captioner or --captions, or use --space image".into(),
+        ));
+    };
+    let cache = opts.cache_dir.as_ref().map(|d| d.join(crate::image_index::CAPTIONS_DIR));
+    let (c, _) = conditioning::condition(
+        &ConditionInput {
+            captions: &idx.captions,
+            embeddings: emb.view(),
+            criterion: &opts.criterion,
+            exclude: &opts.exclude,
+            k: opts.k,
+            seed: opts.seed,
+            cache_dir: cache.as_deref(),
+            values: opts.values,
+        },
+        opts.conditioning,
+        enc,
+    )?;
+    Ok(c.into_dense())
+}
+
+/// One unit row per image: one space's features, or both joined with equal weight.
+fn join_spaces(
+    image: Option<(Array2<f32>, Option<ImageValues>)>,
+    caption: Option<Array2<f32>>,
+) -> (Array2<f32>, Option<ImageValues>) {
+    let (mut x, iv) = match (image, caption) {
         (Some((img, iv)), None) => (img, iv),
         (None, Some(cap)) => (cap, None),
-        (Some((img, iv)), Some(cap)) => {
-            let mut a = img;
+        (Some((mut a, iv)), Some(mut b)) => {
             l2_rows(&mut a);
-            let mut b = cap;
             l2_rows(&mut b);
             let w = std::f32::consts::FRAC_1_SQRT_2;
             (ndarray::concatenate![Axis(1), a * w, b * w], iv)
@@ -279,23 +288,5 @@ pub fn run(
         (None, None) => unreachable!("a space always has a part"),
     };
     l2_rows(&mut x);
-    timings.insert("condition".to_string(), t.elapsed().as_secs_f64() * 1e3);
-
-    let name_fn = |labels: &[i64], k: usize| -> Vec<ClusterName> {
-        match &iv {
-            Some(iv) => value_names(&iv.probs, &iv.values, labels, k),
-            None => (0..k).map(|c| ClusterName { cluster: c as i64, name: format!("cluster {}", c + 1), keywords: Vec::new(), scores: Vec::new() }).collect(),
-        }
-    };
-    let names_from: Option<crate::query::NameFn<'_>> = if have_captions { None } else { Some(&name_fn) };
-    let features = Features { ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
-    // LLM names are checked against the clusters' keywords in the space those came from: the
-    // captions' encoder for caption keywords, CLIP's text tower for image values.
-    let check_encoder = match caption_encoder {
-        Some(e) if have_captions => e,
-        _ => clip_text,
-    };
-    let mut r = cluster_and_name(&features, opts, llm, Some(check_encoder), names_from, None, timings, notes, total)?;
-    r.conditioning = format!("{}:{}", space.as_str(), opts.conditioning.as_str());
-    Ok(r)
+    (x, iv)
 }

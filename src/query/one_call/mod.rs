@@ -1,0 +1,265 @@
+//! The one-call query (`--strategy one-call`): IC|TC's step 2b done once, its per-image steps
+//! replaced by embeddings. The criterion values mined from the captions go to the LLM with
+//! their caption counts; it answers K category names and which values belong to each
+//! ([`prompt`], fitted to the server's window by [`window`]). The model's knowledge reaches
+//! every caption through the values it mentions ([`grouping`]). The answer's partition is kept
+//! only if it passes the checks ([`verdict`]); otherwise, and on any failure, the zero-call
+//! clusters stay. The query makes exactly one call.
+
+mod co_mentions;
+mod grouping;
+mod params;
+mod prompt;
+mod verdict;
+mod window;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{ClusterParams, Clustering, Method};
+use crate::conditioning::{values, Vocabulary};
+use crate::index::store::LoadedIndex;
+use crate::llm::{parse_categories, ChatOptions, LlmClient, LlmUsage};
+use crate::text_embedding::TextEmbedding;
+
+use super::caption::{self, Prepared};
+use super::pipeline::{self, Draft, Naming};
+use super::{ClusterResult, NamerKind, QueryError, QueryOptions, Strategy};
+
+pub use params::{GroupingCheck, OneCallParams, DEFAULT_LLM_VALUES};
+pub use verdict::{AnswerKind, Failure, KeptBecause, Objective, Refusal, Verdict};
+
+/// What the one call did, as the result records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneCallReport {
+    pub verdict: Verdict,
+    /// Criterion values that could be listed, and those the prompt listed.
+    pub values_available: usize,
+    pub values_listed: usize,
+    /// The server's context window (tokens), as it said or as `--llm-context` gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    /// No K was given: the K the zero-call query chose was asked for.
+    pub k_from_zero_call: bool,
+    /// The model's category names (empty when its answer was unusable).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Listed values the model put in a category.
+    pub values_grouped: usize,
+    /// Captions that mention a grouped value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<usize>,
+    /// Categories (almost) no caption chose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thin_categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Objective>,
+    /// The captions' co-mention conflict as a share of random regroupings'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub co_mention_ratio: Option<f64>,
+    /// The server counted far fewer prompt tokens than were sent: it probably cut the prompt.
+    pub prompt_cut_by_server: bool,
+    /// The failure as the client said it, with what to change, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl OneCallReport {
+    /// The report in words, for people.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.values_listed < self.values_available {
+            out.push(format!(
+                "one call: the server's context window ({} tokens) held {} of {} values (set --llm-context if it holds more)",
+                self.context_window.unwrap_or(0),
+                self.values_listed,
+                self.values_available
+            ));
+        }
+        if self.prompt_cut_by_server {
+            out.push("one call: the server counted far fewer prompt tokens than were sent and probably cut the prompt (raise its context, or lower --llm-values)".into());
+        }
+        let verdict = match &self.verdict {
+            Verdict::Kept { answer, because } => format!("kept the model's {answer:?} ({because:?})"),
+            Verdict::Refused { answer, reason } => format!("refused the model's {answer:?} ({reason:?}): zero-call clusters"),
+            Verdict::Failed { reason } => format!("{reason:?}: zero-call clusters"),
+        };
+        let grouped = format!("{} of {} listed values grouped", self.values_grouped, self.values_listed);
+        let voters = self.voters.map_or(String::new(), |v| format!(", {v} captions vote"));
+        out.push(format!("one call: {verdict}; {grouped}{voters}"));
+        if let Some(o) = &self.objective {
+            out.push(format!("one call: k-means objective {:.4} with the answer, {:.4} without", o.with_llm, o.without_llm));
+        }
+        if let Some(d) = &self.detail {
+            out.push(format!("one call: {d}"));
+        }
+        out
+    }
+}
+
+/// The values the prompt lists, best first, and how they were weighed.
+struct Listing<'a> {
+    vocab: &'a Vocabulary,
+    /// Weights of every vocabulary term, rarer terms included.
+    w: Vec<f32>,
+    shown: Vec<usize>,
+    max_tokens: u32,
+}
+
+impl Listing<'_> {
+    fn lines(&self) -> Vec<(String, u32)> {
+        self.shown.iter().map(|&t| (self.vocab.terms[t].clone(), self.vocab.df[t])).collect()
+    }
+}
+
+/// Runs the one-call query (see the module docs).
+pub(crate) fn run(
+    index: &LoadedIndex,
+    encoder: &mut TextEmbedding,
+    opts: &QueryOptions,
+    client: &LlmClient,
+) -> Result<ClusterResult, QueryError> {
+    let mut draft = Draft::new(opts, Strategy::OneCall);
+    let prepared = caption::prepare(index, encoder, opts, &mut draft)?;
+    let features = prepared.features();
+    // Without K, the zero-call clustering chooses it; it is also the fallback.
+    let t = Instant::now();
+    let zero = pipeline::fit(&features, opts, opts.k)?;
+    draft.time("cluster", t);
+    let k = zero.k;
+    let t = Instant::now();
+    let listing = listing(&prepared, opts)?;
+    draft.time("values", t);
+    let mut report = OneCallReport {
+        verdict: Verdict::Failed { reason: Failure::CallFailed },
+        values_available: listing.shown.len(),
+        values_listed: listing.shown.len(),
+        context_window: client.context_window(),
+        k_from_zero_call: opts.k.is_none(),
+        categories: Vec::new(),
+        values_grouped: 0,
+        voters: None,
+        thin_categories: Vec::new(),
+        objective: None,
+        co_mention_ratio: None,
+        prompt_cut_by_server: false,
+        detail: None,
+    };
+    let t = Instant::now();
+    let fit = window::fit_to_window(&listing.lines(), k, client.context_window());
+    let listing = Listing { shown: listing.shown[..fit.values].to_vec(), max_tokens: fit.max_tokens, ..listing };
+    report.values_listed = fit.values;
+    let (answer, usage) = ask(client, &opts.criterion, k, &listing, &mut report);
+    draft.time("llm", t);
+    draft.result.llm_calls = 1;
+    draft.result.llm = Some(usage);
+    let t = Instant::now();
+    let outcome = match answer {
+        Some((names, members)) => interpret(&prepared, encoder, opts, &listing, &zero, names, members, &mut report)?,
+        None => None,
+    };
+    draft.time("one_call", t);
+    draft.result.diagnostics.one_call = Some(report);
+    match outcome {
+        Some((labels, names)) => {
+            let clustering = Clustering { labels, fit_rows: index.ids.len(), typicality: None, ..zero };
+            let name_fn = |labels: &[i64], k: usize| grouping::category_names(&names, listing.vocab, &listing.w, labels, k);
+            pipeline::finish(&features, clustering, Naming::Given(&name_fn, NamerKind::Llm), opts, draft)
+        }
+        None => pipeline::finish(&features, zero, Naming::Keywords, opts, draft),
+    }
+}
+
+/// The relevant values (rarer ones included), best first, up to `--llm-values`.
+fn listing<'a>(prepared: &'a Prepared<'_>, opts: &QueryOptions) -> Result<Listing<'a>, QueryError> {
+    let (Some(vocab), Some(q)) = (prepared.report.vocabulary.as_ref(), prepared.report.criterion.as_ref()) else {
+        return Err(QueryError::OneCallConditioning);
+    };
+    let w = values::term_weights_with_rare(vocab, q, &opts.criterion, prepared.index.captions.len(), &opts.values);
+    let shown = prompt::prompt_terms(vocab, &w, opts.one_call.values);
+    Ok(Listing { vocab, w, shown, max_tokens: 0 })
+}
+
+/// The one call: the model's category names and members, or `None` when the call failed or
+/// its answer was unusable (said in `report`); and what the call cost.
+fn ask(
+    client: &LlmClient,
+    criterion: &str,
+    k: usize,
+    listing: &Listing<'_>,
+    report: &mut OneCallReport,
+) -> (Option<(Vec<String>, Vec<Vec<String>>)>, LlmUsage) {
+    let before = client.usage();
+    let messages = prompt::prompt(criterion, k, &listing.lines());
+    // The answer may list hundreds of values: minutes on a local model.
+    let chat = ChatOptions::default().with_max_tokens(listing.max_tokens).with_json_schema(prompt::schema(k)).with_stream(true);
+    let answer = match client.chat(&messages, &chat) {
+        Ok(a) => {
+            report.prompt_cut_by_server = window::prompt_was_cut(&messages, a.prompt_tokens);
+            parse_categories(&a.content, k).map_err(|e| (Failure::UnusableAnswer, format!("unusable LLM answer: {e}")))
+        }
+        Err(e) => Err((Failure::CallFailed, format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len())))),
+    };
+    let usage = client.usage().since(&before);
+    match answer {
+        Ok(a) => (Some(a), usage),
+        Err((reason, detail)) => {
+            report.verdict = Verdict::Failed { reason };
+            report.detail = Some(detail);
+            (None, usage)
+        }
+    }
+}
+
+/// The answer's partition and category names when the checks keep it; `None` when they refuse
+/// it (said in `report`).
+#[allow(clippy::too_many_arguments)]
+fn interpret(
+    prepared: &Prepared<'_>,
+    encoder: &mut TextEmbedding,
+    opts: &QueryOptions,
+    listing: &Listing<'_>,
+    zero: &Clustering,
+    names: Vec<String>,
+    members: Vec<Vec<String>>,
+    report: &mut OneCallReport,
+) -> Result<Option<(Vec<i64>, Vec<String>)>, QueryError> {
+    let k = zero.k;
+    let p = &opts.one_call;
+    let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
+    let rows = prepared.conditioned.rows();
+    let category_of = grouping::term_categories(listing.vocab, &listing.shown, &members);
+    report.categories = names.clone();
+    report.values_grouped = category_of.iter().filter(|c| c.is_some()).count();
+    let (candidate, answer, spread, co) = if report.values_grouped > 0 {
+        let dense = rows.to_dense();
+        let votes = grouping::assign_by_terms(listing.vocab, &listing.w, &category_of, k, p.vote_mention_decay, dense.view());
+        let labels = grouping::settle_votes(dense.view(), &votes, k, p.vote_weight, &params)?;
+        let spread = verdict::Spread { voters: votes.voters(), rows: labels.len(), per_category: votes.per_category };
+        let co = co_mentions::CoMentions::measure(&listing.vocab.occurrences, &listing.w, &category_of, k, p, opts.seed);
+        report.voters = Some(spread.voters);
+        report.thin_categories = spread.thin(p).into_iter().map(|c| names[c].clone()).collect();
+        report.co_mention_ratio = co.ratio();
+        (labels, AnswerKind::Grouping, Some(spread), Some(co))
+    } else {
+        let embeddings = prepared.index.embeddings.view();
+        let labels = grouping::assign_by_names(&names, listing.vocab, &listing.w, embeddings, rows, encoder, &params)?;
+        (labels, AnswerKind::NamesOnly, None, None)
+    };
+    let tolerance = match answer {
+        AnswerKind::Grouping => p.grouping_fit_tolerance,
+        AnswerKind::NamesOnly => p.names_fit_tolerance,
+    };
+    let objective = Objective {
+        with_llm: crate::cluster::mean_sq_distance(rows, &candidate, k)?,
+        without_llm: crate::cluster::mean_sq_distance(rows, &zero.labels, k)?,
+        tolerance,
+    };
+    report.objective = Some(objective);
+    report.verdict = verdict::judge(answer, spread.as_ref(), co.as_ref(), &objective, p);
+    Ok(report.verdict.kept().then_some((candidate, names)))
+}
+
+#[cfg(test)]
+mod tests;
