@@ -17,10 +17,10 @@ use std::time::Instant;
 use ort::session::SessionInputValue;
 use ort::value::Tensor;
 
-use clusterby::image_embedding::{ClipPreprocessor, ClipSource, ImageEmbedding, ImageEmbeddingOptions};
-use clusterby::image_index::{index_folder, ImageIndexOptions};
-use clusterby::images::{decode_file, DecodeLimits};
-use clusterby::text_embedding::open_session;
+use clusterby::embed::image::{ClipPreprocessor, ClipSource, ImageEmbedding, ImageEmbeddingOptions};
+use clusterby::store::image_index::{index_folder, ImageIndexOptions};
+use clusterby::store::image_files::{decode_file, DecodeLimits};
+use clusterby::embed::text::open_session;
 use clusterby::RuntimeOptions;
 
 const BATCH: usize = 32;

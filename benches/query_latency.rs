@@ -19,7 +19,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_distr_free::normal;
 
-use clusterby::index::store::LoadedIndex;
+use clusterby::store::caption_index::LoadedIndex;
 use clusterby::query::{self, QueryOptions};
 use clusterby::{ModelName, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
@@ -80,13 +80,13 @@ struct RealIndex {
 
 fn one(n: usize, real: Option<&RealIndex>) {
     // As the `clusterby` binary does.
-    clusterby::allocator::reuse_freed_buffers();
+    clusterby::util::allocator::reuse_freed_buffers();
     if clusterby::models::installed_dir(ModelName::AllMiniLmL6V2).is_err() {
         println!("skipping: all-MiniLM-L6-v2 not installed (bash scripts/setup.sh)");
         return;
     }
     let data = match real {
-        Some(r) => clusterby::index::store::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX"),
+        Some(r) => clusterby::store::caption_index::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX"),
         None => synthetic(n),
     };
     let n = data.ids.len();

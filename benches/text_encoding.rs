@@ -12,7 +12,7 @@ use ort::value::Tensor;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 
 use clusterby::models::{installed_dir, ModelName};
-use clusterby::text_embedding::{open_session, TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use clusterby::embed::text::{open_session, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 const BATCH: usize = 32;
 

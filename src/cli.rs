@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::models::{self, ModelName};
-use crate::runtime::RuntimeOptions;
-use crate::text_embedding::{TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use crate::embed::runtime::RuntimeOptions;
+use crate::embed::text::{TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -51,7 +51,7 @@ pub fn models_list() -> CliResult {
 
 pub fn models_pull(name: &str) -> CliResult {
     let m: ModelName = name.parse()?;
-    let dir = models::pull(m, &crate::hub::HubOptions::from_env())?;
+    let dir = models::pull(m, &crate::models::hub::HubOptions::from_env())?;
     println!("{}", dir.display());
     Ok(())
 }
@@ -88,7 +88,7 @@ pub fn embed_text(
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?.with_batch_size(batch_size))?;
     let t = std::time::Instant::now();
     let emb = enc.embed(&all)?;
-    crate::npy::write_f32(out, &emb)?;
+    crate::util::npy::write_f32(out, &emb)?;
     eprintln!(
         "embedded {} texts with {} ({}-d) in {:.2}s -> {}",
         all.len(),
@@ -104,12 +104,12 @@ pub fn embed_text(
 
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
-use crate::index::store::Index;
+use crate::store::caption_index::Index;
 use crate::query::{self, ClusterResult, QueryOptions, Strategy};
 
 pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
-    let r = crate::indexing::index_captions_file(input, out, &mut enc, true)?;
+    let r = crate::store::ingest::index_captions_file(input, out, &mut enc, true)?;
     for s in r.skipped.iter().take(20) {
         eprintln!("skipped {}:{}: {}", input.display(), s.line, s.reason);
     }
@@ -252,10 +252,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> CliResult {
         out.write_all(b"\n")?;
         return Ok(());
     }
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(())
+    Ok(crate::util::fs::write_atomic(path, &bytes)?)
 }
 
 /// A readable table of clusters, with the result's diagnostics in words.
@@ -323,10 +320,10 @@ pub fn ictc(ctx: &Context, a: IctcArgs<'_>) -> CliResult {
         cache_path.display()
     );
     let wall = std::time::Instant::now();
-    let (mut result, _) = crate::ictc::run(
+    let (mut result, _) = crate::experiments::ictc::run(
         &loaded.ids[..n],
         &loaded.captions[..n],
-        &crate::ictc::IctcOptions::new(a.criterion, a.k),
+        &crate::experiments::ictc::IctcOptions::new(a.criterion, a.k),
         &client,
         &cache,
         &mut enc,
@@ -366,7 +363,7 @@ fn load_label_table(
     if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("csv") {
         return Ok(None);
     }
-    let Ok(t) = crate::images::LabelTable::from_csv(path) else { return Ok(None) };
+    let Ok(t) = crate::store::image_files::LabelTable::from_csv(path) else { return Ok(None) };
     let col = match column {
         Some(c) => t.column(c).ok_or_else(|| format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))?,
         None => t.column("label").unwrap_or(0),
@@ -412,14 +409,14 @@ pub fn eval(result: &Path, labels: &Path, column: Option<&str>, json: Option<&Pa
 
 /// The built-in demo: one caption corpus clustered by "location" and by "mood".
 pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
-    let items = crate::demo::corpus();
+    let items = crate::experiments::demo::corpus();
     let dir = match out {
         Some(p) => p.to_path_buf(),
-        None => crate::paths::clusterby_home().join("demo-index"),
+        None => crate::util::paths::clusterby_home().join("demo-index"),
     };
     let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
     let records: Vec<_> = items.iter().map(|i| i.record.clone()).collect();
-    let r = crate::indexing::index_records(records, Vec::new(), &dir, &mut enc, true)?;
+    let r = crate::store::ingest::index_records(records, Vec::new(), &dir, &mut enc, true)?;
     println!(
         "demo index: {} captions of scenes that differ in place and mood ({} new) in {}\n",
         r.total_rows,
@@ -427,7 +424,7 @@ pub fn demo(ctx: &Context, out: Option<&Path>) -> CliResult {
         dir.display()
     );
     let loaded = Index::open(&dir)?.load()?;
-    let by_id: std::collections::HashMap<&str, &crate::demo::DemoItem> =
+    let by_id: std::collections::HashMap<&str, &crate::experiments::demo::DemoItem> =
         items.iter().map(|i| (i.record.id.as_str(), i)).collect();
     for (criterion, truth) in [("location", 0), ("mood", 1)] {
         let opts = QueryOptions::new(criterion).with_k(Some(4)).with_cache_dir(&dir);
@@ -458,14 +455,14 @@ pub struct AblateArgs<'a> {
 pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
     let AblateArgs { sets_file, data_dir, out_dir, work_dir, only, methods, llm, ictc_max_n } = a;
     let text = std::fs::read_to_string(sets_file).map_err(|e| format!("{}: {e}", sets_file.display()))?;
-    let mut sets: Vec<crate::ablation::AblationSet> =
+    let mut sets: Vec<crate::experiments::ablation::AblationSet> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", sets_file.display()))?;
     if !only.is_empty() {
         sets.retain(|s| only.iter().any(|o| o.eq_ignore_ascii_case(&s.name)));
     }
     let methods: Vec<Method> = if methods.is_empty() { Method::ALL.to_vec() } else { methods.to_vec() };
     let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
-    let cfg = crate::ablation::AblationConfig {
+    let cfg = crate::experiments::ablation::AblationConfig {
         data_dir: data_dir.to_path_buf(),
         work_dir: work_dir.to_path_buf(),
         conditionings: Conditioning::ALL.to_vec(),
@@ -474,9 +471,9 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
         llm,
         ictc_max_n,
     };
-    let rows = crate::ablation::run(&sets, &cfg, &mut enc)?;
+    let rows = crate::experiments::ablation::run(&sets, &cfg, &mut enc)?;
     std::fs::create_dir_all(out_dir)?;
-    let md = crate::ablation::markdown(&rows);
+    let md = crate::experiments::ablation::markdown(&rows);
     std::fs::write(out_dir.join("ablation.md"), &md)?;
     std::fs::write(out_dir.join("ablation.json"), serde_json::to_vec_pretty(&rows)?)?;
     println!("{md}");
@@ -486,8 +483,8 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
 
 // ---- images -------------------------------------------------------------------------------
 
-use crate::image_embedding::{ClipSource, ImageEmbedding, ImageEmbeddingOptions};
-use crate::image_index::{self, Descriptor, ImageIndexOptions, LabelSource, LoadedImageIndex};
+use crate::embed::image::{ClipSource, ImageEmbedding, ImageEmbeddingOptions};
+use crate::store::image_index::{self, Descriptor, ImageIndexOptions, LabelSource, LoadedImageIndex};
 
 pub struct ImageIndexArgs<'a> {
     pub root: &'a Path,
@@ -546,12 +543,12 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
     };
     let mut captions: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     if let Some(file) = a.captions {
-        let read = crate::index::read_captions(file)?;
+        let read = crate::store::read_captions(file)?;
         for s in read.skipped.iter().take(20) {
             eprintln!("skipped {}:{}: {}", file.display(), s.line, s.reason);
         }
         let pairs: Vec<(String, String)> = read.records.into_iter().map(|r| (r.id, r.caption)).collect();
-        let (matched, unmatched) = crate::captioning::match_imported(&ids, &pairs);
+        let (matched, unmatched) = crate::store::image_index::captioning::match_imported(&ids, &pairs);
         eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
         captions.extend(matched);
     }
@@ -561,9 +558,9 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         let todo: Vec<(String, PathBuf)> =
             ids.iter().filter(|id| !captions.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
         let log = a.out.join("captions.jsonl");
-        let prompt = a.caption_prompt.unwrap_or(crate::captioning::DEFAULT_PROMPT);
+        let prompt = a.caption_prompt.unwrap_or(crate::store::image_index::captioning::DEFAULT_PROMPT);
         eprintln!("captioning {} images with {} at {}", todo.len(), client.config().model, client.endpoint());
-        let r = crate::captioning::caption_images(&todo, &log, &client, prompt, true)?;
+        let r = crate::store::image_index::captioning::caption_images(&todo, &log, &client, prompt, true)?;
         for (id, why) in r.failed.iter().take(20) {
             eprintln!("no caption for {id}: {why}");
         }
@@ -571,22 +568,22 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
             eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
         }
         eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
-        captions.extend(crate::captioning::cached_captions(&log, &client.config().model)?);
+        captions.extend(crate::store::image_index::captioning::cached_captions(&log, &client.config().model)?);
     }
     let labels: std::collections::HashMap<String, Option<String>> = {
         let l = Index::open(a.out)?.load()?;
         l.ids.into_iter().zip(l.labels).collect()
     };
-    let mut records: Vec<crate::index::CaptionRecord> = captions
+    let mut records: Vec<crate::store::CaptionRecord> = captions
         .into_iter()
-        .map(|(id, caption)| crate::index::CaptionRecord { label: labels.get(&id).cloned().flatten(), id, caption })
+        .map(|(id, caption)| crate::store::CaptionRecord { label: labels.get(&id).cloned().flatten(), id, caption })
         .collect();
     records.sort_by(|x, y| x.id.cmp(&y.id));
     let mut text = TextEmbedding::try_new(ctx.text_options(a.text_model)?)?;
     let cdir = a.out.join(image_index::CAPTIONS_DIR);
     let known = if cdir.join("manifest.json").is_file() { Index::open(&cdir)?.ids()? } else { Default::default() };
     records.retain(|r| !known.contains(&r.id));
-    let rep = crate::indexing::index_records(records, Vec::new(), &cdir, &mut text, true)?;
+    let rep = crate::store::ingest::index_records(records, Vec::new(), &cdir, &mut text, true)?;
     if let Some(mut d) = Descriptor::read(a.out)? {
         d.caption_model = Some(text.name().to_string());
         d.write(a.out)?;
@@ -624,9 +621,7 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::qu
 pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
     let r = read_result(result)?;
     let page = crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
-    let tmp = html.with_extension("html.partial");
-    std::fs::write(&tmp, page.html).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, html).map_err(|e| format!("{}: {e}", html.display()))?;
+    crate::util::fs::write_atomic(html, page.html.as_bytes())?;
     eprintln!("wrote {} ({} clusters, {} thumbnails, {} images not found)", html.display(), r.clusters.len(), page.thumbnails, page.missing);
     Ok(())
 }

@@ -3,34 +3,29 @@
 //! Index once (captions and embeddings cached on disk), then query many times: each query embeds
 //! the criterion, conditions the cached embeddings on it, clusters, and names the clusters with at
 //! most one LLM call.
+//!
+//! - [`store`]: indexes (captions, images) as Parquet, and the input readers.
+//! - [`embed`]: text and image encoders on ONNX Runtime.
+//! - [`query`]: one query — [`conditioning`] turns the criterion into features, [`cluster`]
+//!   partitions them (and chooses K), [`naming`] names the clusters; `query::one_call` makes
+//!   the one LLM call.
+//! - [`llm`]: the OpenAI-compatible client; [`eval`]: scores against labels.
+//! - [`experiments`]: the IC|TC baseline, the ablation and the demo.
 
-pub mod ablation;
-pub mod allocator;
-pub mod captioning;
 pub mod cli;
 pub mod cluster;
 pub mod conditioning;
-pub mod demo;
+pub mod embed;
 pub mod eval;
-pub mod hub;
-pub mod ictc;
-pub mod image_embedding;
-pub mod image_index;
-pub mod images;
-pub mod index;
-pub mod indexing;
-pub mod jsonl;
+pub mod experiments;
 pub mod llm;
 pub mod models;
 pub mod naming;
-pub mod npy;
-pub mod paths;
-pub mod progress;
 pub mod query;
 pub mod report;
-pub mod runtime;
-pub mod text_embedding;
+pub mod store;
+pub mod util;
 
+pub use embed::runtime::RuntimeOptions;
+pub use embed::text::{TextEmbedding, TextEmbeddingOptions, TextModelSource};
 pub use models::{ModelInfo, ModelKind, ModelName};
-pub use runtime::RuntimeOptions;
-pub use text_embedding::{TextEmbedding, TextEmbeddingOptions, TextModelSource};

@@ -441,7 +441,7 @@ fn run(cli: Cli) -> cli::CliResult {
 }
 
 fn main() -> ExitCode {
-    clusterby::allocator::reuse_freed_buffers();
+    clusterby::util::allocator::reuse_freed_buffers();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use base64::Engine;
 
-use crate::image_index::{is_image_index, LoadedImageIndex};
-use crate::images::{decode_file, DecodeLimits};
-use crate::index::store::Index;
+use crate::store::image_index::{is_image_index, LoadedImageIndex};
+use crate::store::image_files::{decode_file, DecodeLimits};
+use crate::store::caption_index::Index;
 use crate::query::ClusterResult;
 
 #[derive(Debug, Clone)]

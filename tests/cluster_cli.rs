@@ -12,7 +12,7 @@ fn run(args: &[&str]) -> Output {
     Command::new(common::bin()).args(args).output().unwrap()
 }
 
-fn write_corpus(path: &std::path::Path, items: &[clusterby::demo::DemoItem], label: fn(&clusterby::demo::DemoItem) -> &str) {
+fn write_corpus(path: &std::path::Path, items: &[clusterby::experiments::demo::DemoItem], label: fn(&clusterby::experiments::demo::DemoItem) -> &str) {
     let mut f = std::fs::File::create(path).unwrap();
     for (i, it) in items.iter().enumerate() {
         if i == 3 {
@@ -29,7 +29,7 @@ fn index_cluster_eval_and_grow() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let items = clusterby::demo::corpus();
+    let items = clusterby::experiments::demo::corpus();
     let input = dir.path().join("captions.jsonl");
     let index = dir.path().join("idx");
     // Start with 60 items; the file grows to 80 later.
@@ -93,7 +93,7 @@ fn automatic_k_is_reported() {
     }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.jsonl");
-    write_corpus(&input, &clusterby::demo::corpus(), |i| i.location);
+    write_corpus(&input, &clusterby::experiments::demo::corpus(), |i| i.location);
     let index = dir.path().join("idx");
     assert!(run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]).status.success());
     let json = dir.path().join("r.json");

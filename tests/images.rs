@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use clusterby::index::store::Index;
+use clusterby::store::caption_index::Index;
 use clusterby::conditioning::Conditioning;
 use clusterby::query::{CandidateSource, ClusterResult, NamerFallback, NamerKind, Space};
 use clusterby::ModelName;
@@ -263,8 +263,8 @@ fn kill_9_at_several_points_then_resume() {
     assert!(recovered <= before);
 
     // An image's stored embedding equals a fresh encoding of it.
-    let mut enc = clusterby::image_embedding::ImageEmbedding::try_new(clusterby::image_embedding::ImageEmbeddingOptions::new(
-        clusterby::image_embedding::ClipSource::Dir(tiny_clip()),
+    let mut enc = clusterby::embed::image::ImageEmbedding::try_new(clusterby::embed::image::ImageEmbeddingOptions::new(
+        clusterby::embed::image::ClipSource::Dir(tiny_clip()),
     ))
     .unwrap();
     let row = l.ids.iter().position(|i| i == "images/06242_frog.png").expect("a known id");

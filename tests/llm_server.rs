@@ -173,7 +173,7 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     assert!(err.contains("0 new, 0 from earlier runs, 2 failed"), "{err}");
     let log = std::fs::read_to_string(iidx.join("captions.jsonl")).unwrap();
     assert_eq!(log.lines().filter(|l| l.contains("\"error\"")).count(), 2, "{log}");
-    assert_eq!(clusterby::index::store::Index::open(&iidx).unwrap().manifest().rows, 2);
+    assert_eq!(clusterby::store::caption_index::Index::open(&iidx).unwrap().manifest().rows, 2);
 
     // eval reads IC|TC's result like any other.
     let o = Command::new(common::bin()).args(["eval", out.to_str().unwrap(), "--labels", sidx.to_str().unwrap()]).output().unwrap();

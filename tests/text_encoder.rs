@@ -98,7 +98,7 @@ fn embed_text_cli_writes_npy() {
         .status()
         .unwrap();
     assert!(st.success());
-    let a = clusterby::npy::read_f32(&out).unwrap();
+    let a = clusterby::util::npy::read_f32(&out).unwrap();
     assert_eq!(a.dim(), (2, 384));
     let n: f32 = a.row(0).iter().map(|x| x * x).sum();
     assert!((n - 1.0).abs() < 1e-4);
@@ -169,7 +169,7 @@ fn corrupt_model_file_is_a_clear_error() {
     // A download cut short: the first 4 KB of the real model.
     let bytes = std::fs::read(src.join("model.onnx")).unwrap();
     std::fs::write(dir.join("model.onnx"), &bytes[..4096]).unwrap();
-    let rt = clusterby::runtime::candidates(&Default::default());
+    let rt = clusterby::embed::runtime::candidates(&Default::default());
     let lib = rt.iter().find(|p| p.is_file()).expect("runtime installed").to_str().unwrap().to_string();
     let env = [("CLUSTERBY_HOME", home.path().to_str().unwrap()), ("CLUSTERBY_ORT_LIB", lib.as_str())];
     let (ok, err) = run_cli(&env, &["embed-text", "hello", "--out", home.path().join("o.npy").to_str().unwrap()]);

@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, CowArray, Ix2};
 
 use crate::cluster::Rows;
 
-use crate::text_embedding::{EmbedError, TextEmbedding};
+use crate::embed::text::{EmbedError, TextEmbedding};
 
 pub mod values;
 pub mod vocab;

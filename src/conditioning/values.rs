@@ -423,11 +423,11 @@ impl CaptionPartition {
                 cache.pop_first();
             }
             cache.insert(key, l.clone());
-            let tmp = path.with_extension(format!("json.{}.partial", std::process::id()));
-            let written = std::fs::create_dir_all(&derived).is_ok()
-                && serde_json::to_vec(&cache).ok().is_some_and(|b| std::fs::write(&tmp, b).is_ok());
-            if !(written && std::fs::rename(&tmp, &path).is_ok()) {
-                let _ = std::fs::remove_file(&tmp);
+            // An unwritable cache only means computing the partition again next time.
+            if std::fs::create_dir_all(&derived).is_ok() {
+                if let Ok(bytes) = serde_json::to_vec(&cache) {
+                    let _ = crate::util::fs::write_atomic(&path, &bytes);
+                }
             }
         }
         Self { rows, k, labels }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::naming::text::caption_terms;
 use crate::naming::StopWords;
-use crate::text_embedding::{EmbedError, TextEmbedding};
+use crate::embed::text::{EmbedError, TextEmbedding};
 
 /// A term must occur in at least this share of captions (and in 3) to be an axis of the
 /// zero-call values, so that one-off words do not become cluster axes, and in at most half,
@@ -84,9 +84,7 @@ fn write_occurrences(path: &Path, fp: u64, occ: &[Vec<u32>]) -> std::io::Result<
             buf.extend_from_slice(&id.to_le_bytes());
         }
     }
-    let tmp = path.with_extension("bin.partial");
-    std::fs::write(&tmp, buf)?;
-    std::fs::rename(&tmp, path)
+    crate::util::fs::write_atomic(path, &buf)
 }
 
 /// The cached occurrences if the file is whole and belongs to these captions and terms.
@@ -241,7 +239,7 @@ impl Vocabulary {
         {
             return None;
         }
-        let emb = crate::npy::read_f32(&npy_path).ok()?;
+        let emb = crate::util::npy::read_f32(&npy_path).ok()?;
         if emb.nrows() != meta.terms.len() || (emb.nrows() > 0 && emb.ncols() != dim) {
             return None;
         }
@@ -287,11 +285,9 @@ impl Vocabulary {
         };
         let write = || -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&dir)?;
-            crate::npy::write_f32(&npy_path, &v.embeddings)?;
+            crate::util::npy::write_f32(&npy_path, &v.embeddings)?;
             write_occurrences(&dir.join(OCCURRENCES_FILE), fp, &v.occurrences)?;
-            let tmp = meta_path.with_extension("json.partial");
-            std::fs::write(&tmp, serde_json::to_vec(&meta)?)?;
-            std::fs::rename(&tmp, &meta_path)?;
+            crate::util::fs::write_atomic(&meta_path, &serde_json::to_vec(&meta)?)?;
             Ok(())
         };
         if let Err(e) = write() {
@@ -362,7 +358,7 @@ mod tests {
         std::fs::create_dir_all(&derived).unwrap();
         let caps: Vec<String> = vec!["A violin.".into(); 4];
         let fp = fingerprint(&caps);
-        crate::npy::write_f32(&derived.join("vocab.npy"), &Array2::<f32>::zeros((1, 2))).unwrap();
+        crate::util::npy::write_f32(&derived.join("vocab.npy"), &Array2::<f32>::zeros((1, 2))).unwrap();
         write_occurrences(&derived.join(OCCURRENCES_FILE), fp, &vec![vec![0u32]; 4]).unwrap();
         let write_meta = |min_df: Option<u32>| {
             let mut meta = serde_json::json!({"model": "m", "rows": 4, "fingerprint": fp, "terms": ["violin"], "df": [4]});

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::client::{ChatOptions, Message};
-use crate::jsonl::AppendLog;
+use super::chat::{ChatOptions, Message};
+use crate::util::jsonl::AppendLog;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CachedAnswer {

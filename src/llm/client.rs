@@ -1,206 +1,19 @@
 //! OpenAI-compatible chat completions with timeouts, retries, a concurrency limit and usage counts.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::cache::{AnswerCache, CachedAnswer};
-use super::{LlmError, ENV_API_KEY, ENV_BASE_URL, ENV_MODEL};
-
-/// Where and how to call the model. The API key itself is never stored here: only the name of
-/// the environment variable that holds it, so printing a config cannot leak it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlmConfig {
-    /// Base URL up to and including `/v1` (`http://127.0.0.1:11434/v1` for Ollama).
-    pub base_url: String,
-    pub model: String,
-    /// Environment variable holding the API key; unset or empty means no Authorization header.
-    pub api_key_env: String,
-    /// Limit for one HTTP exchange, connect to last byte; for a streamed answer
-    /// ([`ChatOptions::stream`]), for each wait for bytes.
-    pub timeout: Duration,
-    /// Attempts after the first, on 429, 5xx, timeouts and connection errors.
-    pub max_retries: usize,
-    /// First backoff; doubled per retry, capped at 30 s; a `Retry-After` header wins when shorter.
-    pub backoff: Duration,
-    /// Calls in flight at once across all threads using this client.
-    pub concurrency: usize,
-    /// Tokens the server holds per request (prompt + answer). `None`: asked of the server
-    /// where it says (see [`LlmClient::context_window`]).
-    pub context_window: Option<u32>,
-}
-
-impl Default for LlmConfig {
-    fn default() -> Self {
-        Self {
-            base_url: "http://127.0.0.1:8080/v1".into(),
-            model: "default".into(),
-            api_key_env: ENV_API_KEY.into(),
-            timeout: Duration::from_secs(120),
-            max_retries: 3,
-            backoff: Duration::from_millis(500),
-            concurrency: 4,
-            context_window: None,
-        }
-    }
-}
-
-impl LlmConfig {
-    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
-        Self { base_url: base_url.into(), model: model.into(), ..Default::default() }
-    }
-
-    /// Defaults overridden by `CLUSTERBY_LLM_BASE_URL` and `CLUSTERBY_LLM_MODEL` when set.
-    pub fn from_env() -> Self {
-        let mut c = Self::default();
-        if let Some(u) = crate::paths::non_empty_env(ENV_BASE_URL) {
-            c.base_url = u;
-        }
-        if let Some(m) = crate::paths::non_empty_env(ENV_MODEL) {
-            c.model = m;
-        }
-        c
-    }
-
-    pub fn with_base_url(mut self, u: impl Into<String>) -> Self {
-        self.base_url = u.into();
-        self
-    }
-    pub fn with_model(mut self, m: impl Into<String>) -> Self {
-        self.model = m.into();
-        self
-    }
-    pub fn with_api_key_env(mut self, v: impl Into<String>) -> Self {
-        self.api_key_env = v.into();
-        self
-    }
-    pub fn with_timeout(mut self, t: Duration) -> Self {
-        self.timeout = t;
-        self
-    }
-    pub fn with_max_retries(mut self, n: usize) -> Self {
-        self.max_retries = n;
-        self
-    }
-    pub fn with_backoff(mut self, b: Duration) -> Self {
-        self.backoff = b;
-        self
-    }
-    pub fn with_context_window(mut self, tokens: Option<u32>) -> Self {
-        self.context_window = tokens;
-        self
-    }
-    pub fn with_concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n;
-        self
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: Content,
-}
-
-/// Plain text, or OpenAI content parts (text and `image_url` parts for vision models).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<Value>),
-}
-
-impl Message {
-    pub fn system(s: impl Into<String>) -> Self {
-        Self { role: "system".into(), content: Content::Text(s.into()) }
-    }
-    pub fn user(s: impl Into<String>) -> Self {
-        Self { role: "user".into(), content: Content::Text(s.into()) }
-    }
-    /// A user message with a text part and an image sent inline as a data URL.
-    pub fn user_with_image(text: impl Into<String>, data_url: String) -> Self {
-        let parts = vec![
-            json!({"type": "text", "text": text.into()}),
-            json!({"type": "image_url", "image_url": {"url": data_url}}),
-        ];
-        Self { role: "user".into(), content: Content::Parts(parts) }
-    }
-    /// The text of the message (text parts joined).
-    pub fn text(&self) -> String {
-        match &self.content {
-            Content::Text(t) => t.clone(),
-            Content::Parts(p) => p.iter().filter_map(|v| v.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatOptions {
-    pub max_tokens: u32,
-    pub temperature: f32,
-    /// Ask for `response_format: json_object`; dropped automatically if the server rejects it.
-    pub json: bool,
-    /// Ask for output matching this JSON schema (`response_format: json_schema`; llama.cpp,
-    /// vLLM, Ollama and OpenAI constrain decoding to it). Falls back to `json_object`, then to
-    /// nothing, when the server rejects it.
-    pub json_schema: Option<Value>,
-    /// Ask for the answer as a stream of tokens (`stream: true`). The timeout then bounds the
-    /// silence between reads instead of the whole exchange, so a long answer from a slow but
-    /// working server completes, while a stalled one is still caught. Servers that answer
-    /// with one JSON body anyway are read as such. Not part of the answer-cache key: the
-    /// answer is the same.
-    #[serde(skip)]
-    pub stream: bool,
-}
-
-impl Default for ChatOptions {
-    fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, json: false, json_schema: None, stream: false }
-    }
-}
-
-impl ChatOptions {
-    pub fn with_max_tokens(mut self, n: u32) -> Self {
-        self.max_tokens = n;
-        self
-    }
-    pub fn with_json(mut self, j: bool) -> Self {
-        self.json = j;
-        self
-    }
-    pub fn with_json_schema(mut self, schema: Value) -> Self {
-        self.json = true;
-        self.json_schema = Some(schema);
-        self
-    }
-    pub fn with_stream(mut self, stream: bool) -> Self {
-        self.stream = stream;
-        self
-    }
-
-    /// 2 = schema, 1 = json_object, 0 = free text.
-    fn format_level(&self) -> u8 {
-        match (&self.json_schema, self.json) {
-            (Some(_), _) => 2,
-            (None, true) => 1,
-            _ => 0,
-        }
-    }
-}
-
-/// One answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    pub content: String,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub seconds: f64,
-    /// Attempts it took (1 = no retry).
-    pub attempts: usize,
-}
+use super::chat::{ChatOptions, Completion, Message};
+use super::compat::{rejects_response_format, Compat, REASONING_ALLOWANCE};
+use super::config::LlmConfig;
+use super::stream::{parse_completion, parse_event_stream, snippet, StreamError, STREAM_TIMEOUT_FACTOR};
+use super::{LlmError, ENV_API_KEY};
+use crate::util::redact::redact_url;
 
 /// Calls, tokens and time spent, reported in every result that used a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -312,8 +125,8 @@ impl LlmClient {
             return Err(LlmError::Config("the model name is empty".into()));
         }
         let url = format!("{base}/chat/completions");
-        let key = crate::paths::non_empty_env(&config.api_key_env).or_else(|| {
-            (config.api_key_env == ENV_API_KEY).then(|| crate::paths::non_empty_env("OPENAI_API_KEY")).flatten()
+        let key = crate::util::paths::non_empty_env(&config.api_key_env).or_else(|| {
+            (config.api_key_env == ENV_API_KEY).then(|| crate::util::paths::non_empty_env("OPENAI_API_KEY")).flatten()
         });
         let t = Some(config.timeout);
         let agent = ureq::Agent::config_builder()
@@ -378,7 +191,7 @@ impl LlmClient {
                     attempts -= 1;
                     continue;
                 }
-                Err(e) if self.learn_from_rejection(&e.0) => {
+                Err(e) if self.compat.learn_from_rejection(&e.0) => {
                     attempts -= 1;
                     continue;
                 }
@@ -548,145 +361,11 @@ impl LlmClient {
     }
 }
 
-impl LlmClient {
-    /// A 400 that names a parameter this model does not take (OpenAI's reasoning models refuse
-    /// `max_tokens` for `max_completion_tokens`, and any temperature but their default): the
-    /// client stops sending it, for this call and the ones after. True when something changed.
-    fn learn_from_rejection(&self, e: &LlmError) -> bool {
-        let LlmError::Status { status: 400 | 422, body, .. } = e else { return false };
-        let b = body.to_ascii_lowercase();
-        let refused = |param: &str| {
-            b.contains(param)
-                && ["unsupported", "not supported", "does not support", "unrecognized", "not allowed"].iter().any(|w| b.contains(w))
-        };
-        if refused("max_tokens") && !self.compat.completion_tokens.swap(true, Ordering::Relaxed) {
-            return true;
-        }
-        if refused("stream_options") {
-            return !self.compat.no_stream_options.swap(true, Ordering::Relaxed);
-        }
-        if refused("stream") && !self.compat.no_stream.swap(true, Ordering::Relaxed) {
-            return true;
-        }
-        refused("temperature") && !self.compat.default_temperature.swap(true, Ordering::Relaxed)
-    }
-}
-
-/// Room for hidden reasoning on top of the answer's own limit, once a server asked for
-/// `max_completion_tokens` (reasoning models); an answer cut off by it would be lost.
-const REASONING_ALLOWANCE: u32 = 8192;
-
-/// What the server turned out not to accept, learnt from its 400s.
-#[derive(Default)]
-struct Compat {
-    completion_tokens: AtomicBool,
-    default_temperature: AtomicBool,
-    no_stream: AtomicBool,
-    no_stream_options: AtomicBool,
-}
-
-/// A streamed answer may take this many times the timeout in all (the timeout itself bounds
-/// each silence): 1 hour at the default 120 s.
-const STREAM_TIMEOUT_FACTOR: u32 = 30;
-
-enum StreamError {
-    Io(std::io::Error),
-    Bad(String),
-}
-
-/// An OpenAI-style event stream (`data: {chunk}` lines, `data: [DONE]` last): the content
-/// deltas joined, and the token counts of the chunk that carries `usage` (the last, when
-/// `stream_options.include_usage` was honoured). Comments, event names and unknown fields are
-/// skipped; an `error` object, an unparsable chunk or a stream with no chunk is a bad answer.
-fn parse_event_stream(reader: impl std::io::BufRead) -> Result<Completion, StreamError> {
-    let mut c = Completion { content: String::new(), prompt_tokens: 0, completion_tokens: 0, seconds: 0.0, attempts: 1 };
-    let mut chunks = 0usize;
-    for line in reader.lines() {
-        let line = line.map_err(StreamError::Io)?;
-        let Some(data) = line.strip_prefix("data:") else { continue };
-        let data = data.trim();
-        if data == "[DONE]" {
-            break;
-        }
-        if data.is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(data).map_err(|e| StreamError::Bad(format!("stream chunk not JSON ({e}): {}", snippet(data))))?;
-        if let Some(err) = v.get("error") {
-            return Err(StreamError::Bad(format!("error object in the stream: {}", snippet(&err.to_string()))));
-        }
-        chunks += 1;
-        let piece = v
-            .pointer("/choices/0/delta/content")
-            .and_then(Value::as_str)
-            .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str));
-        c.content.push_str(piece.unwrap_or(""));
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            let tok = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-            c.prompt_tokens = tok("prompt_tokens");
-            c.completion_tokens = tok("completion_tokens");
-        }
-    }
-    if chunks == 0 {
-        return Err(StreamError::Bad("the event stream held no answer".into()));
-    }
-    Ok(c)
-}
-
-fn rejects_response_format(e: &(LlmError, Option<Duration>)) -> bool {
-    matches!(&e.0, LlmError::Status { status, body, .. } if (*status == 400 || *status == 422) && (body.contains("response_format") || body.contains("schema")))
-}
-
-fn parse_completion(text: &str) -> Result<Completion, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
-    if let Some(err) = v.get("error") {
-        return Err(format!("error object: {}", snippet(&err.to_string())));
-    }
-    let content = v
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str))
-        .ok_or_else(|| format!("no choices[0].message.content in {}", snippet(text)))?;
-    let tok = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
-    Ok(Completion {
-        content: content.to_string(),
-        prompt_tokens: tok("prompt_tokens"),
-        completion_tokens: tok("completion_tokens"),
-        seconds: 0.0,
-        attempts: 1,
-    })
-}
-
-/// First 200 characters, on one line, for error messages.
-fn snippet(s: &str) -> String {
-    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 200 {
-        one.chars().take(200).collect::<String>() + "…"
-    } else {
-        one
-    }
-}
-
-/// Drops user info and the query string, where keys sometimes travel (`?api-key=`).
-pub fn redact_url(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or("");
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            if path.is_empty() {
-                format!("{scheme}://{host}")
-            } else {
-                format!("{scheme}://{host}/{path}")
-            }
-        }
-        None => no_query.to_string(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use crate::llm::fake_server::{FakeServer, Reply};
 
     fn client(url: &str) -> LlmClient {

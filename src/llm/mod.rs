@@ -2,15 +2,21 @@
 //! OpenAI), tolerant JSON extraction from model output, and an on-disk answer cache.
 //!
 //! clusterby's query path makes at most one call through this client; the IC|TC baseline
-//! ([`crate::ictc`]) makes 2N+1 through the same one, so both are measured alike.
+//! ([`crate::experiments::ictc`]) makes 2N+1 through the same one, so both are measured alike.
 
 pub mod cache;
+mod chat;
 pub mod client;
+mod compat;
+mod config;
 mod context_window;
 pub mod json;
+mod stream;
 
 pub use cache::AnswerCache;
-pub use client::{ChatOptions, Content, LlmClient, LlmConfig, LlmUsage, Message};
+pub use chat::{ChatOptions, Completion, Content, Message};
+pub use client::{LlmClient, LlmUsage};
+pub use config::LlmConfig;
 pub use json::{extract_json, parse_categories, parse_names};
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
@@ -60,7 +66,7 @@ pub fn parallel_map<T: Send>(
     use std::sync::atomic::{AtomicUsize, Ordering};
     let out: std::sync::Mutex<Vec<Option<T>>> = std::sync::Mutex::new((0..n).map(|_| None).collect());
     let next = AtomicUsize::new(0);
-    let bar = crate::progress::bar(n as u64, what, progress);
+    let bar = crate::util::progress::bar(n as u64, what, progress);
     std::thread::scope(|s| {
         for _ in 0..workers.clamp(1, n.max(1)) {
             s.spawn(|| loop {

@@ -1,6 +1,7 @@
 //! Model catalogue, local model cache and bring-your-own-ONNX configuration.
 
 mod catalogue;
+pub mod hub;
 
 pub use catalogue::{ModelFile, ModelInfo, ModelKind, ModelName};
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::paths;
+use crate::util::paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -24,7 +25,7 @@ pub enum ModelError {
     #[error("bad model config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error("{0}")]
-    Hub(#[from] crate::hub::HubError),
+    Hub(#[from] crate::models::hub::HubError),
 }
 
 /// Folder that holds a catalogue model's files.
@@ -46,13 +47,13 @@ pub fn installed_dir(name: ModelName) -> Result<PathBuf, ModelError> {
 }
 
 /// Downloads a catalogue model's files from the Hugging Face hub into the cache (or checks them).
-pub fn pull(name: ModelName, opts: &crate::hub::HubOptions) -> Result<PathBuf, ModelError> {
+pub fn pull(name: ModelName, opts: &crate::models::hub::HubOptions) -> Result<PathBuf, ModelError> {
     let info = name.info();
     let dir = model_dir(name);
-    let files: Vec<crate::hub::HubFile> = info
+    let files: Vec<crate::models::hub::HubFile> = info
         .files
         .iter()
-        .map(|f| crate::hub::HubFile {
+        .map(|f| crate::models::hub::HubFile {
             repo: info.repo.to_string(),
             revision: info.revision.to_string(),
             remote_path: f.remote.to_string(),
@@ -60,14 +61,14 @@ pub fn pull(name: ModelName, opts: &crate::hub::HubOptions) -> Result<PathBuf, M
             sha256: None,
         })
         .collect();
-    crate::hub::download_files(&files, &dir, info.name, opts)?;
+    crate::models::hub::download_files(&files, &dir, info.name, opts)?;
     Ok(dir)
 }
 
 /// Re-hashes an installed model's files against its manifest (`clusterby-model.json`).
 pub fn verify(name: ModelName) -> Result<PathBuf, ModelError> {
     let dir = installed_dir(name)?;
-    crate::hub::verify_dir(&dir)?;
+    crate::models::hub::verify_dir(&dir)?;
     Ok(dir)
 }
 

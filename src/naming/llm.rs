@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{ClusterName, KeywordNamer, Namer, NamerFallback, NamerKind, NamingError, NamingReport, NamingRequest, NOISE_CLUSTER};
 use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 /// What an LLM namer's call did: the report the result carries, and the call's usage.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn names_must_identify_their_clusters() {
-        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+        let Some(mut enc) = crate::embed::text::test_encoder() else { return };
         let kw = |c: i64, words: &[&str]| ClusterName {
             cluster: c,
             name: words[0].into(),

@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use crate::conditioning::{self, ConditionInput, ConditionReport, Conditioned};
-use crate::index::store::LoadedIndex;
+use crate::store::caption_index::LoadedIndex;
 use crate::llm::LlmClient;
 use crate::naming::TermLists;
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 use super::pipeline::{self, Draft, Features, Naming};
 use super::{ClusterResult, ConditioningReport, NamerKind, QueryError, QueryOptions, Strategy};

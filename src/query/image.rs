@@ -14,10 +14,10 @@ use std::time::Instant;
 use ndarray::{Array1, Array2, Axis};
 
 use crate::conditioning::{self, ConditionInput, Conditioning};
-use crate::image_index::LoadedImageIndex;
+use crate::store::image_index::LoadedImageIndex;
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, NOISE_CLUSTER, NOISE_NAME};
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 use super::pipeline::{self, Draft, Features, NameFn, Naming};
 use super::{CandidateSource, ClusterResult, ImageValuesReport, NamerKind, QueryError, QueryOptions, Space, Strategy};
@@ -100,7 +100,7 @@ fn value_embeddings(
     let key: Vec<String> = std::iter::once(clip_text.name().to_string()).chain(candidates.iter().cloned()).collect();
     let h = conditioning::vocab::fingerprint(&key);
     let path = cache_dir.map(|d| d.join("derived").join(format!("clip-values-{h:016x}.npy")));
-    if let Some(e) = path.as_ref().and_then(|p| crate::npy::read_f32(p).ok()) {
+    if let Some(e) = path.as_ref().and_then(|p| crate::util::npy::read_f32(p).ok()) {
         if e.nrows() == candidates.len() && e.ncols() == clip_text.dim() {
             return Ok(e);
         }
@@ -110,7 +110,7 @@ fn value_embeddings(
     if let Some(p) = &path {
         // A cache that cannot be written costs time on the next query, nothing else.
         let _ = p.parent().map(std::fs::create_dir_all);
-        let _ = crate::npy::write_f32(p, &v);
+        let _ = crate::util::npy::write_f32(p, &v);
     }
     Ok(v)
 }
@@ -253,7 +253,7 @@ fn caption_features(
             "this image index has no captions: index with --captioner or --captions, or use --space image".into(),
         ));
     };
-    let cache = opts.cache_dir.as_ref().map(|d| d.join(crate::image_index::CAPTIONS_DIR));
+    let cache = opts.cache_dir.as_ref().map(|d| d.join(crate::store::image_index::CAPTIONS_DIR));
     let (c, _) = conditioning::condition(
         &ConditionInput {
             captions: &idx.captions,

@@ -20,15 +20,15 @@ use std::path::PathBuf;
 
 use crate::cluster::{ClusterError, Method};
 use crate::conditioning::{self, Conditioning, ConditioningError};
-use crate::index::store::LoadedIndex;
+use crate::store::caption_index::LoadedIndex;
 use crate::llm::LlmClient;
 use crate::naming::NamingError;
-use crate::text_embedding::{EmbedError, TextEmbedding};
+use crate::embed::text::{EmbedError, TextEmbedding};
 
 pub use one_call::{GroupingCheck, OneCallParams, DEFAULT_LLM_VALUES};
 pub use pipeline::representatives;
 pub use result::{
-    Assignment, CandidateSource, ClusterResult, ClusterSummary, ConditioningReport, Diagnostics, ImageValuesReport,
+    Assignment, CandidateSource, ClusterResult, ClusterSummary, ConditioningReport, Diagnostics, IctcReport, ImageValuesReport,
     NamerFallback, NamerKind, NamingReport, ResultReadError, Space, Strategy, RESULT_SCHEMA_VERSION,
 };
 

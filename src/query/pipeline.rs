@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::cluster::{self, ClusterParams, Clustering, Rows};
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, KeywordNamer, LlmNamer, Namer, NamingRequest, TermLists};
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 use super::{Assignment, ClusterResult, ClusterSummary, NamerKind, NamingReport, QueryError, QueryOptions};
 

@@ -107,6 +107,25 @@ pub enum CandidateSource {
     BuiltIn,
 }
 
+/// What happened, beyond the clusters: the counts a reader needs to trust the baseline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IctcReport {
+    /// Calls the pipeline needs: 2N + 1.
+    pub logical_calls: usize,
+    pub cache_hits: usize,
+    /// Step-2a calls that failed after retries (the caption gets no label).
+    pub label_failures: usize,
+    /// Whether step 2b's answer was usable; if not, the K most frequent labels are the names.
+    pub merge_fell_back: Option<String>,
+    /// Step-3 answers that named a category exactly (case and punctuation aside).
+    pub assigned_exactly: usize,
+    /// Step-3 answers outside the names, mapped to the nearest name by embedding.
+    pub mapped_by_embedding: usize,
+    /// Step-3 calls that failed; the caption itself was matched to the names by embedding.
+    pub assign_failures: usize,
+    pub distinct_labels: usize,
+}
+
 /// Typed diagnostics of a query.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostics {
@@ -131,7 +150,7 @@ pub struct Diagnostics {
     pub one_call: Option<OneCallReport>,
     /// IC|TC's own counts (labels, exact and mapped answers, failures, cache hits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ictc: Option<crate::ictc::IctcReport>,
+    pub ictc: Option<IctcReport>,
 }
 
 /// The result of one query.

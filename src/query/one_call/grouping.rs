@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use crate::cluster::{CheckedClusterParams, Rows};
 use crate::conditioning::Vocabulary;
 use crate::naming::ClusterName;
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 use super::super::QueryError;
 

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterParams, Clustering, Method};
 use crate::conditioning::{values, Vocabulary};
-use crate::index::store::LoadedIndex;
+use crate::store::caption_index::LoadedIndex;
 use crate::llm::{parse_categories, ChatOptions, LlmClient, LlmUsage};
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 use super::caption::{self, Prepared};
 use super::pipeline::{self, Draft, Naming};

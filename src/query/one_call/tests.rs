@@ -54,7 +54,7 @@ fn band(instruments: &[&str; 4]) -> Vec<String> {
 
 #[test]
 fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     let caps: Vec<&str> = (0..12)
         .map(|i| {
             if i % 2 == 0 {
@@ -95,7 +95,7 @@ fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
 
 #[test]
 fn a_small_context_window_lists_what_fits() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&owned.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let opts = one_call("musical instrument", Some(2));
@@ -128,7 +128,7 @@ fn a_small_context_window_lists_what_fits() {
 
 #[test]
 fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     // Strings (guitar, harp) and wind (saxophone, flute): nothing in the captions says which
     // is which, and MiniLM pairs the guitar with the saxophone.
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
@@ -189,7 +189,7 @@ fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
 
 #[test]
 fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     let players = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&players.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let zero = run(&idx, &mut enc, &QueryOptions::new("musical instrument"), None).unwrap();
@@ -226,7 +226,7 @@ fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
 
 #[test]
 fn a_grouping_the_embeddings_do_not_follow_is_kept_where_co_mentions_vouch_for_it() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     // Two bands, each mixing strings and wind. Most captions show one instrument; where two
     // appear together they are of one band. Nothing in the words says which band an
     // instrument is in, and the embeddings pair instruments by kind; the co-mentions say it.
@@ -286,7 +286,7 @@ fn a_grouping_the_embeddings_do_not_follow_is_kept_where_co_mentions_vouch_for_i
 
 #[test]
 fn one_call_needs_values_conditioning() {
-    let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&owned.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let server = FakeServer::start(vec![]);

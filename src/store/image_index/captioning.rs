@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::images::{decode_file, DecodeLimits, PathMap};
-use crate::jsonl::AppendLog;
+use crate::store::image_files::{decode_file, DecodeLimits, PathMap};
+use crate::util::jsonl::AppendLog;
 use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
 
 /// Criterion-free on purpose: one caption serves every later criterion.

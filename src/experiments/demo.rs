@@ -4,7 +4,7 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::index::input::CaptionRecord;
+use crate::store::readers::CaptionRecord;
 
 const PLACES: [(&str, [&str; 5]); 4] = [
     ("beach", [

@@ -7,7 +7,7 @@
 //!                           caption empty, label, embedding = CLIP image_embeds)
 //!   images.json             what was indexed: the folder, the CLIP model, where labels came from
 //!   files.jsonl             per file: size and mtime when indexed, or why it was skipped
-//!   captions.jsonl          captioner answers per image (see `crate::captioning`)
+//!   captions.jsonl          captioner answers per image (see `crate::store::image_index::captioning`)
 //!   captions/               caption embeddings: a regular clusterby index over the same ids
 //! ```
 //!
@@ -15,6 +15,7 @@
 //! between the two leaves stored rows without a log line; the next run logs them without
 //! re-encoding. Decoding runs on a rayon pool one batch ahead of ONNX Runtime.
 
+pub mod captioning;
 pub mod pipeline;
 
 use std::collections::HashMap;
@@ -25,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 pub use pipeline::{index_folder, ImageIndexOptions, ImageIndexReport, LabelSource};
 
-use crate::index::store::{Index, LoadedIndex};
-use crate::index::IndexError;
+use crate::store::caption_index::{Index, LoadedIndex};
+use crate::store::IndexError;
 
 pub const DESCRIPTOR_FILE: &str = "images.json";
 pub const FILES_LOG: &str = "files.jsonl";
@@ -37,9 +38,9 @@ pub enum ImageIndexError {
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(transparent)]
-    Embed(#[from] crate::text_embedding::EmbedError),
+    Embed(#[from] crate::embed::text::EmbedError),
     #[error(transparent)]
-    Labels(#[from] crate::images::LabelError),
+    Labels(#[from] crate::store::image_files::LabelError),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("{0}")]
@@ -81,10 +82,8 @@ impl Descriptor {
 
     pub fn write(&self, dir: &Path) -> Result<(), ImageIndexError> {
         let p = dir.join(DESCRIPTOR_FILE);
-        let tmp = dir.join(".images.json.tmp");
         let body = serde_json::to_vec_pretty(self).map_err(|e| ImageIndexError::io(&p, e))?;
-        std::fs::write(&tmp, body).map_err(|e| ImageIndexError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &p).map_err(|e| ImageIndexError::io(&p, e))
+        crate::util::fs::write_atomic(&p, &body).map_err(|e| ImageIndexError::io(&p, e))
     }
 }
 

@@ -12,8 +12,8 @@ use ort::value::Tensor;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
-use crate::progress;
-use crate::runtime::{self, RuntimeError, RuntimeOptions};
+use crate::util::progress;
+use crate::embed::runtime::{self, RuntimeError, RuntimeOptions};
 
 pub use pooling::{l2_normalize_rows, mean_pool};
 

@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
 
-use crate::paths;
+use crate::util::paths;
 
 /// The ONNX Runtime release this build is made for (ort 2.0.0-rc.15 targets 1.31).
 pub const ORT_VERSION: &str = "1.31.1";

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use crate::index::input::{read_captions, CaptionRecord, SkippedLine};
-use crate::index::store::Index;
-use crate::index::IndexError;
-use crate::progress;
-use crate::text_embedding::{EmbedError, TextEmbedding};
+use crate::store::readers::{read_captions, CaptionRecord, SkippedLine};
+use crate::store::caption_index::Index;
+use crate::store::IndexError;
+use crate::util::progress;
+use crate::embed::text::{EmbedError, TextEmbedding};
 
 /// Rows per immutable part file: small enough that a killed run loses little, large enough that
 /// the index does not become thousands of files.

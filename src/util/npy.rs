@@ -21,16 +21,17 @@ pub fn write_f32(path: &Path, a: &Array2<f32>) -> Result<(), NpyError> {
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let tmp = path.with_extension("npy.partial");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-    f.write_all(b"\x93NUMPY\x01\x00").map_err(io)?;
-    f.write_all(&(header.len() as u16).to_le_bytes()).map_err(io)?;
-    f.write_all(header.as_bytes()).map_err(io)?;
-    for x in a.iter() {
-        f.write_all(&x.to_le_bytes()).map_err(io)?;
-    }
-    f.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::util::fs::write_atomic_with(path, |file| {
+        let mut f = std::io::BufWriter::new(file);
+        f.write_all(b"\x93NUMPY\x01\x00")?;
+        f.write_all(&(header.len() as u16).to_le_bytes())?;
+        f.write_all(header.as_bytes())?;
+        for x in a.iter() {
+            f.write_all(&x.to_le_bytes())?;
+        }
+        f.flush()
+    })
+    .map_err(io)
 }
 
 pub fn read_f32(path: &Path) -> Result<Array2<f32>, NpyError> {

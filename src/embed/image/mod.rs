@@ -18,8 +18,8 @@ use ort::value::Tensor;
 pub use preprocess::{ClipPreprocessor, PreprocessError};
 
 use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
-use crate::runtime::RuntimeOptions;
-use crate::text_embedding::{l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use crate::embed::runtime::RuntimeOptions;
+use crate::embed::text::{l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 /// Where a CLIP model comes from: the catalogue, or a folder holding an export.
 #[derive(Debug, Clone, PartialEq)]

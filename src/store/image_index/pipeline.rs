@@ -10,10 +10,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Descriptor, ImageIndexError, FILES_LOG};
-use crate::image_embedding::{ClipSource, ImageEmbedding};
-use crate::images::{decode_file, discover, DecodeLimits, ImageFile, LabelTable};
-use crate::index::{label_from_file_name, CaptionRecord, Index};
-use crate::jsonl::AppendLog;
+use crate::embed::image::{ClipSource, ImageEmbedding};
+use crate::store::image_files::{decode_file, discover, DecodeLimits, ImageFile, LabelTable};
+use crate::store::{label_from_file_name, CaptionRecord, Index};
+use crate::util::jsonl::AppendLog;
 
 /// Where image labels come from.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -172,7 +172,7 @@ pub fn index_folder(
         }
     }
     let todo = new.len() + changed.len();
-    let bar = crate::progress::bar(todo as u64, "images", opts.progress);
+    let bar = crate::util::progress::bar(todo as u64, "images", opts.progress);
     let quiet_progress = opts.progress && bar.is_hidden();
     let (tensor_len, batch) = (encoder.preprocessor().tensor_len(), encoder.batch_size());
     let pre = encoder.preprocessor().clone();

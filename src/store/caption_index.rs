@@ -14,7 +14,6 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,7 +36,6 @@ pub const FORMAT_NAME: &str = "clusterby-index";
 pub const FORMAT_VERSION: u32 = 1;
 
 const MANIFEST_FILE: &str = "manifest.json";
-const MANIFEST_TMP: &str = ".manifest.json.tmp";
 const PARTS_DIR: &str = "parts";
 /// ~100 MB of embeddings per row group at dim 384: large enough for efficient scans, small
 /// enough that Spark/DuckDB can split work and the writer's buffer stays bounded.
@@ -480,8 +478,9 @@ fn refuse_foreign_directory(dir: &Path) -> Result<()> {
     for entry in entries {
         let entry = entry.map_err(|e| IndexError::io(dir, e))?;
         let name = entry.file_name();
-        // Left behind by a crash during creation.
-        if name != PARTS_DIR && name != MANIFEST_TMP {
+        // A manifest temp file is left behind by a crash during creation.
+        let manifest_temp = name.to_str().is_some_and(|n| n.starts_with(".manifest.json.") && n.ends_with(".tmp"));
+        if name != PARTS_DIR && !manifest_temp {
             return Err(IndexError::Format {
                 path: dir.to_path_buf(),
                 message: "directory is not empty and has no manifest.json; \
@@ -551,36 +550,17 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
 
 /// Temp file + fsync + rename: readers see either the old or the new manifest, never a mix.
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let tmp = dir.join(MANIFEST_TMP);
     let path = dir.join(MANIFEST_FILE);
     let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Manifest {
         path: path.clone(),
         message: e.to_string(),
     })?;
     json.push(b'\n');
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| IndexError::io(&tmp, e))?;
-    file.write_all(&json)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| IndexError::io(&tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
-    sync_dir(dir)
+    crate::util::fs::write_atomic(&path, &json).map_err(|e| IndexError::io(&path, e))
 }
 
-/// Makes a rename durable; directories cannot be fsynced on all platforms, hence unix only.
 fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| IndexError::io(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::util::fs::sync_dir(dir).map_err(|e| IndexError::io(dir, e))
 }
 
 /// Same shape pyarrow gives `pa.list_(pa.float32(), dim)`: child field "item", nullable.
@@ -927,7 +907,7 @@ mod tests {
         )
         .unwrap();
         fs::write(parts.join(".part-00002.parquet.tmp"), b"PAR1 half written").unwrap();
-        fs::write(dir.join(MANIFEST_TMP), b"{ truncated").unwrap();
+        fs::write(crate::util::fs::temp_path(&dir.join(MANIFEST_FILE)), b"{ truncated").unwrap();
 
         let reopened = Index::open(&dir).unwrap();
         assert_eq!(reopened.load().unwrap().ids, ["a0", "a1"]);

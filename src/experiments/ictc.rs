@@ -11,13 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::llm::json::clean_name;
 use crate::llm::{extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
-use crate::query::{Assignment, ClusterResult, ClusterSummary, NamerKind, Strategy};
-use crate::text_embedding::{EmbedError, TextEmbedding};
+use crate::query::{Assignment, ClusterResult, ClusterSummary, IctcReport, NamerKind, Strategy};
+use crate::embed::text::{EmbedError, TextEmbedding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IctcError {
@@ -46,25 +45,6 @@ impl IctcOptions {
     pub fn new(criterion: impl Into<String>, k: usize) -> Self {
         Self { criterion: criterion.into(), k, max_labels_in_merge: 120, progress: true }
     }
-}
-
-/// What happened, beyond the clusters: the counts a reader needs to trust the baseline.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IctcReport {
-    /// Calls the pipeline needs: 2N + 1.
-    pub logical_calls: usize,
-    pub cache_hits: usize,
-    /// Step-2a calls that failed after retries (the caption gets no label).
-    pub label_failures: usize,
-    /// Whether step 2b's answer was usable; if not, the K most frequent labels are the names.
-    pub merge_fell_back: Option<String>,
-    /// Step-3 answers that named a category exactly (case and punctuation aside).
-    pub assigned_exactly: usize,
-    /// Step-3 answers outside the names, mapped to the nearest name by embedding.
-    pub mapped_by_embedding: usize,
-    /// Step-3 calls that failed; the caption itself was matched to the names by embedding.
-    pub assign_failures: usize,
-    pub distinct_labels: usize,
 }
 
 fn label_prompt(criterion: &str, caption: &str) -> Vec<Message> {
@@ -369,7 +349,7 @@ mod tests {
 
     #[test]
     fn three_steps_then_a_resume_from_the_cache() {
-        let Some(mut enc) = crate::text_embedding::test_encoder() else { return };
+        let Some(mut enc) = crate::embed::text::test_encoder() else { return };
         let server = fake();
         let dir = tempfile::tempdir().unwrap();
         let caps: Vec<String> = [

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::eval;
-use crate::index::store::Index;
-use crate::ictc::{self, IctcOptions};
+use crate::store::caption_index::Index;
+use crate::experiments::ictc::{self, IctcOptions};
 use crate::llm::{AnswerCache, LlmClient, LlmConfig};
 use crate::query::{self, ClusterResult, NamerKind, QueryOptions, Strategy};
-use crate::text_embedding::TextEmbedding;
+use crate::embed::text::TextEmbedding;
 
 /// One labelled caption set; the criterion and K are the only query inputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub fn name_quality(
     res: &ClusterResult,
     truth: &HashMap<String, String>,
     encoder: &mut TextEmbedding,
-) -> Result<Option<f64>, crate::text_embedding::EmbedError> {
+) -> Result<Option<f64>, crate::embed::text::EmbedError> {
     let mut classes: Vec<&str> = Vec::new();
     let (mut t, mut p) = (Vec::new(), Vec::new());
     for a in res.assignments.iter().filter(|a| a.cluster >= 0) {
@@ -185,7 +185,7 @@ pub fn run(
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     for set in sets {
-        if let Some(dir) = set.index.as_ref().filter(|d| crate::image_index::is_image_index(d)) {
+        if let Some(dir) = set.index.as_ref().filter(|d| crate::store::image_index::is_image_index(d)) {
             rows.extend(image_rows(set, dir, cfg, encoder)?);
             continue;
         }
@@ -194,7 +194,7 @@ pub fn run(
             Some(d) => d.clone(),
             None => {
                 let dir = cfg.work_dir.join(set.file.trim_end_matches(".jsonl"));
-                let r = crate::indexing::index_captions_file(&input, &dir, encoder, true)?;
+                let r = crate::store::ingest::index_captions_file(&input, &dir, encoder, true)?;
                 eprintln!("[{}] index: {} rows ({} new, {:.1}s)", set.name, r.total_rows, r.added, r.seconds);
                 dir
             }
@@ -257,7 +257,7 @@ pub fn run(
 /// the checks pass); the conditioning column says what became of the answer.
 fn one_call_row(
     set: &AblationSet,
-    loaded: &crate::index::store::LoadedIndex,
+    loaded: &crate::store::caption_index::LoadedIndex,
     dir: &Path,
     truth: &HashMap<String, String>,
     cfg: &AblationConfig,
@@ -303,15 +303,15 @@ fn image_rows(
     encoder: &mut TextEmbedding,
 ) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
     use crate::query::{image as image_query, Space};
-    let idx = crate::image_index::LoadedImageIndex::open(dir)?;
+    let idx = crate::store::image_index::LoadedImageIndex::open(dir)?;
     let truth: HashMap<String, String> =
         idx.images.ids.iter().zip(&idx.images.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
     let d = &idx.descriptor;
-    let clip = crate::image_embedding::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
+    let clip = crate::embed::image::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
     let mut clip_text = clip.text_encoder(&Default::default(), None)?;
     let mut cap_enc = match &d.caption_model {
-        Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(crate::text_embedding::TextEmbeddingOptions::new(
-            crate::text_embedding::TextModelSource::parse(m)?,
+        Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(crate::embed::text::TextEmbeddingOptions::new(
+            crate::embed::text::TextModelSource::parse(m)?,
         ))?),
         _ => None,
     };

@@ -2,6 +2,7 @@
 //! model directory, verifies them by sha256 and records the hashes in a manifest
 //! (`clusterby-model.json`) so that later runs, including offline ones, can trust what is on disk.
 
+use crate::util::redact::redact_url;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -981,19 +982,6 @@ fn join_url(base: &str, location: &str) -> String {
     format!("{scheme}://{authority}{dir}{loc}")
 }
 
-/// A URL fit for messages: no user-info and no query (CDN redirects carry signatures there).
-fn redact_url(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or("");
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let auth_end = rest.find('/').unwrap_or(rest.len());
-            let authority = &rest[..auth_end];
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{}", &rest[auth_end..])
-        }
-        None => no_query.to_string(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
