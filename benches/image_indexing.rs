@@ -18,9 +18,9 @@ use ort::session::SessionInputValue;
 use ort::value::Tensor;
 
 use clusterby::embed::image::{ClipPreprocessor, ClipSource, ImageEmbedding, ImageEmbeddingOptions};
-use clusterby::store::image_index::{index_folder, ImageIndexOptions};
-use clusterby::store::image_files::{decode_file, DecodeLimits};
 use clusterby::embed::text::open_session;
+use clusterby::store::image_files::{decode_file, DecodeLimits};
+use clusterby::store::image_index::{index_folder, ImageIndexOptions};
 use clusterby::RuntimeOptions;
 
 const BATCH: usize = 32;
@@ -53,10 +53,19 @@ fn bench_model_dir(root: &Path) -> Option<PathBuf> {
 /// The whole pipeline into a fresh index; images/s over the wall time of `index_folder`.
 fn pipeline(images: &Path, model: &Path, threads: usize) -> f64 {
     let src = ClipSource::Dir(model.to_path_buf());
-    let mut enc = ImageEmbedding::try_new(ImageEmbeddingOptions::new(src.clone()).with_threads(threads).with_batch_size(BATCH)).unwrap();
+    let mut enc =
+        ImageEmbedding::try_new(ImageEmbeddingOptions::new(src.clone()).with_threads(threads).with_batch_size(BATCH))
+            .unwrap();
     let out = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let r = index_folder(images, &out.path().join("idx"), &mut enc, &src, &ImageIndexOptions::default().with_progress(false)).unwrap();
+    let r = index_folder(
+        images,
+        &out.path().join("idx"),
+        &mut enc,
+        &src,
+        &ImageIndexOptions::default().with_progress(false),
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
     assert!(r.skipped.is_empty());
     r.added as f64 / secs

@@ -19,8 +19,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_distr_free::normal;
 
-use clusterby::store::caption_index::LoadedIndex;
 use clusterby::query::{self, QueryOptions};
+use clusterby::store::caption_index::LoadedIndex;
 use clusterby::{ModelName, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 const DIM: usize = 384;
@@ -86,12 +86,16 @@ fn one(n: usize, real: Option<&RealIndex>) {
         return;
     }
     let data = match real {
-        Some(r) => clusterby::store::caption_index::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX"),
+        Some(r) => {
+            clusterby::store::caption_index::Index::open(&r.dir).and_then(|i| i.load()).expect("CLUSTERBY_BENCH_INDEX")
+        }
         None => synthetic(n),
     };
     let n = data.ids.len();
     let matrix_mb = (n * data.embeddings.ncols() * 4) as f64 / 1048576.0;
-    let mut enc = TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
+    let mut enc =
+        TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2)))
+            .unwrap();
     let temp = tempfile::tempdir().unwrap();
     // The criterion-free vocabulary cache, as `clusterby index` builds it (an index keeps its own).
     let cache = real.map_or(temp.path(), |r| r.dir.as_path());
@@ -114,7 +118,13 @@ fn one(n: usize, real: Option<&RealIndex>) {
             .ok()
             .and_then(|r| r.parse::<usize>().ok())
             .filter(|&r| r > 0)
-            .unwrap_or(if n >= 1_000_000 { 3 } else if n >= 100_000 { 5 } else { 11 });
+            .unwrap_or(if n >= 1_000_000 {
+                3
+            } else if n >= 100_000 {
+                5
+            } else {
+                11
+            });
         let mut runs: Vec<(f64, String)> = (0..reps)
             .map(|_| {
                 let t = Instant::now();

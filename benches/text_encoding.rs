@@ -11,8 +11,8 @@ use ort::session::SessionInputValue;
 use ort::value::Tensor;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 
-use clusterby::models::{installed_dir, ModelName};
 use clusterby::embed::text::{open_session, TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use clusterby::models::{installed_dir, ModelName};
 
 const BATCH: usize = 32;
 
@@ -25,7 +25,8 @@ fn captions(n: usize) -> Vec<String> {
     let verb = ["playing", "holding", "standing next to", "sitting on", "walking past", "looking at"];
     let obj = ["a violin", "a wooden bench", "a trumpet", "a bicycle", "a large tree", "the river", "a guitar"];
     let place = ["in a busy city street", "in a quiet park", "on a sunny beach", "inside a dim room", "near a lake"];
-    let extra = ["The scene feels calm and relaxed.", "People are gathered around watching.", "The light is warm and soft."];
+    let extra =
+        ["The scene feels calm and relaxed.", "People are gathered around watching.", "The light is warm and soft."];
     let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(7);
     (0..n)
         .map(|_| {

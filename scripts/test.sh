@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command: set up the runtime and models, then run every test.
-# Tests that need the real model, ../shared or a local LLM server find them set up here.
+# The project's test command: set up the runtime and models, check formatting and lints, then
+# run every test. Tests that need the real model, ../shared or a local LLM server find them set
+# up here, and fail (instead of skipping) when they are missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-export CLUSTERBY_REQUIRE_MODELS=1  # model-dependent tests fail instead of skipping
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+export CLUSTERBY_REQUIRE_MODELS=1
 cargo test --all-targets "$@"

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::models::{self, ModelName};
 use crate::embed::runtime::RuntimeOptions;
 use crate::embed::text::{TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use crate::models::{self, ModelName};
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -104,8 +104,8 @@ pub fn embed_text(
 
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
-use crate::store::caption_index::Index;
 use crate::query::{self, ClusterResult, QueryOptions, Strategy};
+use crate::store::caption_index::Index;
 
 pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
@@ -192,7 +192,9 @@ impl PreparedQuery {
     fn note(&self) -> Option<String> {
         use crate::query::AutoZeroCall;
         self.passed_over.map(|why| match why {
-            AutoZeroCall::ImageIndex => "an LLM endpoint was given, but the one call runs on caption indexes only: zero-call".into(),
+            AutoZeroCall::ImageIndex => {
+                "an LLM endpoint was given, but the one call runs on caption indexes only: zero-call".into()
+            }
             AutoZeroCall::Method(m) => {
                 format!("an LLM endpoint was given, but the one call partitions with k-means, not {m}: zero-call")
             }
@@ -227,7 +229,9 @@ pub fn cluster(ctx: &Context, space: Option<crate::query::Space>, a: ClusterArgs
         return cluster_images(ctx, a, space);
     }
     if space.is_some_and(|s| s != crate::query::Space::Caption) {
-        return Err(format!("--space: {} is a caption index; only --space caption applies", a.index_dir.display()).into());
+        return Err(
+            format!("--space: {} is a caption index; only --space caption applies", a.index_dir.display()).into()
+        );
     }
     let t = std::time::Instant::now();
     let idx = Index::open(a.index_dir)?;
@@ -365,7 +369,9 @@ fn load_label_table(
     }
     let Ok(t) = crate::store::image_files::LabelTable::from_csv(path) else { return Ok(None) };
     let col = match column {
-        Some(c) => t.column(c).ok_or_else(|| format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))?,
+        Some(c) => t
+            .column(c)
+            .ok_or_else(|| format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))?,
         None => t.column("label").unwrap_or(0),
     };
     let out: std::collections::HashMap<String, String> = r
@@ -390,7 +396,8 @@ pub fn eval(result: &Path, labels: &Path, column: Option<&str>, json: Option<&Pa
     };
     let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
     let s = crate::eval::score_by_id(&truth, &pairs)?;
-    let line = format!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
+    let line =
+        format!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
     match json {
         Some(p) if is_stdout(p) => {
             eprintln!("{line}");
@@ -504,7 +511,8 @@ pub struct ImageIndexArgs<'a> {
 /// `clusterby index <IMAGE_DIR>`: CLIP embeddings, then captions if asked for.
 pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
     let source = ClipSource::parse(a.clip)?;
-    let mut opts = ImageEmbeddingOptions::new(source.clone()).with_runtime(ctx.runtime.clone()).with_batch_size(a.batch_size);
+    let mut opts =
+        ImageEmbeddingOptions::new(source.clone()).with_runtime(ctx.runtime.clone()).with_batch_size(a.batch_size);
     if let Some(t) = ctx.threads {
         opts = opts.with_threads(t);
     }
@@ -513,7 +521,8 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         Some(p) => LabelSource::Csv { path: p.to_path_buf(), column: a.label_column.map(str::to_string) },
         None => LabelSource::FileNames,
     };
-    let r = image_index::index_folder(a.root, a.out, &mut enc, &source, &ImageIndexOptions::default().with_labels(labels))?;
+    let r =
+        image_index::index_folder(a.root, a.out, &mut enc, &source, &ImageIndexOptions::default().with_labels(labels))?;
     for (id, why) in &r.skipped {
         eprintln!("skipped {id}: {why}");
     }
@@ -603,15 +612,25 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::qu
         None if idx.captioned == idx.images.ids.len() && idx.captioned > 0 => Space::Both,
         None => Space::Image,
     };
-    let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() { &idx.descriptor.clip_model } else { &idx.descriptor.clip_source })?;
+    let clip = ClipSource::parse(if idx.descriptor.clip_source.is_empty() {
+        &idx.descriptor.clip_model
+    } else {
+        &idx.descriptor.clip_source
+    })?;
     let mut clip_text = clip.text_encoder(&ctx.runtime, ctx.threads)?;
     let mut cap_enc = match (&idx.descriptor.caption_model, space) {
         (Some(m), s) if s != Space::Image => Some(TextEmbedding::try_new(ctx.text_options(m)?)?),
         _ => None,
     };
     let prepared = a.query(false)?;
-    let mut result =
-        crate::query::image::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &prepared.opts, prepared.client.as_ref())?;
+    let mut result = crate::query::image::run(
+        &idx,
+        space,
+        &mut clip_text,
+        cap_enc.as_mut(),
+        &prepared.opts,
+        prepared.client.as_ref(),
+    )?;
     result.timings_ms.insert("load_index".into(), load_ms);
     result.notes.extend(prepared.note());
     finish_query(&result, a.json)
@@ -620,8 +639,15 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::qu
 /// `clusterby report`: the HTML gallery of a result.
 pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
     let r = read_result(result)?;
-    let page = crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
+    let page =
+        crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
     crate::util::fs::write_atomic(html, page.html.as_bytes())?;
-    eprintln!("wrote {} ({} clusters, {} thumbnails, {} images not found)", html.display(), r.clusters.len(), page.thumbnails, page.missing);
+    eprintln!(
+        "wrote {} ({} clusters, {} thumbnails, {} images not found)",
+        html.display(),
+        r.clusters.len(),
+        page.thumbnails,
+        page.missing
+    );
     Ok(())
 }

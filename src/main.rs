@@ -385,7 +385,9 @@ fn cluster(ctx: &cli::Context, a: ClusterCmd) -> cli::CliResult {
             exclude: a.exclude,
             caption_weight: a.caption_weight,
             seed: a.seed,
-            one_call: clusterby::query::OneCallParams::default().with_values(a.llm_values).with_grouping(a.llm_grouping),
+            one_call: clusterby::query::OneCallParams::default()
+                .with_values(a.llm_values)
+                .with_grouping(a.llm_grouping),
             json: a.json.as_deref(),
         },
     )
@@ -418,7 +420,9 @@ fn run(cli: Cli) -> cli::CliResult {
                 json: json.as_deref(),
             },
         ),
-        Command::Eval { result, labels, column, json } => cli::eval(&result, &labels, column.as_deref(), json.as_deref()),
+        Command::Eval { result, labels, column, json } => {
+            cli::eval(&result, &labels, column.as_deref(), json.as_deref())
+        }
         Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => cli::ablate(
             &ctx,
             cli::AblateArgs {

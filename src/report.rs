@@ -9,10 +9,10 @@ use std::path::Path;
 
 use base64::Engine;
 
-use crate::store::image_index::{is_image_index, LoadedImageIndex};
-use crate::store::image_files::{decode_file, DecodeLimits};
-use crate::store::caption_index::Index;
 use crate::query::ClusterResult;
+use crate::store::caption_index::Index;
+use crate::store::image_files::{decode_file, DecodeLimits};
+use crate::store::image_index::{is_image_index, LoadedImageIndex};
 
 #[derive(Debug, Clone)]
 pub struct GalleryOptions {
@@ -70,7 +70,11 @@ blockquote{margin:4px 0;padding:4px 8px;border-left:3px solid #ccd;font-size:13p
 
 /// Builds the gallery of `r` over the index in `index_dir` (an image index gives thumbnails; a
 /// caption index gives captions only).
-pub fn gallery(r: &ClusterResult, index_dir: &Path, opts: &GalleryOptions) -> Result<Gallery, Box<dyn std::error::Error>> {
+pub fn gallery(
+    r: &ClusterResult,
+    index_dir: &Path,
+    opts: &GalleryOptions,
+) -> Result<Gallery, Box<dyn std::error::Error>> {
     let (root, captions): (Option<std::path::PathBuf>, HashMap<String, String>) = if is_image_index(index_dir) {
         let idx = LoadedImageIndex::open(index_dir)?;
         let caps = idx.images.ids.iter().cloned().zip(idx.captions).filter(|(_, c)| !c.is_empty()).collect();
@@ -164,6 +168,9 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(escape("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use clusterby::conditioning::Conditioning;
-use clusterby::store::caption_index::Index;
 use clusterby::query::{self, QueryOptions};
+use clusterby::store::caption_index::Index;
 use clusterby::{ModelName, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 /// ACC of plain and values conditioning on one caption set, with the values query's caption weight.
@@ -16,7 +16,8 @@ fn plain_and_values(set: &str, criterion: &str, k: usize) -> Option<(f64, f64, f
     }
     let dir = tempfile::tempdir().unwrap();
     let mut enc =
-        TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2))).unwrap();
+        TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2)))
+            .unwrap();
     clusterby::store::ingest::index_captions_file(&input, dir.path(), &mut enc, false).unwrap();
     let loaded = Index::open(dir.path()).unwrap().load().unwrap();
     let truth: Vec<&str> = loaded.labels.iter().map(|l| l.as_deref().unwrap()).collect();

@@ -12,7 +12,11 @@ fn run(args: &[&str]) -> Output {
     Command::new(common::bin()).args(args).output().unwrap()
 }
 
-fn write_corpus(path: &std::path::Path, items: &[clusterby::experiments::demo::DemoItem], label: fn(&clusterby::experiments::demo::DemoItem) -> &str) {
+fn write_corpus(
+    path: &std::path::Path,
+    items: &[clusterby::experiments::demo::DemoItem],
+    label: fn(&clusterby::experiments::demo::DemoItem) -> &str,
+) {
     let mut f = std::fs::File::create(path).unwrap();
     for (i, it) in items.iter().enumerate() {
         if i == 3 {

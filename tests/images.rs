@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use clusterby::store::caption_index::Index;
 use clusterby::conditioning::Conditioning;
 use clusterby::query::{CandidateSource, ClusterResult, NamerFallback, NamerKind, Space};
+use clusterby::store::caption_index::Index;
 use clusterby::ModelName;
 
 fn tiny_clip() -> PathBuf {
@@ -76,7 +76,8 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     for sub in ["cifar", "special", "bad"] {
         std::fs::create_dir_all(imgs.join(sub)).unwrap();
     }
-    let mut cifar: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cifar: Vec<PathBuf> =
+        std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
     cifar.sort();
     for p in cifar.iter().step_by(500) {
         std::fs::copy(p, imgs.join("cifar").join(p.file_name().unwrap())).unwrap();
@@ -116,7 +117,8 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     let loaded = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(loaded.ids.len(), good);
     assert!(loaded.ids.contains(&"special/exif-rot6.jpg".to_string()));
-    let labelled = loaded.ids.iter().zip(&loaded.labels).filter(|(i, l)| i.starts_with("cifar/") && l.is_some()).count();
+    let labelled =
+        loaded.ids.iter().zip(&loaded.labels).filter(|(i, l)| i.starts_with("cifar/") && l.is_some()).count();
     assert_eq!(labelled, 20, "CIFAR labels come from the file names");
 
     // Nothing new: nothing encoded, bad files not retried.
@@ -142,7 +144,12 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.assignments.len(), good + 1);
     assert_eq!((r.conditioning, r.diagnostics.space), (Some(Conditioning::Values), Some(Space::Image)));
-    assert_eq!(r.diagnostics.image_values.as_ref().map(|v| v.source), Some(CandidateSource::BuiltIn), "{:?}", r.diagnostics);
+    assert_eq!(
+        r.diagnostics.image_values.as_ref().map(|v| v.source),
+        Some(CandidateSource::BuiltIn),
+        "{:?}",
+        r.diagnostics
+    );
     let o = run(&["cluster", s(&idx), "--by", "object", "-k", "3", "--conditioning", "none", "--space", "caption"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no captions"));
@@ -179,12 +186,27 @@ fn labels_from_a_csv_and_eval_by_column() {
     let labels = dir.path().join("fashion/labels.csv");
     std::fs::write(&labels, sub.join("\n") + "\n").unwrap();
     let idx = dir.path().join("idx");
-    let o = run(&["index", s(&dir.path().join("fashion")), "--out", s(&idx), "--clip", s(&tiny_clip()), "--labels", s(&labels), "--label-column", "gender"]);
+    let o = run(&[
+        "index",
+        s(&dir.path().join("fashion")),
+        "--out",
+        s(&idx),
+        "--clip",
+        s(&tiny_clip()),
+        "--labels",
+        s(&labels),
+        "--label-column",
+        "gender",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let l = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(l.ids.len(), 60);
     assert!(l.ids[0].starts_with("images/"));
-    assert!(l.labels.iter().all(|x| matches!(x.as_deref(), Some("Men" | "Women" | "Boys" | "Girls" | "Unisex"))), "{:?}", &l.labels[..5]);
+    assert!(
+        l.labels.iter().all(|x| matches!(x.as_deref(), Some("Men" | "Women" | "Boys" | "Girls" | "Unisex"))),
+        "{:?}",
+        &l.labels[..5]
+    );
     let json = dir.path().join("r.json");
     assert!(run(&["cluster", s(&idx), "--by", "colour", "-k", "4", "--json", s(&json)]).status.success());
     // The same result scored against two label columns of the CSV.
@@ -258,14 +280,15 @@ fn kill_9_at_several_points_then_resume() {
     assert_eq!(l.ids.len(), 10_000);
     assert_eq!(l.ids.iter().collect::<HashSet<_>>().len(), 10_000, "nothing duplicated");
     let new: usize = err.split(", ").find_map(|p| p.strip_suffix(" new")).and_then(|n| n.trim().parse().ok()).unwrap();
-    let recovered: usize = err.split(", ").find_map(|p| p.strip_suffix(" recovered;")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    let recovered: usize =
+        err.split(", ").find_map(|p| p.strip_suffix(" recovered;")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     assert_eq!(new + before, 10_000, "nothing stored is encoded again: {err}");
     assert!(recovered <= before);
 
     // An image's stored embedding equals a fresh encoding of it.
-    let mut enc = clusterby::embed::image::ImageEmbedding::try_new(clusterby::embed::image::ImageEmbeddingOptions::new(
-        clusterby::embed::image::ClipSource::Dir(tiny_clip()),
-    ))
+    let mut enc = clusterby::embed::image::ImageEmbedding::try_new(
+        clusterby::embed::image::ImageEmbeddingOptions::new(clusterby::embed::image::ClipSource::Dir(tiny_clip())),
+    )
     .unwrap();
     let row = l.ids.iter().position(|i| i == "images/06242_frog.png").expect("a known id");
     let im = image::open(cifar_dir().join("images/06242_frog.png")).unwrap().to_rgb8();
@@ -325,9 +348,12 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
     let mut caps = String::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    for (class, caption) in [("cat", "A small cat with striped fur sitting on a sofa"), ("automobile", "A red car parked on a city street")] {
+    for (class, caption) in
+        [("cat", "A small cat with striped fur sitting on a sofa"), ("automobile", "A red car parked on a city street")]
+    {
         let suffix = format!("_{class}.png");
         for p in files.iter().filter(|p| p.to_str().unwrap().ends_with(&suffix)).take(6) {
             let name = p.file_name().unwrap().to_str().unwrap();
@@ -345,8 +371,22 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let (url, _) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
     let json = dir.path().join("r.json");
     let o = run(&[
-        "cluster", s(&idx), "--by", "object", "-k", "2", "--space", "caption", "--namer", "llm", "--llm-base-url", &url,
-        "--llm-retries", "0", "--json", s(&json),
+        "cluster",
+        s(&idx),
+        "--by",
+        "object",
+        "-k",
+        "2",
+        "--space",
+        "caption",
+        "--namer",
+        "llm",
+        "--llm-base-url",
+        &url,
+        "--llm-retries",
+        "0",
+        "--json",
+        s(&json),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -364,8 +404,20 @@ fn llm_names_of_image_clusters_must_identify_them() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (url, bodies) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
     let o = run(&[
-        "cluster", s(&bare), "--by", "object", "-k", "2", "--namer", "llm", "--llm-base-url", &url,
-        "--llm-retries", "0", "--json", s(&json),
+        "cluster",
+        s(&bare),
+        "--by",
+        "object",
+        "-k",
+        "2",
+        "--namer",
+        "llm",
+        "--llm-base-url",
+        &url,
+        "--llm-retries",
+        "0",
+        "--json",
+        s(&json),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();

@@ -21,7 +21,10 @@ fn index_of(dir: &Path, lines: &[&str]) -> std::path::PathBuf {
     }
     drop(f);
     let idx = dir.join("idx");
-    let o = Command::new(common::bin()).args(["index", input.to_str().unwrap(), "--out", idx.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(common::bin())
+        .args(["index", input.to_str().unwrap(), "--out", idx.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     idx
 }
@@ -75,7 +78,13 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
         NamerKind::Keywords => assert!(naming.fallback.is_some() && naming.detail.is_some(), "{naming:?}"),
         namer => assert_eq!((namer, naming.fallback), (NamerKind::Llm, None)),
     }
-    eprintln!("LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)", r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(), u.prompt_tokens, u.completion_tokens, u.seconds);
+    eprintln!(
+        "LLM names: {:?} ({} prompt + {} completion tokens, {:.1} s)",
+        r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(),
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.seconds
+    );
 
     // Only the endpoint and K: the default spends its one call grouping the criterion values,
     // streamed (the token counts come from the stream's last chunk).
@@ -96,7 +105,10 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
             assert!(one_call.detail.is_some());
         }
     }
-    eprintln!("one-call grouping: {:?} ({} prompt + {} completion tokens, {:.1} s)", one_call.verdict, u.prompt_tokens, u.completion_tokens, u.seconds);
+    eprintln!(
+        "one-call grouping: {:?} ({} prompt + {} completion tokens, {:.1} s)",
+        one_call.verdict, u.prompt_tokens, u.completion_tokens, u.seconds
+    );
 
     // The zero-call path stays one flag away, endpoint or not.
     let r = cluster(&["--strategy", "zero-call"]);
@@ -164,7 +176,14 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     let clip = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip");
     let o = Command::new(common::bin())
         .args(["index", imgs.to_str().unwrap(), "--out", iidx.to_str().unwrap(), "--clip", clip.to_str().unwrap()])
-        .args(["--captioner", "openai", "--base-url", server.base_url.as_str(), "--captioner-model", server.model.as_str()])
+        .args([
+            "--captioner",
+            "openai",
+            "--base-url",
+            server.base_url.as_str(),
+            "--captioner-model",
+            server.model.as_str(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -176,7 +195,10 @@ fn real_server_names_clusters_and_runs_ictc_with_resume() {
     assert_eq!(clusterby::store::caption_index::Index::open(&iidx).unwrap().manifest().rows, 2);
 
     // eval reads IC|TC's result like any other.
-    let o = Command::new(common::bin()).args(["eval", out.to_str().unwrap(), "--labels", sidx.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(common::bin())
+        .args(["eval", out.to_str().unwrap(), "--labels", sidx.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("ACC "));
 }

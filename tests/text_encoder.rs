@@ -130,7 +130,14 @@ fn missing_runtime_library_is_a_clear_error() {
     std::fs::write(mdir.join("clusterby.json"), br#"{"dim": 32}"#).unwrap();
     let (ok, err) = run_cli(
         &[("CLUSTERBY_HOME", h), ("CLUSTERBY_ORT_LIB", "/nonexistent/libonnxruntime.so")],
-        &["embed-text", "hello", "--model", mdir.to_str().unwrap(), "--out", home.path().join("o.npy").to_str().unwrap()],
+        &[
+            "embed-text",
+            "hello",
+            "--model",
+            mdir.to_str().unwrap(),
+            "--out",
+            home.path().join("o.npy").to_str().unwrap(),
+        ],
     );
     assert!(!ok);
     assert!(err.contains("ONNX Runtime library not found") && err.contains("/nonexistent/libonnxruntime.so"), "{err}");
@@ -140,7 +147,14 @@ fn missing_runtime_library_is_a_clear_error() {
     std::fs::write(&fake, b"not a library").unwrap();
     let (ok, err) = run_cli(
         &[("CLUSTERBY_HOME", h), ("CLUSTERBY_ORT_LIB", fake.to_str().unwrap())],
-        &["embed-text", "hello", "--model", mdir.to_str().unwrap(), "--out", home.path().join("o.npy").to_str().unwrap()],
+        &[
+            "embed-text",
+            "hello",
+            "--model",
+            mdir.to_str().unwrap(),
+            "--out",
+            home.path().join("o.npy").to_str().unwrap(),
+        ],
     );
     assert!(!ok);
     assert!(err.contains("could not load ONNX Runtime") && err.contains(fake.to_str().unwrap()), "{err}");

@@ -30,14 +30,7 @@ pub(super) fn build_tree(x: ArrayView2<f32>, linkage: Linkage) -> Tree {
         Linkage::Average => kodama::Method::Average,
     };
     let dend = kodama::linkage(&mut condensed, m, method);
-    Tree {
-        merges: dend
-            .steps()
-            .iter()
-            .map(|st| (st.cluster1, st.cluster2))
-            .collect(),
-        m,
-    }
+    Tree { merges: dend.steps().iter().map(|st| (st.cluster1, st.cluster2)).collect(), m }
 }
 
 /// Upper-triangle distances, row-major, filled block-parallel with one GEMM per block.
@@ -116,24 +109,13 @@ pub(super) fn fit(
     }
     let m = n.min(params.max_exact_n());
     if k > m {
-        return Err(ClusterError::invalid(
-            "k",
-            format!("exceeds the agglomerative sample size {m}"),
-        ));
+        return Err(ClusterError::invalid("k", format!("exceeds the agglomerative sample size {m}")));
     }
     if k == 1 {
-        return Ok(RawClustering {
-            labels: vec![0; n],
-            fit_rows: n,
-            eps: None,
-        });
+        return Ok(RawClustering { labels: vec![0; n], fit_rows: n, eps: None });
     }
     let idx = sample_indices(n, m, rng);
-    let sample = if m == n {
-        CowArray::from(x)
-    } else {
-        CowArray::from(x.select(Axis(0), &idx))
-    };
+    let sample = if m == n { CowArray::from(x) } else { CowArray::from(x.select(Axis(0), &idx)) };
     let tree = build_tree(sample.view(), params.linkage());
     let sample_labels = cut(&tree, k);
     let labels = if m == n {
@@ -146,9 +128,5 @@ pub(super) fn fit(
         }
         all.into_iter().map(|l| l as i64).collect()
     };
-    Ok(RawClustering {
-        labels,
-        fit_rows: m,
-        eps: None,
-    })
+    Ok(RawClustering { labels, fit_rows: m, eps: None })
 }

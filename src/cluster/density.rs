@@ -38,27 +38,13 @@ pub(super) fn dbscan(
     let min_points = params.min_samples().unwrap_or(DEFAULT_MIN_POINTS);
     let eps = params.eps().unwrap_or_else(|| knee_eps(x, min_points, rng));
     let x = x.as_standard_layout();
-    let index = PrecomputedRange {
-        eps: eps as f64,
-        max_pairs: MAX_NEIGHBOUR_PAIRS,
-    };
+    let index = PrecomputedRange { eps: eps as f64, max_pairs: MAX_NEIGHBOUR_PAIRS };
     let model = Dbscan::params_with(min_points, FastL2, index)
         .tolerance(eps)
         .check()
-        .map_err(|e| ClusterError::Backend {
-            method: Method::Dbscan,
-            reason: e.to_string(),
-        })?;
-    let labels = model
-        .transform(&x)
-        .iter()
-        .map(|l| l.map_or(-1, |c| c as i64))
-        .collect();
-    Ok(RawClustering {
-        labels,
-        fit_rows: n,
-        eps: Some(eps),
-    })
+        .map_err(|e| ClusterError::Backend { method: Method::Dbscan, reason: e.to_string() })?;
+    let labels = model.transform(&x).iter().map(|l| l.map_or(-1, |c| c as i64)).collect();
+    Ok(RawClustering { labels, fit_rows: n, eps: Some(eps) })
 }
 
 /// Default DBSCAN radius: the knee of the sorted k-distance curve (k = `min_points`, self
@@ -107,16 +93,10 @@ pub(super) fn hdbscan(
     let n = x.nrows();
     check_size(Method::Hdbscan, n, params)?;
     let k_hint = k_hint.unwrap_or_else(|| params.k_max_for(n)).max(1);
-    let min_cluster_size = params
-        .min_cluster_size()
-        .unwrap_or((n / k_hint.saturating_mul(4)).max(5));
+    let min_cluster_size = params.min_cluster_size().unwrap_or((n / k_hint.saturating_mul(4)).max(5));
     if n < min_cluster_size.max(2) {
         // Not enough rows for a single cluster; the crate would index past its data.
-        return Ok(RawClustering {
-            labels: vec![-1; n],
-            fit_rows: n,
-            eps: None,
-        });
+        return Ok(RawClustering { labels: vec![-1; n], fit_rows: n, eps: None });
     }
     let min_samples = params.min_samples().unwrap_or(min_cluster_size).min(n);
     let dist = distance_matrix(x);
@@ -127,15 +107,8 @@ pub(super) fn hdbscan(
         .build();
     let labels = Hdbscan::new(&dist, hp)
         .cluster()
-        .map_err(|e| ClusterError::Backend {
-            method: Method::Hdbscan,
-            reason: e.to_string(),
-        })?;
-    Ok(RawClustering {
-        labels: labels.into_iter().map(i64::from).collect(),
-        fit_rows: n,
-        eps: None,
-    })
+        .map_err(|e| ClusterError::Backend { method: Method::Hdbscan, reason: e.to_string() })?;
+    Ok(RawClustering { labels: labels.into_iter().map(i64::from).collect(), fit_rows: n, eps: None })
 }
 
 /// Full symmetric Euclidean distance matrix between unit rows. Precomputing it with GEMM is
@@ -149,11 +122,7 @@ fn distance_matrix(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
             let dots = x.slice(s![i0..(i0 + 256).min(n), ..]).dot(&x.t());
             dots.rows()
                 .into_iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|&d| (2.0 - 2.0 * d).max(0.0).sqrt())
-                        .collect::<Vec<f32>>()
-                })
+                .map(|row| row.iter().map(|&d| (2.0 - 2.0 * d).max(0.0).sqrt()).collect::<Vec<f32>>())
                 .collect::<Vec<_>>()
         })
         .collect();

@@ -3,9 +3,7 @@
 //! products, not pairwise loops).
 
 use linfa_nn::distance::Distance;
-use ndarray::{
-    s, Array1, Array2, ArrayView, ArrayView1, ArrayView2, CowArray, Dimension, Ix2, Zip,
-};
+use ndarray::{s, Array1, Array2, ArrayView, ArrayView1, ArrayView2, CowArray, Dimension, Ix2, Zip};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -39,10 +37,7 @@ pub(crate) fn unit_rows(x: ArrayView2<'_, f32>) -> Result<CowArray<'_, f32, Ix2>
             } else {
                 // Huge finite values overflow in f32; in f64 they cannot, so inf/NaN here
                 // really means a non-finite element.
-                row.iter()
-                    .map(|&v| (v as f64) * (v as f64))
-                    .sum::<f64>()
-                    .sqrt()
+                row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
             }
         })
         .collect();
@@ -57,14 +52,11 @@ pub(crate) fn unit_rows(x: ArrayView2<'_, f32>) -> Result<CowArray<'_, f32, Ix2>
         return Ok(CowArray::from(x));
     }
     let mut data = vec![0f32; n * d];
-    data.par_chunks_mut(d)
-        .zip(norms.par_iter())
-        .enumerate()
-        .for_each(|(i, (out, &norm))| {
-            for (o, &v) in out.iter_mut().zip(x.row(i)) {
-                *o = (v as f64 / norm) as f32;
-            }
-        });
+    data.par_chunks_mut(d).zip(norms.par_iter()).enumerate().for_each(|(i, (out, &norm))| {
+        for (o, &v) in out.iter_mut().zip(x.row(i)) {
+            *o = (v as f64 / norm) as f32;
+        }
+    });
     let owned = Array2::from_shape_vec((n, d), data).expect("buffer holds n * d values");
     Ok(CowArray::from(owned))
 }
@@ -115,12 +107,7 @@ fn sq_l2_avx2(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ca.iter().zip(cb) {
         for (j, acc) in acc.iter_mut().enumerate() {
             // SAFETY: every chunk holds 32 floats, so the 8 read from offset 8j are in bounds.
-            let (vx, vy) = unsafe {
-                (
-                    _mm256_loadu_ps(x.as_ptr().add(8 * j)),
-                    _mm256_loadu_ps(y.as_ptr().add(8 * j)),
-                )
-            };
+            let (vx, vy) = unsafe { (_mm256_loadu_ps(x.as_ptr().add(8 * j)), _mm256_loadu_ps(y.as_ptr().add(8 * j))) };
             let d = _mm256_sub_ps(vx, vy);
             *acc = _mm256_fmadd_ps(d, d, *acc);
         }
@@ -142,9 +129,7 @@ impl Distance<f32> for FastL2 {
     fn rdistance<D: Dimension>(&self, a: ArrayView<f32, D>, b: ArrayView<f32, D>) -> f32 {
         match (a.as_slice(), b.as_slice()) {
             (Some(x), Some(y)) if x.len() == y.len() => sq_l2(x, y),
-            _ => Zip::from(&a)
-                .and(&b)
-                .fold(0.0, |acc, &x, &y| acc + (x - y) * (x - y)),
+            _ => Zip::from(&a).and(&b).fold(0.0, |acc, &x, &y| acc + (x - y) * (x - y)),
         }
     }
 
@@ -191,22 +176,15 @@ pub(crate) fn assign_nearest(x: ArrayView2<f32>, centroids: ArrayView2<f32>) -> 
         });
         return labels;
     }
-    let half_sq: Array1<f32> = centroids
-        .rows()
-        .into_iter()
-        .map(|c| 0.5 * c.dot(&c))
-        .collect();
+    let half_sq: Array1<f32> = centroids.rows().into_iter().map(|c| 0.5 * c.dot(&c)).collect();
     let ct = centroids.t();
-    labels
-        .par_chunks_mut(ROW_CHUNK)
-        .enumerate()
-        .for_each(|(ci, out)| {
-            let start = ci * ROW_CHUNK;
-            let scores = x.slice(s![start..start + out.len(), ..]).dot(&ct);
-            for (o, row) in out.iter_mut().zip(scores.rows()) {
-                *o = argmax_biased(row, half_sq.view());
-            }
-        });
+    labels.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(ci, out)| {
+        let start = ci * ROW_CHUNK;
+        let scores = x.slice(s![start..start + out.len(), ..]).dot(&ct);
+        for (o, row) in out.iter_mut().zip(scores.rows()) {
+            *o = argmax_biased(row, half_sq.view());
+        }
+    });
     labels
 }
 
@@ -223,11 +201,7 @@ pub(super) fn argmax_biased(scores: ArrayView1<f32>, bias: ArrayView1<f32>) -> u
 }
 
 /// Per-cluster row sums and counts for labels in `0..k` (negative labels skipped).
-pub(crate) fn cluster_sums(
-    x: ArrayView2<f32>,
-    labels: &[usize],
-    k: usize,
-) -> (Array2<f32>, Vec<usize>) {
+pub(crate) fn cluster_sums(x: ArrayView2<f32>, labels: &[usize], k: usize) -> (Array2<f32>, Vec<usize>) {
     let mut sums = Array2::<f32>::zeros((k, x.ncols()));
     let mut counts = vec![0usize; k];
     for (row, &l) in x.rows().into_iter().zip(labels) {
@@ -310,9 +284,6 @@ pub(crate) fn relabel_by_size(raw: &[i64]) -> (Vec<i64>, usize) {
     for (new, &old) in order.iter().enumerate() {
         map[old] = new as i64;
     }
-    let labels = raw
-        .iter()
-        .map(|&l| if l >= 0 { map[l as usize] } else { -1 })
-        .collect();
+    let labels = raw.iter().map(|&l| if l >= 0 { map[l as usize] } else { -1 }).collect();
     (labels, order.len())
 }

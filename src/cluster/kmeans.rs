@@ -55,15 +55,8 @@ pub(super) fn fit(
     } else {
         centroids(x, k, params, rng)?
     };
-    let labels = assign_nearest(x, centroids.view())
-        .into_iter()
-        .map(|l| l as i64)
-        .collect();
-    Ok(RawClustering {
-        labels,
-        fit_rows: m,
-        eps: None,
-    })
+    let labels = assign_nearest(x, centroids.view()).into_iter().map(|l| l as i64).collect();
+    Ok(RawClustering { labels, fit_rows: m, eps: None })
 }
 
 fn check_k(k: usize, n: usize) -> Result<(), ClusterError> {
@@ -157,7 +150,12 @@ fn centroids(
 /// Labels of the best of `params.n_runs()` restarts run in the leading principal coordinates
 /// of `x` only (no full-width refinement): a cheap partition for comparing partitions, e.g.
 /// how far two feature spaces agree. Rows should be unit vectors.
-pub(super) fn coarse(x: ArrayView2<f32>, k: usize, params: &CheckedClusterParams, rng: &mut impl Rng) -> Result<Vec<usize>, ClusterError> {
+pub(super) fn coarse(
+    x: ArrayView2<f32>,
+    k: usize,
+    params: &CheckedClusterParams,
+    rng: &mut impl Rng,
+) -> Result<Vec<usize>, ClusterError> {
     check_k(k, x.nrows())?;
     let (reduced, centres) = compete(x, k, params, rng)?;
     let z = match &reduced {
@@ -225,7 +223,11 @@ const PROBE_STEPS: u64 = 3;
 /// the weight in its third decimal, enough to flip Ward trees over the conditioned rows
 /// (agglomerative on CIFAR-10: ACC 0.858 vs 0.775).
 fn survivors(n_runs: usize) -> usize {
-    if n_runs <= 4 { n_runs } else { n_runs.div_ceil(4) }
+    if n_runs <= 4 {
+        n_runs
+    } else {
+        n_runs.div_ceil(4)
+    }
 }
 
 /// Width of the principal coordinates restarts compete in: `k` clusters' centroids span at
@@ -283,10 +285,7 @@ fn lloyd(
             .init_method(KMeansInit::Precomputed(centres.clone()))
             .max_n_iterations(1)
             .fit(&data)
-            .map_err(|e| ClusterError::Backend {
-                method: Method::KMeans,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ClusterError::Backend { method: Method::KMeans, reason: e.to_string() })?;
         // `inertia` is measured against the centres the step started from.
         let inertia = model.inertia();
         centres = model.centroids().clone();

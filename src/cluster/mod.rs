@@ -92,12 +92,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [
-        Method::KMeans,
-        Method::Dbscan,
-        Method::Hdbscan,
-        Method::Agglomerative,
-    ];
+    pub const ALL: [Method; 4] = [Method::KMeans, Method::Dbscan, Method::Hdbscan, Method::Agglomerative];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -128,10 +123,7 @@ impl FromStr for Method {
         Method::ALL
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| ClusterError::UnknownName {
-                what: "method",
-                name: s.to_string(),
-            })
+            .ok_or_else(|| ClusterError::UnknownName { what: "method", name: s.to_string() })
     }
 }
 
@@ -168,10 +160,7 @@ impl FromStr for Linkage {
         match s.trim().to_ascii_lowercase().as_str() {
             "ward" => Ok(Linkage::Ward),
             "average" => Ok(Linkage::Average),
-            _ => Err(ClusterError::UnknownName {
-                what: "linkage",
-                name: s.to_string(),
-            }),
+            _ => Err(ClusterError::UnknownName { what: "linkage", name: s.to_string() }),
         }
     }
 }
@@ -192,17 +181,11 @@ pub enum ClusterError {
     #[error("k = {k} exceeds the number of rows ({n})")]
     KTooLarge { k: usize, n: usize },
     #[error("{what} needs at least {needed} rows, got {n}")]
-    TooFewRows {
-        what: &'static str,
-        n: usize,
-        needed: usize,
-    },
-    #[error("{method} is O(n^2) and limited to {max} rows, got {n}; use kmeans or agglomerative, or raise max_exact_n")]
-    TooLarge {
-        method: Method,
-        n: usize,
-        max: usize,
-    },
+    TooFewRows { what: &'static str, n: usize, needed: usize },
+    #[error(
+        "{method} is O(n^2) and limited to {max} rows, got {n}; use kmeans or agglomerative, or raise max_exact_n"
+    )]
+    TooLarge { method: Method, n: usize, max: usize },
     #[error("unknown {what} `{name}`")]
     UnknownName { what: &'static str, name: String },
     #[error("{method} failed: {reason}")]
@@ -211,10 +194,7 @@ pub enum ClusterError {
 
 impl ClusterError {
     fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        ClusterError::InvalidParam {
-            name,
-            reason: reason.into(),
-        }
+        ClusterError::InvalidParam { name, reason: reason.into() }
     }
 }
 
@@ -368,27 +348,18 @@ impl ClusterParams {
         }
         if let Some(m) = p.min_cluster_size {
             if m < 2 {
-                return Err(ClusterError::invalid(
-                    "min_cluster_size",
-                    "must be at least 2",
-                ));
+                return Err(ClusterError::invalid("min_cluster_size", "must be at least 2"));
             }
         }
         if let Some(m) = p.min_samples {
             let least = if p.method == Method::Dbscan { 2 } else { 1 };
             if m < least {
-                return Err(ClusterError::invalid(
-                    "min_samples",
-                    format!("must be at least {least}"),
-                ));
+                return Err(ClusterError::invalid("min_samples", format!("must be at least {least}")));
             }
         }
         if let Some(eps) = p.eps {
             if !(eps.is_finite() && eps > 0.0 && eps <= 2.0) {
-                return Err(ClusterError::invalid(
-                    "eps",
-                    "must be in (0, 2] (Euclidean on unit vectors)",
-                ));
+                return Err(ClusterError::invalid("eps", "must be in (0, 2] (Euclidean on unit vectors)"));
             }
         }
         if p.n_runs == 0 {
@@ -398,22 +369,13 @@ impl ClusterParams {
             return Err(ClusterError::invalid("max_iter", "must be at least 1"));
         }
         if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
-            return Err(ClusterError::invalid(
-                "tolerance",
-                "must be positive and finite",
-            ));
+            return Err(ClusterError::invalid("tolerance", "must be positive and finite"));
         }
         if p.fit_sample_size.is_some_and(|m| m < 2) {
-            return Err(ClusterError::invalid(
-                "fit_sample_size",
-                "must be at least 2",
-            ));
+            return Err(ClusterError::invalid("fit_sample_size", "must be at least 2"));
         }
         if p.selection_sample_size < 3 {
-            return Err(ClusterError::invalid(
-                "selection_sample_size",
-                "must be at least 3",
-            ));
+            return Err(ClusterError::invalid("selection_sample_size", "must be at least 3"));
         }
         if let Some(m) = p.max_exact_n {
             if m < 2 {
@@ -502,8 +464,7 @@ impl CheckedClusterParams {
 
     /// `min(30, floor(sqrt(n)))`, at least 2, unless set.
     pub fn k_max_for(&self, n: usize) -> usize {
-        self.k_max
-            .unwrap_or_else(|| ((n as f64).sqrt() as usize).clamp(2, 30))
+        self.k_max.unwrap_or_else(|| ((n as f64).sqrt() as usize).clamp(2, 30))
     }
 }
 
@@ -600,11 +561,7 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
                 Method::KMeans => n.min(params.fit_sample_size(k.unwrap_or(1))),
                 _ => n,
             };
-            RawClustering {
-                labels,
-                fit_rows,
-                eps: None,
-            }
+            RawClustering { labels, fit_rows, eps: None }
         }
         (Method::KMeans, None) => kmeans::fit(x, k.unwrap_or(1), params, &mut rng)?,
         (Method::Agglomerative, None) => agglomerative::fit(x, k.unwrap_or(1), params, &mut rng)?,
@@ -701,7 +658,8 @@ pub fn mean_sq_distance(rows: Rows<'_>, labels: &[i64], k: usize) -> Result<f64,
     let dense = rows.to_dense();
     let x = geometry::unit_rows(dense.view())?;
     let x = x.view();
-    let keep: Vec<usize> = (0..x.nrows().min(labels.len())).filter(|&i| labels[i] >= 0 && (labels[i] as usize) < k).collect();
+    let keep: Vec<usize> =
+        (0..x.nrows().min(labels.len())).filter(|&i| labels[i] >= 0 && (labels[i] as usize) < k).collect();
     if keep.is_empty() {
         return Ok(0.0);
     }

@@ -62,12 +62,7 @@ impl NearestNeighbour for PrecomputedRange {
         } else {
             None
         };
-        Ok(Box::new(RangeIndex {
-            points,
-            eps,
-            lists,
-            dist_fn,
-        }))
+        Ok(Box::new(RangeIndex { points, eps, lists, dist_fn }))
     }
 }
 
@@ -103,10 +98,7 @@ fn neighbour_lists<F: Float>(x: ArrayView2<F>, eps: F, max_pairs: usize) -> Opti
             (total.fetch_add(added, Ordering::Relaxed) + added <= max_pairs).then_some(lists)
         })
         .collect();
-    blocks
-        .into_iter()
-        .collect::<Option<Vec<_>>>()
-        .map(|b| b.into_iter().flatten().collect())
+    blocks.into_iter().collect::<Option<Vec<_>>>().map(|b| b.into_iter().flatten().collect())
 }
 
 impl<F: Float, D: Distance<F>> RangeIndex<'_, F, D> {
@@ -117,46 +109,28 @@ impl<F: Float, D: Distance<F>> RangeIndex<'_, F, D> {
         let row_bytes = self.points.ncols() * std::mem::size_of::<F>();
         let offset = addr.checked_sub(base)?;
         let i = offset / row_bytes;
-        (offset % row_bytes == 0 && i < self.points.nrows() && point.len() == self.points.ncols())
-            .then_some(i)
+        (offset % row_bytes == 0 && i < self.points.nrows() && point.len() == self.points.ncols()).then_some(i)
     }
 }
 
 impl<F: Float, D: Distance<F>> NearestNeighbourIndex<F> for RangeIndex<'_, F, D> {
-    fn k_nearest(
-        &self,
-        point: Point<'_, F>,
-        k: usize,
-    ) -> Result<Vec<(Point<'_, F>, usize)>, NnError> {
+    fn k_nearest(&self, point: Point<'_, F>, k: usize) -> Result<Vec<(Point<'_, F>, usize)>, NnError> {
         if point.len() != self.points.ncols() {
             return Err(NnError::WrongDimension);
         }
         // Not used by DBSCAN; a plain scan keeps it correct.
-        let mut all: Vec<(F, usize)> = (0..self.points.nrows())
-            .map(|i| (self.dist_fn.rdistance(point.view(), self.points.row(i)), i))
-            .collect();
+        let mut all: Vec<(F, usize)> =
+            (0..self.points.nrows()).map(|i| (self.dist_fn.rdistance(point.view(), self.points.row(i)), i)).collect();
         all.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-        Ok(all
-            .into_iter()
-            .take(k)
-            .map(|(_, i)| (self.points.row(i), i))
-            .collect())
+        Ok(all.into_iter().take(k).map(|(_, i)| (self.points.row(i), i)).collect())
     }
 
-    fn within_range(
-        &self,
-        point: Point<'_, F>,
-        range: F,
-    ) -> Result<Vec<(Point<'_, F>, usize)>, NnError> {
+    fn within_range(&self, point: Point<'_, F>, range: F) -> Result<Vec<(Point<'_, F>, usize)>, NnError> {
         if point.len() != self.points.ncols() {
             return Err(NnError::WrongDimension);
         }
-        if let (Some(lists), Some(i), true) = (&self.lists, self.row_of(&point), range == self.eps)
-        {
-            return Ok(lists[i]
-                .iter()
-                .map(|&j| (self.points.row(j as usize), j as usize))
-                .collect());
+        if let (Some(lists), Some(i), true) = (&self.lists, self.row_of(&point), range == self.eps) {
+            return Ok(lists[i].iter().map(|&j| (self.points.row(j as usize), j as usize)).collect());
         }
         let r = self.dist_fn.dist_to_rdist(range);
         Ok((0..self.points.nrows())

@@ -130,7 +130,13 @@ impl<'a> Rows<'a> {
                     Rows::Joined { left, right, .. } => {
                         let mut scores = left.slice(s![r.clone(), ..]).dot(&cl.t());
                         if let Some(cr) = cr {
-                            ndarray::linalg::general_mat_mul(1.0, &right.slice(s![r.clone(), ..]), &cr.t(), 1.0, &mut scores);
+                            ndarray::linalg::general_mat_mul(
+                                1.0,
+                                &right.slice(s![r.clone(), ..]),
+                                &cr.t(),
+                                1.0,
+                                &mut scores,
+                            );
                         }
                         scores
                     }

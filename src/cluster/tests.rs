@@ -32,9 +32,7 @@ fn blobs(k: usize, per: usize, d: usize, spread: f32, seed: u64) -> (Array2<f32>
     }
     let truth: Vec<usize> = order.iter().map(|&o| o % k).collect();
     let scale = spread / (d as f32).sqrt();
-    let mut x = Array2::from_shape_fn((n, d), |(i, j)| {
-        centres[[truth[i], j]] + scale * gaussian(&mut rng)
-    });
+    let mut x = Array2::from_shape_fn((n, d), |(i, j)| centres[[truth[i], j]] + scale * gaussian(&mut rng));
     normalise_rows(&mut x);
     (x, truth)
 }
@@ -78,9 +76,7 @@ fn kmeans_recovers_blobs() {
 #[test]
 fn kmeans_sample_then_assign_recovers_blobs() {
     let (x, truth) = blobs(6, 300, 64, 0.5, 2);
-    let p = ClusterParams::new(Method::KMeans)
-        .with_k(Some(6))
-        .with_fit_sample_size(300);
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(300);
     let c = run(&x, p).unwrap();
     assert_eq!(c.fit_rows, 300);
     assert_recovers(&c, &truth, 6, 0.0);
@@ -98,7 +94,8 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
     normalise_rows(&mut right);
     right *= b;
     let joined = Rows::Joined { left: left_unit.view(), left_scale: a, right: right.view() };
-    let params = ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(2_000).with_seed(4).check().unwrap();
+    let params =
+        ClusterParams::new(Method::KMeans).with_k(Some(6)).with_fit_sample_size(2_000).with_seed(4).check().unwrap();
     let streamed = fit_rows(joined, &params).unwrap();
     let dense = fit(joined.to_dense().view(), &params).unwrap();
     assert_eq!(streamed.labels, dense.labels);
@@ -114,7 +111,11 @@ fn joined_rows_stream_to_the_same_labels_as_their_dense_copy() {
         let mean = dense_rows.select(ndarray::Axis(0), &members).mean_axis(ndarray::Axis(0)).unwrap();
         let d = |i: usize| (&dense_rows.row(i) - &mean).mapv(|v| v * v).sum();
         let nearest = members.iter().map(|&i| d(i)).fold(f32::INFINITY, f32::min);
-        assert!(d(best) <= nearest + 0.05, "cluster {c}: most typical row {best} is {} from the mean, nearest {nearest}", d(best));
+        assert!(
+            d(best) <= nearest + 0.05,
+            "cluster {c}: most typical row {best} is {} from the mean, nearest {nearest}",
+            d(best)
+        );
     }
     assert!(pair_agreement(&streamed.labels[..2_000], &truth[..2_000]) > 0.9);
     // Not unit (scale off): joined into one matrix and normalised by `fit`, same answer.
@@ -137,7 +138,8 @@ fn refine_from_a_noisy_partition_keeps_label_meaning() {
     let (x, truth) = blobs(3, 200, 32, 0.5, 11);
     // The true partition with every fifth row mislabelled, labels permuted (2, 0, 1).
     let perm = [2i64, 0, 1];
-    let noisy: Vec<i64> = truth.iter().enumerate().map(|(i, &t)| perm[if i % 5 == 0 { (t + 1) % 3 } else { t }]).collect();
+    let noisy: Vec<i64> =
+        truth.iter().enumerate().map(|(i, &t)| perm[if i % 5 == 0 { (t + 1) % 3 } else { t }]).collect();
     let params = ClusterParams::new(Method::KMeans).with_k(Some(3)).check().unwrap();
     let refined = refine_kmeans(Rows::Dense(x.view()), &noisy, 3, &params).unwrap();
     for (r, &t) in refined.iter().zip(&truth) {
@@ -170,9 +172,7 @@ fn hdbscan_recovers_blobs() {
 fn agglomerative_recovers_blobs_both_linkages() {
     let (x, truth) = blobs(5, 60, 64, 0.5, 5);
     for linkage in [Linkage::Ward, Linkage::Average] {
-        let p = ClusterParams::new(Method::Agglomerative)
-            .with_k(Some(5))
-            .with_linkage(linkage);
+        let p = ClusterParams::new(Method::Agglomerative).with_k(Some(5)).with_linkage(linkage);
         assert_recovers(&run(&x, p).unwrap(), &truth, 5, 0.0);
     }
 }
@@ -180,9 +180,7 @@ fn agglomerative_recovers_blobs_both_linkages() {
 #[test]
 fn agglomerative_sample_then_assign_recovers_blobs() {
     let (x, truth) = blobs(5, 120, 64, 0.5, 6);
-    let p = ClusterParams::new(Method::Agglomerative)
-        .with_k(Some(5))
-        .with_max_exact_n(Some(200));
+    let p = ClusterParams::new(Method::Agglomerative).with_k(Some(5)).with_max_exact_n(Some(200));
     let c = run(&x, p).unwrap();
     assert_eq!(c.fit_rows, 200);
     assert_recovers(&c, &truth, 5, 0.0);
@@ -198,9 +196,7 @@ fn same_seed_same_labels() {
         assert_eq!(a, b, "{method}");
     }
     // Random sampling paths too.
-    let p = ClusterParams::new(Method::KMeans)
-        .with_fit_sample_size(100)
-        .with_seed(3);
+    let p = ClusterParams::new(Method::KMeans).with_fit_sample_size(100).with_seed(3);
     assert_eq!(run(&x, p.clone()).unwrap(), run(&x, p).unwrap());
 }
 
@@ -215,10 +211,7 @@ fn auto_k_finds_blob_count() {
         assert_eq!(sel.criterion, "silhouette-cosine");
         assert_eq!(sel.sample_size, 420);
         // k_max default: min(30, sqrt(420)) = 20.
-        assert_eq!(
-            sel.scores.iter().map(|s| s.k).collect::<Vec<_>>(),
-            (2..=20).collect::<Vec<_>>()
-        );
+        assert_eq!(sel.scores.iter().map(|s| s.k).collect::<Vec<_>>(), (2..=20).collect::<Vec<_>>());
         assert_recovers(&c, &truth, 7, 0.0);
     }
 }
@@ -226,9 +219,7 @@ fn auto_k_finds_blob_count() {
 #[test]
 fn auto_k_on_a_sample_then_full_fit() {
     let (x, truth) = blobs(4, 150, 32, 0.5, 9);
-    let p = ClusterParams::new(Method::KMeans)
-        .with_selection_sample_size(200)
-        .with_k_max(Some(8));
+    let p = ClusterParams::new(Method::KMeans).with_selection_sample_size(200).with_k_max(Some(8));
     let c = run(&x, p).unwrap();
     assert_eq!(c.selection.as_ref().unwrap().sample_size, 200);
     assert_eq!(c.selection.as_ref().unwrap().scores.len(), 7);
@@ -243,10 +234,7 @@ fn unnormalised_rows_are_normalised() {
         r *= 0.1 + i as f32;
     }
     let p = ClusterParams::new(Method::KMeans).with_k(Some(3));
-    assert_eq!(
-        run(&x, p.clone()).unwrap().labels,
-        run(&scaled, p).unwrap().labels
-    );
+    assert_eq!(run(&x, p.clone()).unwrap().labels, run(&scaled, p).unwrap().labels);
 }
 
 #[test]
@@ -260,27 +248,20 @@ fn labels_are_ordered_by_cluster_size() {
 fn silhouette_matches_brute_force() {
     let (x, _) = blobs(3, 15, 8, 1.5, 12);
     let mut rng = Xoshiro256Plus::seed_from_u64(0);
-    let labels: Vec<usize> = (0..x.nrows())
-        .map(|i| if i == 0 { 3 } else { rng.gen_range(0..3) })
-        .collect();
+    let labels: Vec<usize> = (0..x.nrows()).map(|i| if i == 0 { 3 } else { rng.gen_range(0..3) }).collect();
     let k = 4; // cluster 3 is a singleton
     let dist = |i: usize, j: usize| 1.0 - x.row(i).dot(&x.row(j));
     let mut total = 0.0;
     for i in 0..x.nrows() {
         let mean_to = |c: usize| {
-            let members: Vec<usize> = (0..x.nrows())
-                .filter(|&j| labels[j] == c && j != i)
-                .collect();
+            let members: Vec<usize> = (0..x.nrows()).filter(|&j| labels[j] == c && j != i).collect();
             members.iter().map(|&j| dist(i, j)).sum::<f32>() / members.len() as f32
         };
         if labels.iter().filter(|&&l| l == labels[i]).count() == 1 {
             continue;
         }
         let a = mean_to(labels[i]);
-        let b = (0..k)
-            .filter(|&c| c != labels[i])
-            .map(mean_to)
-            .fold(f32::INFINITY, f32::min);
+        let b = (0..k).filter(|&c| c != labels[i]).map(mean_to).fold(f32::INFINITY, f32::min);
         total += (b - a) / a.max(b);
     }
     let expected = total / x.nrows() as f32;
@@ -293,23 +274,16 @@ fn method_names_round_trip() {
     for m in Method::ALL {
         assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
         assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
-        assert_eq!(
-            serde_json::from_str::<Method>(&format!("\"{m}\"")).unwrap(),
-            m
-        );
+        assert_eq!(serde_json::from_str::<Method>(&format!("\"{m}\"")).unwrap(), m);
     }
     assert_eq!(" KMeans ".parse::<Method>().unwrap(), Method::KMeans);
-    assert!(matches!(
-        "spectral".parse::<Method>(),
-        Err(ClusterError::UnknownName { .. })
-    ));
+    assert!(matches!("spectral".parse::<Method>(), Err(ClusterError::UnknownName { .. })));
     assert_eq!("average".parse::<Linkage>().unwrap(), Linkage::Average);
 }
 
 #[test]
 fn bad_params_are_rejected_at_check() {
-    let bad =
-        |p: ClusterParams| assert!(matches!(p.check(), Err(ClusterError::InvalidParam { .. })));
+    let bad = |p: ClusterParams| assert!(matches!(p.check(), Err(ClusterError::InvalidParam { .. })));
     bad(ClusterParams::new(Method::KMeans).with_k(Some(0)));
     bad(ClusterParams::new(Method::KMeans).with_k_max(Some(1)));
     bad(ClusterParams::new(Method::KMeans).with_n_runs(0));
@@ -322,50 +296,23 @@ fn bad_params_are_rejected_at_check() {
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
-    let p = ClusterParams::new(Method::KMeans)
-        .with_k(Some(2))
-        .check()
-        .unwrap();
-    assert!(matches!(
-        fit(Array2::<f32>::zeros((0, 4)).view(), &p),
-        Err(ClusterError::EmptyInput)
-    ));
-    assert!(matches!(
-        fit(Array2::<f32>::zeros((3, 0)).view(), &p),
-        Err(ClusterError::ZeroDimension)
-    ));
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(2)).check().unwrap();
+    assert!(matches!(fit(Array2::<f32>::zeros((0, 4)).view(), &p), Err(ClusterError::EmptyInput)));
+    assert!(matches!(fit(Array2::<f32>::zeros((3, 0)).view(), &p), Err(ClusterError::ZeroDimension)));
 
     let (mut x, _) = blobs(2, 5, 4, 0.5, 13);
-    let k_big = ClusterParams::new(Method::KMeans)
-        .with_k(Some(11))
-        .check()
-        .unwrap();
-    assert!(matches!(
-        fit(x.view(), &k_big),
-        Err(ClusterError::KTooLarge { k: 11, n: 10 })
-    ));
-    let k_big = ClusterParams::new(Method::Agglomerative)
-        .with_k(Some(11))
-        .check()
-        .unwrap();
-    assert!(matches!(
-        fit(x.view(), &k_big),
-        Err(ClusterError::KTooLarge { .. })
-    ));
+    let k_big = ClusterParams::new(Method::KMeans).with_k(Some(11)).check().unwrap();
+    assert!(matches!(fit(x.view(), &k_big), Err(ClusterError::KTooLarge { k: 11, n: 10 })));
+    let k_big = ClusterParams::new(Method::Agglomerative).with_k(Some(11)).check().unwrap();
+    assert!(matches!(fit(x.view(), &k_big), Err(ClusterError::KTooLarge { .. })));
 
     x[[6, 2]] = f32::NAN;
     for method in Method::ALL {
         let p = ClusterParams::new(method).with_k(Some(2)).check().unwrap();
-        assert!(
-            matches!(fit(x.view(), &p), Err(ClusterError::NonFinite { row: 6 })),
-            "{method}"
-        );
+        assert!(matches!(fit(x.view(), &p), Err(ClusterError::NonFinite { row: 6 })), "{method}");
     }
     x[[6, 2]] = f32::INFINITY;
-    assert!(matches!(
-        fit(x.view(), &p),
-        Err(ClusterError::NonFinite { row: 6 })
-    ));
+    assert!(matches!(fit(x.view(), &p), Err(ClusterError::NonFinite { row: 6 })));
     // Huge but finite values are valid (their f32 squares overflow; the check must not).
     x[[6, 2]] = 0.5;
     let mut huge = x.clone();
@@ -373,33 +320,20 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(fit(huge.view(), &p).is_ok());
     x.row_mut(4).fill(0.0);
     x[[6, 2]] = 0.5;
-    assert!(matches!(
-        fit(x.view(), &p),
-        Err(ClusterError::ZeroVector { row: 4 })
-    ));
+    assert!(matches!(fit(x.view(), &p), Err(ClusterError::ZeroVector { row: 4 })));
 }
 
 #[test]
 fn size_limits_and_tiny_inputs() {
     let (x, _) = blobs(2, 10, 8, 0.5, 14);
     let p = ClusterParams::new(Method::Hdbscan).with_max_exact_n(Some(10));
-    assert!(matches!(
-        run(&x, p),
-        Err(ClusterError::TooLarge {
-            method: Method::Hdbscan,
-            n: 20,
-            max: 10
-        })
-    ));
+    assert!(matches!(run(&x, p), Err(ClusterError::TooLarge { method: Method::Hdbscan, n: 20, max: 10 })));
     let p = ClusterParams::new(Method::Dbscan).with_max_exact_n(Some(10));
     assert!(matches!(run(&x, p), Err(ClusterError::TooLarge { .. })));
 
     let two = x.slice(ndarray::s![..2, ..]).to_owned();
     let auto = ClusterParams::new(Method::KMeans);
-    assert!(matches!(
-        run(&two, auto),
-        Err(ClusterError::TooFewRows { .. })
-    ));
+    assert!(matches!(run(&two, auto), Err(ClusterError::TooFewRows { .. })));
 
     // One row: every method answers without panicking.
     let one = x.slice(ndarray::s![..1, ..]).to_owned();
@@ -422,10 +356,7 @@ fn size_limits_and_tiny_inputs() {
 #[ignore]
 fn kmeans_timing() {
     use std::time::Instant;
-    let p = ClusterParams::new(Method::KMeans)
-        .with_k(Some(10))
-        .check()
-        .unwrap();
+    let p = ClusterParams::new(Method::KMeans).with_k(Some(10)).check().unwrap();
     for (n, reps) in [(10_000usize, 20), (1_000_000, 2)] {
         let mut rng = Xoshiro256Plus::seed_from_u64(99);
         let mut x = Array2::from_shape_simple_fn((n, 384), || gaussian(&mut rng));
@@ -438,16 +369,12 @@ fn kmeans_timing() {
             last = Some(fit(x.view(), &p).unwrap());
             ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let cpu = process_cpu_seconds()
-            .zip(cpu0)
-            .map(|(b, a)| (b - a) * 1e3 / reps as f64);
+        let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) * 1e3 / reps as f64);
         let c = last.unwrap();
         println!(
             "kmeans random n={n} d=384 k=10: wall {:?} ms (first includes thread-pool start), \
              process CPU {} ms/run (all threads), fit rows {}, sizes {:?}",
-            ms.iter()
-                .map(|v| (v * 10.0).round() / 10.0)
-                .collect::<Vec<_>>(),
+            ms.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
             cpu.map_or("n/a".to_string(), |v| format!("{v:.0}")),
             c.fit_rows,
             c.sizes()
@@ -493,21 +420,13 @@ fn other_methods_timing() {
             time("hdbscan", &x, ClusterParams::new(Method::Hdbscan));
         }
         if n >= 10_000 && want("agglo") {
-            time(
-                "agglomerative k=20",
-                &x,
-                ClusterParams::new(Method::Agglomerative).with_k(Some(20)),
-            );
+            time("agglomerative k=20", &x, ClusterParams::new(Method::Agglomerative).with_k(Some(20)));
         }
     }
     let (x, _) = blobs(20, 2_500, 384, 0.8, 22);
     if want("auto") {
         time("kmeans auto-k", &x, ClusterParams::new(Method::KMeans));
-        time(
-            "agglomerative auto-k",
-            &x,
-            ClusterParams::new(Method::Agglomerative),
-        );
+        time("agglomerative auto-k", &x, ClusterParams::new(Method::Agglomerative));
     }
 }
 
@@ -517,26 +436,14 @@ fn precomputed_range_index_matches_linear_scan() {
     use super::range_index::PrecomputedRange;
     use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
     let (x, _) = blobs(6, 50, 16, 0.8, 15);
-    let linear = CommonNearestNeighbour::LinearSearch
-        .from_batch(&x, FastL2)
-        .unwrap();
+    let linear = CommonNearestNeighbour::LinearSearch.from_batch(&x, FastL2).unwrap();
     let ids = |v: Vec<(ndarray::ArrayView1<f32>, usize)>| {
         let mut ids: Vec<usize> = v.into_iter().map(|p| p.1).collect();
         ids.sort_unstable();
         ids
     };
-    for (eps, max_pairs) in [
-        (0.3f32, usize::MAX),
-        (0.9, usize::MAX),
-        (1.5, usize::MAX),
-        (0.9, 100),
-    ] {
-        let index = PrecomputedRange {
-            eps: eps as f64,
-            max_pairs,
-        }
-        .from_batch(&x, FastL2)
-        .unwrap();
+    for (eps, max_pairs) in [(0.3f32, usize::MAX), (0.9, usize::MAX), (1.5, usize::MAX), (0.9, 100)] {
+        let index = PrecomputedRange { eps: eps as f64, max_pairs }.from_batch(&x, FastL2).unwrap();
         for q in [0usize, 17, 123, 299] {
             // Same radius (lists, or scan when over budget) and another radius (scan).
             for r in [eps, eps * 0.5] {

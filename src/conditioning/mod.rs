@@ -63,9 +63,10 @@ impl fmt::Display for Conditioning {
 impl FromStr for Conditioning {
     type Err = ConditioningError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
-            ConditioningError::Unknown(s.to_string(), Self::ALL.map(|c| c.as_str()).join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| ConditioningError::Unknown(s.to_string(), Self::ALL.map(|c| c.as_str()).join(", ")))
     }
 }
 
@@ -172,7 +173,11 @@ pub fn condition<'a>(
                     let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
                     Ok((vocab, criterion_vector(encoder, input.criterion)?))
                 },
-                || agreement.then(|| values::CaptionPartition::cached(captions.view(), input.k, input.seed, input.cache_dir)),
+                || {
+                    agreement.then(|| {
+                        values::CaptionPartition::cached(captions.view(), input.k, input.seed, input.cache_dir)
+                    })
+                },
             );
             let (vocab, q) = embedded?;
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
@@ -201,7 +206,10 @@ pub fn condition<'a>(
 
 /// The criterion's query vector: the unit mean of its phrasings' embeddings
 /// ([`values::criterion_phrases`]), with whichever encoder embeds the values.
-pub fn criterion_vector(encoder: &mut TextEmbedding, criterion: &str) -> Result<ndarray::Array1<f32>, ConditioningError> {
+pub fn criterion_vector(
+    encoder: &mut TextEmbedding,
+    criterion: &str,
+) -> Result<ndarray::Array1<f32>, ConditioningError> {
     let q = encoder.embed(&values::criterion_phrases(criterion))?;
     let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
     let n = q.dot(&q).sqrt().max(1e-12);

@@ -82,7 +82,13 @@ pub fn criterion_phrases(criterion: &str) -> Vec<String> {
 /// Term weights: max(score − τ, 0) × idf; terms that share a word with the criterion get 0,
 /// since the criterion's own words ("instrument") are not values of it. Only the axis terms
 /// are weighed (the vocabulary's rarer terms get 0).
-pub fn term_weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams) -> Vec<f32> {
+pub fn term_weights(
+    vocab: &Vocabulary,
+    query: &Array1<f32>,
+    criterion: &str,
+    n_docs: usize,
+    p: &ValuesParams,
+) -> Vec<f32> {
     weights(vocab, query, criterion, n_docs, p, vocab.axis_terms)
 }
 
@@ -99,7 +105,14 @@ pub fn term_weights_with_rare(
 }
 
 /// Weights of the first `scored` terms (the rest get 0); τ from the axis terms' scores.
-fn weights(vocab: &Vocabulary, query: &Array1<f32>, criterion: &str, n_docs: usize, p: &ValuesParams, scored: usize) -> Vec<f32> {
+fn weights(
+    vocab: &Vocabulary,
+    query: &Array1<f32>,
+    criterion: &str,
+    n_docs: usize,
+    p: &ValuesParams,
+    scored: usize,
+) -> Vec<f32> {
     let axis = vocab.axis_terms.min(vocab.len());
     let scored = scored.clamp(axis, vocab.len());
     let mut out = vec![0.0; vocab.len()];
@@ -238,7 +251,9 @@ impl ValueSpace {
             slot[t] = i as u32;
         }
         let emb = vocab.embeddings.select(Axis(0), &relevant);
-        let basis = (relevant.len() < dim).then(|| crate::cluster::orthonormal_rows(emb.view(), 1e-4)).filter(|b| b.nrows() < dim);
+        let basis = (relevant.len() < dim)
+            .then(|| crate::cluster::orthonormal_rows(emb.view(), 1e-4))
+            .filter(|b| b.nrows() < dim);
         let mut coords = match &basis {
             Some(b) => emb.dot(&b.t()),
             None => emb,
@@ -327,10 +342,13 @@ pub fn condition(
             }
             sum
         })
-        .reduce(|| vec![0f32; r], |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        });
+        .reduce(
+            || vec![0f32; r],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     let mean: Vec<f32> = mean.into_iter().map(|s| s / n as f32).collect();
     // Excluded directions as coordinates of the span, orthonormalised.
     let removed = exclude.map(|d| {
@@ -376,8 +394,12 @@ pub fn condition(
     }
     .clamp(0.0, 1.0);
     let wb = (1.0 - a).sqrt();
-    let zero_rows: usize =
-        out.as_slice_mut().expect("fresh standard-layout array").par_chunks_mut(r).map(|bag| usize::from(!finish(bag, wb))).sum();
+    let zero_rows: usize = out
+        .as_slice_mut()
+        .expect("fresh standard-layout array")
+        .par_chunks_mut(r)
+        .map(|bag| usize::from(!finish(bag, wb)))
+        .sum();
     (out, a, zero_rows == 0)
 }
 
@@ -617,7 +639,8 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(5);
         // 1,200 unit rows around three directions.
-        let mut x = Array2::from_shape_fn((1200, 8), |(i, j)| if j == i % 3 { 3.0 } else { 0.0 } + rng.gen_range(-0.5f32..0.5));
+        let mut x =
+            Array2::from_shape_fn((1200, 8), |(i, j)| if j == i % 3 { 3.0 } else { 0.0 } + rng.gen_range(-0.5f32..0.5));
         for mut r in x.rows_mut() {
             let n = r.dot(&r).sqrt();
             r /= n;

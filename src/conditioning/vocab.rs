@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::embed::text::{EmbedError, TextEmbedding};
 use crate::naming::text::caption_terms;
 use crate::naming::StopWords;
-use crate::embed::text::{EmbedError, TextEmbedding};
 
 /// A term must occur in at least this share of captions (and in 3) to be an axis of the
 /// zero-call values, so that one-off words do not become cluster axes, and in at most half,
@@ -99,7 +99,9 @@ fn read_occurrences(path: &Path, fp: u64, rows: usize, n_terms: usize) -> Option
     if b.len() != ids_at.checked_add(total.checked_mul(4)?)? {
         return None;
     }
-    let id = |j: usize| u32::from_le_bytes([b[ids_at + 4 * j], b[ids_at + 4 * j + 1], b[ids_at + 4 * j + 2], b[ids_at + 4 * j + 3]]);
+    let id = |j: usize| {
+        u32::from_le_bytes([b[ids_at + 4 * j], b[ids_at + 4 * j + 1], b[ids_at + 4 * j + 2], b[ids_at + 4 * j + 3]])
+    };
     let mut out = Vec::with_capacity(rows);
     let mut prev = u64_at(32)? as usize;
     for r in 0..rows {
@@ -157,8 +159,11 @@ fn mine_tiers(term_lists: &[Vec<String>], rare_min_df: u32) -> (Vec<String>, Vec
     let axis_min_df = min_df(MIN_DF_SHARE, n);
     let rare_min_df = rare_min_df.min(axis_min_df);
     let max_df = ((MAX_DF_SHARE * n as f64).floor() as u32).max(axis_min_df);
-    let mut kept: Vec<(bool, &str, u32)> =
-        df.into_iter().filter(|&(_, d)| d >= rare_min_df && d <= max_df).map(|(t, d)| (d < axis_min_df, t, d)).collect();
+    let mut kept: Vec<(bool, &str, u32)> = df
+        .into_iter()
+        .filter(|&(_, d)| d >= rare_min_df && d <= max_df)
+        .map(|(t, d)| (d < axis_min_df, t, d))
+        .collect();
     kept.sort();
     let axis = kept.iter().take_while(|(rare, _, _)| !rare).count();
     (kept.iter().map(|(_, t, _)| t.to_string()).collect(), kept.iter().map(|&(_, _, d)| d).collect(), axis)
@@ -212,10 +217,8 @@ impl Vocabulary {
             .zip(captions.par_iter())
             .map(|(l, caption)| {
                 let lower = caption.to_lowercase();
-                let mut occ: Vec<(usize, u32)> = l
-                    .iter()
-                    .filter_map(|t| ids.get(t.as_str()).map(|&id| (mention_at(&lower, t), id)))
-                    .collect();
+                let mut occ: Vec<(usize, u32)> =
+                    l.iter().filter_map(|t| ids.get(t.as_str()).map(|&id| (mention_at(&lower, t), id))).collect();
                 occ.sort_unstable();
                 occ.into_iter().map(|(_, id)| id).collect()
             })
@@ -226,7 +229,13 @@ impl Vocabulary {
     /// The cached vocabulary of `index_dir`, if there is one for these captions and this
     /// model (`model`, `dim`). With `retokenize`, a cache without per-caption term ids is
     /// completed by tokenizing the captions again; without, it counts as missing.
-    pub fn load_cached(index_dir: &Path, captions: &[String], model: &str, dim: usize, retokenize: bool) -> Option<Self> {
+    pub fn load_cached(
+        index_dir: &Path,
+        captions: &[String],
+        model: &str,
+        dim: usize,
+        retokenize: bool,
+    ) -> Option<Self> {
         let dir = index_dir.join("derived");
         let (meta_path, npy_path) = (dir.join("vocab.json"), dir.join("vocab.npy"));
         let fp = fingerprint(captions);
@@ -361,7 +370,8 @@ mod tests {
         crate::util::npy::write_f32(&derived.join("vocab.npy"), &Array2::<f32>::zeros((1, 2))).unwrap();
         write_occurrences(&derived.join(OCCURRENCES_FILE), fp, &vec![vec![0u32]; 4]).unwrap();
         let write_meta = |min_df: Option<u32>| {
-            let mut meta = serde_json::json!({"model": "m", "rows": 4, "fingerprint": fp, "terms": ["violin"], "df": [4]});
+            let mut meta =
+                serde_json::json!({"model": "m", "rows": 4, "fingerprint": fp, "terms": ["violin"], "df": [4]});
             if let Some(d) = min_df {
                 meta["min_df"] = d.into();
             }
@@ -371,7 +381,10 @@ mod tests {
         let v = Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).expect("a current cache is read");
         assert_eq!((v.axis_terms, v.occurrences.len()), (1, 4));
         write_meta(None);
-        assert!(Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).is_none(), "a cache from before the rarer terms");
+        assert!(
+            Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).is_none(),
+            "a cache from before the rarer terms"
+        );
         write_meta(Some(99));
         assert!(Vocabulary::load_cached(dir.path(), &caps, "m", 2, false).is_none(), "mined down to another floor");
     }
@@ -392,10 +405,11 @@ mod tests {
 
     #[test]
     fn occurrences_follow_the_captions_mention_order() {
-        let caps: Vec<String> = ["A man plays the saxophone next to a trumpet player.", "Two trumpets and a saxophone on a stage."]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let caps: Vec<String> =
+            ["A man plays the saxophone next to a trumpet player.", "Two trumpets and a saxophone on a stage."]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let lists = caption_term_lists(&caps);
         let terms: Vec<String> = ["saxophone", "stage", "trumpet"].map(String::from).to_vec();
         let v = Vocabulary::assemble(terms, vec![2, 1, 2], 3, Array2::zeros((3, 2)), &lists, &caps);

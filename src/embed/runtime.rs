@@ -85,9 +85,7 @@ fn library_files_in(dir: &Path) -> Vec<PathBuf> {
         let mut versioned: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{}.", lib_file_name())))
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{}.", lib_file_name())))
             })
             .collect();
         versioned.sort();
@@ -125,11 +123,9 @@ pub fn init(opts: &RuntimeOptions) -> Result<&'static Environment, RuntimeError>
     let Some(path) = searched.iter().find(|p| p.is_file()).cloned() else {
         return Err(RuntimeError::NotFound { searched });
     };
-    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load { path: path.clone(), reason: e.to_string() })?;
-    let env = builder
-        .with_name("clusterby")
-        .build()
-        .map_err(|e| RuntimeError::Environment(e.to_string()))?;
+    let builder =
+        ort::init_from(&path).map_err(|e| RuntimeError::Load { path: path.clone(), reason: e.to_string() })?;
+    let env = builder.with_name("clusterby").build().map_err(|e| RuntimeError::Environment(e.to_string()))?;
     let _ = RUNTIME.set(Loaded { path, env });
     Ok(&RUNTIME.get().expect("just set").env)
 }

@@ -41,23 +41,14 @@ impl Contingency {
         }
         let mut cells: Vec<_> = counts.into_iter().map(|((r, c), k)| (r, c, k)).collect();
         cells.sort_unstable();
-        Contingency {
-            n: rows.len() as u64,
-            row_sums,
-            col_sums,
-            cells,
-        }
+        Contingency { n: rows.len() as u64, row_sums, col_sums, cells }
     }
 
     /// Rows are true classes, columns predicted clusters.
     fn from_labels(truth: &[usize], pred: &[usize]) -> (Self, Vec<usize>, Vec<usize>) {
         let (t, t_vals) = encode_sorted(truth);
         let (p, p_vals) = encode_sorted(pred);
-        (
-            Self::new(&t, &p, t_vals.len(), p_vals.len()),
-            t_vals,
-            p_vals,
-        )
+        (Self::new(&t, &p, t_vals.len(), p_vals.len()), t_vals, p_vals)
     }
 
     /// Optimal one-to-one (row, col) pairs maximising the matched count.
@@ -75,25 +66,15 @@ impl Contingency {
             // Maximising matches == minimising negated counts.
             cost[i * m + j] = -(k as i64);
         }
-        min_cost_assignment(&cost, n, m)
-            .into_iter()
-            .map(|(i, j)| if transpose { (j, i) } else { (i, j) })
-            .collect()
+        min_cost_assignment(&cost, n, m).into_iter().map(|(i, j)| if transpose { (j, i) } else { (i, j) }).collect()
     }
 
     fn count(&self, r: usize, c: usize) -> u64 {
-        self.cells
-            .binary_search_by(|&(cr, cc, _)| (cr, cc).cmp(&(r, c)))
-            .map(|i| self.cells[i].2)
-            .unwrap_or(0)
+        self.cells.binary_search_by(|&(cr, cc, _)| (cr, cc).cmp(&(r, c))).map(|i| self.cells[i].2).unwrap_or(0)
     }
 
     fn accuracy(&self) -> f64 {
-        let matched: u64 = self
-            .hungarian()
-            .into_iter()
-            .map(|(r, c)| self.count(r, c))
-            .sum();
+        let matched: u64 = self.hungarian().into_iter().map(|(r, c)| self.count(r, c)).sum();
         matched as f64 / self.n as f64
     }
 
@@ -162,10 +143,7 @@ fn entropy(sums: &[u64]) -> f64 {
     let total: u64 = sums.iter().sum();
     let log_total = (total as f64).ln();
     let t = total as f64;
-    -sums
-        .iter()
-        .map(|&s| (s as f64 / t) * ((s as f64).ln() - log_total))
-        .sum::<f64>()
+    -sums.iter().map(|&s| (s as f64 / t) * ((s as f64).ln() - log_total)).sum::<f64>()
 }
 
 /// Kuhn–Munkres with potentials (shortest augmenting paths), O(n^2 m) for an n x m row-major
@@ -223,10 +201,7 @@ fn min_cost_assignment(cost: &[i64], n: usize, m: usize) -> Vec<(usize, usize)> 
             }
         }
     }
-    let mut pairs: Vec<(usize, usize)> = (1..=m)
-        .filter(|&j| row_of[j] != 0)
-        .map(|j| (row_of[j] - 1, j - 1))
-        .collect();
+    let mut pairs: Vec<(usize, usize)> = (1..=m).filter(|&j| row_of[j] != 0).map(|j| (row_of[j] - 1, j - 1)).collect();
     pairs.sort_unstable();
     pairs
 }
@@ -304,10 +279,7 @@ pub fn ari(truth: &[usize], pred: &[usize]) -> f64 {
 /// All three metrics for labels of any hashable type (strings, ints, ...).
 pub fn score<T: Eq + Hash, U: Eq + Hash>(truth: &[T], pred: &[U]) -> Result<Scores, EvalError> {
     if truth.len() != pred.len() {
-        return Err(EvalError::LengthMismatch {
-            truth: truth.len(),
-            pred: pred.len(),
-        });
+        return Err(EvalError::LengthMismatch { truth: truth.len(), pred: pred.len() });
     }
     if truth.is_empty() {
         return Err(EvalError::Empty);
@@ -315,13 +287,7 @@ pub fn score<T: Eq + Hash, U: Eq + Hash>(truth: &[T], pred: &[U]) -> Result<Scor
     let (t, kt) = encode(truth);
     let (p, kp) = encode(pred);
     let c = Contingency::new(&t, &p, kt, kp);
-    Ok(Scores {
-        acc: c.accuracy(),
-        nmi: c.nmi(),
-        ari: c.ari(),
-        n: truth.len(),
-        unlabelled: 0,
-    })
+    Ok(Scores { acc: c.accuracy(), nmi: c.nmi(), ari: c.ari(), n: truth.len(), unlabelled: 0 })
 }
 
 /// Scores `(item id, cluster)` assignments against labels keyed by item id.
@@ -330,10 +296,7 @@ pub fn score<T: Eq + Hash, U: Eq + Hash>(truth: &[T], pred: &[U]) -> Result<Scor
 /// from DBSCAN/HDBSCAN) is scored as one more cluster rather than dropped: every labelled item
 /// then stays in `n`, so methods that leave many points as noise are not rewarded for it, and
 /// the noise cluster can match at most one class.
-pub fn score_by_id(
-    truth: &HashMap<String, String>,
-    assignments: &[(String, i64)],
-) -> Result<Scores, EvalError> {
+pub fn score_by_id(truth: &HashMap<String, String>, assignments: &[(String, i64)]) -> Result<Scores, EvalError> {
     let mut seen: HashMap<&str, ()> = HashMap::with_capacity(assignments.len());
     let mut labels: Vec<&str> = Vec::with_capacity(assignments.len());
     let mut clusters: Vec<i64> = Vec::with_capacity(assignments.len());
@@ -351,9 +314,7 @@ pub fn score_by_id(
         }
     }
     if labels.is_empty() {
-        return Err(EvalError::NoLabelledItems {
-            assignments: assignments.len(),
-        });
+        return Err(EvalError::NoLabelledItems { assignments: assignments.len() });
     }
     let mut scores = score(&labels, &clusters)?;
     scores.unlabelled = unlabelled;
@@ -376,10 +337,7 @@ mod tests {
     }
 
     fn fixtures() -> Vec<Fixture> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/metric_fixtures.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/metric_fixtures.json");
         let text = std::fs::read_to_string(path).expect("fixture file");
         serde_json::from_str(&text).expect("fixture JSON")
     }
@@ -402,29 +360,14 @@ mod tests {
             // Generic path (first-appearance encoding, string labels) must agree.
             let ts: Vec<String> = t.iter().map(|x| format!("c{x}")).collect();
             let s = score(&ts, p).unwrap();
-            assert!(
-                close(s.acc, c.acc) && close(s.nmi, c.nmi) && close(s.ari, c.ari),
-                "{}: score() {s:?}",
-                c.name
-            );
+            assert!(close(s.acc, c.acc) && close(s.nmi, c.nmi) && close(s.ari, c.ari), "{}: score() {s:?}", c.name);
             assert_eq!((s.n, s.unlabelled), (t.len(), 0));
 
             // The matching realises the accuracy.
             let m = matching(t, p);
-            let matched: usize = m
-                .iter()
-                .map(|&(pc, tc)| {
-                    t.iter()
-                        .zip(p)
-                        .filter(|&(&a, &b)| a == tc && b == pc)
-                        .count()
-                })
-                .sum();
-            assert!(
-                close(matched as f64 / t.len() as f64, c.acc),
-                "{}: matching {m:?}",
-                c.name
-            );
+            let matched: usize =
+                m.iter().map(|&(pc, tc)| t.iter().zip(p).filter(|&(&a, &b)| a == tc && b == pc).count()).sum();
+            assert!(close(matched as f64 / t.len() as f64, c.acc), "{}: matching {m:?}", c.name);
         }
     }
 
@@ -435,10 +378,7 @@ mod tests {
         let p = [0, 0, 0, 1, 1, 0, 0];
         assert_eq!(matching(&t, &p), vec![(0, 1), (1, 0)]);
         // Original label values come back, and unmatched extra clusters are absent.
-        assert_eq!(
-            matching(&[7, 7, 7, 9], &[40, 40, 50, 60]),
-            vec![(40, 7), (60, 9)]
-        );
+        assert_eq!(matching(&[7, 7, 7, 9], &[40, 40, 50, 60]), vec![(40, 7), (60, 9)]);
     }
 
     #[test]
@@ -495,48 +435,27 @@ mod tests {
 
     #[test]
     fn score_by_id_skips_unlabelled_and_keeps_noise() {
-        let truth: HashMap<String, String> =
-            [("a", "cat"), ("b", "cat"), ("c", "dog"), ("d", "dog")]
-                .iter()
-                .map(|&(k, v)| (k.into(), v.into()))
-                .collect();
-        let asg: Vec<(String, i64)> = [("a", 0), ("b", 0), ("c", -1), ("d", -1), ("x", 3)]
+        let truth: HashMap<String, String> = [("a", "cat"), ("b", "cat"), ("c", "dog"), ("d", "dog")]
             .iter()
-            .map(|&(k, v)| (k.into(), v))
+            .map(|&(k, v)| (k.into(), v.into()))
             .collect();
+        let asg: Vec<(String, i64)> =
+            [("a", 0), ("b", 0), ("c", -1), ("d", -1), ("x", 3)].iter().map(|&(k, v)| (k.into(), v)).collect();
         let s = score_by_id(&truth, &asg).unwrap();
         // Noise forms its own cluster, so the dog items still count as one group.
-        assert_eq!(
-            (s.acc, s.nmi, s.ari, s.n, s.unlabelled),
-            (1.0, 1.0, 1.0, 4, 1)
-        );
+        assert_eq!((s.acc, s.nmi, s.ari, s.n, s.unlabelled), (1.0, 1.0, 1.0, 4, 1));
 
         let dup = vec![("a".to_string(), 0), ("a".to_string(), 1)];
-        assert!(matches!(
-            score_by_id(&truth, &dup),
-            Err(EvalError::DuplicateAssignment { .. })
-        ));
+        assert!(matches!(score_by_id(&truth, &dup), Err(EvalError::DuplicateAssignment { .. })));
         let none = vec![("zz".to_string(), 0)];
         let e = score_by_id(&truth, &none).unwrap_err();
-        assert!(
-            matches!(e, EvalError::NoLabelledItems { assignments: 1 }),
-            "{e}"
-        );
-        assert!(matches!(
-            score_by_id(&truth, &[]),
-            Err(EvalError::NoLabelledItems { assignments: 0 })
-        ));
+        assert!(matches!(e, EvalError::NoLabelledItems { assignments: 1 }), "{e}");
+        assert!(matches!(score_by_id(&truth, &[]), Err(EvalError::NoLabelledItems { assignments: 0 })));
     }
 
     #[test]
     fn scores_serde_round_trip() {
-        let s = Scores {
-            acc: 0.5,
-            nmi: 0.25,
-            ari: -0.1,
-            n: 10,
-            unlabelled: 2,
-        };
+        let s = Scores { acc: 0.5, nmi: 0.25, ari: -0.1, n: 10, unlabelled: 2 };
         let back: Scores = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }

@@ -26,37 +26,17 @@ pub enum EvalError {
     #[error("item `{id}` is assigned to a cluster more than once")]
     DuplicateAssignment { id: String },
     #[error("cannot read labels file {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("labels file {}{}: {source}", path.display(), fmt_line(*line))]
-    Csv {
-        path: PathBuf,
-        line: Option<u64>,
-        source: csv::Error,
-    },
+    Csv { path: PathBuf, line: Option<u64>, source: csv::Error },
     #[error("labels file {}, line {line}: invalid JSON: {source}", path.display())]
-    Json {
-        path: PathBuf,
-        line: u64,
-        source: serde_json::Error,
-    },
+    Json { path: PathBuf, line: u64, source: serde_json::Error },
     #[error("labels file {}: no column named `{column}` (columns: {})", path.display(), available.join(", "))]
-    MissingColumn {
-        path: PathBuf,
-        column: String,
-        available: Vec<String>,
-    },
+    MissingColumn { path: PathBuf, column: String, available: Vec<String> },
     #[error("labels file {}, line {line}: {msg}", path.display())]
-    BadRecord {
-        path: PathBuf,
-        line: u64,
-        msg: String,
-    },
+    BadRecord { path: PathBuf, line: u64, msg: String },
 }
 
 fn fmt_line(line: Option<u64>) -> String {
     line.map(|l| format!(", line {l}")).unwrap_or_default()
 }
-

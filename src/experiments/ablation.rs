@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
+use crate::embed::text::TextEmbedding;
 use crate::eval;
-use crate::store::caption_index::Index;
 use crate::experiments::ictc::{self, IctcOptions};
 use crate::llm::{AnswerCache, LlmClient, LlmConfig};
 use crate::query::{self, ClusterResult, NamerKind, QueryOptions, Strategy};
-use crate::embed::text::TextEmbedding;
+use crate::store::caption_index::Index;
 
 /// One labelled caption set; the criterion and K are the only query inputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,7 +212,14 @@ pub fn run(
             let mut row = AblationRow::new(set, &format!("IC|TC ({})", client.config().model), "llm-per-image", "-", n);
             let cache = AnswerCache::open(&dir.join("llm-cache.jsonl"))?;
             let wall = std::time::Instant::now();
-            match ictc::run(&loaded.ids, &loaded.captions, &IctcOptions::new(&set.criterion, set.k), client, &cache, encoder) {
+            match ictc::run(
+                &loaded.ids,
+                &loaded.captions,
+                &IctcOptions::new(&set.criterion, set.k),
+                client,
+                &cache,
+                encoder,
+            ) {
                 Ok((mut res, _)) => {
                     res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
                     row.record(&res, &truth, encoder);
@@ -307,7 +314,8 @@ fn image_rows(
     let truth: HashMap<String, String> =
         idx.images.ids.iter().zip(&idx.images.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
     let d = &idx.descriptor;
-    let clip = crate::embed::image::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
+    let clip =
+        crate::embed::image::ClipSource::parse(if d.clip_source.is_empty() { &d.clip_model } else { &d.clip_source })?;
     let mut clip_text = clip.text_encoder(&Default::default(), None)?;
     let mut cap_enc = match &d.caption_model {
         Some(m) if idx.captioned > 0 => Some(TextEmbedding::try_new(crate::embed::text::TextEmbeddingOptions::new(
@@ -315,7 +323,8 @@ fn image_rows(
         ))?),
         _ => None,
     };
-    let spaces: &[Space] = if cap_enc.is_some() { &[Space::Image, Space::Caption, Space::Both] } else { &[Space::Image] };
+    let spaces: &[Space] =
+        if cap_enc.is_some() { &[Space::Image, Space::Caption, Space::Both] } else { &[Space::Image] };
     let n = idx.images.ids.len();
     let mut rows = Vec::new();
     for &space in spaces {
@@ -327,7 +336,8 @@ fn image_rows(
                     .with_conditioning(c)
                     .with_seed(cfg.seed)
                     .with_cache_dir(dir);
-                let mut row = AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
+                let mut row =
+                    AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
                 match image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, None) {
                     Ok(res) => {
                         row.conditioning = format!("{}:{}", space.as_str(), c.as_str());
@@ -380,7 +390,11 @@ pub fn markdown(rows: &[AblationRow]) -> String {
             f(r.nmi),
             f(r.ari),
             r.llm_calls,
-            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r.error.clone().map(|e| format!("error: {e}")).unwrap_or("–".into())),
+            r.query_ms.map(|t| format!("{t:.0}")).unwrap_or_else(|| r
+                .error
+                .clone()
+                .map(|e| format!("error: {e}"))
+                .unwrap_or("–".into())),
             e(&r.namer),
             f(r.name_quality)
         ));

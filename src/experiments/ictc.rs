@@ -13,10 +13,10 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde_json::json;
 
+use crate::embed::text::{EmbedError, TextEmbedding};
 use crate::llm::json::clean_name;
 use crate::llm::{extract_json, parallel_map, parse_names, AnswerCache, ChatOptions, LlmClient, LlmError, Message};
 use crate::query::{Assignment, ClusterResult, ClusterSummary, IctcReport, NamerKind, Strategy};
-use crate::embed::text::{EmbedError, TextEmbedding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IctcError {
@@ -110,14 +110,22 @@ pub fn parse_label(answer: &str) -> Option<String> {
 }
 
 fn norm(s: &str) -> String {
-    s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+    s.to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Step 3's answer as a name index, without embeddings: exact, by number, or by containment
 /// (the longest name found in the answer). `None` when it needs the embedding fallback.
 pub fn match_name(answer: &str, names: &[String]) -> Option<usize> {
     let text = extract_json(answer)
-        .and_then(|v| v.get("category").and_then(|c| c.as_str().map(str::to_string)).or_else(|| v.as_str().map(str::to_string)))
+        .and_then(|v| {
+            v.get("category").and_then(|c| c.as_str().map(str::to_string)).or_else(|| v.as_str().map(str::to_string))
+        })
         .unwrap_or_else(|| answer.to_string());
     let a = norm(&text);
     if a.is_empty() {
@@ -142,7 +150,13 @@ pub fn match_name(answer: &str, names: &[String]) -> Option<usize> {
 }
 
 /// One cached chat; a failure is returned, not raised, so one bad caption never stops a run.
-fn ask(client: &LlmClient, cache: &AnswerCache, m: &[Message], o: &ChatOptions, hits: &AtomicUsize) -> Result<String, LlmError> {
+fn ask(
+    client: &LlmClient,
+    cache: &AnswerCache,
+    m: &[Message],
+    o: &ChatOptions,
+    hits: &AtomicUsize,
+) -> Result<String, LlmError> {
     let (c, hit) = client.chat_cached(cache, m, o)?;
     if hit {
         hits.fetch_add(1, Ordering::Relaxed);
@@ -180,7 +194,9 @@ pub fn run(
     let t = Instant::now();
     let label_opts = ChatOptions::default().with_max_tokens(16);
     let labels: Vec<Option<String>> = parallel_map(n, workers, "2a label", opts.progress, |i| {
-        ask(client, cache, &label_prompt(criterion, &captions[i]), &label_opts, &hits).ok().map(|a| parse_label(&a).unwrap_or_default())
+        ask(client, cache, &label_prompt(criterion, &captions[i]), &label_opts, &hits)
+            .ok()
+            .map(|a| parse_label(&a).unwrap_or_default())
     });
     report.label_failures = labels.iter().filter(|l| l.is_none()).count();
     timings.insert("step2a_label".to_string(), t.elapsed().as_secs_f64() * 1e3);
@@ -284,7 +300,13 @@ pub fn run(
             name: name.clone(),
             size: assigned.iter().filter(|a| **a == Some(c)).count(),
             keywords: labels_of(c),
-            examples: assigned.iter().enumerate().filter(|(_, a)| **a == Some(c)).take(3).map(|(i, _)| ids[i].clone()).collect(),
+            examples: assigned
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| **a == Some(c))
+                .take(3)
+                .map(|(i, _)| ids[i].clone())
+                .collect(),
         })
         .collect();
     let assignments = ids
@@ -341,7 +363,11 @@ mod tests {
                 if prompt.contains("bugle") {
                     return Reply::content("trumpets and trombones");
                 }
-                return Reply::content(if trumpet { "{\"category\": \"Brass\"}" } else { "{\"category\": \"Strings\"}" });
+                return Reply::content(if trumpet {
+                    "{\"category\": \"Brass\"}"
+                } else {
+                    "{\"category\": \"Strings\"}"
+                });
             }
             Reply::content(if trumpet { "Answer: Trumpet" } else { "violin" })
         })
@@ -353,8 +379,11 @@ mod tests {
         let server = fake();
         let dir = tempfile::tempdir().unwrap();
         let caps: Vec<String> = [
-            "a man plays a trumpet", "a trumpet on a stage", "a girl with a violin",
-            "a trumpet player, with a bugle nearby", "a cellist and a violin in a hall",
+            "a man plays a trumpet",
+            "a trumpet on a stage",
+            "a girl with a violin",
+            "a trumpet player, with a bugle nearby",
+            "a cellist and a violin in a hall",
         ]
         .iter()
         .map(|s| s.to_string())

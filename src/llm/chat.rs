@@ -36,7 +36,9 @@ impl Message {
     pub fn text(&self) -> String {
         match &self.content {
             Content::Text(t) => t.clone(),
-            Content::Parts(p) => p.iter().filter_map(|v| v.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+            Content::Parts(p) => {
+                p.iter().filter_map(|v| v.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+            }
         }
     }
 }

@@ -361,12 +361,11 @@ impl LlmClient {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
     use crate::llm::fake_server::{FakeServer, Reply};
+    use serde_json::Value;
 
     fn client(url: &str) -> LlmClient {
         LlmClient::new(
@@ -410,7 +409,10 @@ mod tests {
 
     #[test]
     fn retries_429_honouring_retry_after() {
-        let s = FakeServer::start(vec![Reply::status(429, "slow down").with_header("Retry-After", "0"), Reply::content("ok")]);
+        let s = FakeServer::start(vec![
+            Reply::status(429, "slow down").with_header("Retry-After", "0"),
+            Reply::content("ok"),
+        ]);
         let c = client(&s.base_url());
         assert_eq!(c.chat(&hi(), &ChatOptions::default()).unwrap().attempts, 2);
     }
@@ -450,8 +452,10 @@ mod tests {
     #[test]
     fn hanging_server_times_out() {
         let s = FakeServer::start(vec![Reply::content("late").with_delay(Duration::from_secs(3)); 3]);
-        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(0))
-            .unwrap();
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(0),
+        )
+        .unwrap();
         let t = Instant::now();
         let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
         assert!(matches!(e, LlmError::Timeout { .. }), "{e:?}");
@@ -532,7 +536,8 @@ mod tests {
     }
 
     fn quick(url: &str, timeout_ms: u64) -> LlmClient {
-        LlmClient::new(LlmConfig::new(url, "m").with_timeout(Duration::from_millis(timeout_ms)).with_max_retries(0)).unwrap()
+        LlmClient::new(LlmConfig::new(url, "m").with_timeout(Duration::from_millis(timeout_ms)).with_max_retries(0))
+            .unwrap()
     }
 
     #[test]
@@ -549,7 +554,10 @@ mod tests {
         assert_eq!(a.prompt_tokens, 321);
         assert!((10..=12).contains(&a.completion_tokens), "{}", a.completion_tokens);
         let body: Value = serde_json::from_str(&s.requests()[0].body).unwrap();
-        assert_eq!((body["stream"].as_bool(), body["stream_options"]["include_usage"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (body["stream"].as_bool(), body["stream_options"]["include_usage"].as_bool()),
+            (Some(true), Some(true))
+        );
 
         // The same wait for one whole body is a timeout.
         let s = FakeServer::start(vec![Reply::content(answer).with_delay(Duration::from_millis(720))]);
@@ -562,7 +570,10 @@ mod tests {
             Reply::streamed(answer, 3, Duration::ZERO, 5),
         ]);
         let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m").with_timeout(Duration::from_millis(300)).with_max_retries(1).with_backoff(Duration::from_millis(10)),
+            LlmConfig::new(s.base_url(), "m")
+                .with_timeout(Duration::from_millis(300))
+                .with_max_retries(1)
+                .with_backoff(Duration::from_millis(10)),
         )
         .unwrap();
         let a = c.chat(&hi(), &streamed).unwrap();
@@ -603,7 +614,10 @@ mod tests {
             assert!(b.get("stream_options").is_none() && b["stream"] == true, "{b}");
         }
 
-        let s = FakeServer::start(vec![Reply::status(400, "streaming is not supported by this deployment"), Reply::content(answer)]);
+        let s = FakeServer::start(vec![
+            Reply::status(400, "streaming is not supported by this deployment"),
+            Reply::content(answer),
+        ]);
         let c = quick(&s.base_url(), 500);
         assert_eq!(c.chat(&hi(), &streamed).unwrap().content, answer);
         let last: Value = serde_json::from_str(&s.requests()[1].body).unwrap();
@@ -615,8 +629,11 @@ mod tests {
     fn api_key_is_sent_but_never_shown() {
         std::env::set_var("CLUSTERBY_TEST_KEY_SET", "sk-secret-123");
         let s = FakeServer::start(vec![Reply::status(401, "nope")]);
-        let c = LlmClient::new(LlmConfig::new(format!("{}?api-key=sk-secret-123", s.base_url()), "m").with_api_key_env("CLUSTERBY_TEST_KEY_SET"))
-            .unwrap();
+        let c = LlmClient::new(
+            LlmConfig::new(format!("{}?api-key=sk-secret-123", s.base_url()), "m")
+                .with_api_key_env("CLUSTERBY_TEST_KEY_SET"),
+        )
+        .unwrap();
         let e = c.chat(&hi(), &ChatOptions::default()).unwrap_err();
         assert_eq!(s.requests()[0].authorization.as_deref(), Some("Bearer sk-secret-123"));
         for shown in [e.to_string(), format!("{c:?}"), c.endpoint().to_string()] {

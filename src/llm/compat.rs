@@ -27,7 +27,9 @@ impl Compat {
         let b = body.to_ascii_lowercase();
         let refused = |param: &str| {
             b.contains(param)
-                && ["unsupported", "not supported", "does not support", "unrecognized", "not allowed"].iter().any(|w| b.contains(w))
+                && ["unsupported", "not supported", "does not support", "unrecognized", "not allowed"]
+                    .iter()
+                    .any(|w| b.contains(w))
         };
         if refused("max_tokens") && !self.completion_tokens.swap(true, Ordering::Relaxed) {
             return true;

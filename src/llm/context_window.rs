@@ -36,11 +36,14 @@ impl LlmClient {
         {
             return Some(n);
         }
-        if let Some(n) = self.get_json(&format!("{base}/models"), PROBE_TIMEOUT).and_then(|v| listed_window(&v, model)) {
+        if let Some(n) = self.get_json(&format!("{base}/models"), PROBE_TIMEOUT).and_then(|v| listed_window(&v, model))
+        {
             return Some(n);
         }
         // Text Generation Inference.
-        if let Some(n) = self.get_json(&format!("{root}/info"), PROBE_TIMEOUT).and_then(|v| positive(v.get("max_total_tokens"))) {
+        if let Some(n) =
+            self.get_json(&format!("{root}/info"), PROBE_TIMEOUT).and_then(|v| positive(v.get("max_total_tokens")))
+        {
             return Some(n);
         }
         // Ollama: only a loaded model reports the window it runs with (its default, 2k to 4k
@@ -167,9 +170,10 @@ mod tests {
                 l.store(true, std::sync::atomic::Ordering::SeqCst);
                 Reply::raw(200, r#"{"model":"llama3.2","response":"","done":true}"#)
             }
-            "/api/ps" if l.load(std::sync::atomic::Ordering::SeqCst) => {
-                Reply::raw(200, r#"{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","context_length":4096}]}"#)
-            }
+            "/api/ps" if l.load(std::sync::atomic::Ordering::SeqCst) => Reply::raw(
+                200,
+                r#"{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","context_length":4096}]}"#,
+            ),
             "/api/ps" => Reply::raw(200, r#"{"models":[]}"#),
             "/v1/models" => Reply::raw(200, r#"{"object":"list","data":[{"id":"llama3.2:latest"},{"id":"qwen3:8b"}]}"#),
             _ => not_found(),

@@ -196,7 +196,8 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
     let mut out = c;
     if let Some((events, gap)) = &reply.events {
         out.write_all(
-            format!("HTTP/1.1 {} X\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n", reply.status).as_bytes(),
+            format!("HTTP/1.1 {} X\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n", reply.status)
+                .as_bytes(),
         )?;
         out.flush()?;
         for e in events {

@@ -180,11 +180,8 @@ fn is_placeholder(name: &str) -> bool {
             || (w.len() == 1 && w.chars().all(|c| c.is_ascii_alphabetic()))
             || w.chars().all(|c| matches!(c, 'i' | 'v' | 'x'))
     };
-    let words: Vec<String> = name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> =
+        name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     !words.is_empty() && words.iter().all(|w| GENERIC.contains(&w.as_str()) || numeral(w))
 }
 
@@ -290,7 +287,10 @@ mod tests {
     fn plain_fenced_and_wrapped_json() {
         assert_eq!(extract_json(r#"{"a": 1}"#), Some(json!({"a": 1})));
         assert_eq!(extract_json("```json\n[\"x\", \"y\"]\n```"), Some(json!(["x", "y"])));
-        assert_eq!(extract_json("Sure! Here you go: {\"names\": [\"a\"]} Hope that helps {ok}"), Some(json!({"names": ["a"]})));
+        assert_eq!(
+            extract_json("Sure! Here you go: {\"names\": [\"a\"]} Hope that helps {ok}"),
+            Some(json!({"names": ["a"]}))
+        );
         assert_eq!(extract_json("<think>maybe {no}</think> [1, 2]"), Some(json!([1, 2])));
         assert_eq!(extract_json("no json here"), None);
         // Braces inside strings do not confuse the scanner.
@@ -299,7 +299,10 @@ mod tests {
 
     #[test]
     fn truncated_and_trailing_commas() {
-        assert_eq!(extract_json(r#"{"names": ["brass", "strings", "perc"#), Some(json!({"names": ["brass", "strings", "perc"]})));
+        assert_eq!(
+            extract_json(r#"{"names": ["brass", "strings", "perc"#),
+            Some(json!({"names": ["brass", "strings", "perc"]}))
+        );
         assert_eq!(extract_json(r#"{"names": ["brass", "strings",]}"#), Some(json!({"names": ["brass", "strings"]})));
         assert_eq!(extract_json(r#"[{"name": "a"}, {"name": "b"}, {"na"#), Some(json!([{"name": "a"}, {"name": "b"}])));
         assert_eq!(extract_json(r#"{"a": "x\"#), Some(json!({"a": "x"})));

@@ -18,7 +18,8 @@ pub(super) enum StreamError {
 /// `stream_options.include_usage` was honoured). Comments, event names and unknown fields are
 /// skipped; an `error` object, an unparsable chunk or a stream with no chunk is a bad answer.
 pub(super) fn parse_event_stream(reader: impl std::io::BufRead) -> Result<Completion, StreamError> {
-    let mut c = Completion { content: String::new(), prompt_tokens: 0, completion_tokens: 0, seconds: 0.0, attempts: 1 };
+    let mut c =
+        Completion { content: String::new(), prompt_tokens: 0, completion_tokens: 0, seconds: 0.0, attempts: 1 };
     let mut chunks = 0usize;
     for line in reader.lines() {
         let line = line.map_err(StreamError::Io)?;
@@ -30,7 +31,8 @@ pub(super) fn parse_event_stream(reader: impl std::io::BufRead) -> Result<Comple
         if data.is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| StreamError::Bad(format!("stream chunk not JSON ({e}): {}", snippet(data))))?;
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| StreamError::Bad(format!("stream chunk not JSON ({e}): {}", snippet(data))))?;
         if let Some(err) = v.get("error") {
             return Err(StreamError::Bad(format!("error object in the stream: {}", snippet(&err.to_string()))));
         }

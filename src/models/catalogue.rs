@@ -121,12 +121,9 @@ impl FromStr for ModelName {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let want = s.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|m| m.info().name.to_ascii_lowercase() == want)
-            .ok_or_else(|| ModelError::Unknown {
-                name: s.to_string(),
-                known: Self::ALL.iter().map(|m| m.info().name).collect::<Vec<_>>().join(", "),
-            })
+        Self::ALL.into_iter().find(|m| m.info().name.to_ascii_lowercase() == want).ok_or_else(|| ModelError::Unknown {
+            name: s.to_string(),
+            known: Self::ALL.iter().map(|m| m.info().name).collect::<Vec<_>>().join(", "),
+        })
     }
 }

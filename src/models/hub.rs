@@ -62,27 +62,10 @@ impl HubFile {
     /// `{endpoint}/{repo}/resolve/{revision}/{remote_path}`, percent-encoded like the hub's own
     /// clients do (the revision as one segment, so `refs/pr/1` stays one path component).
     pub fn resolve_url(&self, endpoint: &str) -> String {
-        let repo = self
-            .repo
-            .trim_matches('/')
-            .split('/')
-            .map(encode_segment)
-            .collect::<Vec<_>>()
-            .join("/");
-        let path = self
-            .remote_path
-            .trim_start_matches('/')
-            .split('/')
-            .map(encode_segment)
-            .collect::<Vec<_>>()
-            .join("/");
-        format!(
-            "{}/{}/resolve/{}/{}",
-            endpoint.trim_end_matches('/'),
-            repo,
-            encode_segment(&self.revision),
-            path
-        )
+        let repo = self.repo.trim_matches('/').split('/').map(encode_segment).collect::<Vec<_>>().join("/");
+        let path =
+            self.remote_path.trim_start_matches('/').split('/').map(encode_segment).collect::<Vec<_>>().join("/");
+        format!("{}/{}/resolve/{}/{}", endpoint.trim_end_matches('/'), repo, encode_segment(&self.revision), path)
     }
 }
 
@@ -142,12 +125,7 @@ impl HubOptions {
         }
         o = o.with_token(get("HF_TOKEN"));
         let truthy = |k: &str| {
-            get(k).is_some_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "1" | "true" | "yes" | "on"
-                )
-            })
+            get(k).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         };
         o.offline = truthy("HF_HUB_OFFLINE") || truthy("CLUSTERBY_OFFLINE");
         o
@@ -160,9 +138,7 @@ impl HubOptions {
 
     /// An empty or whitespace-only token counts as none.
     pub fn with_token(mut self, token: Option<String>) -> Self {
-        self.token = token
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+        self.token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         self
     }
 
@@ -245,11 +221,7 @@ pub enum HubError {
     #[error("{} is missing and offline mode is on ({OFFLINE_VARS}); unset it to download {url}", path.display())]
     OfflineMissing { path: PathBuf, url: String },
     #[error("{} does not match its expected sha256 {expected} (got {actual}) and offline mode is on ({OFFLINE_VARS}), so it cannot be downloaded again", path.display())]
-    OfflineCorrupt {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    OfflineCorrupt { path: PathBuf, expected: String, actual: String },
     #[error("HTTP {status} for {url}: the repository may be gated or private; accept its terms on the hub and set HF_TOKEN to an access token")]
     Unauthorized { url: String, status: u16 },
     #[error("HTTP 404 not found: {url} (check the repository, revision and file path)")]
@@ -257,17 +229,9 @@ pub enum HubError {
     #[error("HTTP {status} for {url}")]
     Status { url: String, status: u16 },
     #[error("downloading {url} failed after {attempts} attempt(s): {message}")]
-    Network {
-        url: String,
-        attempts: u32,
-        message: String,
-    },
+    Network { url: String, attempts: u32, message: String },
     #[error("sha256 mismatch for {}: expected {expected}, got {actual}", path.display())]
-    HashMismatch {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    HashMismatch { path: PathBuf, expected: String, actual: String },
     #[error("{} is listed in the manifest but missing", path.display())]
     Missing { path: PathBuf },
     #[error("manifest {}: {message}", path.display())]
@@ -275,10 +239,7 @@ pub enum HubError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HubError + '_ {
-    move |source| HubError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| HubError::Io { path: path.to_path_buf(), source }
 }
 
 /// Makes sure every file of `files` is in `dest_dir` with a verified sha256, downloading what is
@@ -307,10 +268,7 @@ pub fn download_files(
     let mut manifest = read_manifest(&manifest_path).unwrap_or_default();
     let recorded = manifest_files(&manifest);
 
-    let mut report = DownloadReport {
-        manifest_path: manifest_path.clone(),
-        ..Default::default()
-    };
+    let mut report = DownloadReport { manifest_path: manifest_path.clone(), ..Default::default() };
     let mut agent = None;
     let mut sources: Vec<String> = Vec::new();
     let mut result = Ok(());
@@ -322,11 +280,8 @@ pub fn download_files(
         }
         let path = dest_dir.join(&f.local_name);
         let url = f.resolve_url(&opts.endpoint);
-        let expected = f
-            .sha256
-            .as_ref()
-            .map(|s| s.to_ascii_lowercase())
-            .or_else(|| recorded.get(&f.local_name).cloned());
+        let expected =
+            f.sha256.as_ref().map(|s| s.to_ascii_lowercase()).or_else(|| recorded.get(&f.local_name).cloned());
 
         match check_present(&path, expected.as_deref(), opts, &url) {
             Ok(Some(sha)) => {
@@ -361,10 +316,8 @@ pub fn download_files(
         manifest.insert("source".into(), sources.join(", ").into());
         let mut all = recorded;
         all.extend(report.sha256.clone());
-        manifest.insert(
-            "files".into(),
-            serde_json::Value::Object(all.into_iter().map(|(k, v)| (k, v.into())).collect()),
-        );
+        manifest
+            .insert("files".into(), serde_json::Value::Object(all.into_iter().map(|(k, v)| (k, v.into())).collect()));
         let written = write_manifest(&manifest_path, &manifest);
         result?;
         written?;
@@ -381,18 +334,10 @@ pub fn verify_dir(dest_dir: &Path) -> Result<(), HubError> {
     let manifest = read_manifest(&manifest_path)?;
     let files = match manifest.get("files") {
         Some(serde_json::Value::Object(m)) => m,
-        _ => {
-            return Err(HubError::Manifest {
-                path: manifest_path,
-                message: "no \"files\" object".into(),
-            })
-        }
+        _ => return Err(HubError::Manifest { path: manifest_path, message: "no \"files\" object".into() }),
     };
     for (name, sha) in files {
-        let bad = |message: String| HubError::Manifest {
-            path: manifest_path.clone(),
-            message,
-        };
+        let bad = |message: String| HubError::Manifest { path: manifest_path.clone(), message };
         let expected = sha
             .as_str()
             .filter(|s| is_sha256_hex(s))
@@ -407,11 +352,7 @@ pub fn verify_dir(dest_dir: &Path) -> Result<(), HubError> {
         }
         let actual = hash_file(&path)?;
         if actual != expected {
-            return Err(HubError::HashMismatch {
-                path,
-                expected,
-                actual,
-            });
+            return Err(HubError::HashMismatch { path, expected, actual });
         }
     }
     Ok(())
@@ -426,21 +367,16 @@ fn check_present(
 ) -> Result<Option<String>, HubError> {
     if !path.is_file() {
         if opts.offline {
-            return Err(HubError::OfflineMissing {
-                path: path.to_path_buf(),
-                url: redact_url(url),
-            });
+            return Err(HubError::OfflineMissing { path: path.to_path_buf(), url: redact_url(url) });
         }
         return Ok(None);
     }
     let actual = hash_file(path)?;
     match expected {
         Some(exp) if exp == actual => Ok(Some(actual)),
-        Some(exp) if opts.offline => Err(HubError::OfflineCorrupt {
-            path: path.to_path_buf(),
-            expected: exp.to_string(),
-            actual,
-        }),
+        Some(exp) if opts.offline => {
+            Err(HubError::OfflineCorrupt { path: path.to_path_buf(), expected: exp.to_string(), actual })
+        }
         Some(_) => Ok(None),
         // Nothing to check against: offline we must trust it; online the hub can tell us.
         None if opts.offline => Ok(Some(actual)),
@@ -459,9 +395,7 @@ fn validate_options(opts: &HubOptions) -> Result<(), HubError> {
     // A header-unsafe token would fail inside the HTTP client, whose error might echo it.
     if let Some(t) = &opts.token {
         if !t.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(HubError::InvalidOptions(
-                "HF_TOKEN contains spaces or non-printable characters".into(),
-            ));
+            return Err(HubError::InvalidOptions("HF_TOKEN contains spaces or non-printable characters".into()));
         }
     }
     Ok(())
@@ -473,11 +407,7 @@ fn validate_file(f: &HubFile) -> Result<(), HubError> {
         reason: reason.to_string(),
     };
     let repo = f.repo.trim_matches('/');
-    if repo.is_empty()
-        || repo
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if repo.is_empty() || repo.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(bad("repo must look like \"owner/name\""));
     }
     if f.revision.is_empty() || f.revision == "." || f.revision == ".." {
@@ -485,9 +415,7 @@ fn validate_file(f: &HubFile) -> Result<(), HubError> {
     }
     let rp = f.remote_path.trim_start_matches('/');
     if rp.is_empty() || rp.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(bad(
-            "remote_path must be a relative path without '.' or '..' parts",
-        ));
+        return Err(bad("remote_path must be a relative path without '.' or '..' parts"));
     }
     validate_local_name(&f.local_name).map_err(|r| bad(&r))?;
     if let Some(s) = &f.sha256 {
@@ -500,14 +428,8 @@ fn validate_file(f: &HubFile) -> Result<(), HubError> {
 
 // Plain names only: anything else could escape dest_dir or collide with partials and the manifest.
 fn validate_local_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.starts_with('.')
-        || name.contains(['/', '\\', '\0'])
-        || name == MANIFEST_NAME
-    {
-        return Err(format!(
-            "local_name {name:?} must be a plain file name, not hidden, not {MANIFEST_NAME}"
-        ));
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) || name == MANIFEST_NAME {
+        return Err(format!("local_name {name:?} must be a plain file name, not hidden, not {MANIFEST_NAME}"));
     }
     Ok(())
 }
@@ -530,10 +452,7 @@ fn make_agent(opts: &HubOptions) -> ureq::Agent {
 }
 
 enum Failure {
-    Transient {
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Transient { message: String, retry_after: Option<Duration> },
     Fatal(HubError),
 }
 
@@ -566,12 +485,7 @@ fn open(agent: &ureq::Agent, opts: &HubOptions, url: &str, offset: u64) -> Resul
         }
         let resp = req.call().map_err(|e| classify(e, &shown))?;
         let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.trim().to_string())
-        };
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
         if linked_etag.is_none() {
             linked_etag = header("x-linked-etag").and_then(|e| etag_sha256(&e));
         }
@@ -583,25 +497,16 @@ fn open(agent: &ureq::Agent, opts: &HubOptions, url: &str, offset: u64) -> Resul
         }
         match status {
             301 | 302 | 303 | 307 | 308 => {
-                let loc = header("location").ok_or_else(|| {
-                    Failure::Fatal(HubError::Status {
-                        url: shown.clone(),
-                        status,
-                    })
-                })?;
+                let loc = header("location")
+                    .ok_or_else(|| Failure::Fatal(HubError::Status { url: shown.clone(), status }))?;
                 current = join_url(&current, &loc);
             }
             200 | 206 => {
-                let content_length: Option<u64> =
-                    header("content-length").and_then(|s| s.parse().ok());
+                let content_length: Option<u64> = header("content-length").and_then(|s| s.parse().ok());
                 let (content_range_start, range_total) = header("content-range")
                     .and_then(|s| parse_content_range(&s))
                     .map_or((None, None), |(start, total)| (Some(start), total));
-                let total = linked_size.or(if status == 206 {
-                    range_total
-                } else {
-                    content_length
-                });
+                let total = linked_size.or(if status == 206 { range_total } else { content_length });
                 return Ok(Opened {
                     status,
                     body: resp.into_body().into_reader(),
@@ -610,21 +515,11 @@ fn open(agent: &ureq::Agent, opts: &HubOptions, url: &str, offset: u64) -> Resul
                     content_range_start,
                 });
             }
-            401 | 403 => {
-                return Err(Failure::Fatal(HubError::Unauthorized {
-                    url: shown,
-                    status,
-                }))
-            }
+            401 | 403 => return Err(Failure::Fatal(HubError::Unauthorized { url: shown, status })),
             404 => return Err(Failure::Fatal(HubError::NotFound { url: shown })),
             408 | 429 | 500..=599 => {
-                let retry_after = header("retry-after")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                return Err(Failure::Transient {
-                    message: format!("HTTP {status}"),
-                    retry_after,
-                });
+                let retry_after = header("retry-after").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+                return Err(Failure::Transient { message: format!("HTTP {status}"), retry_after });
             }
             _ => return Err(Failure::Fatal(HubError::Status { url: shown, status })),
         }
@@ -640,16 +535,9 @@ fn classify(e: ureq::Error, shown: &str) -> Failure {
     use ureq::Error as E;
     match e {
         E::Io(_) | E::Timeout(_) | E::HostNotFound | E::ConnectionFailed | E::Protocol(_) => {
-            Failure::Transient {
-                message: e.to_string(),
-                retry_after: None,
-            }
+            Failure::Transient { message: e.to_string(), retry_after: None }
         }
-        other => Failure::Fatal(HubError::Network {
-            url: shown.to_string(),
-            attempts: 1,
-            message: other.to_string(),
-        }),
+        other => Failure::Fatal(HubError::Network { url: shown.to_string(), attempts: 1, message: other.to_string() }),
     }
 }
 
@@ -685,11 +573,7 @@ fn attempt(
     let resumed = offset > 0 && opened.status == 206 && opened.content_range_start == Some(offset);
     let mut hasher = Sha256::new();
     let mut file = if resumed {
-        let mut f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(partial)
-            .map_err(fatal_io)?;
+        let mut f = OpenOptions::new().read(true).append(true).open(partial).map_err(fatal_io)?;
         hash_reader(&mut f, &mut hasher).map_err(fatal_io)?;
         f
     } else {
@@ -740,11 +624,7 @@ fn attempt(
         }
     }
     file.sync_all().map_err(fatal_io)?;
-    Ok(Done {
-        sha: hex(&hasher.finalize()),
-        hub_sha: opened.hub_sha,
-        resumed,
-    })
+    Ok(Done { sha: hex(&hasher.finalize()), hub_sha: opened.hub_sha, resumed })
 }
 
 /// Downloads one file with retries, verifies it and renames it into place.
@@ -791,22 +671,12 @@ fn fetch_file(
                 });
             }
             Err(Failure::Fatal(e)) => break Err(e),
-            Err(Failure::Transient {
-                message,
-                retry_after,
-            }) => {
+            Err(Failure::Transient { message, retry_after }) => {
                 failures += 1;
                 if failures > opts.retries {
-                    break Err(HubError::Network {
-                        url: redact_url(url),
-                        attempts: failures,
-                        message,
-                    });
+                    break Err(HubError::Network { url: redact_url(url), attempts: failures, message });
                 }
-                let exp = opts
-                    .backoff
-                    .saturating_mul(1u32 << (failures - 1).min(16))
-                    .min(MAX_BACKOFF);
+                let exp = opts.backoff.saturating_mul(1u32 << (failures - 1).min(16)).min(MAX_BACKOFF);
                 let wait = retry_after.map_or(exp, |r| r.max(exp).min(MAX_BACKOFF));
                 std::thread::sleep(wait);
             }
@@ -824,10 +694,9 @@ fn progress_bar(opts: &HubOptions, name: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style.progress_chars("=> "));
     pb.set_message(name.to_string());
     pb
@@ -839,14 +708,8 @@ fn read_manifest(path: &Path) -> Result<Manifest, HubError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
     match serde_json::from_str(&text) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(HubError::Manifest {
-            path: path.to_path_buf(),
-            message: "not a JSON object".into(),
-        }),
-        Err(e) => Err(HubError::Manifest {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }),
+        Ok(_) => Err(HubError::Manifest { path: path.to_path_buf(), message: "not a JSON object".into() }),
+        Err(e) => Err(HubError::Manifest { path: path.to_path_buf(), message: e.to_string() }),
     }
 }
 
@@ -854,11 +717,7 @@ fn manifest_files(m: &Manifest) -> BTreeMap<String, String> {
     match m.get("files") {
         Some(serde_json::Value::Object(files)) => files
             .iter()
-            .filter_map(|(k, v)| {
-                v.as_str()
-                    .filter(|s| is_sha256_hex(s))
-                    .map(|s| (k.clone(), s.to_ascii_lowercase()))
-            })
+            .filter_map(|(k, v)| v.as_str().filter(|s| is_sha256_hex(s)).map(|s| (k.clone(), s.to_ascii_lowercase())))
             .collect(),
         _ => BTreeMap::new(),
     }
@@ -867,10 +726,8 @@ fn manifest_files(m: &Manifest) -> BTreeMap<String, String> {
 // Temp file + rename so a crash never leaves a half-written manifest.
 fn write_manifest(path: &Path, m: &Manifest) -> Result<(), HubError> {
     let tmp = path.with_file_name(format!(".{MANIFEST_NAME}.tmp"));
-    let text = serde_json::to_string_pretty(m).map_err(|e| HubError::Manifest {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(m)
+        .map_err(|e| HubError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
     let write = || -> io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -982,7 +839,6 @@ fn join_url(base: &str, location: &str) -> String {
     format!("{scheme}://{authority}{dir}{loc}")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1051,22 +907,13 @@ mod tests {
                     }
                 }
             });
-            Server {
-                addr,
-                state,
-                stop,
-                handle: Some(handle),
-            }
+            Server { addr, state, stop, handle: Some(handle) }
         }
         fn url(&self) -> String {
             format!("http://{}", self.addr)
         }
         fn route(&self, path: &str, r: Route) {
-            self.state
-                .lock()
-                .unwrap()
-                .routes
-                .insert(path.to_string(), r);
+            self.state.lock().unwrap().routes.insert(path.to_string(), r);
         }
         fn seen(&self) -> Vec<Seen> {
             self.state.lock().unwrap().seen.clone()
@@ -1109,11 +956,7 @@ mod tests {
         }
 
         let mut st = state.lock().unwrap();
-        st.seen.push(Seen {
-            path: path.clone(),
-            range: range.clone(),
-            auth,
-        });
+        st.seen.push(Seen { path: path.clone(), range: range.clone(), auth });
         let Some(r) = st.routes.get_mut(&path) else {
             drop(st);
             return respond(c, 404, &[], &[], 0);
@@ -1146,11 +989,7 @@ mod tests {
             .and_then(|v| v.strip_prefix("bytes="))
             .and_then(|v| v.strip_suffix('-'))
             .and_then(|v| v.parse::<usize>().ok());
-        let truncate = if start.is_none() {
-            r.truncate_first_at.take()
-        } else {
-            None
-        };
+        let truncate = if start.is_none() { r.truncate_first_at.take() } else { None };
         drop(st);
         match start {
             Some(s) if s >= body.len() => {
@@ -1158,10 +997,7 @@ mod tests {
                 respond(c, 416, &headers, &[], 0)
             }
             Some(s) => {
-                headers.push((
-                    "Content-Range".into(),
-                    format!("bytes {}-{}/{}", s, body.len() - 1, body.len()),
-                ));
+                headers.push(("Content-Range".into(), format!("bytes {}-{}/{}", s, body.len() - 1, body.len())));
                 respond(c, 206, &headers, &body[s..], body.len() - s)
             }
             None => {
@@ -1178,9 +1014,7 @@ mod tests {
         body: &[u8],
         content_length: usize,
     ) -> io::Result<()> {
-        let mut head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\nConnection: close\r\n"
-        );
+        let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\nConnection: close\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -1192,9 +1026,7 @@ mod tests {
     }
 
     fn data(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
                 x ^= x << 13;
@@ -1243,11 +1075,7 @@ mod tests {
         let tok = br#"{"tokenizer": true}"#.to_vec();
         s.route(
             MODEL,
-            Route {
-                body: model.clone(),
-                linked_etag: Some(format!("\"{}\"", sha(&model))),
-                ..Default::default()
-            },
+            Route { body: model.clone(), linked_etag: Some(format!("\"{}\"", sha(&model))), ..Default::default() },
         );
         // Non-LFS file: a git-sha1 ETag that must not be taken for a sha256.
         s.route(
@@ -1269,8 +1097,7 @@ mod tests {
         assert!(leftovers(dir.path()).is_empty());
 
         let m: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join(MANIFEST_NAME)).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs::read_to_string(dir.path().join(MANIFEST_NAME)).unwrap()).unwrap();
         assert_eq!(m["name"], "mini");
         assert_eq!(m["source"], format!("{}/org/model@main", s.url()));
         assert_eq!(m["files"]["model.onnx"], sha(&model));
@@ -1311,14 +1138,7 @@ mod tests {
     fn pinned_sha_wins_over_etag() {
         let s = Server::start();
         let body = data(10_000, 3);
-        s.route(
-            MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(b"stale etag")),
-                ..Default::default()
-            },
-        );
+        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(b"stale etag")), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         let wrong = model_file().with_sha256(sha(b"other"));
         let err = download_files(&[wrong], dir.path(), "m", &opts(&s)).unwrap_err();
@@ -1337,58 +1157,30 @@ mod tests {
         let body = data(20_000, 4);
         s.route(
             MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(&body)),
-                fail_first: 1,
-                ..Default::default()
-            },
+            Route { body: body.clone(), linked_etag: Some(sha(&body)), fail_first: 1, ..Default::default() },
         );
         let dir = tempfile::tempdir().unwrap();
         download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
         assert_eq!(s.seen().len(), 2);
         assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
 
-        s.route(
-            TOK,
-            Route {
-                body: b"x".to_vec(),
-                fail_first: 100,
-                ..Default::default()
-            },
-        );
-        let err =
-            download_files(&[tok_file()], dir.path(), "m", &opts(&s).with_retries(2)).unwrap_err();
-        assert!(
-            matches!(err, HubError::Network { attempts: 3, .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains(&format!("{}{TOK}", s.url())),
-            "{err}"
-        );
+        s.route(TOK, Route { body: b"x".to_vec(), fail_first: 100, ..Default::default() });
+        let err = download_files(&[tok_file()], dir.path(), "m", &opts(&s).with_retries(2)).unwrap_err();
+        assert!(matches!(err, HubError::Network { attempts: 3, .. }), "{err}");
+        assert!(err.to_string().contains(&format!("{}{TOK}", s.url())), "{err}");
         assert_eq!(s.seen().len(), 2 + 3);
     }
 
     #[test]
     fn not_found_and_unauthorized_messages() {
         let s = Server::start();
-        s.route(
-            TOK,
-            Route {
-                status: Some(401),
-                ..Default::default()
-            },
-        );
+        s.route(TOK, Route { status: Some(401), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         let o = opts(&s).with_token(Some(TOKEN.into()));
 
         let err = download_files(&[model_file()], dir.path(), "m", &o).unwrap_err();
         assert!(matches!(err, HubError::NotFound { .. }));
-        assert!(
-            err.to_string().contains(&format!("{}{MODEL}", s.url())),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("{}{MODEL}", s.url())), "{err}");
 
         let err = download_files(&[tok_file()], dir.path(), "m", &o).unwrap_err();
         let msg = err.to_string();
@@ -1397,10 +1189,7 @@ mod tests {
         // Neither is retried, and the token was sent to the hub itself.
         let seen = s.seen();
         assert_eq!(seen.len(), 2);
-        assert_eq!(
-            seen[1].auth.as_deref(),
-            Some(format!("Bearer {TOKEN}").as_str())
-        );
+        assert_eq!(seen[1].auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
         assert!(!dir.path().join(MANIFEST_NAME).exists());
     }
 
@@ -1408,28 +1197,15 @@ mod tests {
     fn offline_never_requests() {
         let s = Server::start();
         let body = data(5_000, 5);
-        s.route(
-            MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(&body)),
-                ..Default::default()
-            },
-        );
+        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(&body)), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         let off = opts(&s).with_offline(true);
 
         let err = download_files(&[model_file()], dir.path(), "m", &off).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, HubError::OfflineMissing { .. }), "{msg}");
-        assert!(
-            msg.contains("model.onnx") && msg.contains("missing"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("offline") && msg.contains("HF_HUB_OFFLINE"),
-            "{msg}"
-        );
+        assert!(msg.contains("model.onnx") && msg.contains("missing"), "{msg}");
+        assert!(msg.contains("offline") && msg.contains("HF_HUB_OFFLINE"), "{msg}");
         assert!(s.seen().is_empty());
 
         download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
@@ -1473,10 +1249,8 @@ mod tests {
         let seen = s.seen();
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert_eq!(seen[0].range, None);
-        let resumed_at: u64 = seen[1].range.as_deref().unwrap()["bytes=".len()..]
-            .trim_end_matches('-')
-            .parse()
-            .unwrap();
+        let resumed_at: u64 =
+            seen[1].range.as_deref().unwrap()["bytes=".len()..].trim_end_matches('-').parse().unwrap();
         assert!(resumed_at > 0 && resumed_at <= 150_000, "{resumed_at}");
         assert_eq!(r.bytes_downloaded, body.len() as u64);
         assert!(leftovers(dir.path()).is_empty());
@@ -1486,14 +1260,7 @@ mod tests {
     fn resumes_a_partial_from_an_earlier_run() {
         let s = Server::start();
         let body = data(100_000, 7);
-        s.route(
-            MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(&body)),
-                ..Default::default()
-            },
-        );
+        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(&body)), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join(".model.onnx.partial");
         fs::write(&partial, &body[..30_000]).unwrap();
@@ -1514,12 +1281,7 @@ mod tests {
         // A server that ignores Range restarts from byte zero.
         s.route(
             MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(&body)),
-                no_ranges: true,
-                ..Default::default()
-            },
+            Route { body: body.clone(), linked_etag: Some(sha(&body)), no_ranges: true, ..Default::default() },
         );
         fs::remove_file(dir.path().join("model.onnx")).unwrap();
         fs::write(&partial, &body[..30_000]).unwrap();
@@ -1553,18 +1315,9 @@ mod tests {
         // Relative redirect on the hub itself (e.g. a renamed repo).
         hub.route(
             TOK,
-            Route {
-                redirect_to: Some("/org/model/resolve/main/tok-new.json".into()),
-                ..Default::default()
-            },
+            Route { redirect_to: Some("/org/model/resolve/main/tok-new.json".into()), ..Default::default() },
         );
-        hub.route(
-            "/org/model/resolve/main/tok-new.json",
-            Route {
-                body: b"{}".to_vec(),
-                ..Default::default()
-            },
-        );
+        hub.route("/org/model/resolve/main/tok-new.json", Route { body: b"{}".to_vec(), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         let o = opts(&hub).with_token(Some(TOKEN.into()));
         download_files(&[model_file(), tok_file()], dir.path(), "m", &o).unwrap();
@@ -1577,13 +1330,7 @@ mod tests {
         assert_eq!(cdn.seen()[0].auth, None);
 
         // The linked etag still catches a corrupt CDN body.
-        cdn.route(
-            "/blob/abc?X-Sig=secret",
-            Route {
-                body: data(60_000, 9),
-                ..Default::default()
-            },
-        );
+        cdn.route("/blob/abc?X-Sig=secret", Route { body: data(60_000, 9), ..Default::default() });
         let dir2 = tempfile::tempdir().unwrap();
         let err = download_files(&[model_file()], dir2.path(), "m", &o).unwrap_err();
         assert!(matches!(err, HubError::HashMismatch { .. }), "{err}");
@@ -1606,9 +1353,7 @@ mod tests {
         assert_eq!(d.endpoint(), DEFAULT_ENDPOINT);
         assert!(!d.offline() && !d.has_token());
 
-        let bad = HubOptions::default()
-            .with_endpoint("http://127.0.0.1:9")
-            .with_token(Some(format!("{TOKEN} x")));
+        let bad = HubOptions::default().with_endpoint("http://127.0.0.1:9").with_token(Some(format!("{TOKEN} x")));
         let dir = tempfile::tempdir().unwrap();
         let err = download_files(&[model_file()], dir.path(), "m", &bad).unwrap_err();
         assert!(matches!(err, HubError::InvalidOptions(_)));
@@ -1619,20 +1364,8 @@ mod tests {
     fn verify_dir_detects_modified_and_missing_files() {
         let s = Server::start();
         let body = data(8_000, 10);
-        s.route(
-            MODEL,
-            Route {
-                body: body.clone(),
-                ..Default::default()
-            },
-        );
-        s.route(
-            TOK,
-            Route {
-                body: b"{}".to_vec(),
-                ..Default::default()
-            },
-        );
+        s.route(MODEL, Route { body: body.clone(), ..Default::default() });
+        s.route(TOK, Route { body: b"{}".to_vec(), ..Default::default() });
         let dir = tempfile::tempdir().unwrap();
         download_files(&[model_file(), tok_file()], dir.path(), "m", &opts(&s)).unwrap();
         verify_dir(dir.path()).unwrap();
@@ -1666,19 +1399,12 @@ mod tests {
             HubFile::new("org/model", "main", "a.onnx", "a.onnx").with_sha256("abc"),
         ];
         for f in bad {
-            let err =
-                download_files(std::slice::from_ref(&f), dir.path(), "m", &opts(&s)).unwrap_err();
+            let err = download_files(std::slice::from_ref(&f), dir.path(), "m", &opts(&s)).unwrap_err();
             assert!(matches!(err, HubError::InvalidFile { .. }), "{f:?}: {err}");
         }
         let dup = [model_file(), model_file()];
         assert!(download_files(&dup, dir.path(), "m", &opts(&s)).is_err());
-        let err = download_files(
-            &[],
-            dir.path(),
-            "m",
-            &HubOptions::default().with_endpoint("ftp://x"),
-        )
-        .unwrap_err();
+        let err = download_files(&[], dir.path(), "m", &HubOptions::default().with_endpoint("ftp://x")).unwrap_err();
         assert!(matches!(err, HubError::InvalidOptions(_)));
         assert!(s.seen().is_empty());
     }

@@ -40,7 +40,11 @@ pub fn installed_dir(name: ModelName) -> Result<PathBuf, ModelError> {
     for f in info.files {
         let p = dir.join(f.local);
         if !p.is_file() {
-            return Err(ModelError::NotInstalled { name: info.name.to_string(), missing: p, offline_build: info.offline_build });
+            return Err(ModelError::NotInstalled {
+                name: info.name.to_string(),
+                missing: p,
+                offline_build: info.offline_build,
+            });
         }
     }
     Ok(dir)
@@ -112,7 +116,8 @@ fn default_true() -> bool {
 
 impl TextModelConfig {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Config { path: path.into(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::Config { path: path.into(), reason: e.to_string() })?;
         let cfg: Self =
             serde_json::from_str(&text).map_err(|e| ModelError::Config { path: path.into(), reason: e.to_string() })?;
         if cfg.dim == 0 || cfg.max_length == 0 {

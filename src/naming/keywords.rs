@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::text::{caption_terms, light_stem, singularize, tokenize, StopWords};
 use super::{
-    validate_assignments, Captions, ClusterName, Namer, NamingError, NamingRequest,
-    DEFAULT_KEYWORDS_PER_CLUSTER, NOISE_CLUSTER, NOISE_NAME,
+    validate_assignments, Captions, ClusterName, Namer, NamingError, NamingRequest, DEFAULT_KEYWORDS_PER_CLUSTER,
+    NOISE_CLUSTER, NOISE_NAME,
 };
 
 /// One cluster's keywords with their weights, best first.
@@ -34,11 +34,7 @@ pub struct TermOptions {
 
 impl Default for TermOptions {
     fn default() -> Self {
-        Self {
-            stop_words: StopWords::captions(),
-            use_bigrams: true,
-            min_count: 1,
-        }
+        Self { stop_words: StopWords::captions(), use_bigrams: true, min_count: 1 }
     }
 }
 
@@ -254,11 +250,7 @@ fn score_counts(
     for &(id, f) in &kept {
         let idf = (1.0 + avg / f64::from(f.max(1))).ln();
         for (&c, &len) in row(id).iter().zip(&lengths) {
-            let tf = if len == 0 {
-                0.0
-            } else {
-                f64::from(c) / len as f64
-            };
+            let tf = if len == 0 { 0.0 } else { f64::from(c) / len as f64 };
             scores.push((tf * idf) as f32);
         }
     }
@@ -345,10 +337,7 @@ impl KeywordNamer {
 
     /// Each cluster's keywords with their weights, in [`TermMatrix`] column
     /// order, together with the matrix they came from.
-    pub fn keywords(
-        &self,
-        req: &NamingRequest<'_>,
-    ) -> Result<(TermMatrix, Vec<WeightedTerms>), NamingError> {
+    pub fn keywords(&self, req: &NamingRequest<'_>) -> Result<(TermMatrix, Vec<WeightedTerms>), NamingError> {
         req.validate()?;
         let n = match req.keywords_per_cluster {
             0 => self.top_n,
@@ -364,11 +353,7 @@ impl KeywordNamer {
                 stop_words.insert(&word);
             }
         }
-        let options = TermOptions {
-            stop_words,
-            use_bigrams: self.use_bigrams,
-            min_count: 1,
-        };
+        let options = TermOptions { stop_words, use_bigrams: self.use_bigrams, min_count: 1 };
         let matrix = match req.terms {
             Some(lists) => distinctive_terms_of_lists(lists, req.assignments, req.k, 1, |t| {
                 !t.split(' ').any(|w| options.stop_words.is_stop(w))
@@ -377,15 +362,11 @@ impl KeywordNamer {
         };
         let keywords = (0..matrix.n_clusters())
             .map(|col| {
-                let ranked = matrix
-                    .top_terms(col, usize::MAX)
-                    .into_iter()
-                    .filter(|(t, _)| {
-                        // Stop words catch the criterion's own words; this also
-                        // catches their inflections ("paint" for "painting").
-                        !t.split(' ')
-                            .any(|w| criterion_stems.contains(light_stem(w)))
-                    });
+                let ranked = matrix.top_terms(col, usize::MAX).into_iter().filter(|(t, _)| {
+                    // Stop words catch the criterion's own words; this also
+                    // catches their inflections ("paint" for "painting").
+                    !t.split(' ').any(|w| criterion_stems.contains(light_stem(w)))
+                });
                 select_keywords(ranked, n)
             })
             .collect();
@@ -404,12 +385,7 @@ impl Namer for KeywordNamer {
             .zip(names)
             .map(|((&cluster, kw), name)| {
                 let (keywords, scores) = kw.into_iter().unzip();
-                ClusterName {
-                    cluster,
-                    name,
-                    keywords,
-                    scores,
-                }
+                ClusterName { cluster, name, keywords, scores }
             })
             .collect())
     }
@@ -418,17 +394,12 @@ impl Namer for KeywordNamer {
 /// Same words up to inflection the lemmatiser missed ("painting"/"painted").
 fn near_duplicate(a: &str, b: &str) -> bool {
     a.split(' ').count() == b.split(' ').count()
-        && a.split(' ')
-            .zip(b.split(' '))
-            .all(|(x, y)| light_stem(x) == light_stem(y))
+        && a.split(' ').zip(b.split(' ')).all(|(x, y)| light_stem(x) == light_stem(y))
 }
 
 /// Up to `n` keywords from `ranked` (best first), without near-duplicates
 /// and without unigrams a chosen bigram already says.
-fn select_keywords<'t>(
-    ranked: impl Iterator<Item = (&'t str, f32)>,
-    n: usize,
-) -> Vec<(String, f32)> {
+fn select_keywords<'t>(ranked: impl Iterator<Item = (&'t str, f32)>, n: usize) -> Vec<(String, f32)> {
     let mut chosen: Vec<(&str, f32)> = Vec::new();
     for (term, score) in ranked {
         if chosen.len() >= n {
@@ -438,9 +409,9 @@ fn select_keywords<'t>(
             continue;
         }
         if !term.contains(' ') {
-            let covered = chosen.iter().any(|&(c, s)| {
-                c.contains(' ') && c.split(' ').any(|w| w == term) && score <= SIMILAR_SCORE * s
-            });
+            let covered = chosen
+                .iter()
+                .any(|&(c, s)| c.contains(' ') && c.split(' ').any(|w| w == term) && score <= SIMILAR_SCORE * s);
             if !covered {
                 chosen.push((term, score));
             }
@@ -448,9 +419,8 @@ fn select_keywords<'t>(
         }
         // The bigram takes the slot of the first unigram it explains, so a
         // phrase like "golden retriever" ranks where "golden" did.
-        let explains = |&(c, s): &(&str, f32)| {
-            !c.contains(' ') && term.split(' ').any(|w| w == c) && s <= SIMILAR_SCORE * score
-        };
+        let explains =
+            |&(c, s): &(&str, f32)| !c.contains(' ') && term.split(' ').any(|w| w == c) && s <= SIMILAR_SCORE * score;
         match chosen.iter().position(explains) {
             Some(first) => {
                 chosen[first] = (term, score);
@@ -473,11 +443,7 @@ fn select_keywords<'t>(
 /// keywords is "cluster {id}", others join their leading keywords. Clusters
 /// sharing a name take one more keyword each until the names differ, and
 /// as a last resort their id.
-fn unique_names(
-    clusters: &[i64],
-    keywords: &[Vec<(String, f32)>],
-    max_terms: usize,
-) -> Vec<String> {
+fn unique_names(clusters: &[i64], keywords: &[Vec<(String, f32)>], max_terms: usize) -> Vec<String> {
     struct Slot {
         fixed: Option<String>,
         used: usize,
@@ -501,11 +467,7 @@ fn unique_names(
                 .take(max_terms.saturating_sub(1))
                 .take_while(|k| k.1 >= NAME_TERM_RATIO * top)
                 .count();
-            Slot {
-                fixed,
-                used: 1 + extra,
-                with_id: false,
-            }
+            Slot { fixed, used: 1 + extra, with_id: false }
         })
         .collect();
 
@@ -526,11 +488,8 @@ fn unique_names(
     // reached; it only guards against a logic error looping forever.
     let max_rounds = keywords.iter().map(Vec::len).sum::<usize>() + clusters.len() + 1;
     for _ in 0..max_rounds {
-        let names: Vec<String> = slots
-            .iter()
-            .zip(clusters.iter().zip(keywords))
-            .map(|(slot, (&c, kw))| render(slot, c, kw))
-            .collect();
+        let names: Vec<String> =
+            slots.iter().zip(clusters.iter().zip(keywords)).map(|(slot, (&c, kw))| render(slot, c, kw)).collect();
         let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
             groups.entry(name.as_str()).or_default().push(i);
@@ -560,11 +519,7 @@ fn unique_names(
             return names;
         }
     }
-    slots
-        .iter()
-        .zip(clusters.iter().zip(keywords))
-        .map(|(slot, (&c, kw))| render(slot, c, kw))
-        .collect()
+    slots.iter().zip(clusters.iter().zip(keywords)).map(|(slot, (&c, kw))| render(slot, c, kw)).collect()
 }
 
 #[cfg(test)]
@@ -620,10 +575,7 @@ mod tests {
         let (captions, assignments) = three_clusters();
         let req = NamingRequest::new("main subject", &captions, &assignments, 3);
         let names = KeywordNamer::new().name(&req).unwrap();
-        assert_eq!(
-            names.iter().map(|n| n.cluster).collect::<Vec<_>>(),
-            [0, 1, 2]
-        );
+        assert_eq!(names.iter().map(|n| n.cluster).collect::<Vec<_>>(), [0, 1, 2]);
         for (n, expected) in names.iter().zip(["dog", "cat", "car"]) {
             assert!(words(&n.name).contains(&expected.to_owned()), "{n:?}");
             assert!(n.keywords.len() <= DEFAULT_KEYWORDS_PER_CLUSTER && !n.keywords.is_empty());
@@ -631,10 +583,7 @@ mod tests {
             let mut all_words = words(&n.name);
             all_words.extend(n.keywords.iter().flat_map(|k| words(k)));
             for w in &all_words {
-                assert!(
-                    !CAPTION_BOILERPLATE.contains(&w.as_str()),
-                    "boilerplate {w} in {n:?}"
-                );
+                assert!(!CAPTION_BOILERPLATE.contains(&w.as_str()), "boilerplate {w} in {n:?}");
                 assert!(!STOP_WORDS.contains(&w.as_str()), "stop word {w} in {n:?}");
             }
         }
@@ -645,8 +594,7 @@ mod tests {
     fn accepts_str_slices_and_keyword_count() {
         let (captions, assignments) = three_clusters();
         let strs: Vec<&str> = captions.iter().map(String::as_str).collect();
-        let req =
-            NamingRequest::new("subject", &strs, &assignments, 3).with_keywords_per_cluster(3);
+        let req = NamingRequest::new("subject", &strs, &assignments, 3).with_keywords_per_cluster(3);
         let names = KeywordNamer::new().name(&req).unwrap();
         assert!(names.iter().all(|n| n.keywords.len() == 3), "{names:?}");
     }
@@ -662,14 +610,8 @@ mod tests {
                 assert!(!k.split(' ').any(|w| w == "dog" || w == "sofa"), "{n:?}");
             }
         }
-        assert!(
-            words(&names[0].name).contains(&"park".to_owned()),
-            "{names:?}"
-        );
-        assert!(
-            words(&names[1].name).contains(&"cat".to_owned()),
-            "{names:?}"
-        );
+        assert!(words(&names[0].name).contains(&"park".to_owned()), "{names:?}");
+        assert!(words(&names[1].name).contains(&"cat".to_owned()), "{names:?}");
     }
 
     #[test]
@@ -688,10 +630,7 @@ mod tests {
         assert!(names[0].name.contains("trumpet"), "{names:?}");
         assert!(names[1].name.contains("guitar"), "{names:?}");
         for n in &names {
-            assert!(
-                !n.name.contains("instrument") && !n.name.contains("musical"),
-                "{n:?}"
-            );
+            assert!(!n.name.contains("instrument") && !n.name.contains("musical"), "{n:?}");
         }
     }
 
@@ -703,10 +642,7 @@ mod tests {
         // k = 5: clusters 3 and 4 get no captions.
         let req = NamingRequest::new("subject", &captions, &assignments, 5);
         let names = KeywordNamer::new().name(&req).unwrap();
-        assert_eq!(
-            names.iter().map(|n| n.cluster).collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4, -1]
-        );
+        assert_eq!(names.iter().map(|n| n.cluster).collect::<Vec<_>>(), [0, 1, 2, 3, 4, -1]);
         assert_eq!(names[5].name, NOISE_NAME);
         assert_eq!(names[3].name, "cluster 3");
         assert!(names[3].keywords.is_empty() && names[4].keywords.is_empty());
@@ -714,23 +650,14 @@ mod tests {
         assert_unique(&names);
 
         let empty: [&str; 0] = [];
-        let none = KeywordNamer::new()
-            .name(&NamingRequest::new("x", &empty, &[], 2))
-            .unwrap();
-        assert_eq!(
-            none.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-            ["cluster 0", "cluster 1"]
-        );
-        let nothing = KeywordNamer::new()
-            .name(&NamingRequest::new("x", &empty, &[], 0))
-            .unwrap();
+        let none = KeywordNamer::new().name(&NamingRequest::new("x", &empty, &[], 2)).unwrap();
+        assert_eq!(none.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["cluster 0", "cluster 1"]);
+        let nothing = KeywordNamer::new().name(&NamingRequest::new("x", &empty, &[], 0)).unwrap();
         assert!(nothing.is_empty());
 
         // Captions with no content words at all.
         let blank = ["", "The image shows it.", "..."];
-        let names = KeywordNamer::new()
-            .name(&NamingRequest::new("x", &blank, &[0, 0, -1], 1))
-            .unwrap();
+        let names = KeywordNamer::new().name(&NamingRequest::new("x", &blank, &[0, 0, -1], 1)).unwrap();
         assert_eq!(names[0].name, "cluster 0");
         assert_eq!(names[1].name, NOISE_NAME);
     }
@@ -741,22 +668,13 @@ mod tests {
         let namer = KeywordNamer::new();
         assert_eq!(
             namer.name(&NamingRequest::new("x", &captions, &[0], 1)),
-            Err(NamingError::LengthMismatch {
-                captions: 2,
-                assignments: 1
-            })
+            Err(NamingError::LengthMismatch { captions: 2, assignments: 1 })
         );
         assert_eq!(
             namer.name(&NamingRequest::new("x", &captions, &[0, 2], 2)),
-            Err(NamingError::ClusterOutOfRange {
-                index: 1,
-                cluster: 2,
-                k: 2
-            })
+            Err(NamingError::ClusterOutOfRange { index: 1, cluster: 2, k: 2 })
         );
-        assert!(namer
-            .name(&NamingRequest::new("x", &captions, &[0, -2], 2))
-            .is_err());
+        assert!(namer.name(&NamingRequest::new("x", &captions, &[0, -2], 2)).is_err());
     }
 
     #[test]
@@ -765,11 +683,7 @@ mod tests {
         let mut assignments = Vec::new();
         for (c, extra) in ["frisbee", "leash"].iter().enumerate() {
             for i in 0..5 {
-                let tail = if i == 0 {
-                    format!(" with a {extra}")
-                } else {
-                    String::new()
-                };
+                let tail = if i == 0 { format!(" with a {extra}") } else { String::new() };
                 captions.push(format!("A dog in a park{tail}."));
                 assignments.push(c as i64);
             }
@@ -782,10 +696,7 @@ mod tests {
             }
         }
         let req = NamingRequest::new("subject", &captions, &assignments, 4);
-        let names = KeywordNamer::new()
-            .with_use_bigrams(false)
-            .name(&req)
-            .unwrap();
+        let names = KeywordNamer::new().with_use_bigrams(false).name(&req).unwrap();
         assert_unique(&names);
         assert_eq!(names[0].name, "dog / park / frisbee", "{names:?}");
         assert_eq!(names[1].name, "dog / park / leash", "{names:?}");
@@ -806,22 +717,11 @@ mod tests {
         let req = NamingRequest::new("breed", &captions, &[0, 0, 0, 1, 1, 1], 2);
         let names = KeywordNamer::new().name(&req).unwrap();
         assert_eq!(names[0].keywords[0], "golden retriever", "{names:?}");
-        assert!(
-            !names[0]
-                .keywords
-                .iter()
-                .any(|k| k == "golden" || k == "retriever"),
-            "{names:?}"
-        );
+        assert!(!names[0].keywords.iter().any(|k| k == "golden" || k == "retriever"), "{names:?}");
         assert!(names[0].name.starts_with("golden retriever"), "{names:?}");
 
-        let plain = KeywordNamer::new()
-            .with_use_bigrams(false)
-            .name(&req)
-            .unwrap();
-        assert!(plain
-            .iter()
-            .all(|n| n.keywords.iter().all(|k| !k.contains(' '))));
+        let plain = KeywordNamer::new().with_use_bigrams(false).name(&req).unwrap();
+        assert!(plain.iter().all(|n| n.keywords.iter().all(|k| !k.contains(' '))));
     }
 
     #[test]
@@ -843,11 +743,7 @@ mod tests {
     #[test]
     fn matrix_follows_the_ctfidf_formula() {
         let captions = ["apple banana", "apple cherry apple"];
-        let options = TermOptions {
-            stop_words: StopWords::empty(),
-            use_bigrams: false,
-            min_count: 1,
-        };
+        let options = TermOptions { stop_words: StopWords::empty(), use_bigrams: false, min_count: 1 };
         let m = distinctive_terms(&captions, &[0, 1], 2, &options).unwrap();
         assert_eq!(m.terms(), ["apple", "banana", "cherry"]);
         assert_eq!(m.clusters(), [0, 1]);
@@ -864,16 +760,7 @@ mod tests {
         assert_eq!(top[0].0, "banana");
         assert_eq!(m.term_row(apple).map(<[f32]>::len), Some(2));
 
-        let pruned = distinctive_terms(
-            &captions,
-            &[0, 1],
-            2,
-            &TermOptions {
-                min_count: 2,
-                ..options
-            },
-        )
-        .unwrap();
+        let pruned = distinctive_terms(&captions, &[0, 1], 2, &TermOptions { min_count: 2, ..options }).unwrap();
         assert_eq!(pruned.terms(), ["apple"]);
     }
 

@@ -2,9 +2,11 @@
 
 use serde_json::json;
 
-use super::{ClusterName, KeywordNamer, Namer, NamerFallback, NamerKind, NamingError, NamingReport, NamingRequest, NOISE_CLUSTER};
-use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
+use super::{
+    ClusterName, KeywordNamer, Namer, NamerFallback, NamerKind, NamingError, NamingReport, NamingRequest, NOISE_CLUSTER,
+};
 use crate::embed::text::TextEmbedding;
+use crate::llm::{parse_names, ChatOptions, LlmClient, LlmUsage, Message};
 
 /// What an LLM namer's call did: the report the result carries, and the call's usage.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,10 +63,7 @@ impl<'c> LlmNamer<'c> {
         loop {
             let body = self.render(req, keyword_names, &per_cluster, &sizes, examples, chars);
             if body.len() <= self.prompt_chars || (examples <= 1 && chars <= 60) {
-                return vec![
-                    Message::system("You name groups of images. Answer with JSON only."),
-                    Message::user(body),
-                ];
+                return vec![Message::system("You name groups of images. Answer with JSON only."), Message::user(body)];
             }
             if examples > 1 {
                 examples -= 1;
@@ -151,12 +150,13 @@ impl<'c> LlmNamer<'c> {
             .chat(&messages, &opts)
             .map_err(|e| (NamerFallback::CallFailed, format!("LLM call failed: {e}")))
             .and_then(|a| {
-                parse_names(&a.content, req.k).map_err(|e| (NamerFallback::UnusableAnswer, format!("unusable LLM answer: {e}")))
+                parse_names(&a.content, req.k)
+                    .map_err(|e| (NamerFallback::UnusableAnswer, format!("unusable LLM answer: {e}")))
             })
             .and_then(|llm_names| match encoder {
-                Some(enc) => {
-                    names_fit_clusters(enc, &llm_names, &names).map(|()| llm_names).map_err(|e| (NamerFallback::NamesDoNotFit, e))
-                }
+                Some(enc) => names_fit_clusters(enc, &llm_names, &names)
+                    .map(|()| llm_names)
+                    .map_err(|e| (NamerFallback::NamesDoNotFit, e)),
                 None => Ok(llm_names),
             });
         let usage = self.client.usage().since(&before);
@@ -259,7 +259,10 @@ mod tests {
     fn run(replies: Vec<Reply>) -> (Vec<ClusterName>, LlmNaming, FakeServer) {
         let s = FakeServer::start(replies);
         let c = LlmClient::new(
-            LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)).with_timeout(Duration::from_secs(2)),
+            LlmConfig::new(s.base_url(), "m")
+                .with_max_retries(1)
+                .with_backoff(Duration::from_millis(5))
+                .with_timeout(Duration::from_secs(2)),
         )
         .unwrap();
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
@@ -289,14 +292,24 @@ mod tests {
         assert!(names_fit_clusters(&mut enc, &names("Wind instruments", "String instruments"), &clusters).is_err());
         // With the check, a failing answer keeps the keyword names.
         let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Violin\", \"Violins\"]}")]);
-        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)),
+        )
+        .unwrap();
         let req = NamingRequest::new("musical instrument", &CAPS, &LABELS, 2);
         let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
-        assert_eq!((r.report.namer, r.report.fallback), (NamerKind::Keywords, Some(NamerFallback::NamesDoNotFit)), "{r:?}");
+        assert_eq!(
+            (r.report.namer, r.report.fallback),
+            (NamerKind::Keywords, Some(NamerFallback::NamesDoNotFit)),
+            "{r:?}"
+        );
         assert_eq!(n, KeywordNamer::new().name(&req).unwrap());
         // And a fitting one is used.
         let s = FakeServer::start(vec![Reply::content("{\"names\": [\"Trumpet\", \"Violin\"]}")]);
-        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5))).unwrap();
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m").with_max_retries(1).with_backoff(Duration::from_millis(5)),
+        )
+        .unwrap();
         let (n, r) = LlmNamer::new(&c).name_checked(&req, Some(&mut enc)).unwrap();
         assert_eq!((r.report.namer, n[0].name.as_str(), n[1].name.as_str()), (NamerKind::Llm, "Trumpet", "Violin"));
     }

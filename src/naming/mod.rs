@@ -32,11 +32,7 @@ pub enum NamingError {
     #[error("{captions} captions but {assignments} cluster assignments")]
     LengthMismatch { captions: usize, assignments: usize },
     #[error("caption {index} is assigned to cluster {cluster}, outside -1..{k}")]
-    ClusterOutOfRange {
-        index: usize,
-        cluster: i64,
-        k: usize,
-    },
+    ClusterOutOfRange { index: usize, cluster: i64, k: usize },
 }
 
 /// Captions borrowed either as owned strings or as string slices, so callers
@@ -132,12 +128,7 @@ pub struct TermLists<'a> {
 }
 
 impl<'a> NamingRequest<'a> {
-    pub fn new(
-        criterion: &'a str,
-        captions: impl Into<Captions<'a>>,
-        assignments: &'a [i64],
-        k: usize,
-    ) -> Self {
+    pub fn new(criterion: &'a str, captions: impl Into<Captions<'a>>, assignments: &'a [i64], k: usize) -> Self {
         Self {
             criterion,
             captions: captions.into(),

@@ -50,4 +50,3 @@ pub struct NamingReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
-

@@ -77,9 +77,7 @@ impl Default for StopWords {
 impl StopWords {
     /// No stop words at all.
     pub fn empty() -> Self {
-        Self {
-            words: HashSet::new(),
-        }
+        Self { words: HashSet::new() }
     }
 
     /// [`STOP_WORDS`] only.
@@ -307,9 +305,7 @@ pub fn singularize(word: &str) -> Cow<'_, str> {
         return Cow::Borrowed(without_s);
     }
     if let Some(without_es) = word.strip_suffix("es") {
-        let sibilant = ["ss", "sh", "x", "zz"]
-            .iter()
-            .any(|end| without_es.ends_with(end));
+        let sibilant = ["ss", "sh", "x", "zz"].iter().any(|end| without_es.ends_with(end));
         let ch = without_es.ends_with("ch") && !CHE_NOUNS.contains(&without_s);
         if sibilant || ch {
             return Cow::Borrowed(without_es);
@@ -357,10 +353,7 @@ pub fn ngrams(tokens: &[String], stop: &StopWords, bigrams: bool) -> Vec<String>
 
 /// All terms of a caption (see [`ngrams`]), in order, repeats kept.
 pub fn caption_terms(caption: &str, stop: &StopWords, bigrams: bool) -> Vec<String> {
-    tokenize_phrases(caption)
-        .iter()
-        .flat_map(|phrase| ngrams(phrase, stop, bigrams))
-        .collect()
+    tokenize_phrases(caption).iter().flat_map(|phrase| ngrams(phrase, stop, bigrams)).collect()
 }
 
 /// A crude stem for spotting near-duplicate terms the lemmatiser leaves
@@ -386,10 +379,7 @@ mod tests {
             tokenize("The dog's ball, DON'T   touch—it’s Zoë's 2nd toy!"),
             ["the", "dog", "ball", "dont", "touch", "it", "zoë", "2nd", "toy"]
         );
-        assert_eq!(
-            tokenize("'quoted' dogs' bowls"),
-            ["quoted", "dogs", "bowls"]
-        );
+        assert_eq!(tokenize("'quoted' dogs' bowls"), ["quoted", "dogs", "bowls"]);
         assert!(tokenize("").is_empty());
         assert!(tokenize(" ,.;' ").is_empty());
     }
@@ -398,11 +388,7 @@ mod tests {
     fn phrases_split_at_punctuation() {
         assert_eq!(
             tokenize_phrases("A red car. Blue sky, green-grass"),
-            vec![
-                vec!["a", "red", "car"],
-                vec!["blue", "sky"],
-                vec!["green", "grass"]
-            ]
+            vec![vec!["a", "red", "car"], vec!["blue", "sky"], vec!["green", "grass"]]
         );
     }
 
@@ -461,9 +447,7 @@ mod tests {
     #[test]
     fn stop_words_cover_boilerplate_and_plurals() {
         let stop = StopWords::captions();
-        for w in [
-            "the", "image", "images", "features", "appears", "suggests", "scene", "shows",
-        ] {
+        for w in ["the", "image", "images", "features", "appears", "suggests", "scene", "shows"] {
             assert!(stop.is_stop(w), "{w}");
         }
         assert!(!stop.is_stop("dog"));
@@ -475,29 +459,12 @@ mod tests {
     #[test]
     fn ngrams_skip_stop_words_and_singularise() {
         let stop = StopWords::captions();
-        let terms = caption_terms(
-            "The image features two golden retrievers in the park.",
-            &stop,
-            true,
-        );
-        assert_eq!(
-            terms,
-            [
-                "two",
-                "golden",
-                "retriever",
-                "park",
-                "two golden",
-                "golden retriever"
-            ]
-        );
+        let terms = caption_terms("The image features two golden retrievers in the park.", &stop, true);
+        assert_eq!(terms, ["two", "golden", "retriever", "park", "two golden", "golden retriever"]);
         let unigrams = caption_terms("Dogs in the park, cats.", &stop, false);
         assert_eq!(unigrams, ["dog", "park", "cat"]);
         // Numbers and lone letters are not terms and break bigrams.
-        assert_eq!(
-            caption_terms("red 42 car x wheel", &stop, true),
-            ["red", "car", "wheel"]
-        );
+        assert_eq!(caption_terms("red 42 car x wheel", &stop, true), ["red", "car", "wheel"]);
     }
 
     #[test]

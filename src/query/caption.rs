@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use crate::conditioning::{self, ConditionInput, ConditionReport, Conditioned};
-use crate::store::caption_index::LoadedIndex;
+use crate::embed::text::TextEmbedding;
 use crate::llm::LlmClient;
 use crate::naming::TermLists;
-use crate::embed::text::TextEmbedding;
+use crate::store::caption_index::LoadedIndex;
 
 use super::pipeline::{self, Draft, Features, Naming};
 use super::{ClusterResult, ConditioningReport, NamerKind, QueryError, QueryOptions, Strategy};
@@ -21,8 +21,11 @@ pub(crate) struct Prepared<'a> {
 
 impl Prepared<'_> {
     pub fn features(&self) -> Features<'_> {
-        let terms =
-            self.report.vocabulary.as_ref().map(|v| TermLists { terms: &v.terms[..v.axis_terms], occurrences: &v.occurrences });
+        let terms = self
+            .report
+            .vocabulary
+            .as_ref()
+            .map(|v| TermLists { terms: &v.terms[..v.axis_terms], occurrences: &v.occurrences });
         Features {
             ids: &self.index.ids,
             captions: &self.index.captions,

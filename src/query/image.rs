@@ -14,10 +14,10 @@ use std::time::Instant;
 use ndarray::{Array1, Array2, Axis};
 
 use crate::conditioning::{self, ConditionInput, Conditioning};
-use crate::store::image_index::LoadedImageIndex;
+use crate::embed::text::TextEmbedding;
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, NOISE_CLUSTER, NOISE_NAME};
-use crate::embed::text::TextEmbedding;
+use crate::store::image_index::LoadedImageIndex;
 
 use super::pipeline::{self, Draft, Features, NameFn, Naming};
 use super::{CandidateSource, ClusterResult, ImageValuesReport, NamerKind, QueryError, QueryOptions, Space, Strategy};
@@ -142,7 +142,12 @@ pub fn value_names(probs: &Array2<f32>, values: &[String], labels: &[i64], k: us
         })
         .collect();
     if noise {
-        out.push(ClusterName { cluster: NOISE_CLUSTER, name: NOISE_NAME.into(), keywords: Vec::new(), scores: Vec::new() });
+        out.push(ClusterName {
+            cluster: NOISE_CLUSTER,
+            name: NOISE_NAME.into(),
+            keywords: Vec::new(),
+            scores: Vec::new(),
+        });
     }
     out
 }
@@ -187,14 +192,20 @@ pub fn run(
     draft.time("condition", t);
 
     let t = Instant::now();
-    let features = Features { ids: &idx.images.ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
+    let features =
+        Features { ids: &idx.images.ids, captions: &idx.captions, x: x.view().into(), terms: None, unit: false };
     let clustering = pipeline::fit(&features, opts, opts.k)?;
     draft.time("cluster", t);
     let name_fn = |labels: &[i64], k: usize| -> Vec<ClusterName> {
         match &iv {
             Some(iv) => value_names(&iv.probs, &iv.values, labels, k),
             None => (0..k)
-                .map(|c| ClusterName { cluster: c as i64, name: format!("cluster {}", c + 1), keywords: Vec::new(), scores: Vec::new() })
+                .map(|c| ClusterName {
+                    cluster: c as i64,
+                    name: format!("cluster {}", c + 1),
+                    keywords: Vec::new(),
+                    scores: Vec::new(),
+                })
                 .collect(),
         }
     };
@@ -228,7 +239,14 @@ fn image_features(
     let need_values = opts.conditioning != Conditioning::None || !have_captions;
     let iv = if need_values {
         let (cands, source) = candidate_values(idx);
-        let iv = image_values(idx.images.embeddings.view(), &cands, &opts.criterion, opts.k, clip_text, opts.cache_dir.as_deref())?;
+        let iv = image_values(
+            idx.images.embeddings.view(),
+            &cands,
+            &opts.criterion,
+            opts.k,
+            clip_text,
+            opts.cache_dir.as_deref(),
+        )?;
         draft.result.diagnostics.image_values =
             Some(ImageValuesReport { values: iv.values.clone(), candidates: iv.candidates, source });
         Some(iv)

@@ -20,16 +20,16 @@ use std::path::PathBuf;
 
 use crate::cluster::{ClusterError, Method};
 use crate::conditioning::{self, Conditioning, ConditioningError};
-use crate::store::caption_index::LoadedIndex;
+use crate::embed::text::{EmbedError, TextEmbedding};
 use crate::llm::LlmClient;
 use crate::naming::NamingError;
-use crate::embed::text::{EmbedError, TextEmbedding};
+use crate::store::caption_index::LoadedIndex;
 
 pub use one_call::{GroupingCheck, OneCallParams, DEFAULT_LLM_VALUES};
 pub use pipeline::representatives;
 pub use result::{
-    Assignment, CandidateSource, ClusterResult, ClusterSummary, ConditioningReport, Diagnostics, IctcReport, ImageValuesReport,
-    NamerFallback, NamerKind, NamingReport, ResultReadError, Space, Strategy, RESULT_SCHEMA_VERSION,
+    Assignment, CandidateSource, ClusterResult, ClusterSummary, ConditioningReport, Diagnostics, IctcReport,
+    ImageValuesReport, NamerFallback, NamerKind, NamingReport, ResultReadError, Space, Strategy, RESULT_SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,9 @@ pub enum QueryError {
     NoLlm,
     #[error("--strategy one-call partitions into K categories with k-means; --method {0} cannot follow it (use --method kmeans, or --strategy zero-call)")]
     OneCallMethod(Method),
-    #[error("--strategy one-call lists the criterion values that --conditioning values finds: use --conditioning values")]
+    #[error(
+        "--strategy one-call lists the criterion values that --conditioning values finds: use --conditioning values"
+    )]
     OneCallConditioning,
     #[error("--strategy one-call groups caption terms, and runs on caption indexes only (use --strategy zero-call on image indexes)")]
     OneCallOnImages,
@@ -182,7 +184,12 @@ pub enum AutoZeroCall {
 /// an LLM endpoint (that is what the endpoint is for), unless the call is already spent on
 /// names (`--namer llm`), the index holds images, or the method is not k-means; then
 /// zero-call, with the reason when an endpoint was passed over.
-pub fn auto_strategy(endpoint_given: bool, caption_index: bool, namer: NamerKind, method: Method) -> (Strategy, Option<AutoZeroCall>) {
+pub fn auto_strategy(
+    endpoint_given: bool,
+    caption_index: bool,
+    namer: NamerKind,
+    method: Method,
+) -> (Strategy, Option<AutoZeroCall>) {
     if !endpoint_given || namer == NamerKind::Llm {
         (Strategy::ZeroCall, None)
     } else if !caption_index {

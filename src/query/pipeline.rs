@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use crate::cluster::{self, ClusterParams, Clustering, Rows};
+use crate::embed::text::TextEmbedding;
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, KeywordNamer, LlmNamer, Namer, NamingRequest, TermLists};
-use crate::embed::text::TextEmbedding;
 
 use super::{Assignment, ClusterResult, ClusterSummary, NamerKind, NamingReport, QueryError, QueryOptions};
 
@@ -85,17 +85,18 @@ pub(crate) fn finish(
         Some(scores) => most_typical(&clustering.labels, scores, clustering.k, per_cluster),
         None => representatives(f.x, &clustering.labels, clustering.k, per_cluster),
     };
-    let mut req =
-        NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k).with_representatives(&examples);
+    let mut req = NamingRequest::new(&opts.criterion, f.captions, &clustering.labels, clustering.k)
+        .with_representatives(&examples);
     if let Some(t) = f.terms {
         req = req.with_terms(t);
     }
-    let (names, report, usage) = name(&req, &clustering, naming)?;
+    let Named { names, report, usage } = name(&req, &clustering, naming)?;
     draft.time("name", t);
 
     let r = &mut draft.result;
     r.clusters = summaries(f, &clustering, names, &examples, opts.examples_per_cluster);
-    r.assignments = f.ids.iter().zip(&clustering.labels).map(|(id, &c)| Assignment { id: id.clone(), cluster: c }).collect();
+    r.assignments =
+        f.ids.iter().zip(&clustering.labels).map(|(id, &c)| Assignment { id: id.clone(), cluster: c }).collect();
     r.k = clustering.k;
     r.k_auto = clustering.k_chosen_automatically;
     r.k_selection = clustering.selection;
@@ -111,25 +112,30 @@ pub(crate) fn finish(
     Ok(draft.result)
 }
 
-/// Names, what became of an LLM namer's call (`None` when no LLM named), and its usage.
-fn name(
-    req: &NamingRequest<'_>,
-    clustering: &Clustering,
-    naming: Naming<'_>,
-) -> Result<(Vec<ClusterName>, Option<NamingReport>, Option<crate::llm::LlmUsage>), QueryError> {
+/// The clusters' names, what became of an LLM namer's call (`None` when no LLM named), and
+/// what the call cost.
+struct Named {
+    names: Vec<ClusterName>,
+    report: Option<NamingReport>,
+    usage: Option<crate::llm::LlmUsage>,
+}
+
+fn name(req: &NamingRequest<'_>, clustering: &Clustering, naming: Naming<'_>) -> Result<Named, QueryError> {
     let (labels, k) = (&clustering.labels, clustering.k);
     Ok(match naming {
-        Naming::Keywords => (KeywordNamer::new().name(req)?, None, None),
-        Naming::Given(name_fn, namer) => {
-            (name_fn(labels, k), Some(NamingReport { namer, fallback: None, detail: None }), None)
-        }
+        Naming::Keywords => Named { names: KeywordNamer::new().name(req)?, report: None, usage: None },
+        Naming::Given(name_fn, namer) => Named {
+            names: name_fn(labels, k),
+            report: Some(NamingReport { namer, fallback: None, detail: None }),
+            usage: None,
+        },
         Naming::Llm { client, encoder, base } => {
             let (base, base_namer) = match base {
                 Some((name_fn, namer)) => (name_fn(labels, k), namer),
                 None => (KeywordNamer::new().name(req)?, NamerKind::Keywords),
             };
             let (names, outcome) = LlmNamer::new(client).name_checked_from(req, base, base_namer, encoder);
-            (names, Some(outcome.report), Some(outcome.usage))
+            Named { names, report: Some(outcome.report), usage: Some(outcome.usage) }
         }
     })
 }

@@ -211,7 +211,9 @@ pub struct Assignment {
 pub enum ResultReadError {
     #[error("not a clusterby result: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("result schema version {0} is newer than this clusterby reads ({RESULT_SCHEMA_VERSION}): upgrade clusterby")]
+    #[error(
+        "result schema version {0} is newer than this clusterby reads ({RESULT_SCHEMA_VERSION}): upgrade clusterby"
+    )]
     Newer(u32),
 }
 
@@ -258,7 +260,11 @@ impl ClusterResult {
         let mut out = Vec::new();
         if let Some(c) = &d.conditioning {
             if !c.criterion_values.is_empty() {
-                out.push(format!("criterion values (of {} mined terms): {}", c.vocabulary_size, c.criterion_values.join(", ")));
+                out.push(format!(
+                    "criterion values (of {} mined terms): {}",
+                    c.vocabulary_size,
+                    c.criterion_values.join(", ")
+                ));
             }
             if let Some(a) = c.caption_weight {
                 out.push(format!("caption weight {a:.2} (values {:.2})", 1.0 - a));
@@ -268,7 +274,12 @@ impl ClusterResult {
             out.push(format!("space: {}", s.as_str()));
         }
         if let Some(v) = &d.image_values {
-            out.push(format!("image values ({} of {} candidates): {}", v.values.len(), v.candidates, v.values.join(", ")));
+            out.push(format!(
+                "image values ({} of {} candidates): {}",
+                v.values.len(),
+                v.candidates,
+                v.values.join(", ")
+            ));
         }
         if !d.excluded.is_empty() {
             out.push(format!("excluded: {}", d.excluded.join(", ")));
@@ -277,7 +288,11 @@ impl ClusterResult {
             out.push(format!("fit on a seeded sample of {rows} rows; the rest went to the nearest cluster"));
         }
         if let Some(n) = d.naming.as_ref().filter(|n| n.fallback.is_some()) {
-            out.push(format!("LLM namer: {}; kept the {} names", n.detail.as_deref().unwrap_or("not used"), n.namer.as_str()));
+            out.push(format!(
+                "LLM namer: {}; kept the {} names",
+                n.detail.as_deref().unwrap_or("not used"),
+                n.namer.as_str()
+            ));
         }
         if let Some(o) = &d.one_call {
             out.extend(o.describe());
@@ -369,7 +384,10 @@ mod tests {
             (&"one_call".into(), &"kmeans".into(), &"values".into(), &"llm".into(), &RESULT_SCHEMA_VERSION.into())
         );
         let back = ClusterResult::from_json(&v.to_string()).unwrap();
-        assert_eq!((back.strategy, back.method, back.namer, back.seed), (Strategy::OneCall, Some(Method::KMeans), NamerKind::Llm, 7));
+        assert_eq!(
+            (back.strategy, back.method, back.namer, back.seed),
+            (Strategy::OneCall, Some(Method::KMeans), NamerKind::Llm, 7)
+        );
     }
 
     #[test]
@@ -378,11 +396,17 @@ mod tests {
             "k": 2, "clusters": [{"id": 0, "name": "strings", "size": 1, "keywords": [], "examples": []}],
             "assignments": [{"id": "a", "cluster": 0}], "llm_calls": 1, "timings_ms": {}, "namer": "llm"}"#;
         let r = ClusterResult::from_json(text).unwrap();
-        assert_eq!((r.schema_version, r.strategy, r.method, r.namer), (1, Strategy::OneCall, Some(Method::KMeans), NamerKind::Llm));
+        assert_eq!(
+            (r.schema_version, r.strategy, r.method, r.namer),
+            (1, Strategy::OneCall, Some(Method::KMeans), NamerKind::Llm)
+        );
         let image = r#"{"criterion": "c", "method": "hdbscan", "conditioning": "image:none", "k": 1, "clusters": [],
             "assignments": [], "llm_calls": 0, "timings_ms": {}}"#;
         let r = ClusterResult::from_json(image).unwrap();
-        assert_eq!((r.strategy, r.method, r.conditioning), (Strategy::ZeroCall, Some(Method::Hdbscan), Some(Conditioning::None)));
+        assert_eq!(
+            (r.strategy, r.method, r.conditioning),
+            (Strategy::ZeroCall, Some(Method::Hdbscan), Some(Conditioning::None))
+        );
     }
 
     #[test]

@@ -98,10 +98,7 @@ impl Index {
         let dir = dir.as_ref().to_path_buf();
         check_dim(&dir, dim)?;
         if model.trim().is_empty() {
-            return Err(IndexError::InvalidInput {
-                dir,
-                message: "model name must not be empty".into(),
-            });
+            return Err(IndexError::InvalidInput { dir, message: "model name must not be empty".into() });
         }
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = if manifest_path.exists() {
@@ -133,24 +130,14 @@ impl Index {
         };
         // An index copied without its (empty) parts folder is still valid.
         fs::create_dir_all(dir.join(PARTS_DIR)).map_err(|e| IndexError::io(&dir, e))?;
-        Ok(Index {
-            dir,
-            manifest,
-            writable: true,
-            known_ids: None,
-        })
+        Ok(Index { dir, manifest, writable: true, known_ids: None })
     }
 
     /// Opens an existing index read-only.
     pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
         let dir = dir.as_ref().to_path_buf();
         let manifest = read_manifest(&dir.join(MANIFEST_FILE))?;
-        Ok(Index {
-            dir,
-            manifest,
-            writable: false,
-            known_ids: None,
-        })
+        Ok(Index { dir, manifest, writable: false, known_ids: None })
     }
 
     pub fn dir(&self) -> &Path {
@@ -198,9 +185,7 @@ impl Index {
 
     fn append(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
         if !self.writable {
-            return Err(IndexError::ReadOnly {
-                dir: self.dir.clone(),
-            });
+            return Err(IndexError::ReadOnly { dir: self.dir.clone() });
         }
         let dim = self.manifest.dim;
         let expected = records.len().checked_mul(dim);
@@ -240,11 +225,7 @@ impl Index {
         sync_dir(&parts_dir)?;
 
         let mut manifest = self.manifest.clone();
-        manifest.parts.push(PartEntry {
-            file: format!("{PARTS_DIR}/{name}"),
-            rows: records.len(),
-            replaces,
-        });
+        manifest.parts.push(PartEntry { file: format!("{PARTS_DIR}/{name}"), rows: records.len(), replaces });
         manifest.rows += records.len();
         write_manifest(&self.dir, &manifest)?;
         self.manifest = manifest;
@@ -257,9 +238,7 @@ impl Index {
     /// Replaces the manifest's free-form `meta` object.
     pub fn set_meta(&mut self, meta: Map<String, Value>) -> Result<()> {
         if !self.writable {
-            return Err(IndexError::ReadOnly {
-                dir: self.dir.clone(),
-            });
+            return Err(IndexError::ReadOnly { dir: self.dir.clone() });
         }
         let mut manifest = self.manifest.clone();
         manifest.meta = Some(meta);
@@ -279,9 +258,7 @@ impl Index {
         };
         // try_reserve: a damaged manifest claiming absurd sizes must give an error, not an abort.
         let mut embeddings: Vec<f32> = Vec::new();
-        embeddings
-            .try_reserve_exact(rows.checked_mul(dim).ok_or_else(too_large)?)
-            .map_err(|_| too_large())?;
+        embeddings.try_reserve_exact(rows.checked_mul(dim).ok_or_else(too_large)?).map_err(|_| too_large())?;
         let mut ids: Vec<String> = Vec::new();
         let mut captions: Vec<String> = Vec::new();
         let mut labels: Vec<Option<String>> = Vec::new();
@@ -292,10 +269,8 @@ impl Index {
         for part in &self.manifest.parts {
             let path = self.dir.join(&part.file);
             let (builder, cols) = open_part(&path, part, dim)?;
-            let mask = ProjectionMask::roots(
-                builder.parquet_schema(),
-                [cols.id, cols.caption, cols.label, cols.embedding],
-            );
+            let mask =
+                ProjectionMask::roots(builder.parquet_schema(), [cols.id, cols.caption, cols.label, cols.embedding]);
             // Projected columns come back in file order, so look them up by name.
             let reader = builder
                 .with_projection(mask)
@@ -306,9 +281,7 @@ impl Index {
             for batch in reader {
                 let batch = batch.map_err(|e| corrupt(&path, e))?;
                 let column = |name: &str| {
-                    batch
-                        .column_by_name(name)
-                        .ok_or_else(|| corrupt(&path, format!("missing column '{name}'")))
+                    batch.column_by_name(name).ok_or_else(|| corrupt(&path, format!("missing column '{name}'")))
                 };
                 for_each_str(column("id")?, &path, "id", |v| {
                     ids.push(v.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
@@ -325,14 +298,7 @@ impl Index {
                 append_embeddings(column("embedding")?, dim, &path, &mut embeddings)?;
             }
             if ids.len() - before != part.rows {
-                return Err(corrupt(
-                    &path,
-                    format!(
-                        "read {} rows, manifest lists {}",
-                        ids.len() - before,
-                        part.rows
-                    ),
-                ));
+                return Err(corrupt(&path, format!("read {} rows, manifest lists {}", ids.len() - before, part.rows)));
             }
         }
 
@@ -341,24 +307,15 @@ impl Index {
         }
         let n = ids.len();
         // Lengths were checked per batch, so this cannot fail; report rather than panic anyway.
-        let embeddings =
-            Array2::from_shape_vec((n, dim), embeddings).map_err(|e| IndexError::Manifest {
-                path: manifest_path.clone(),
-                message: format!("embedding matrix shape: {e}"),
-            })?;
-        Ok(LoadedIndex {
-            ids,
-            captions,
-            labels,
-            embeddings,
-        })
+        let embeddings = Array2::from_shape_vec((n, dim), embeddings).map_err(|e| IndexError::Manifest {
+            path: manifest_path.clone(),
+            message: format!("embedding matrix shape: {e}"),
+        })?;
+        Ok(LoadedIndex { ids, captions, labels, embeddings })
     }
 
     fn invalid(&self, message: String) -> IndexError {
-        IndexError::InvalidInput {
-            dir: self.dir.clone(),
-            message,
-        }
+        IndexError::InvalidInput { dir: self.dir.clone(), message }
     }
 
     fn check_new_records(&mut self, records: &[CaptionRecord], embeddings: &[f32], replaces: bool) -> Result<()> {
@@ -367,36 +324,21 @@ impl Index {
             self.known_ids = Some(ids);
         }
         let known = self.known_ids.get_or_insert_with(HashSet::new);
-        let invalid = |message: String| IndexError::InvalidInput {
-            dir: self.dir.clone(),
-            message,
-        };
+        let invalid = |message: String| IndexError::InvalidInput { dir: self.dir.clone(), message };
         let mut batch_ids = HashSet::with_capacity(records.len());
-        for (record, row) in records
-            .iter()
-            .zip(embeddings.chunks_exact(self.manifest.dim))
-        {
+        for (record, row) in records.iter().zip(embeddings.chunks_exact(self.manifest.dim)) {
             if record.id.is_empty() {
                 return Err(invalid("empty id".into()));
             }
             if !replaces && known.contains(&record.id) {
-                return Err(invalid(format!(
-                    "id '{}' is already in the index",
-                    record.id
-                )));
+                return Err(invalid(format!("id '{}' is already in the index", record.id)));
             }
             if !batch_ids.insert(record.id.as_str()) {
-                return Err(invalid(format!(
-                    "id '{}' appears twice in this part",
-                    record.id
-                )));
+                return Err(invalid(format!("id '{}' appears twice in this part", record.id)));
             }
             // NaN/inf would silently poison every distance computed later.
             if row.iter().any(|x| !x.is_finite()) {
-                return Err(invalid(format!(
-                    "embedding of id '{}' contains NaN or infinity",
-                    record.id
-                )));
+                return Err(invalid(format!("embedding of id '{}' contains NaN or infinity", record.id)));
             }
         }
         Ok(())
@@ -423,7 +365,13 @@ impl Index {
 }
 
 /// Keeps only the last row of each id, in the order of those last rows' first appearance.
-fn supersede(ids: &mut Vec<String>, captions: &mut Vec<String>, labels: &mut Vec<Option<String>>, emb: &mut Vec<f32>, dim: usize) {
+fn supersede(
+    ids: &mut Vec<String>,
+    captions: &mut Vec<String>,
+    labels: &mut Vec<Option<String>>,
+    emb: &mut Vec<f32>,
+    dim: usize,
+) {
     let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         last.insert(id.as_str(), i);
@@ -493,10 +441,7 @@ fn refuse_foreign_directory(dir: &Path) -> Result<()> {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bad = |message: String| IndexError::Manifest {
-        path: path.to_path_buf(),
-        message,
-    };
+    let bad = |message: String| IndexError::Manifest { path: path.to_path_buf(), message };
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -506,10 +451,7 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     };
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     if manifest.format != FORMAT_NAME {
-        return Err(bad(format!(
-            "format is '{}', expected '{FORMAT_NAME}'",
-            manifest.format
-        )));
+        return Err(bad(format!("format is '{}', expected '{FORMAT_NAME}'", manifest.format)));
     }
     if manifest.version != FORMAT_VERSION {
         return Err(bad(format!(
@@ -525,25 +467,16 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     for part in &manifest.parts {
         // Only plain names inside parts/: a manifest must not point reads outside the index.
         let name = part.file.strip_prefix("parts/").unwrap_or("");
-        if name.is_empty()
-            || name.starts_with('.')
-            || name.contains(['/', '\\'])
-            || !name.ends_with(".parquet")
-        {
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || !name.ends_with(".parquet") {
             return Err(bad(format!("invalid part file name '{}'", part.file)));
         }
         if !seen.insert(name) {
             return Err(bad(format!("part '{}' is listed twice", part.file)));
         }
-        total = total
-            .checked_add(part.rows)
-            .ok_or_else(|| bad("row count overflows".into()))?;
+        total = total.checked_add(part.rows).ok_or_else(|| bad("row count overflows".into()))?;
     }
     if total != manifest.rows {
-        return Err(bad(format!(
-            "rows is {}, but the parts add up to {total}",
-            manifest.rows
-        )));
+        return Err(bad(format!("rows is {}, but the parts add up to {total}", manifest.rows)));
     }
     Ok(manifest)
 }
@@ -551,10 +484,8 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
 /// Temp file + fsync + rename: readers see either the old or the new manifest, never a mix.
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
-    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Manifest {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let mut json = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| IndexError::Manifest { path: path.clone(), message: e.to_string() })?;
     json.push(b'\n');
     crate::util::fs::write_atomic(&path, &json).map_err(|e| IndexError::io(&path, e))
 }
@@ -574,24 +505,12 @@ fn part_schema(dim: usize) -> SchemaRef {
         Field::new("id", DataType::Utf8, false),
         Field::new("caption", DataType::Utf8, false),
         Field::new("label", DataType::Utf8, true),
-        Field::new(
-            "embedding",
-            DataType::FixedSizeList(item, dim as i32),
-            false,
-        ),
+        Field::new("embedding", DataType::FixedSizeList(item, dim as i32), false),
     ]))
 }
 
-fn write_part_file(
-    path: &Path,
-    records: &[CaptionRecord],
-    embeddings: &[f32],
-    dim: usize,
-) -> Result<()> {
-    let perr = |e: parquet::errors::ParquetError| IndexError::Parquet {
-        path: path.to_path_buf(),
-        source: e,
-    };
+fn write_part_file(path: &Path, records: &[CaptionRecord], embeddings: &[f32], dim: usize) -> Result<()> {
+    let perr = |e: parquet::errors::ParquetError| IndexError::Parquet { path: path.to_path_buf(), source: e };
     let schema = part_schema(dim);
     let item_field = embedding_item_field();
     // Dictionary encoding only pays off for labels (few distinct values); for ids, captions
@@ -602,31 +521,19 @@ fn write_part_file(
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled(ColumnPath::from("label"), true)
         .build();
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| IndexError::io(path, e))?;
+    let file =
+        OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(|e| IndexError::io(path, e))?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(perr)?;
 
     // Chunked so the Arrow copy of the input never exceeds one row group.
-    for (chunk, emb) in records
-        .chunks(ROW_GROUP_ROWS)
-        .zip(embeddings.chunks(ROW_GROUP_ROWS * dim))
-    {
+    for (chunk, emb) in records.chunks(ROW_GROUP_ROWS).zip(embeddings.chunks(ROW_GROUP_ROWS * dim)) {
         let ids = StringArray::from_iter_values(chunk.iter().map(|r| r.id.as_str()));
         let captions = StringArray::from_iter_values(chunk.iter().map(|r| r.caption.as_str()));
         let labels: StringArray = chunk.iter().map(|r| r.label.as_deref()).collect();
         let values = Arc::new(Float32Array::from(emb.to_vec()));
-        let embedding = FixedSizeListArray::try_new(item_field.clone(), dim as i32, values, None)
-            .map_err(|e| perr(e.into()))?;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(ids),
-            Arc::new(captions),
-            Arc::new(labels),
-            Arc::new(embedding),
-        ];
+        let embedding =
+            FixedSizeListArray::try_new(item_field.clone(), dim as i32, values, None).map_err(|e| perr(e.into()))?;
+        let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(captions), Arc::new(labels), Arc::new(embedding)];
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| perr(e.into()))?;
         writer.write(&batch).map_err(perr)?;
     }
@@ -643,10 +550,7 @@ struct PartColumns {
 }
 
 fn corrupt(path: &Path, message: impl ToString) -> IndexError {
-    IndexError::CorruptPart {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
+    IndexError::CorruptPart { path: path.to_path_buf(), message: message.to_string() }
 }
 
 /// Opens a listed part and checks its schema and row count against the manifest.
@@ -659,17 +563,10 @@ fn open_part(
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
     let rows = builder.metadata().file_metadata().num_rows();
     if usize::try_from(rows).ok() != Some(part.rows) {
-        return Err(corrupt(
-            path,
-            format!("file has {rows} rows, manifest lists {}", part.rows),
-        ));
+        return Err(corrupt(path, format!("file has {rows} rows, manifest lists {}", part.rows)));
     }
     let schema = builder.schema().clone();
-    let find = |name: &str| {
-        schema
-            .index_of(name)
-            .map_err(|_| corrupt(path, format!("missing column '{name}'")))
-    };
+    let find = |name: &str| schema.index_of(name).map_err(|_| corrupt(path, format!("missing column '{name}'")));
     let cols = PartColumns {
         id: find("id")?,
         caption: find("caption")?,
@@ -677,14 +574,11 @@ fn open_part(
         embedding: find("embedding")?,
     };
     match schema.field(cols.embedding).data_type() {
-        DataType::FixedSizeList(item, size)
-            if item.data_type() == &DataType::Float32 && *size as usize == dim => {}
+        DataType::FixedSizeList(item, size) if item.data_type() == &DataType::Float32 && *size as usize == dim => {}
         other => {
             return Err(corrupt(
                 path,
-                format!(
-                    "column 'embedding' has type {other}, expected fixed_size_list<float>[{dim}]"
-                ),
+                format!("column 'embedding' has type {other}, expected fixed_size_list<float>[{dim}]"),
             ))
         }
     }
@@ -705,22 +599,15 @@ fn for_each_str(
     } else if let Some(a) = array.as_string_view_opt() {
         a.iter().try_for_each(&mut f)
     } else {
-        Err(corrupt(
-            path,
-            format!(
-                "column '{name}' has type {}, expected utf8",
-                array.data_type()
-            ),
-        ))
+        Err(corrupt(path, format!("column '{name}' has type {}, expected utf8", array.data_type())))
     }
 }
 
 /// Copies a batch's embeddings straight from the Arrow values buffer: the only copy between
 /// the Parquet decoder and the final matrix.
 fn append_embeddings(array: &ArrayRef, dim: usize, path: &Path, out: &mut Vec<f32>) -> Result<()> {
-    let list = array
-        .as_fixed_size_list_opt()
-        .ok_or_else(|| corrupt(path, "column 'embedding' is not a fixed-size list"))?;
+    let list =
+        array.as_fixed_size_list_opt().ok_or_else(|| corrupt(path, "column 'embedding' is not a fixed-size list"))?;
     if list.null_count() > 0 {
         return Err(corrupt(path, "null embedding"));
     }
@@ -778,26 +665,14 @@ mod tests {
         assert_eq!(m.format, FORMAT_NAME);
         assert_eq!((m.model.as_str(), m.dim, m.rows), (MODEL, DIM, 5));
         let files: Vec<&str> = m.parts.iter().map(|p| p.file.as_str()).collect();
-        assert_eq!(
-            files,
-            ["parts/part-00000.parquet", "parts/part-00001.parquet"]
-        );
+        assert_eq!(files, ["parts/part-00000.parquet", "parts/part-00001.parquet"]);
         assert_eq!(m.parts[0].rows, 3);
 
         let loaded = index.load().unwrap();
         let all: Vec<CaptionRecord> = r1.iter().chain(&r2).cloned().collect();
-        assert_eq!(
-            loaded.ids,
-            all.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            loaded.captions,
-            all.iter().map(|r| r.caption.clone()).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            loaded.labels,
-            all.iter().map(|r| r.label.clone()).collect::<Vec<_>>()
-        );
+        assert_eq!(loaded.ids, all.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+        assert_eq!(loaded.captions, all.iter().map(|r| r.caption.clone()).collect::<Vec<_>>());
+        assert_eq!(loaded.labels, all.iter().map(|r| r.label.clone()).collect::<Vec<_>>());
         assert_eq!(loaded.embeddings.dim(), (5, DIM));
         let expected: Vec<f32> = e1.iter().chain(&e2).copied().collect();
         assert_eq!(loaded.embeddings.as_slice().unwrap(), &expected[..]);
@@ -808,9 +683,7 @@ mod tests {
 
         // Reopening for writing keeps both parts and continues numbering.
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        index
-            .append_part(&records("c", 1), &embeddings(0.0, 1))
-            .unwrap();
+        index.append_part(&records("c", 1), &embeddings(0.0, 1)).unwrap();
         assert_eq!(index.manifest().parts[2].file, "parts/part-00002.parquet");
         assert_eq!(index.load().unwrap().ids.len(), 6);
     }
@@ -830,20 +703,11 @@ mod tests {
         let dir = tmp.path().join("idx");
         Index::create_or_open(&dir, MODEL, DIM).unwrap();
 
-        let msg = Index::create_or_open(&dir, "other-model", DIM)
-            .unwrap_err()
-            .to_string();
+        let msg = Index::create_or_open(&dir, "other-model", DIM).unwrap_err().to_string();
         assert!(msg.contains(MODEL) && msg.contains("other-model"), "{msg}");
 
         let err = Index::create_or_open(&dir, MODEL, 8).unwrap_err();
-        assert!(matches!(
-            err,
-            IndexError::ModelMismatch {
-                stored_dim: 4,
-                requested_dim: 8,
-                ..
-            }
-        ));
+        assert!(matches!(err, IndexError::ModelMismatch { stored_dim: 4, requested_dim: 8, .. }));
     }
 
     #[test]
@@ -852,9 +716,7 @@ mod tests {
         let dir = tmp.path().join("idx");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
         // Wrong embedding length.
-        assert!(index
-            .append_part(&records("a", 2), &embeddings(0.0, 1))
-            .is_err());
+        assert!(index.append_part(&records("a", 2), &embeddings(0.0, 1)).is_err());
         // Duplicate within the batch.
         let mut dup = records("a", 2);
         dup[1].id = "a0".into();
@@ -864,28 +726,18 @@ mod tests {
         nan[2] = f32::NAN;
         assert!(index.append_part(&records("a", 1), &nan).is_err());
         // Already stored, also after reopening.
-        index
-            .append_part(&records("a", 2), &embeddings(0.0, 2))
-            .unwrap();
-        let msg = index
-            .append_part(&records("a", 1), &embeddings(0.0, 1))
-            .unwrap_err()
-            .to_string();
+        index.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
+        let msg = index.append_part(&records("a", 1), &embeddings(0.0, 1)).unwrap_err().to_string();
         assert!(msg.contains("'a0' is already in the index"), "{msg}");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        assert!(index
-            .append_part(&records("a", 1), &embeddings(0.0, 1))
-            .is_err());
+        assert!(index.append_part(&records("a", 1), &embeddings(0.0, 1)).is_err());
         // Nothing is written by rejected appends.
         assert_eq!(index.manifest().parts.len(), 1);
         let listed = fs::read_dir(dir.join(PARTS_DIR)).unwrap().count();
         assert_eq!(listed, 1);
         // Read-only handles refuse writes.
         let mut ro = Index::open(&dir).unwrap();
-        assert!(matches!(
-            ro.append_part(&records("z", 1), &embeddings(0.0, 1)),
-            Err(IndexError::ReadOnly { .. })
-        ));
+        assert!(matches!(ro.append_part(&records("z", 1), &embeddings(0.0, 1)), Err(IndexError::ReadOnly { .. })));
     }
 
     #[test]
@@ -893,19 +745,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("idx");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        index
-            .append_part(&records("a", 2), &embeddings(0.0, 2))
-            .unwrap();
+        index.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
 
         // Crash after renaming part 1 but before the manifest was rewritten: a complete, unlisted
         // part (here a copy of part 0, whose ids must not show up) plus a half-written temp file
         // and a stale manifest temp.
         let parts = dir.join(PARTS_DIR);
-        fs::copy(
-            parts.join("part-00000.parquet"),
-            parts.join("part-00001.parquet"),
-        )
-        .unwrap();
+        fs::copy(parts.join("part-00000.parquet"), parts.join("part-00001.parquet")).unwrap();
         fs::write(parts.join(".part-00002.parquet.tmp"), b"PAR1 half written").unwrap();
         fs::write(crate::util::fs::temp_path(&dir.join(MANIFEST_FILE)), b"{ truncated").unwrap();
 
@@ -913,19 +759,9 @@ mod tests {
         assert_eq!(reopened.load().unwrap().ids, ["a0", "a1"]);
 
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        index
-            .append_part(&records("b", 1), &embeddings(9.0, 1))
-            .unwrap();
-        let files: Vec<&str> = index
-            .manifest()
-            .parts
-            .iter()
-            .map(|p| p.file.as_str())
-            .collect();
-        assert_eq!(
-            files,
-            ["parts/part-00000.parquet", "parts/part-00002.parquet"]
-        );
+        index.append_part(&records("b", 1), &embeddings(9.0, 1)).unwrap();
+        let files: Vec<&str> = index.manifest().parts.iter().map(|p| p.file.as_str()).collect();
+        assert_eq!(files, ["parts/part-00000.parquet", "parts/part-00002.parquet"]);
         // The stray part was not touched.
         assert_eq!(
             fs::read(parts.join("part-00001.parquet")).unwrap(),
@@ -942,12 +778,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("idx");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        index
-            .append_part(&records("a", 2), &embeddings(0.0, 2))
-            .unwrap();
-        index
-            .append_part(&records("b", 2), &embeddings(0.0, 2))
-            .unwrap();
+        index.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
+        index.append_part(&records("b", 2), &embeddings(0.0, 2)).unwrap();
 
         let part1 = dir.join(PARTS_DIR).join("part-00001.parquet");
         let bytes = fs::read(&part1).unwrap();
@@ -959,10 +791,7 @@ mod tests {
 
         fs::remove_file(&part1).unwrap();
         let msg = index.load().unwrap_err().to_string();
-        assert!(
-            msg.contains("part-00001.parquet") && msg.contains("cannot open"),
-            "{msg}"
-        );
+        assert!(msg.contains("part-00001.parquet") && msg.contains("cannot open"), "{msg}");
 
         // A valid Parquet file with the wrong row count is caught too.
         fs::copy(dir.join(PARTS_DIR).join("part-00000.parquet"), &part1).unwrap();
@@ -971,10 +800,7 @@ mod tests {
         m.rows = 5;
         write_manifest(&dir, &m).unwrap();
         let msg = Index::open(&dir).unwrap().load().unwrap_err().to_string();
-        assert!(
-            msg.contains("part-00001.parquet") && msg.contains("3"),
-            "{msg}"
-        );
+        assert!(msg.contains("part-00001.parquet") && msg.contains("3"), "{msg}");
     }
 
     #[test]
@@ -982,9 +808,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("idx");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
-        index
-            .append_part(&records("a", 1), &embeddings(0.0, 1))
-            .unwrap();
+        index.append_part(&records("a", 1), &embeddings(0.0, 1)).unwrap();
         let path = dir.join(MANIFEST_FILE);
         let good = fs::read_to_string(&path).unwrap();
 
@@ -1002,9 +826,7 @@ mod tests {
         fs::write(&path, "not json").unwrap();
         assert!(Index::open(&dir).is_err());
 
-        let msg = Index::open(tmp.path().join("nowhere"))
-            .unwrap_err()
-            .to_string();
+        let msg = Index::open(tmp.path().join("nowhere")).unwrap_err().to_string();
         assert!(msg.contains("manifest.json"), "{msg}");
     }
 
@@ -1016,9 +838,7 @@ mod tests {
         let mut meta = Map::new();
         meta.insert("source".into(), Value::from("ppmi2.jsonl"));
         index.set_meta(meta.clone()).unwrap();
-        index
-            .append_part(&records("a", 1), &embeddings(0.0, 1))
-            .unwrap();
+        index.append_part(&records("a", 1), &embeddings(0.0, 1)).unwrap();
         assert_eq!(Index::open(&dir).unwrap().manifest().meta, Some(meta));
     }
 
@@ -1026,9 +846,7 @@ mod tests {
     fn refuses_non_empty_foreign_directory() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
-        let msg = Index::create_or_open(tmp.path(), MODEL, DIM)
-            .unwrap_err()
-            .to_string();
+        let msg = Index::create_or_open(tmp.path(), MODEL, DIM).unwrap_err().to_string();
         assert!(msg.contains("not empty"), "{msg}");
         assert!(!tmp.path().join(MANIFEST_FILE).exists());
     }
@@ -1053,18 +871,13 @@ mod tests {
     #[test]
     fn pyarrow_reads_parts() {
         let python = std::env::var("CLUSTERBY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let probe = std::process::Command::new(&python)
-            .args(["-c", "import pyarrow"])
-            .output();
+        let probe = std::process::Command::new(&python).args(["-c", "import pyarrow"]).output();
         match probe {
             Ok(out) if out.status.success() => {}
             Ok(out) => {
                 eprintln!(
                     "skipping pyarrow_reads_parts: `{python} -c 'import pyarrow'` failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                        .lines()
-                        .last()
-                        .unwrap_or("")
+                    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
                 );
                 return;
             }
@@ -1077,14 +890,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("idx");
         let recs = records("p", 3);
-        let emb = vec![
-            0.5, -1.25, 0.1, 3.0e-7, 1.0, 2.0, 3.0, 4.0, -0.0, 7.5, 1e10, -2.5,
-        ];
+        let emb = vec![0.5, -1.25, 0.1, 3.0e-7, 1.0, 2.0, 3.0, 4.0, -0.0, 7.5, 1e10, -2.5];
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
         index.append_part(&recs, &emb).unwrap();
-        index
-            .append_part(&records("q", 1), &embeddings(0.0, 1))
-            .unwrap();
+        index.append_part(&records("q", 1), &embeddings(0.0, 1)).unwrap();
         // A crash leftover must not confuse a dataset reader of the parts folder.
         fs::write(dir.join(PARTS_DIR).join(".part-00002.parquet.tmp"), b"junk").unwrap();
 
@@ -1114,11 +923,7 @@ print(json.dumps({
             .arg(DIM.to_string())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "pyarrow failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "pyarrow failed: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["type"], "fixed_size_list<item: float>[4]");
         let ids: Vec<String> = recs.iter().map(|r| r.id.clone()).collect();

@@ -52,9 +52,6 @@ pub enum IndexError {
 
 impl IndexError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        IndexError::Io {
-            path: path.into(),
-            source,
-        }
+        IndexError::Io { path: path.into(), source }
     }
 }

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use crate::store::readers::{read_captions, CaptionRecord, SkippedLine};
+use crate::embed::text::{EmbedError, TextEmbedding};
 use crate::store::caption_index::Index;
+use crate::store::readers::{read_captions, CaptionRecord, SkippedLine};
 use crate::store::IndexError;
 use crate::util::progress;
-use crate::embed::text::{EmbedError, TextEmbedding};
 
 /// Rows per immutable part file: small enough that a killed run loses little, large enough that
 /// the index does not become thousands of files.

@@ -56,10 +56,7 @@ pub fn read_captions(path: impl AsRef<Path>) -> Result<ReadReport, IndexError> {
     let file = File::open(path).map_err(|e| IndexError::io(path, e))?;
     let mut reader = BufReader::new(file);
 
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let is_csv = match ext.as_deref() {
         Some("csv") => true,
         Some("jsonl") | Some("ndjson") | Some("json") => false,
@@ -73,17 +70,11 @@ pub fn read_captions(path: impl AsRef<Path>) -> Result<ReadReport, IndexError> {
     } else {
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         // IC|TC always names its captioning output this way; otherwise the first object decides.
-        let flavor = file_name
-            .starts_with("step1_result")
-            .then_some(JsonFlavor::Ictc);
+        let flavor = file_name.starts_with("step1_result").then_some(JsonFlavor::Ictc);
         read_jsonl(reader, path, flavor, &mut collector)?
     };
 
-    Ok(ReadReport {
-        format,
-        records: collector.records,
-        skipped: collector.skipped,
-    })
+    Ok(ReadReport { format, records: collector.records, skipped: collector.skipped })
 }
 
 /// Class label from the IC|TC file name convention `{number}_{class}.{ext}`:
@@ -115,18 +106,12 @@ struct Collector {
 
 impl Collector {
     fn skip(&mut self, line: usize, reason: impl Into<String>) {
-        self.skipped.push(SkippedLine {
-            line,
-            reason: reason.into(),
-        });
+        self.skipped.push(SkippedLine { line, reason: reason.into() });
     }
 
     fn accept(&mut self, line: usize, record: CaptionRecord) {
         if let Some(&first) = self.first_line_of_id.get(&record.id) {
-            self.skip(
-                line,
-                format!("duplicate id '{}' (first seen on line {first})", record.id),
-            );
+            self.skip(line, format!("duplicate id '{}' (first seen on line {first})", record.id));
             return;
         }
         self.first_line_of_id.insert(record.id.clone(), line);
@@ -150,9 +135,7 @@ fn read_jsonl(
     let mut line_no = 0usize;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| IndexError::io(path, e))?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| IndexError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -172,8 +155,7 @@ fn read_jsonl(
         if line_no == 1 && text.starts_with('[') {
             return Err(IndexError::Format {
                 path: path.to_path_buf(),
-                message: "looks like a JSON array; expected JSON Lines (one object per line)"
-                    .into(),
+                message: "looks like a JSON array; expected JSON Lines (one object per line)".into(),
             });
         }
         let obj = match serde_json::from_str::<Value>(text) {
@@ -246,13 +228,7 @@ fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, String
 }
 
 fn caption_field(obj: &Map<String, Value>, key: &str) -> Result<String, String> {
-    required_string(obj, key).map_err(|e| {
-        if e.starts_with("empty") {
-            "empty caption".to_string()
-        } else {
-            e
-        }
-    })
+    required_string(obj, key).map_err(|e| if e.starts_with("empty") { "empty caption".to_string() } else { e })
 }
 
 fn non_blank(s: &str) -> Option<String> {
@@ -261,24 +237,14 @@ fn non_blank(s: &str) -> Option<String> {
 
 fn read_csv(reader: impl Read, path: &Path, out: &mut Collector) -> Result<(), IndexError> {
     // Flexible so that a short row is reported as one skipped line instead of aborting the file.
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
     let headers = csv.headers().map_err(|e| csv_file_error(path, e))?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
+    let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let (Some(id_col), Some(caption_col)) = (column("id"), column("caption")) else {
         let found: Vec<&str> = headers.iter().collect();
         return Err(IndexError::Format {
             path: path.to_path_buf(),
-            message: format!(
-                "CSV header must have columns 'id' and 'caption' (found: {})",
-                found.join(", ")
-            ),
+            message: format!("CSV header must have columns 'id' and 'caption' (found: {})", found.join(", ")),
         });
     };
     let label_col = column("label");
@@ -332,10 +298,7 @@ fn csv_file_error(path: &Path, e: csv::Error) -> IndexError {
     let message = e.to_string();
     match e.into_kind() {
         csv::ErrorKind::Io(io) => IndexError::io(path, io),
-        _ => IndexError::Format {
-            path: path.to_path_buf(),
-            message,
-        },
+        _ => IndexError::Format { path: path.to_path_buf(), message },
     }
 }
 
@@ -353,14 +316,8 @@ mod tests {
 
     #[test]
     fn label_from_ictc_file_names() {
-        assert_eq!(
-            label_from_file_name("1001_wind.jpg").as_deref(),
-            Some("wind")
-        );
-        assert_eq!(
-            label_from_file_name("imgs/7_electric_guitar.png").as_deref(),
-            Some("electric_guitar")
-        );
+        assert_eq!(label_from_file_name("1001_wind.jpg").as_deref(), Some("wind"));
+        assert_eq!(label_from_file_name("imgs/7_electric_guitar.png").as_deref(), Some("electric_guitar"));
         assert_eq!(label_from_file_name("0_7.png").as_deref(), Some("7"));
         assert_eq!(label_from_file_name("1001.jpg"), None);
         assert_eq!(label_from_file_name("1001_.jpg"), None);
@@ -369,8 +326,7 @@ mod tests {
 
     #[test]
     fn reads_ppmi2_sample() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data/captions/ppmi2.jsonl");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data/captions/ppmi2.jsonl");
         if !path.exists() {
             eprintln!("skipping: {} not found", path.display());
             return;
@@ -392,10 +348,7 @@ mod tests {
 
         // The full file must also read cleanly.
         let full = read_captions(&path).unwrap();
-        assert_eq!(
-            full.records.len() + full.skipped.len(),
-            text.lines().count()
-        );
+        assert_eq!(full.records.len() + full.skipped.len(), text.lines().count());
     }
 
     #[test]
@@ -429,11 +382,7 @@ mod tests {
                     caption: "A guitar on stage.".into(),
                     label: Some("electric_guitar".into()),
                 },
-                CaptionRecord {
-                    id: "noclass.jpg".into(),
-                    caption: "Something.".into(),
-                    label: None,
-                },
+                CaptionRecord { id: "noclass.jpg".into(), caption: "Something.".into(), label: None },
             ]
         );
     }
@@ -441,11 +390,7 @@ mod tests {
     #[test]
     fn ictc_detected_by_content_under_other_name() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_temp(
-            &dir,
-            "captions.jsonl",
-            "{\"image_file\": \"3_cat.png\", \"text\": \"A cat.\"}\n",
-        );
+        let path = write_temp(&dir, "captions.jsonl", "{\"image_file\": \"3_cat.png\", \"text\": \"A cat.\"}\n");
         let report = read_captions(&path).unwrap();
         assert_eq!(report.format, InputFormat::IctcJsonl);
         assert_eq!(report.records[0].label.as_deref(), Some("cat"));
@@ -474,18 +419,10 @@ mod tests {
         assert_eq!(report.records[1].caption, "Two lines\nof caption");
         assert_eq!(report.records[1].label, None);
         assert_eq!(report.records[2].label.as_deref(), Some("7"));
-        let skipped: Vec<(usize, &str)> = report
-            .skipped
-            .iter()
-            .map(|s| (s.line, s.reason.as_str()))
-            .collect();
+        let skipped: Vec<(usize, &str)> = report.skipped.iter().map(|s| (s.line, s.reason.as_str())).collect();
         assert_eq!(
             skipped,
-            [
-                (5, "empty caption"),
-                (6, "missing field 'caption'"),
-                (7, "duplicate id 'a' (first seen on line 2)"),
-            ]
+            [(5, "empty caption"), (6, "missing field 'caption'"), (7, "duplicate id 'a' (first seen on line 2)"),]
         );
     }
 
@@ -495,14 +432,7 @@ mod tests {
         let path = write_temp(&dir, "caps", "caption,id\nhello,x1\n");
         let report = read_captions(&path).unwrap();
         assert_eq!(report.format, InputFormat::Csv);
-        assert_eq!(
-            report.records,
-            vec![CaptionRecord {
-                id: "x1".into(),
-                caption: "hello".into(),
-                label: None
-            }]
-        );
+        assert_eq!(report.records, vec![CaptionRecord { id: "x1".into(), caption: "hello".into(), label: None }]);
     }
 
     #[test]
@@ -511,10 +441,7 @@ mod tests {
         let path = write_temp(&dir, "bad.csv", "name,text\na,b\n");
         let err = read_captions(&path).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("bad.csv") && msg.contains("'caption'"),
-            "{msg}"
-        );
+        assert!(msg.contains("bad.csv") && msg.contains("'caption'"), "{msg}");
     }
 
     #[test]
@@ -572,17 +499,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_temp(&dir, "caps.json", "[{\"id\": \"a\", \"caption\": \"x\"}]\n");
         let msg = read_captions(&path).unwrap_err().to_string();
-        assert!(
-            msg.contains("caps.json") && msg.contains("JSON Lines"),
-            "{msg}"
-        );
+        assert!(msg.contains("caps.json") && msg.contains("JSON Lines"), "{msg}");
     }
 
     #[test]
     fn missing_file_error_names_path() {
-        let msg = read_captions("/nonexistent/dir/caps.jsonl")
-            .unwrap_err()
-            .to_string();
+        let msg = read_captions("/nonexistent/dir/caps.jsonl").unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/dir/caps.jsonl"), "{msg}");
     }
 }

@@ -40,7 +40,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// unix only.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())

@@ -58,10 +58,7 @@ impl LlmServer {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let python = root.join(".venv/bin/python");
         let has = python.is_file()
-            && std::process::Command::new(&python)
-                .args(["-c", "import xllamacpp"])
-                .status()
-                .is_ok_and(|s| s.success());
+            && std::process::Command::new(&python).args(["-c", "import xllamacpp"]).status().is_ok_and(|s| s.success());
         if !has {
             if required() {
                 panic!("xllamacpp missing from .venv: run scripts/setup.sh");

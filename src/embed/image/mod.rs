@@ -17,9 +17,11 @@ use ort::value::Tensor;
 
 pub use preprocess::{ClipPreprocessor, PreprocessError};
 
-use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
 use crate::embed::runtime::RuntimeOptions;
-use crate::embed::text::{l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions, TextModelSource};
+use crate::embed::text::{
+    l2_normalize_rows, open_session, EmbedError, TextEmbedding, TextEmbeddingOptions, TextModelSource,
+};
+use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
 
 /// Where a CLIP model comes from: the catalogue, or a folder holding an export.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +35,10 @@ impl ClipSource {
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         match s.parse::<ModelName>() {
             Ok(m) if m.info().kind == ModelKind::Clip => Ok(Self::Catalogue(m)),
-            Ok(m) => Err(ModelError::Config { path: m.to_string().into(), reason: "a sentence encoder, not a CLIP model".into() }),
+            Ok(m) => Err(ModelError::Config {
+                path: m.to_string().into(),
+                reason: "a sentence encoder, not a CLIP model".into(),
+            }),
             Err(e) => {
                 let p = PathBuf::from(s);
                 if p.is_dir() {
@@ -64,8 +69,8 @@ impl ClipSource {
         let dir = self.dir()?;
         let cfg = dir.join("config.json");
         if let Ok(text) = std::fs::read_to_string(&cfg) {
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| ModelError::Config { path: cfg.clone(), reason: e.to_string() })?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| ModelError::Config { path: cfg.clone(), reason: e.to_string() })?;
             if let Some(d) = v.get("projection_dim").and_then(|d| d.as_u64()) {
                 return Ok(d as usize);
             }
@@ -168,7 +173,11 @@ impl ImageEmbedding {
         }
         let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
         if !outputs.iter().any(|o| o == "image_embeds") {
-            return Err(EmbedError::MissingOutput { path: onnx, wanted: "image_embeds".into(), available: outputs.join(", ") });
+            return Err(EmbedError::MissingOutput {
+                path: onnx,
+                wanted: "image_embeds".into(),
+                available: outputs.join(", "),
+            });
         }
         Ok(Self {
             session,
@@ -204,15 +213,13 @@ impl ImageEmbedding {
         }
         let s = self.preprocessor.crop as usize;
         if pixels.len() != batch * 3 * s * s {
-            return Err(EmbedError::Inference(format!(
-                "{} floats for {batch} images of 3×{s}×{s}",
-                pixels.len()
-            )));
+            return Err(EmbedError::Inference(format!("{} floats for {batch} images of 3×{s}×{s}", pixels.len())));
         }
         let t = Tensor::from_array(([batch, 3, s, s], pixels)).map_err(|e| EmbedError::Inference(e.to_string()))?;
         let feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![(Cow::Borrowed("pixel_values"), t.into())];
         let outputs = self.session.run(feeds).map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let value = outputs.get("image_embeds").ok_or_else(|| EmbedError::Inference("no output `image_embeds`".into()))?;
+        let value =
+            outputs.get("image_embeds").ok_or_else(|| EmbedError::Inference("no output `image_embeds`".into()))?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference(e.to_string()))?;
         let shape: Vec<i64> = shape.iter().copied().collect();
         if shape != [batch as i64, self.dim as i64] {

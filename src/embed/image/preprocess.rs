@@ -136,7 +136,10 @@ mod tests {
         let refj: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
         let cases = refj["cases"].as_array().expect("reference cases");
         assert!(cases.len() >= 5);
-        let p = ClipPreprocessor::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip/preprocessor_config.json")).unwrap();
+        let p = ClipPreprocessor::from_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-clip/preprocessor_config.json"),
+        )
+        .unwrap();
         assert_eq!(p, ClipPreprocessor::default());
         for c in cases {
             let file = c["image"].as_str().unwrap();

@@ -83,10 +83,7 @@ pub fn resize_bicubic_rgb8_with(
     }
     let expected = rgb_len(w, h)?;
     if src.len() != expected {
-        return Err(ResampleError::BufferSize {
-            expected,
-            actual: src.len(),
-        });
+        return Err(ResampleError::BufferSize { expected, actual: src.len() });
     }
     // Output and the larger possible intermediate (one axis resized) must be addressable.
     rgb_len(nw, nh)?;
@@ -169,9 +166,8 @@ impl Kernel {
                 // `as` truncates toward zero like C's (int) cast; negatives clamp to 0 anyway.
                 let lo = ((center - support + 0.5) as i64).max(0) as usize;
                 let hi = ((center + support + 0.5) as i64).clamp(0, in_size as i64) as usize;
-                let raw: Vec<f64> = (lo..hi.max(lo))
-                    .map(|x| bicubic((x as f64 - center + 0.5) * inv_filterscale))
-                    .collect();
+                let raw: Vec<f64> =
+                    (lo..hi.max(lo)).map(|x| bicubic((x as f64 - center + 0.5) * inv_filterscale)).collect();
                 let sum = raw.iter().fold(0.0f64, |s, &k| s + k);
                 let weights = raw
                     .iter()
@@ -287,9 +283,8 @@ pub fn clip_preprocess(
     let left = (nw - crop as i64).div_euclid(2);
     // Rescale and normalise each byte value once; HF's arithmetic is elementwise, so a
     // table gives identical f32 results.
-    let lut: Vec<[f32; 256]> = (0..3)
-        .map(|c| std::array::from_fn(|v| ((v as f64 * (1.0 / 255.0)) as f32 - mean[c]) / std[c]))
-        .collect();
+    let lut: Vec<[f32; 256]> =
+        (0..3).map(|c| std::array::from_fn(|v| ((v as f64 * (1.0 / 255.0)) as f32 - mean[c]) / std[c])).collect();
     let mut out = vec![0f32; crop_len];
     for (c, plane) in out.chunks_exact_mut(crop * crop).enumerate() {
         for (y, row) in plane.chunks_exact_mut(crop).enumerate() {
@@ -316,14 +311,8 @@ mod tests {
     fn rejects_odd_inputs_without_panicking() {
         assert_eq!(resize_bicubic_rgb8(&[], 0, 1, 1, 1), Err(ResampleError::ZeroSize));
         assert_eq!(resize_bicubic_rgb8(&[0; 3], 1, 1, 0, 5), Err(ResampleError::ZeroSize));
-        assert_eq!(
-            resize_bicubic_rgb8(&[0; 5], 1, 2, 3, 3),
-            Err(ResampleError::BufferSize { expected: 6, actual: 5 })
-        );
-        assert_eq!(
-            clip_preprocess(&[0; 3], 1, 1, 0, 224, CLIP_MEAN, CLIP_STD),
-            Err(ResampleError::ZeroSize)
-        );
+        assert_eq!(resize_bicubic_rgb8(&[0; 5], 1, 2, 3, 3), Err(ResampleError::BufferSize { expected: 6, actual: 5 }));
+        assert_eq!(clip_preprocess(&[0; 3], 1, 1, 0, 224, CLIP_MEAN, CLIP_STD), Err(ResampleError::ZeroSize));
     }
 
     #[test]

@@ -11,9 +11,9 @@ use ort::session::{builder::GraphOptimizationLevel, Session, SessionInputValue};
 use ort::value::Tensor;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::embed::runtime::{self, RuntimeError, RuntimeOptions};
 use crate::models::{self, ModelError, ModelKind, ModelName, Pooling, TextModelConfig};
 use crate::util::progress;
-use crate::embed::runtime::{self, RuntimeError, RuntimeOptions};
 
 pub use pooling::{l2_normalize_rows, mean_pool};
 
@@ -159,7 +159,9 @@ impl TextEmbedding {
                 };
                 (dir.join(file), dir.join("tokenizer.json"), cfg)
             }
-            TextModelSource::UserDefined { onnx, tokenizer, config } => (onnx.clone(), tokenizer.clone(), config.clone()),
+            TextModelSource::UserDefined { onnx, tokenizer, config } => {
+                (onnx.clone(), tokenizer.clone(), config.clone())
+            }
         };
         Self::from_files(&onnx, &tok, config, &opts, name)
     }
@@ -236,10 +238,7 @@ impl TextEmbedding {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let enc = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         let batch = enc.len();
         let seq = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch * seq);
@@ -280,16 +279,18 @@ impl TextEmbedding {
             feeds.push((Cow::Owned(name.clone()), t.into()));
         }
         let outputs = self.session.run(feeds).map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let value = outputs
-            .get(&self.output)
-            .ok_or_else(|| EmbedError::Inference(format!("no output `{}`", self.output)))?;
+        let value =
+            outputs.get(&self.output).ok_or_else(|| EmbedError::Inference(format!("no output `{}`", self.output)))?;
         let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference(e.to_string()))?;
         let out_shape: Vec<i64> = out_shape.iter().copied().collect();
         let dim = self.config.dim;
         let mut rows = match self.config.pooling {
             Pooling::Mean | Pooling::Cls => {
                 if out_shape != [batch as i64, seq as i64, dim as i64] {
-                    return Err(EmbedError::BadOutput { shape: out_shape, expected: format!("[{batch}, {seq}, {dim}]") });
+                    return Err(EmbedError::BadOutput {
+                        shape: out_shape,
+                        expected: format!("[{batch}, {seq}, {dim}]"),
+                    });
                 }
                 match &pooled_mask {
                     Some(m) => mean_pool(data, m, batch, seq, dim),

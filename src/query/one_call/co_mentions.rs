@@ -16,7 +16,14 @@ pub(super) struct CoMentions {
 }
 
 impl CoMentions {
-    pub fn measure(occurrences: &[Vec<u32>], w: &[f32], category_of: &[Option<usize>], k: usize, p: &OneCallParams, seed: u64) -> Self {
+    pub fn measure(
+        occurrences: &[Vec<u32>],
+        w: &[f32],
+        category_of: &[Option<usize>],
+        k: usize,
+        p: &OneCallParams,
+        seed: u64,
+    ) -> Self {
         use rand::seq::SliceRandom;
         use rand::SeedableRng;
         let conflict_of = |category_of: &[Option<usize>]| -> f64 {

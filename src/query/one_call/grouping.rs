@@ -7,8 +7,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::cluster::{CheckedClusterParams, Rows};
 use crate::conditioning::Vocabulary;
-use crate::naming::ClusterName;
 use crate::embed::text::TextEmbedding;
+use crate::naming::ClusterName;
 
 use super::super::QueryError;
 
@@ -32,7 +32,13 @@ pub(super) fn term_categories(vocab: &Vocabulary, shown: &[usize], members: &[Ve
 
 /// A caption's votes per category: each grouped value it mentions (`occ`, in mention order)
 /// adds its weight times `decay^n` for the n-th such value; `None` when it mentions none.
-pub(super) fn caption_votes(occ: &[u32], w: &[f32], category_of: &[Option<usize>], k: usize, decay: f32) -> Option<Vec<f32>> {
+pub(super) fn caption_votes(
+    occ: &[u32],
+    w: &[f32],
+    category_of: &[Option<usize>],
+    k: usize,
+    decay: f32,
+) -> Option<Vec<f32>> {
     let mut votes = vec![0f32; k];
     let mut scale = 1.0;
     let mut any = false;

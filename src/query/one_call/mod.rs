@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterParams, Clustering, Method};
 use crate::conditioning::{values, Vocabulary};
-use crate::store::caption_index::LoadedIndex;
-use crate::llm::{parse_categories, ChatOptions, LlmClient, LlmUsage};
 use crate::embed::text::TextEmbedding;
+use crate::llm::{parse_categories, ChatOptions, LlmClient, LlmUsage};
+use crate::store::caption_index::LoadedIndex;
 
 use super::caption::{self, Prepared};
 use super::pipeline::{self, Draft, Naming};
@@ -82,20 +82,38 @@ impl OneCallReport {
         }
         let verdict = match &self.verdict {
             Verdict::Kept { answer, because } => format!("kept the model's {answer:?} ({because:?})"),
-            Verdict::Refused { answer, reason } => format!("refused the model's {answer:?} ({reason:?}): zero-call clusters"),
+            Verdict::Refused { answer, reason } => {
+                format!("refused the model's {answer:?} ({reason:?}): zero-call clusters")
+            }
             Verdict::Failed { reason } => format!("{reason:?}: zero-call clusters"),
         };
         let grouped = format!("{} of {} listed values grouped", self.values_grouped, self.values_listed);
         let voters = self.voters.map_or(String::new(), |v| format!(", {v} captions vote"));
         out.push(format!("one call: {verdict}; {grouped}{voters}"));
         if let Some(o) = &self.objective {
-            out.push(format!("one call: k-means objective {:.4} with the answer, {:.4} without", o.with_llm, o.without_llm));
+            out.push(format!(
+                "one call: k-means objective {:.4} with the answer, {:.4} without",
+                o.with_llm, o.without_llm
+            ));
         }
         if let Some(d) = &self.detail {
             out.push(format!("one call: {d}"));
         }
         out
     }
+}
+
+/// The model's answer: category names, and the values it put in each (empty for a names-only
+/// answer).
+struct Categories {
+    names: Vec<String>,
+    members: Vec<Vec<String>>,
+}
+
+/// A kept answer's partition and its category names.
+struct Kept {
+    labels: Vec<i64>,
+    names: Vec<String>,
 }
 
 /// The values the prompt lists, best first, and how they were weighed.
@@ -156,15 +174,16 @@ pub(crate) fn run(
     draft.result.llm = Some(usage);
     let t = Instant::now();
     let outcome = match answer {
-        Some((names, members)) => interpret(&prepared, encoder, opts, &listing, &zero, names, members, &mut report)?,
+        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer, &mut report)?,
         None => None,
     };
     draft.time("one_call", t);
     draft.result.diagnostics.one_call = Some(report);
     match outcome {
-        Some((labels, names)) => {
+        Some(Kept { labels, names }) => {
             let clustering = Clustering { labels, fit_rows: index.ids.len(), typicality: None, ..zero };
-            let name_fn = |labels: &[i64], k: usize| grouping::category_names(&names, listing.vocab, &listing.w, labels, k);
+            let name_fn =
+                |labels: &[i64], k: usize| grouping::category_names(&names, listing.vocab, &listing.w, labels, k);
             pipeline::finish(&features, clustering, Naming::Given(&name_fn, NamerKind::Llm), opts, draft)
         }
         None => pipeline::finish(&features, zero, Naming::Keywords, opts, draft),
@@ -189,21 +208,26 @@ fn ask(
     k: usize,
     listing: &Listing<'_>,
     report: &mut OneCallReport,
-) -> (Option<(Vec<String>, Vec<Vec<String>>)>, LlmUsage) {
+) -> (Option<Categories>, LlmUsage) {
     let before = client.usage();
     let messages = prompt::prompt(criterion, k, &listing.lines());
     // The answer may list hundreds of values: minutes on a local model.
-    let chat = ChatOptions::default().with_max_tokens(listing.max_tokens).with_json_schema(prompt::schema(k)).with_stream(true);
+    let chat = ChatOptions::default()
+        .with_max_tokens(listing.max_tokens)
+        .with_json_schema(prompt::schema(k))
+        .with_stream(true);
     let answer = match client.chat(&messages, &chat) {
         Ok(a) => {
             report.prompt_cut_by_server = window::prompt_was_cut(&messages, a.prompt_tokens);
             parse_categories(&a.content, k).map_err(|e| (Failure::UnusableAnswer, format!("unusable LLM answer: {e}")))
         }
-        Err(e) => Err((Failure::CallFailed, format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len())))),
+        Err(e) => {
+            Err((Failure::CallFailed, format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len()))))
+        }
     };
     let usage = client.usage().since(&before);
     match answer {
-        Ok(a) => (Some(a), usage),
+        Ok((names, members)) => (Some(Categories { names, members }), usage),
         Err((reason, detail)) => {
             report.verdict = Verdict::Failed { reason };
             report.detail = Some(detail);
@@ -221,23 +245,26 @@ fn interpret(
     opts: &QueryOptions,
     listing: &Listing<'_>,
     zero: &Clustering,
-    names: Vec<String>,
-    members: Vec<Vec<String>>,
+    answer: Categories,
     report: &mut OneCallReport,
-) -> Result<Option<(Vec<i64>, Vec<String>)>, QueryError> {
+) -> Result<Option<Kept>, QueryError> {
+    let Categories { names, members } = answer;
     let k = zero.k;
     let p = &opts.one_call;
-    let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
+    let params =
+        ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
     let rows = prepared.conditioned.rows();
     let category_of = grouping::term_categories(listing.vocab, &listing.shown, &members);
     report.categories = names.clone();
     report.values_grouped = category_of.iter().filter(|c| c.is_some()).count();
     let (candidate, answer, spread, co) = if report.values_grouped > 0 {
         let dense = rows.to_dense();
-        let votes = grouping::assign_by_terms(listing.vocab, &listing.w, &category_of, k, p.vote_mention_decay, dense.view());
+        let votes =
+            grouping::assign_by_terms(listing.vocab, &listing.w, &category_of, k, p.vote_mention_decay, dense.view());
         let labels = grouping::settle_votes(dense.view(), &votes, k, p.vote_weight, &params)?;
         let spread = verdict::Spread { voters: votes.voters(), rows: labels.len(), per_category: votes.per_category };
-        let co = co_mentions::CoMentions::measure(&listing.vocab.occurrences, &listing.w, &category_of, k, p, opts.seed);
+        let co =
+            co_mentions::CoMentions::measure(&listing.vocab.occurrences, &listing.w, &category_of, k, p, opts.seed);
         report.voters = Some(spread.voters);
         report.thin_categories = spread.thin(p).into_iter().map(|c| names[c].clone()).collect();
         report.co_mention_ratio = co.ratio();
@@ -258,7 +285,7 @@ fn interpret(
     };
     report.objective = Some(objective);
     report.verdict = verdict::judge(answer, spread.as_ref(), co.as_ref(), &objective, p);
-    Ok(report.verdict.kept().then_some((candidate, names)))
+    Ok(report.verdict.kept().then_some(Kept { labels: candidate, names }))
 }
 
 #[cfg(test)]

@@ -107,7 +107,9 @@ impl OneCallParams {
 
     pub(crate) fn check(&self) -> Result<(), QueryError> {
         if self.values == 0 {
-            return Err(QueryError::Invalid("--llm-values must be at least 1 (the values listed in the prompt)".into()));
+            return Err(QueryError::Invalid(
+                "--llm-values must be at least 1 (the values listed in the prompt)".into(),
+            ));
         }
         if self.regroupings < 2 {
             return Err(QueryError::Invalid("one-call regroupings must be at least 2".into()));

@@ -66,7 +66,8 @@ fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
         .collect();
     let idx = index(&caps, &mut enc);
     let opts = one_call("musical instrument", Some(2));
-    let server = FakeServer::start(vec![Reply::counted("{\"names\": [\"string instruments\", \"brass instruments\"]}", 400)]);
+    let server =
+        FakeServer::start(vec![Reply::counted("{\"names\": [\"string instruments\", \"brass instruments\"]}", 400)]);
     let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
     assert_eq!((r.llm_calls, r.namer, r.strategy), (1, NamerKind::Llm, Strategy::OneCall));
     assert_eq!(verdict(&r), Verdict::Kept { answer: AnswerKind::NamesOnly, because: KeptBecause::Fits });
@@ -81,7 +82,10 @@ fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
     // A prompt the server rejects (too long for its context): the detail says what to lower.
     let server = FakeServer::start(vec![Reply::status(400, "the request exceeds the available context size")]);
     let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
-    assert_eq!((verdict(&r), r.llm_calls, r.namer), (Verdict::Failed { reason: Failure::CallFailed }, 1, NamerKind::Keywords));
+    assert_eq!(
+        (verdict(&r), r.llm_calls, r.namer),
+        (Verdict::Failed { reason: Failure::CallFailed }, 1, NamerKind::Keywords)
+    );
     let detail = r.diagnostics.one_call.as_ref().unwrap().detail.clone().unwrap();
     assert!(detail.contains("HTTP 400") && detail.contains("lower --llm-values"), "{detail}");
 
@@ -122,7 +126,10 @@ fn a_small_context_window_lists_what_fits() {
     let max_tokens = body["max_tokens"].as_u64().unwrap() as usize;
     assert!(max_tokens + prompt.len() / 2 <= window && max_tokens >= 2 * 24 + 32, "max_tokens {max_tokens}");
     let report = r.diagnostics.one_call.unwrap();
-    assert_eq!((report.values_listed, report.values_available, report.context_window), (listed, full, Some(window as u32)));
+    assert_eq!(
+        (report.values_listed, report.values_available, report.context_window),
+        (listed, full, Some(window as u32))
+    );
     assert!(report.prompt_cut_by_server);
 }
 
@@ -152,7 +159,10 @@ fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
         GroupingCheck::Checked,
     );
     assert!(body.contains("harp") && body.contains("\"categories\""), "values and the schema reach the prompt: {body}");
-    assert_eq!((verdict(&r), r.namer), (Verdict::Kept { answer: grouping, because: KeptBecause::Fits }, NamerKind::Llm));
+    assert_eq!(
+        (verdict(&r), r.namer),
+        (Verdict::Kept { answer: grouping, because: KeptBecause::Fits }, NamerKind::Llm)
+    );
     let strings = cluster_of(&r, 0);
     assert_eq!(r.clusters[strings as usize].name, "strings");
     for (i, caption) in caps.iter().enumerate() {
@@ -160,10 +170,12 @@ fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
     }
 
     // A grouping the data does not support is refused: the zero-call partition stays.
-    let loud_soft =
-        r#"{"categories": [{"name": "loud", "terms": ["guitar", "harp", "saxophone"]}, {"name": "soft", "terms": ["flute"]}]}"#;
+    let loud_soft = r#"{"categories": [{"name": "loud", "terms": ["guitar", "harp", "saxophone"]}, {"name": "soft", "terms": ["flute"]}]}"#;
     let (r, _) = ask(loud_soft, GroupingCheck::Checked);
-    assert_eq!((verdict(&r), r.namer), (Verdict::Refused { answer: grouping, reason: Refusal::FitsWorse }, NamerKind::Keywords));
+    assert_eq!(
+        (verdict(&r), r.namer),
+        (Verdict::Refused { answer: grouping, reason: Refusal::FitsWorse }, NamerKind::Keywords)
+    );
     assert_eq!(r.labels(), zero.labels());
 
     // Every value in one category (as Qwen2.5-Coder-1.5B answered on PPMI-2): refused however
@@ -177,7 +189,10 @@ fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
     // Trusted: the unsupported grouping is kept as the model gave it (the flutes alone); the
     // all-in-one answer is still no partition.
     let (r, _) = ask(loud_soft, GroupingCheck::Trusted);
-    assert_eq!((verdict(&r), r.namer), (Verdict::Kept { answer: grouping, because: KeptBecause::Trusted }, NamerKind::Llm));
+    assert_eq!(
+        (verdict(&r), r.namer),
+        (Verdict::Kept { answer: grouping, because: KeptBecause::Trusted }, NamerKind::Llm)
+    );
     let soft = cluster_of(&r, 3);
     assert_eq!(r.clusters[soft as usize].name, "soft");
     for (i, caption) in caps.iter().enumerate() {
@@ -197,12 +212,14 @@ fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
     // A model that gives as many categories as asked: the instruments split in order.
     let server = FakeServer::with_handler(|r| {
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-        let k = body.pointer("/response_format/json_schema/schema/properties/categories/minItems").and_then(|v| v.as_u64());
+        let k =
+            body.pointer("/response_format/json_schema/schema/properties/categories/minItems").and_then(|v| v.as_u64());
         let Some(k) = k.filter(|_| r.path.ends_with("/chat/completions")) else { return Reply::status(404, "no") };
         let all = ["guitar", "harp", "saxophone", "flute"];
         let cats: Vec<serde_json::Value> = (0..k as usize)
             .map(|c| {
-                let terms: Vec<&str> = all.iter().enumerate().filter(|(i, _)| i * k as usize / 4 == c).map(|(_, t)| *t).collect();
+                let terms: Vec<&str> =
+                    all.iter().enumerate().filter(|(i, _)| i * k as usize / 4 == c).map(|(_, t)| *t).collect();
                 json!({"name": format!("group {}", ["a", "b", "c", "d"][c.min(3)]), "terms": terms})
             })
             .collect();

@@ -95,7 +95,9 @@ impl Spread {
     /// Categories that are the first choice of fewer than `min_category_share` of 1/K of the voters.
     pub fn thin(&self, p: &OneCallParams) -> Vec<usize> {
         let k = self.per_category.len();
-        (0..k).filter(|&c| (self.per_category[c] as f64) < p.min_category_share / k as f64 * self.voters as f64).collect()
+        (0..k)
+            .filter(|&c| (self.per_category[c] as f64) < p.min_category_share / k as f64 * self.voters as f64)
+            .collect()
     }
 }
 
@@ -156,13 +158,19 @@ mod tests {
             Verdict::Kept { answer: g, because: KeptBecause::Fits }
         );
         let trusted = p.with_grouping(GroupingCheck::Trusted);
-        assert_eq!(judge(g, Some(&spread(vec![60, 0], 100)), None, &fits, &trusted), refused(Refusal::FewerThanTwoCategories));
+        assert_eq!(
+            judge(g, Some(&spread(vec![60, 0], 100)), None, &fits, &trusted),
+            refused(Refusal::FewerThanTwoCategories)
+        );
         assert_eq!(
             judge(g, Some(&spread(vec![50, 5], 100)), None, &worse, &trusted),
             Verdict::Kept { answer: g, because: KeptBecause::Trusted }
         );
         let names = AnswerKind::NamesOnly;
-        assert_eq!(judge(names, None, None, &worse, &p), Verdict::Refused { answer: names, reason: Refusal::FitsWorse });
+        assert_eq!(
+            judge(names, None, None, &worse, &p),
+            Verdict::Refused { answer: names, reason: Refusal::FitsWorse }
+        );
     }
 
     #[test]

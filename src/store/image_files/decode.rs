@@ -67,9 +67,8 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
 }
 
 fn decode_inner(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DecodeError::Read(e.to_string()))?;
+    let reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError::Read(e.to_string()))?;
     if reader.format().is_none() {
         return Err(DecodeError::Format("unrecognised content".into()));
     }
@@ -98,7 +97,9 @@ fn classify(e: image::ImageError) -> DecodeError {
     match e {
         E::Unsupported(u) => DecodeError::Format(u.to_string()),
         E::Limits(l) => DecodeError::Corrupt(format!("over the limits: {l}")),
-        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DecodeError::Corrupt("file ends early".into()),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Corrupt("file ends early".into())
+        }
         other => DecodeError::Corrupt(other.to_string()),
     }
 }
@@ -127,7 +128,10 @@ mod tests {
         assert_eq!(im.get_pixel(2, 0), &Rgb([60, 60, 60]));
 
         let g16: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_fn(4, 4, |_, _| Luma([65535u16]));
-        assert_eq!(decode_bytes(&encode(g16, ImageFormat::Png), &lim()).unwrap().get_pixel(0, 0), &Rgb([255, 255, 255]));
+        assert_eq!(
+            decode_bytes(&encode(g16, ImageFormat::Png), &lim()).unwrap().get_pixel(0, 0),
+            &Rgb([255, 255, 255])
+        );
 
         let rgba = ImageBuffer::from_fn(4, 4, |_, _| Rgba([10u8, 20, 30, 0]));
         assert_eq!(decode_bytes(&encode(rgba, ImageFormat::Png), &lim()).unwrap().get_pixel(1, 1), &Rgb([10, 20, 30]));
@@ -146,7 +150,8 @@ mod tests {
     #[test]
     fn special_files_decode_like_pillow() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
-        let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let exp: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
         let files = exp.as_object().unwrap();
         assert!(files.len() >= 10, "{}", files.len());
         for (file, e) in files {
@@ -173,7 +178,11 @@ mod tests {
         let jpg = encode(rgb.clone(), ImageFormat::Jpeg);
         assert_eq!(decode_bytes(b"", &lim()), Err(DecodeError::Empty));
         assert!(matches!(decode_bytes(b"hello, I am text", &lim()), Err(DecodeError::Format(_))));
-        assert!(matches!(decode_bytes(&png[..png.len() / 2], &lim()), Err(DecodeError::Corrupt(_))), "{:?}", decode_bytes(&png[..png.len() / 2], &lim()).err());
+        assert!(
+            matches!(decode_bytes(&png[..png.len() / 2], &lim()), Err(DecodeError::Corrupt(_))),
+            "{:?}",
+            decode_bytes(&png[..png.len() / 2], &lim()).err()
+        );
         // A truncated JPEG may decode with grey filler or fail; either way it must return.
         let _ = decode_bytes(&jpg[..jpg.len() / 3], &lim());
         let small = DecodeLimits { max_width: 32, max_height: 32, ..lim() };

@@ -44,10 +44,7 @@ fn is_image(path: &Path) -> bool {
 /// symbolic links are not followed, so a link loop cannot trap the walk.
 pub fn discover(root: &Path) -> std::io::Result<Discovery> {
     if !root.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{}: not a folder", root.display()),
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: not a folder", root.display())));
     }
     let mut d = Discovery::default();
     let walker = walkdir::WalkDir::new(root)
@@ -79,11 +76,7 @@ pub fn discover(root: &Path) -> std::io::Result<Discovery> {
                 continue;
             }
         };
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |t| t.as_nanos());
+        let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |t| t.as_nanos());
         d.files.push(ImageFile { id: parts.join("/"), path: entry.path().to_path_buf(), size: meta.len(), mtime_ns });
     }
     d.files.sort_by(|a, b| a.id.cmp(&b.id));
@@ -100,7 +93,18 @@ mod tests {
         let r = dir.path();
         std::fs::create_dir_all(r.join("sub/deeper")).unwrap();
         std::fs::create_dir_all(r.join(".hidden")).unwrap();
-        for f in ["a.JPG", "b.jpeg", "sub/c.Png", "sub/deeper/d.webp", "e.bmp", "f.GIF", "notes.txt", "g.tiff", ".h.png", ".hidden/i.png"] {
+        for f in [
+            "a.JPG",
+            "b.jpeg",
+            "sub/c.Png",
+            "sub/deeper/d.webp",
+            "e.bmp",
+            "f.GIF",
+            "notes.txt",
+            "g.tiff",
+            ".h.png",
+            ".hidden/i.png",
+        ] {
             std::fs::write(r.join(f), b"x").unwrap();
         }
         let d = discover(r).unwrap();

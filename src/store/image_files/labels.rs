@@ -75,12 +75,14 @@ impl LabelTable {
     pub fn from_csv(path: &Path) -> Result<Self, LabelError> {
         let err = |message: String| LabelError::Csv { path: path.to_path_buf(), message };
         let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| err(e.to_string()))?;
-        let headers: Vec<String> = r.headers().map_err(|e| err(e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+        let headers: Vec<String> =
+            r.headers().map_err(|e| err(e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
         let file_col = headers
             .iter()
             .position(|h| FILE_COLUMNS.iter().any(|f| h.eq_ignore_ascii_case(f)))
             .ok_or_else(|| err(format!("no file column (one of {}) in the header", FILE_COLUMNS.join(", "))))?;
-        let columns: Vec<String> = headers.iter().enumerate().filter(|(i, _)| *i != file_col).map(|(_, h)| h.clone()).collect();
+        let columns: Vec<String> =
+            headers.iter().enumerate().filter(|(i, _)| *i != file_col).map(|(_, h)| h.clone()).collect();
         let mut t = LabelTable { columns, ..Default::default() };
         for (n, rec) in r.records().enumerate() {
             let rec = rec.map_err(|e| err(format!("line {}: {e}", n + 2)))?;

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
 use crate::store::image_files::{decode_file, DecodeLimits, PathMap};
 use crate::util::jsonl::AppendLog;
-use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
 
 /// Criterion-free on purpose: one caption serves every later criterion.
 pub const DEFAULT_PROMPT: &str = "Describe this image in detail in one paragraph: the main subject, objects, \
@@ -47,12 +47,7 @@ pub fn cached_captions(log_path: &Path, model: &str) -> std::io::Result<HashMap<
         return Ok(HashMap::new());
     }
     let (_, replay) = AppendLog::open::<CaptionEntry>(log_path)?;
-    Ok(replay
-        .records
-        .into_iter()
-        .filter(|e| e.model == model)
-        .filter_map(|e| e.caption.map(|c| (e.id, c)))
-        .collect())
+    Ok(replay.records.into_iter().filter(|e| e.model == model).filter_map(|e| e.caption.map(|c| (e.id, c))).collect())
 }
 
 /// The image as a `data:` URL: the file's own bytes when they are a format vision endpoints
@@ -100,13 +95,28 @@ pub fn caption_images(
     let results = parallel_map(todo.len(), client.config().concurrency, "captioning", progress, |i| {
         let (id, path) = todo[i];
         let entry = match data_url(path, &limits) {
-            Err(e) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some(format!("not sent: {e}")) },
+            Err(e) => CaptionEntry {
+                id: id.clone(),
+                model: model.clone(),
+                caption: None,
+                error: Some(format!("not sent: {e}")),
+            },
             Ok(url) => match client.chat(&[Message::user_with_image(prompt, url)], &opts) {
-                Ok(c) if !c.content.trim().is_empty() => {
-                    CaptionEntry { id: id.clone(), model: model.clone(), caption: Some(c.content.trim().to_string()), error: None }
+                Ok(c) if !c.content.trim().is_empty() => CaptionEntry {
+                    id: id.clone(),
+                    model: model.clone(),
+                    caption: Some(c.content.trim().to_string()),
+                    error: None,
+                },
+                Ok(_) => CaptionEntry {
+                    id: id.clone(),
+                    model: model.clone(),
+                    caption: None,
+                    error: Some("empty caption".into()),
+                },
+                Err(e) => {
+                    CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some(e.to_string()) }
                 }
-                Ok(_) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some("empty caption".into()) },
-                Err(e) => CaptionEntry { id: id.clone(), model: model.clone(), caption: None, error: Some(e.to_string()) },
             },
         };
         let written = log.append(&entry);
@@ -169,7 +179,9 @@ mod tests {
             }
             Reply::content(if px[0] == 255 { "A red square." } else { "A blue square." })
         });
-        let cfg = LlmConfig::new(server.base_url(), "vision-model").with_max_retries(1).with_backoff(Duration::from_millis(5));
+        let cfg = LlmConfig::new(server.base_url(), "vision-model")
+            .with_max_retries(1)
+            .with_backoff(Duration::from_millis(5));
         let log = d.join("idx/captions.jsonl");
         let r = caption_images(&images, &log, &LlmClient::new(cfg.clone()).unwrap(), DEFAULT_PROMPT, false).unwrap();
         assert_eq!(r.captioned, 1);
@@ -191,7 +203,11 @@ mod tests {
     #[test]
     fn imported_captions_match_by_path_or_base_name() {
         let ids: Vec<String> = ["images/a.jpg", "images/sub/b.jpg", "c.jpg"].iter().map(|s| s.to_string()).collect();
-        let imported = vec![("a.jpg".into(), "cap a".into()), ("sub/b.jpg".into(), "cap b".into()), ("zzz.jpg".into(), "?".into())];
+        let imported = vec![
+            ("a.jpg".into(), "cap a".into()),
+            ("sub/b.jpg".into(), "cap b".into()),
+            ("zzz.jpg".into(), "?".into()),
+        ];
         let (m, unmatched) = match_imported(&ids, &imported);
         assert_eq!(m["images/a.jpg"], "cap a");
         assert_eq!(m["images/sub/b.jpg"], "cap b");

@@ -106,8 +106,9 @@ pub struct LoadedImageIndex {
 
 impl LoadedImageIndex {
     pub fn open(dir: &Path) -> Result<Self, ImageIndexError> {
-        let descriptor = Descriptor::read(dir)?
-            .ok_or_else(|| ImageIndexError::Invalid(format!("{}: not an image index (no {DESCRIPTOR_FILE})", dir.display())))?;
+        let descriptor = Descriptor::read(dir)?.ok_or_else(|| {
+            ImageIndexError::Invalid(format!("{}: not an image index (no {DESCRIPTOR_FILE})", dir.display()))
+        })?;
         let images = Index::open(dir)?.load()?;
         let n = images.ids.len();
         let mut captions = vec![String::new(); n];

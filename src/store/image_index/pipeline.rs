@@ -109,7 +109,11 @@ pub fn index_folder(
             let t = LabelTable::from_csv(path)?;
             let col = match column {
                 Some(c) => t.column(c).ok_or_else(|| {
-                    ImageIndexError::Invalid(format!("{}: no column {c:?} (columns: {})", path.display(), t.columns.join(", ")))
+                    ImageIndexError::Invalid(format!(
+                        "{}: no column {c:?} (columns: {})",
+                        path.display(),
+                        t.columns.join(", ")
+                    ))
                 })?,
                 None => t.column("label").unwrap_or(0),
             };
@@ -167,7 +171,9 @@ pub fn index_folder(
                 write_log(&indexed(&f))?;
                 report.recovered += 1;
             }
-            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns) => report.still_skipped += 1,
+            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns) => {
+                report.still_skipped += 1
+            }
             (false, _) => new.push(f),
         }
     }
@@ -206,7 +212,10 @@ pub fn index_folder(
             let mut records: Vec<CaptionRecord> = Vec::new();
             let mut fingerprints: Vec<FileRecord> = Vec::new();
             let mut embeddings: Vec<f32> = Vec::new();
-            let mut commit = |records: &mut Vec<CaptionRecord>, emb: &mut Vec<f32>, fps: &mut Vec<FileRecord>| -> Result<(), ImageIndexError> {
+            let mut commit = |records: &mut Vec<CaptionRecord>,
+                              emb: &mut Vec<f32>,
+                              fps: &mut Vec<FileRecord>|
+             -> Result<(), ImageIndexError> {
                 if records.is_empty() {
                     return Ok(());
                 }
