@@ -9,11 +9,9 @@ use clusterby::store::caption_index::Index;
 use clusterby::{ModelName, TextEmbedding, TextEmbeddingOptions, TextModelSource};
 
 /// ACC of plain and values conditioning on one caption set, with the values query's caption weight.
-fn plain_and_values(set: &str, criterion: &str, k: usize) -> Option<(f64, f64, f32)> {
-    let input = common::shared_dir().join(format!("data/captions/{set}.jsonl"));
-    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&input) {
-        return None;
-    }
+fn plain_and_values(set: &str, criterion: &str, k: usize) -> (f64, f64, f32) {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let input = common::require_file(common::shared_dir().join(format!("data/captions/{set}.jsonl")));
     let dir = tempfile::tempdir().unwrap();
     let mut enc =
         TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2)))
@@ -34,12 +32,14 @@ fn plain_and_values(set: &str, criterion: &str, k: usize) -> Option<(f64, f64, f
     let (plain, values) = (acc(Conditioning::None, &mut enc), acc(Conditioning::Values, &mut enc));
     let weight = weight.expect("values conditioning reports its caption weight");
     eprintln!("{set} ACC: plain {plain:.3}, values {values:.3}; caption weight {weight:.2}");
-    Some((plain, values, weight))
+    (plain, values, weight)
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn ppmi2_values_beats_plain_embeddings() {
-    let Some((plain, values, weight)) = plain_and_values("ppmi2", "musical instrument", 2) else { return };
+    let (plain, values, weight) = plain_and_values("ppmi2", "musical instrument", 2);
     assert!(values >= 0.9, "values ACC {values}");
     assert!(values > plain + 0.2, "values {values} vs plain {plain}");
     // Captions of musicians are mostly about people and stages, not about wind vs string:
@@ -48,8 +48,10 @@ fn ppmi2_values_beats_plain_embeddings() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn ppmi7_values_beats_plain_embeddings_and_leans_on_captions() {
-    let Some((plain, values, weight)) = plain_and_values("ppmi7", "musical instrument", 7) else { return };
+    let (plain, values, weight) = plain_and_values("ppmi7", "musical instrument", 7);
     assert!(values >= 0.94, "values ACC {values}");
     assert!(values > plain + 0.1, "values {values} vs plain {plain}");
     // Here the captions name the instrument: the views agree and the captions lead.

@@ -28,10 +28,9 @@ fn write_corpus(
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn index_cluster_eval_and_grow() {
-    if !common::have_model(ModelName::AllMiniLmL6V2) {
-        return;
-    }
+    common::require_model(ModelName::AllMiniLmL6V2);
     let dir = tempfile::tempdir().unwrap();
     let items = clusterby::experiments::demo::corpus();
     let input = dir.path().join("captions.jsonl");
@@ -91,10 +90,9 @@ fn index_cluster_eval_and_grow() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn automatic_k_is_reported() {
-    if !common::have_model(ModelName::AllMiniLmL6V2) {
-        return;
-    }
+    common::require_model(ModelName::AllMiniLmL6V2);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.jsonl");
     write_corpus(&input, &clusterby::experiments::demo::corpus(), |i| i.location);

@@ -62,15 +62,17 @@ fn cifar_dir() -> PathBuf {
     common::shared_dir().join("data/images/cifar10-test")
 }
 
-fn ready() -> bool {
-    common::have_model(ModelName::AllMiniLmL6V2) && common::have_file(&cifar_dir().join("images"))
+/// The model and the CIFAR-10 images, or a panic saying which is missing.
+fn require_ready() {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    common::require_file(cifar_dir().join("images"));
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn bad_files_are_skipped_and_reruns_only_touch_changes() {
-    if !ready() {
-        return;
-    }
+    require_ready();
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
     for sub in ["cifar", "special", "bad"] {
@@ -166,11 +168,11 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn labels_from_a_csv_and_eval_by_column() {
-    let fashion = common::shared_dir().join("data/images/fashion-products");
-    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&fashion.join("labels.csv")) {
-        return;
-    }
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let fashion = common::require_file(common::shared_dir().join("data/images/fashion-products"));
     let dir = tempfile::tempdir().unwrap();
     // A subset keeps the test quick: 60 images plus a CSV in the same shape.
     let imgs = dir.path().join("fashion/images");
@@ -209,25 +211,33 @@ fn labels_from_a_csv_and_eval_by_column() {
     );
     let json = dir.path().join("r.json");
     assert!(run(&["cluster", s(&idx), "--by", "colour", "-k", "4", "--json", s(&json)]).status.success());
-    // The same result scored against two label columns of the CSV.
-    let mut accs = Vec::new();
+    // The same result scored against two label columns of the CSV: each score is the one the
+    // test computes from that column itself.
+    let r = ClusterResult::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let header: Vec<&str> = sub[0].split(',').collect();
     for col in ["baseColour", "season"] {
-        let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", col]);
-        let out = String::from_utf8_lossy(&o.stdout);
+        let c = header.iter().position(|h| *h == col).unwrap();
+        let truth: std::collections::HashMap<String, String> = sub[1..]
+            .iter()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .map(|f| (format!("images/{}", f[0]), f[c].to_string()))
+            .collect();
+        let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
+        let want = clusterby::eval::score_by_id(&truth, &pairs).unwrap();
+        let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", col, "--json", "-"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(out.contains("n = 60"), "{out}");
-        accs.push(out.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap());
+        let got: clusterby::eval::Scores = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!((got.n, got.acc, got.nmi), (60, want.acc, want.nmi), "{col}");
     }
-    assert!(accs.iter().all(|a| *a > 0.0 && *a <= 1.0));
     let o = run(&["eval", s(&json), "--labels", s(&labels), "--column", "nope"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no column \"nope\""));
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn kill_9_at_several_points_then_resume() {
-    if !ready() {
-        return;
-    }
+    require_ready();
     let dir = tempfile::tempdir().unwrap();
     let idx = dir.path().join("idx");
     let parts = |idx: &Path| -> usize {
@@ -340,10 +350,10 @@ fn fixed_answer_server(answer: &str) -> (String, std::sync::Arc<std::sync::Mutex
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn llm_names_of_image_clusters_must_identify_them() {
-    if !ready() {
-        return;
-    }
+    require_ready();
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();

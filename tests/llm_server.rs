@@ -34,12 +34,13 @@ fn read_result(p: &Path) -> ClusterResult {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+#[cfg_attr(not(clusterby_llm_server), ignore = "needs .venv with xllamacpp: bash scripts/setup.sh")]
 fn real_server_names_clusters_and_runs_ictc_with_resume() {
-    let ppmi7 = common::shared_dir().join("data/captions/ppmi7.jsonl");
-    if !common::have_model(ModelName::AllMiniLmL6V2) || !common::have_file(&ppmi7) {
-        return;
-    }
-    let Some(server) = common::LlmServer::start() else { return };
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let ppmi7 = common::require_file(common::shared_dir().join("data/captions/ppmi7.jsonl"));
+    let server = common::LlmServer::start();
     assert!(server.pid() > 0);
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(&ppmi7).unwrap();

@@ -18,12 +18,9 @@ struct GoldenItem {
     embedding: Vec<f32>,
 }
 
-fn golden() -> Option<Golden> {
-    let p = common::shared_dir().join("data/reference/minilm-golden.json");
-    if !common::have_file(&p) {
-        return None;
-    }
-    Some(serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+fn golden() -> Golden {
+    let p = common::require_file(common::shared_dir().join("data/reference/minilm-golden.json"));
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 fn encoder(m: ModelName, batch: usize) -> TextEmbedding {
@@ -38,8 +35,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn fp32_matches_sentence_transformers() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else { return };
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let g = golden();
     // Batched (padding + length sorting) and one-by-one must both match.
     for batch in [1, 16] {
         let mut enc = encoder(ModelName::AllMiniLmL6V2, batch);
@@ -58,8 +58,11 @@ fn fp32_matches_sentence_transformers() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn tokenizer_reproduces_reference_ids_and_truncates_at_256() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2), golden()) else { return };
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let g = golden();
     let enc = encoder(ModelName::AllMiniLmL6V2, 8);
     for item in &g.items {
         let e = enc.tokenizer().encode(item.text.as_str(), true).unwrap();
@@ -70,8 +73,11 @@ fn tokenizer_reproduces_reference_ids_and_truncates_at_256() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
 fn int8_is_close_in_cosine() {
-    let (true, Some(g)) = (common::have_model(ModelName::AllMiniLmL6V2Int8), golden()) else { return };
+    common::require_model(ModelName::AllMiniLmL6V2Int8);
+    let g = golden();
     let mut enc = encoder(ModelName::AllMiniLmL6V2Int8, 16);
     let texts: Vec<&str> = g.items.iter().map(|i| i.text.as_str()).collect();
     let emb = enc.embed(&texts).unwrap();
@@ -86,10 +92,9 @@ fn int8_is_close_in_cosine() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn embed_text_cli_writes_npy() {
-    if !common::have_model(ModelName::AllMiniLmL6V2) {
-        return;
-    }
+    common::require_model(ModelName::AllMiniLmL6V2);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("e.npy");
     let st = Command::new(common::bin())
@@ -169,11 +174,10 @@ fn missing_model_is_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn corrupt_model_file_is_a_clear_error() {
-    let Ok(src) = clusterby::models::installed_dir(ModelName::AllMiniLmL6V2) else {
-        common::have_model(ModelName::AllMiniLmL6V2);
-        return;
-    };
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let src = clusterby::models::installed_dir(ModelName::AllMiniLmL6V2).unwrap();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("models/all-MiniLM-L6-v2");
     std::fs::create_dir_all(&dir).unwrap();

@@ -10,33 +10,26 @@ pub fn shared_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
 }
 
-/// True when a test that needs real models or reference data must fail rather than skip
-/// (set by scripts/test.sh, which installs them first).
-pub fn required() -> bool {
-    std::env::var("CLUSTERBY_REQUIRE_MODELS").is_ok_and(|v| v == "1")
+/// What a test needs that a machine may lack. Tests carry
+/// `#[cfg_attr(not(CFG), ignore = REASON)]` with the cfgs `build.rs` sets: they are reported as
+/// ignored where it is missing, and run where it is present or `CLUSTERBY_REQUIRE_MODELS=1`
+/// requires it. These helpers then fail loudly when it is missing after all.
+pub const NEEDS_MODEL: &str = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh";
+pub const NEEDS_SHARED: &str = "needs ../shared/data beside the repository";
+pub const NEEDS_LLM_SERVER: &str = "needs .venv with xllamacpp: bash scripts/setup.sh";
+pub const NEEDS_CHROMIUM: &str = "needs /usr/bin/chromium (Debian package chromium)";
+
+/// Panics with the reason when a catalogue model is missing.
+pub fn require_model(m: ModelName) {
+    if let Err(e) = models::installed_dir(m) {
+        panic!("{NEEDS_MODEL}: {e}");
+    }
 }
 
-/// Skips (returns false) with a message when a catalogue model is missing, unless required.
-pub fn have_model(m: ModelName) -> bool {
-    match models::installed_dir(m) {
-        Ok(_) => true,
-        Err(e) if required() => panic!("model required by CLUSTERBY_REQUIRE_MODELS=1 but missing: {e}"),
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            false
-        }
-    }
-}
-
-pub fn have_file(p: &std::path::Path) -> bool {
-    if p.exists() {
-        return true;
-    }
-    if required() {
-        panic!("required test data missing: {}", p.display());
-    }
-    eprintln!("skipping: {} not found", p.display());
-    false
+/// `p`, or a panic naming it when it is missing.
+pub fn require_file(p: std::path::PathBuf) -> std::path::PathBuf {
+    assert!(p.exists(), "{NEEDS_SHARED}: {} not found", p.display());
+    p
 }
 
 pub fn bin() -> PathBuf {
@@ -53,19 +46,13 @@ pub struct LlmServer {
 }
 
 impl LlmServer {
-    /// `None` (skip) when the venv has no xllamacpp, unless CLUSTERBY_REQUIRE_MODELS=1.
-    pub fn start() -> Option<LlmServer> {
+    /// Starts the server; panics when the venv has no xllamacpp.
+    pub fn start() -> LlmServer {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let python = root.join(".venv/bin/python");
         let has = python.is_file()
             && std::process::Command::new(&python).args(["-c", "import xllamacpp"]).status().is_ok_and(|s| s.success());
-        if !has {
-            if required() {
-                panic!("xllamacpp missing from .venv: run scripts/setup.sh");
-            }
-            eprintln!("skipping: no xllamacpp in .venv");
-            return None;
-        }
+        assert!(has, "{NEEDS_LLM_SERVER}: xllamacpp missing from .venv");
         let dir = tempfile::tempdir().unwrap();
         let ready = dir.path().join("ready.json");
         let mut child = std::process::Command::new(&python)
@@ -85,12 +72,12 @@ impl LlmServer {
         }
         let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
         assert_eq!(info["pid"].as_u64(), Some(child.id() as u64), "the ready file names our child");
-        Some(LlmServer {
+        LlmServer {
             base_url: info["base_url"].as_str().unwrap().to_string(),
             model: info["model"].as_str().unwrap().to_string(),
             child,
             _dir: dir,
-        })
+        }
     }
 
     pub fn pid(&self) -> u32 {

@@ -53,8 +53,9 @@ fn band(instruments: &[&str; 4]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     let caps: Vec<&str> = (0..12)
         .map(|i| {
             if i % 2 == 0 {
@@ -98,8 +99,9 @@ fn names_only_answers_seed_k_means_and_failures_keep_the_zero_call_clusters() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn a_small_context_window_lists_what_fits() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&owned.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let opts = one_call("musical instrument", Some(2));
@@ -134,8 +136,9 @@ fn a_small_context_window_lists_what_fits() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     // Strings (guitar, harp) and wind (saxophone, flute): nothing in the captions says which
     // is which, and MiniLM pairs the guitar with the saxophone.
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
@@ -203,8 +206,9 @@ fn the_llms_grouping_of_values_decides_what_the_captions_cannot() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     let players = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&players.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let zero = run(&idx, &mut enc, &QueryOptions::new("musical instrument"), None).unwrap();
@@ -242,8 +246,9 @@ fn without_k_the_call_asks_for_the_k_the_zero_call_query_chooses() {
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn a_grouping_the_embeddings_do_not_follow_is_kept_where_co_mentions_vouch_for_it() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     // Two bands, each mixing strings and wind. Most captions show one instrument; where two
     // appear together they are of one band. Nothing in the words says which band an
     // instrument is in, and the embeddings pair instruments by kind; the co-mentions say it.
@@ -302,8 +307,9 @@ fn a_grouping_the_embeddings_do_not_follow_is_kept_where_co_mentions_vouch_for_i
 }
 
 #[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 fn one_call_needs_values_conditioning() {
-    let Some(mut enc) = crate::embed::text::test_encoder() else { return };
+    let mut enc = crate::embed::text::test_encoder();
     let owned = band(&["guitar", "harp", "saxophone", "flute"]);
     let idx = index(&owned.iter().map(String::as_str).collect::<Vec<_>>(), &mut enc);
     let server = FakeServer::start(vec![]);
