@@ -24,6 +24,8 @@ pub mod naming;
 pub mod query;
 pub mod report;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod util;
 
 pub use embed::runtime::RuntimeOptions;

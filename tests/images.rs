@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use clusterby::conditioning::Conditioning;
 use clusterby::query::{CandidateSource, ClusterResult, NamerFallback, NamerKind, Space};
 use clusterby::store::caption_index::Index;
+use clusterby::testing::fake_server::{FakeServer, Reply};
 use clusterby::ModelName;
 
 fn tiny_clip() -> PathBuf {
@@ -308,45 +309,13 @@ fn kill_9_at_several_points_then_resume() {
     assert_eq!(l.labels[row].as_deref(), Some("frog"));
 }
 
-/// Answers every HTTP request on 127.0.0.1 with one chat completion whose content is `answer`;
-/// returns the base URL and the request bodies received so far.
-fn fixed_answer_server(answer: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let body = serde_json::json!({
-        "id": "x", "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+/// A chat endpoint that answers every call with `answer`.
+fn fixed_answer_server(answer: &str) -> FakeServer {
+    let answer = answer.to_string();
+    FakeServer::with_handler(move |r| match r.path.ends_with("/chat/completions") {
+        true => Reply::content(&answer),
+        false => Reply::status(404, "not found"),
     })
-    .to_string();
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut req = vec![0u8; len];
-            let _ = reader.read_exact(&mut req);
-            seen.lock().unwrap().push(String::from_utf8_lossy(&req).into_owned());
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (url, bodies)
 }
 
 #[test]
@@ -378,7 +347,8 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let o = run(&["index", s(&imgs), "--out", s(&idx), "--clip", s(&tiny_clip()), "--captions", s(&caps_file)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Two names for the same thing: at most one can be nearest its own cluster's keywords.
-    let (url, _) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let server = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let url = server.base_url();
     let json = dir.path().join("r.json");
     let o = run(&[
         "cluster",
@@ -412,7 +382,8 @@ fn llm_names_of_image_clusters_must_identify_them() {
     let bare = dir.path().join("bare-idx");
     let o = run(&["index", s(&imgs), "--out", s(&bare), "--clip", s(&tiny_clip())]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (url, bodies) = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let server = fixed_answer_server("{\"names\": [\"Automobile\", \"Car\"]}");
+    let url = server.base_url();
     let o = run(&[
         "cluster",
         s(&bare),
@@ -432,7 +403,7 @@ fn llm_names_of_image_clusters_must_identify_them() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: ClusterResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r.llm_calls, 1);
-    let prompt: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    let prompt: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
     let text = prompt["messages"].to_string();
     for c in &r.clusters {
         let words = c.keywords.iter().take(6).cloned().collect::<Vec<_>>().join(", ");

@@ -342,8 +342,8 @@ fn nearest(x: &Array2<f32>, names: &Array2<f32>) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    use crate::llm::fake_server::{FakeServer, Reply};
     use crate::llm::LlmConfig;
+    use crate::testing::fake_server::{FakeServer, Reply};
 
     /// A server that plays IC|TC's three steps: trumpet captions are brass, the rest strings;
     /// caption 3's step-3 answer is off-list and caption 4's step-3 call always fails.

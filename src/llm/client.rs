@@ -364,7 +364,7 @@ impl LlmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::fake_server::{FakeServer, Reply};
+    use crate::testing::fake_server::{FakeServer, Reply};
     use serde_json::Value;
 
     fn client(url: &str) -> LlmClient {

@@ -118,8 +118,8 @@ fn ollama_window(v: &Value, model: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::fake_server::{FakeServer, Reply};
     use crate::llm::LlmConfig;
+    use crate::testing::fake_server::{FakeServer, Reply};
 
     fn client(url: &str, model: &str) -> LlmClient {
         LlmClient::new(

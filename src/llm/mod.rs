@@ -83,6 +83,3 @@ pub fn parallel_map<T: Send>(
     bar.finish_and_clear();
     out.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|v| v.expect("every index ran")).collect()
 }
-
-#[cfg(test)]
-pub(crate) mod fake_server;

@@ -242,8 +242,8 @@ fn cut(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::fake_server::{FakeServer, Reply};
     use crate::llm::LlmConfig;
+    use crate::testing::fake_server::{FakeServer, Reply};
     use std::time::Duration;
 
     const CAPS: [&str; 6] = [

@@ -5,9 +5,9 @@ use serde_json::json;
 
 use super::*;
 use crate::conditioning::Conditioning;
-use crate::llm::fake_server::{FakeServer, Reply};
 use crate::llm::LlmConfig;
 use crate::query::{run, Strategy};
+use crate::testing::fake_server::{FakeServer, Reply};
 
 fn index(caps: &[&str], enc: &mut TextEmbedding) -> LoadedIndex {
     let captions: Vec<String> = caps.iter().map(|s| s.to_string()).collect();

@@ -149,8 +149,8 @@ pub fn match_imported(image_ids: &[String], imported: &[(String, String)]) -> (H
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::fake_server::{FakeServer, Reply};
     use crate::llm::LlmConfig;
+    use crate::testing::fake_server::{FakeServer, Reply};
     use std::time::Duration;
 
     fn write_png(path: &Path, rgb: [u8; 3]) {
