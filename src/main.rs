@@ -280,6 +280,10 @@ struct LlmArgs {
     /// without a token.
     #[arg(long, default_value_t = 120.0)]
     llm_timeout: f64,
+    /// Seconds one call may take in all, retries included (a server that keeps a stream alive
+    /// forever is cut off here).
+    #[arg(long, default_value_t = clusterby::llm::DEFAULT_DEADLINE.as_secs_f64())]
+    llm_deadline: f64,
     /// Retries of a failed call (429, 5xx, timeouts, refused connections).
     #[arg(long, default_value_t = 3)]
     llm_retries: usize,
@@ -304,6 +308,9 @@ impl LlmArgs {
         if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0) {
             return Err(format!("--llm-timeout must be a positive number of seconds, not {}", self.llm_timeout));
         }
+        if !(self.llm_deadline.is_finite() && self.llm_deadline > 0.0) {
+            return Err(format!("--llm-deadline must be a positive number of seconds, not {}", self.llm_deadline));
+        }
         if self.llm_context == Some(0) {
             return Err("--llm-context must be at least 1 (tokens per request)".into());
         }
@@ -311,6 +318,7 @@ impl LlmArgs {
         Ok(clusterby::llm::LlmConfig::new(base_url, &self.llm_model)
             .with_api_key_env(&self.llm_api_key_env)
             .with_timeout(std::time::Duration::from_secs_f64(self.llm_timeout))
+            .with_deadline(std::time::Duration::from_secs_f64(self.llm_deadline))
             .with_max_retries(self.llm_retries)
             .with_concurrency(self.llm_concurrency)
             .with_context_window(self.llm_context))

@@ -91,6 +91,8 @@ pub struct LlmClient {
     pub(super) config: LlmConfig,
     pub(super) agent: ureq::Agent,
     pub(super) key: Option<String>,
+    /// Keeps the key (and key-shaped words a server echoes) out of answers and errors.
+    redactor: crate::util::redact::Redactor,
     /// Full chat-completions URL.
     url: String,
     /// The same, safe to print.
@@ -139,6 +141,7 @@ impl LlmClient {
             endpoint: redact_url(&url),
             url,
             agent,
+            redactor: crate::util::redact::Redactor::new(key.clone()),
             key,
             slots: Slots { free: Mutex::new(config.concurrency.max(1)), cv: Condvar::new() },
             counters: Counters::default(),
@@ -172,15 +175,28 @@ impl LlmClient {
         }
     }
 
-    /// One chat completion, retried on transient failures.
+    /// One chat completion, retried on transient failures, within the configured deadline. The
+    /// answer and any error come back with secrets redacted.
     pub fn chat(&self, messages: &[Message], opts: &ChatOptions) -> Result<Completion, LlmError> {
+        let result = self.chat_unredacted(messages, opts);
+        match result {
+            Ok(mut c) => {
+                c.content = self.redactor.text(&c.content);
+                Ok(c)
+            }
+            Err(e) => Err(e.redacted(&self.redactor)),
+        }
+    }
+
+    fn chat_unredacted(&self, messages: &[Message], opts: &ChatOptions) -> Result<Completion, LlmError> {
         let _slot = self.slots.acquire();
         let start = Instant::now();
+        let deadline = start + self.config.deadline;
         let mut level = opts.format_level();
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            let err = match self.attempt(messages, opts, level) {
+            let err = match self.attempt(messages, opts, level, deadline) {
                 Ok(mut c) => {
                     c.attempts = attempts;
                     break Ok(c);
@@ -198,12 +214,20 @@ impl LlmClient {
                 Err(e) => e,
             };
             let (e, retry_after) = err;
-            if !e.is_transient() || attempts > self.config.max_retries {
+            let backoff = self.config.backoff.saturating_mul(1 << (attempts - 1).min(16)).min(Duration::from_secs(30));
+            let wait = retry_after.map_or(backoff, |r| r.min(backoff.max(Duration::from_secs(1)) * 4));
+            let past_deadline = Instant::now() + wait >= deadline;
+            if !e.is_transient() || attempts > self.config.max_retries || past_deadline {
+                let e = match (past_deadline && e.is_transient(), &e) {
+                    (true, LlmError::Timeout { url, .. }) => {
+                        LlmError::Deadline { url: url.clone(), seconds: self.config.deadline.as_secs_f64() }
+                    }
+                    _ => e,
+                };
                 break Err(if attempts > 1 { LlmError::Exhausted { attempts, last: Box::new(e) } } else { e });
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            let backoff = self.config.backoff.saturating_mul(1 << (attempts - 1).min(16)).min(Duration::from_secs(30));
-            std::thread::sleep(retry_after.map_or(backoff, |r| r.min(backoff.max(Duration::from_secs(1)) * 4)));
+            std::thread::sleep(wait);
         };
         let secs = start.elapsed().as_secs_f64();
         self.counters.micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
@@ -261,7 +285,12 @@ impl LlmClient {
         messages: &[Message],
         opts: &ChatOptions,
         format_level: u8,
+        deadline: Instant,
     ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err((LlmError::Timeout { url: self.endpoint.clone(), seconds: 0.0 }, None));
+        }
         let stream = opts.stream && !self.compat.no_stream.load(Ordering::Relaxed);
         let mut body = json!({
             "model": self.config.model,
@@ -293,15 +322,15 @@ impl LlmClient {
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
+        // The exchange never outlives the call's deadline. A streamed one's timeout bounds each
+        // wait for bytes (the prompt's processing, then the gaps between tokens).
+        let whole =
+            if stream { self.config.timeout.saturating_mul(STREAM_TIMEOUT_FACTOR) } else { self.config.timeout };
+        let mut cfg = req.config().timeout_global(Some(whole.min(left)));
         if stream {
-            // The timeout bounds each wait for bytes (the prompt's processing, then the gaps
-            // between tokens); the whole exchange gets STREAM_TIMEOUT_FACTOR times as long.
-            req = req
-                .config()
-                .timeout_global(Some(self.config.timeout.saturating_mul(STREAM_TIMEOUT_FACTOR)))
-                .timeout_per_read(Some(self.config.timeout))
-                .build();
+            cfg = cfg.timeout_per_read(Some(self.config.timeout.min(left)));
         }
+        req = cfg.build();
         let url = self.endpoint.clone();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = req.send(&bytes[..]).map_err(|e| (self.network_error(e), None))?;
@@ -623,6 +652,60 @@ mod tests {
         let last: Value = serde_json::from_str(&s.requests()[1].body).unwrap();
         assert_eq!(last["stream"], false);
         assert_eq!(c.usage().retries, 0);
+    }
+
+    #[test]
+    fn a_key_the_server_echoes_never_leaves_the_client() {
+        let key = "sk-test-0123456789abcdefghij";
+        std::env::set_var("CLUSTERBY_TEST_ECHO_KEY", key);
+        let echo = |status: u16| Reply::status(status, &format!("bad request from Authorization: Bearer {key}"));
+        for reply in [echo(401), echo(500), Reply::content(&format!("the names are {key} and Bearer {key}"))] {
+            let s = FakeServer::start(vec![reply]);
+            let c = LlmClient::new(
+                LlmConfig::new(s.base_url(), "m").with_api_key_env("CLUSTERBY_TEST_ECHO_KEY").with_max_retries(0),
+            )
+            .unwrap();
+            let text = match c.chat(&hi(), &ChatOptions::default()) {
+                Ok(a) => a.content,
+                Err(e) => format!("{e} {e:?}"),
+            };
+            assert!(!text.contains(key) && text.contains("[redacted]"), "{text}");
+            assert_eq!(
+                s.requests()[0].authorization.as_deref(),
+                Some(format!("Bearer {key}").as_str()),
+                "sent as it is"
+            );
+        }
+        // Cached answers are redacted answers.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AnswerCache::open(&dir.path().join("cache.jsonl")).unwrap();
+        let s = FakeServer::start(vec![Reply::content(&format!("echo {key}"))]);
+        let c = LlmClient::new(LlmConfig::new(s.base_url(), "m").with_api_key_env("CLUSTERBY_TEST_ECHO_KEY")).unwrap();
+        c.chat_cached(&cache, &hi(), &ChatOptions::default()).unwrap();
+        let stored = std::fs::read_to_string(dir.path().join("cache.jsonl")).unwrap();
+        assert!(!stored.contains(key) && stored.contains("[redacted]"), "{stored}");
+    }
+
+    #[test]
+    fn a_stream_kept_alive_forever_ends_at_the_deadline() {
+        // A token every 200 ms for 60 s: each silence is short, the whole is not.
+        let tokens: Vec<String> =
+            (0..300).map(|_| json!({"choices": [{"index": 0, "delta": {"content": "a"}}]}).to_string()).collect();
+        let mut reply = Reply::content("unused");
+        reply.events = Some((tokens, Duration::from_millis(200)));
+        let s = FakeServer::start(vec![reply.clone(), reply.clone(), reply]);
+        let c = LlmClient::new(
+            LlmConfig::new(s.base_url(), "m")
+                .with_timeout(Duration::from_secs(1))
+                .with_deadline(Duration::from_millis(1500))
+                .with_max_retries(2)
+                .with_backoff(Duration::from_millis(10)),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let e = c.chat(&hi(), &ChatOptions::default().with_stream(true)).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(4), "took {:?}: {e}", t.elapsed());
+        assert!(e.to_string().contains("deadline") || matches!(e, LlmError::Timeout { .. }), "{e}");
     }
 
     #[test]

@@ -25,7 +25,14 @@ pub struct LlmConfig {
     /// Tokens the server holds per request (prompt + answer). `None`: asked of the server
     /// where it says (see [`LlmClient::context_window`]).
     pub context_window: Option<u32>,
+    /// The most one call may take in all, retries and backoff included; a server that keeps a
+    /// stream alive with a token every few seconds is cut off here.
+    pub deadline: Duration,
 }
+
+/// One call's deadline by default: the one-call prompt is short, and a local 1.5B model on
+/// two cores answers it in about a minute; a stalled server gives up within five.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
 
 impl Default for LlmConfig {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for LlmConfig {
             backoff: Duration::from_millis(500),
             concurrency: 4,
             context_window: None,
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }
@@ -85,6 +93,10 @@ impl LlmConfig {
     }
     pub fn with_context_window(mut self, tokens: Option<u32>) -> Self {
         self.context_window = tokens;
+        self
+    }
+    pub fn with_deadline(mut self, d: Duration) -> Self {
+        self.deadline = d;
         self
     }
     pub fn with_concurrency(mut self, n: usize) -> Self {

@@ -16,7 +16,7 @@ mod stream;
 pub use cache::AnswerCache;
 pub use chat::{ChatOptions, Completion, Content, Message};
 pub use client::{LlmClient, LlmUsage};
-pub use config::LlmConfig;
+pub use config::{LlmConfig, DEFAULT_DEADLINE};
 pub use json::{extract_json, parse_categories, parse_names};
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
@@ -33,6 +33,8 @@ pub enum LlmError {
     Connect { url: String, message: String },
     #[error("LLM endpoint {url}: no answer within {seconds:.0} s")]
     Timeout { url: String, seconds: f64 },
+    #[error("LLM endpoint {url}: the call ran past its deadline of {seconds:.0} s (--llm-deadline), retries included")]
+    Deadline { url: String, seconds: f64 },
     #[error("LLM endpoint {url}: HTTP {status}: {body}")]
     Status { url: String, status: u16, body: String },
     #[error("LLM endpoint {url}: unusable response: {reason}")]
@@ -44,6 +46,19 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The same error with `r`'s secrets removed from every message a server could fill.
+    pub fn redacted(self, r: &crate::util::redact::Redactor) -> LlmError {
+        match self {
+            LlmError::Connect { url, message } => LlmError::Connect { url, message: r.text(&message) },
+            LlmError::Status { url, status, body } => LlmError::Status { url, status, body: r.text(&body) },
+            LlmError::BadResponse { url, reason } => LlmError::BadResponse { url, reason: r.text(&reason) },
+            LlmError::Exhausted { attempts, last } => {
+                LlmError::Exhausted { attempts, last: Box::new(last.redacted(r)) }
+            }
+            other => other,
+        }
+    }
+
     /// Worth another attempt: the server may recover (429, 5xx, network trouble).
     pub fn is_transient(&self) -> bool {
         match self {

@@ -91,6 +91,9 @@ pub(super) fn failure_hint(e: &crate::llm::LlmError, values: usize) -> String {
         LlmError::Timeout { .. } => {
             format!(" (the server was silent that long, most likely still reading the prompt of {values} values: on a slow model raise --llm-timeout or lower --llm-values)")
         }
+        LlmError::Deadline { .. } => {
+            " (on a slow local model raise --llm-deadline, or lower --llm-values to shorten the prompt)".to_string()
+        }
         _ => String::new(),
     }
 }
