@@ -68,6 +68,22 @@ figure{margin:0;width:120px}figure img{width:120px;height:120px;object-fit:cover
 figcaption{font-size:10px;color:#777;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\
 blockquote{margin:4px 0;padding:4px 8px;border-left:3px solid #ccd;font-size:13px;color:#444}";
 
+/// Refuses a result whose ids are not the index's: a gallery of another index's result would
+/// show the wrong images or none.
+fn check_result_matches(r: &ClusterResult, ids: &[String], index_dir: &Path) -> Result<(), String> {
+    let known: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = r.assignments.iter().map(|a| a.id.as_str()).filter(|id| !known.contains(id)).collect();
+    match missing.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} of the result's {} ids are not in the index {} (the first: {first:?}): was the result made from another index?",
+            missing.len(),
+            r.assignments.len(),
+            index_dir.display()
+        )),
+    }
+}
+
 /// Builds the gallery of `r` over the index in `index_dir` (an image index gives thumbnails; a
 /// caption index gives captions only).
 pub fn gallery(
@@ -75,14 +91,16 @@ pub fn gallery(
     index_dir: &Path,
     opts: &GalleryOptions,
 ) -> Result<Gallery, Box<dyn std::error::Error>> {
-    let (root, captions): (Option<std::path::PathBuf>, HashMap<String, String>) = if is_image_index(index_dir) {
-        let idx = LoadedImageIndex::open(index_dir)?;
-        let caps = idx.images.ids.iter().cloned().zip(idx.captions).filter(|(_, c)| !c.is_empty()).collect();
-        (Some(idx.descriptor.root), caps)
-    } else {
-        let l = Index::open(index_dir)?.load()?;
-        (None, l.ids.into_iter().zip(l.captions).collect())
-    };
+    let (root, ids, captions): (Option<std::path::PathBuf>, Vec<String>, HashMap<String, String>) =
+        if is_image_index(index_dir) {
+            let idx = LoadedImageIndex::open(index_dir)?;
+            let caps = idx.images.ids.iter().cloned().zip(idx.captions).filter(|(_, c)| !c.is_empty()).collect();
+            (Some(idx.descriptor.root), idx.images.ids, caps)
+        } else {
+            let l = Index::open(index_dir)?.load()?;
+            (None, l.ids.clone(), l.ids.into_iter().zip(l.captions).collect())
+        };
+    check_result_matches(r, &ids, index_dir)?;
     let mut members: HashMap<i64, Vec<&str>> = HashMap::new();
     for a in &r.assignments {
         members.entry(a.cluster).or_default().push(a.id.as_str());
@@ -172,5 +190,21 @@ mod tests {
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+}
+
+#[cfg(test)]
+mod match_tests {
+    use super::*;
+    use crate::query::{Assignment, Strategy};
+
+    #[test]
+    fn a_result_of_another_index_is_refused() {
+        let mut r = ClusterResult::new("c", Strategy::ZeroCall, 1, 0);
+        r.assignments = ["a", "b"].iter().map(|id| Assignment { id: id.to_string(), cluster: 0 }).collect();
+        let here = ["a".to_string(), "b".to_string(), "c".to_string()];
+        assert!(check_result_matches(&r, &here, Path::new("idx")).is_ok());
+        let e = check_result_matches(&r, &here[1..], Path::new("idx")).unwrap_err();
+        assert!(e.contains("1 of the result's 2 ids are not in the index idx") && e.contains("\"a\""), "{e}");
     }
 }

@@ -74,7 +74,42 @@ pub fn read_captions(path: impl AsRef<Path>) -> Result<ReadReport, IndexError> {
         read_jsonl(reader, path, flavor, &mut collector)?
     };
 
+    if collector.records.is_empty() {
+        let first = collector.skipped.first().map_or(String::new(), |s| format!("; line {}: {}", s.line, s.reason));
+        return Err(IndexError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "no captions read ({} lines skipped{first}): is this a captions file?",
+                collector.skipped.len()
+            ),
+        });
+    }
     Ok(ReadReport { format, records: collector.records, skipped: collector.skipped })
+}
+
+/// A line longer than this ends the read with an error naming it: no captions file has one,
+/// and reading on (`/dev/zero`, a binary file without line breaks) would exhaust memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// A caption longer than this is skipped with its line.
+pub const MAX_CAPTION_CHARS: usize = 20_000;
+
+/// Reads one line into `buf` (cleared first), refusing one longer than [`MAX_LINE_BYTES`].
+fn read_bounded_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    path: &Path,
+    line: usize,
+) -> Result<usize, IndexError> {
+    buf.clear();
+    let n =
+        reader.by_ref().take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', buf).map_err(|e| IndexError::io(path, e))?;
+    if n > MAX_LINE_BYTES {
+        return Err(IndexError::Format {
+            path: path.to_path_buf(),
+            message: format!("line {line} is longer than {} MiB: is this a captions file?", MAX_LINE_BYTES >> 20),
+        });
+    }
+    Ok(n)
 }
 
 /// Class label from the IC|TC file name convention `{number}_{class}.{ext}`:
@@ -110,6 +145,11 @@ impl Collector {
     }
 
     fn accept(&mut self, line: usize, record: CaptionRecord) {
+        let chars = record.caption.chars().count();
+        if chars > MAX_CAPTION_CHARS {
+            self.skip(line, format!("caption of {chars} characters (at most {MAX_CAPTION_CHARS})"));
+            return;
+        }
         if let Some(&first) = self.first_line_of_id.get(&record.id) {
             self.skip(line, format!("duplicate id '{}' (first seen on line {first})", record.id));
             return;
@@ -134,9 +174,7 @@ fn read_jsonl(
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| IndexError::io(path, e))?;
-        if n == 0 {
+        if read_bounded_line(&mut reader, &mut buf, path, line_no + 1)? == 0 {
             break;
         }
         line_no += 1;
@@ -235,7 +273,35 @@ fn non_blank(s: &str) -> Option<String> {
     (!s.trim().is_empty()).then(|| s.to_string())
 }
 
+/// A reader that fails once a line runs past [`MAX_LINE_BYTES`].
+struct LineLimit<R> {
+    inner: R,
+    line: usize,
+    run: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.line += 1;
+                self.run = 0;
+            } else {
+                self.run += 1;
+            }
+        }
+        if self.run > MAX_LINE_BYTES {
+            let msg =
+                format!("line {} is longer than {} MiB: is this a captions file?", self.line, MAX_LINE_BYTES >> 20);
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+        }
+        Ok(n)
+    }
+}
+
 fn read_csv(reader: impl Read, path: &Path, out: &mut Collector) -> Result<(), IndexError> {
+    let reader = LineLimit { inner: reader, line: 1, run: 0 };
     // Flexible so that a short row is reported as one skipped line instead of aborting the file.
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
     let headers = csv.headers().map_err(|e| csv_file_error(path, e))?.clone();
@@ -255,6 +321,13 @@ fn read_csv(reader: impl Read, path: &Path, out: &mut Collector) -> Result<(), I
             Ok(false) => break,
             Ok(true) => {
                 let line = row.position().map_or(0, |p| p.line() as usize);
+                if let Some(last) = swallowed_rows(&row, headers.len()) {
+                    out.skip(
+                        line,
+                        format!("a quoted field runs over lines {line}–{} (an unterminated quote?)", line + last),
+                    );
+                    continue;
+                }
                 match parse_csv_row(&row, id_col, caption_col, label_col) {
                     Ok(record) => out.accept(line, record),
                     Err(reason) => out.skip(line, reason),
@@ -271,6 +344,18 @@ fn read_csv(reader: impl Read, path: &Path, out: &mut Collector) -> Result<(), I
         }
     }
     Ok(())
+}
+
+/// A quote left open runs a field on over the next lines and swallows their rows. A quoted
+/// caption may hold line breaks, but one whose later lines look like rows of this file (as many
+/// delimiters as a row has) was most likely not meant to: the count of lines it spans beyond
+/// its first, when so.
+fn swallowed_rows(row: &csv::StringRecord, columns: usize) -> Option<usize> {
+    row.iter().find_map(|field| {
+        let lines: Vec<&str> = field.trim_end_matches(['\n', '\r']).split('\n').collect();
+        let row_like = lines[1..].iter().any(|l| columns > 1 && l.matches(',').count() + 1 >= columns);
+        row_like.then_some(lines.len() - 1)
+    })
 }
 
 fn parse_csv_row(
@@ -506,5 +591,46 @@ mod tests {
     fn missing_file_error_names_path() {
         let msg = read_captions("/nonexistent/dir/caps.jsonl").unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/dir/caps.jsonl"), "{msg}");
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_reported_with_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_temp(&dir, "c.csv", "id,caption\na,first\nb,\"open quote\nc,swallowed\nd,last\n");
+        let r = read_captions(&p).unwrap();
+        assert_eq!(r.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
+        assert!(
+            r.skipped[0].reason.contains("lines 3–5") && r.skipped[0].reason.contains("unterminated"),
+            "{:?}",
+            r.skipped
+        );
+    }
+
+    #[test]
+    fn endless_lines_and_files_without_captions_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = dir.path().join("zeros");
+        std::fs::write(&zeros, vec![0u8; MAX_LINE_BYTES + 10]).unwrap();
+        let e = read_captions(&zeros).unwrap_err().to_string();
+        assert!(e.contains("line 1 is longer than 1 MiB") && e.contains("zeros"), "{e}");
+        let long = dir.path().join("long.jsonl");
+        std::fs::write(&long, format!("{{\"id\": \"a\", \"caption\": \"x\"}}\n{}", "y".repeat(MAX_LINE_BYTES + 1)))
+            .unwrap();
+        let e = read_captions(&long).unwrap_err().to_string();
+        assert!(e.contains("line 2 is longer"), "{e}");
+        let binary = write_temp(&dir, "b.jsonl", "\u{1}\u{2}garbage\n{not json}\n");
+        let e = read_captions(&binary).unwrap_err().to_string();
+        assert!(e.contains("no captions read (2 lines skipped; line 1:"), "{e}");
+        let huge = write_temp(
+            &dir,
+            "h.jsonl",
+            &format!(
+                "{{\"id\": \"a\", \"caption\": \"{}\"}}\n{{\"id\": \"b\", \"caption\": \"ok\"}}\n",
+                "w".repeat(MAX_CAPTION_CHARS + 1)
+            ),
+        );
+        let r = read_captions(&huge).unwrap();
+        assert_eq!((r.records.len(), r.skipped[0].line), (1, 1));
     }
 }
