@@ -43,8 +43,8 @@ fn ppmi2_values_beats_plain_embeddings() {
     assert!(values >= 0.9, "values ACC {values}");
     assert!(values > plain + 0.2, "values {values} vs plain {plain}");
     // Captions of musicians are mostly about people and stages, not about wind vs string:
-    // the views disagree, so the values keep half the weight.
-    assert!((0.5..0.6).contains(&weight), "caption weight {weight}");
+    // the views disagree, so the values take most of the weight.
+    assert!(weight < 0.5, "caption weight {weight}");
 }
 
 #[test]

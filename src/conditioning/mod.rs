@@ -11,6 +11,10 @@ use crate::cluster::Rows;
 
 use crate::embed::text::{EmbedError, TextEmbedding};
 
+pub mod kinds;
+mod phrases;
+
+pub use phrases::embed as embed_phrases;
 pub mod values;
 pub mod vocab;
 
@@ -95,6 +99,8 @@ pub struct ConditionReport {
     pub vocabulary: Option<Vocabulary>,
     /// The criterion's unit query vector, when conditioning embedded it.
     pub criterion: Option<ndarray::Array1<f32>>,
+    /// The criterion's kinds ([`kinds::select`]): vocabulary ids and weights, heaviest first.
+    pub kinds: Vec<(usize, f32)>,
 }
 
 /// Conditioned rows as clustering takes them.
@@ -171,7 +177,13 @@ pub fn condition<'a>(
             let (embedded, caption_half) = rayon::join(
                 || -> Result<_, ConditioningError> {
                     let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
-                    Ok((vocab, criterion_vector(encoder, input.criterion)?))
+                    let q = criterion_vector_cached(encoder, input.criterion, input.cache_dir)?;
+                    let selected = kinds::select(&vocab, &q, input.criterion, input.captions.len());
+                    let phrases: Vec<String> =
+                        selected.iter().map(|&(t, _)| kinds::template(input.criterion, &vocab.terms[t])).collect();
+                    let templated = phrases::embed(encoder, &phrases, input.cache_dir)?;
+                    let kinds = (!selected.is_empty()).then(|| kinds::Kinds::new(&vocab, &selected, templated.view()));
+                    Ok((vocab, q, kinds, selected))
                 },
                 || {
                     agreement.then(|| {
@@ -179,14 +191,19 @@ pub fn condition<'a>(
                     })
                 },
             );
-            let (vocab, q) = embedded?;
+            let (vocab, q, kinds, selected) = embedded?;
+            report.kinds = selected;
             let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
-            report.relevant_terms = values::top_terms(&vocab, &w, 12);
+            report.relevant_terms = match &kinds {
+                Some(k) => k.terms.iter().zip(&k.weights).map(|(&t, &w)| (vocab.terms[t].clone(), w)).collect(),
+                None => values::top_terms(&vocab, &w, 12),
+            };
             report.vocabulary_size = vocab.axis_terms;
             let (values, a, values_nonzero) = values::condition(
                 captions.view(),
                 &vocab,
                 &w,
+                kinds.as_ref(),
                 &input.values,
                 excluded.as_ref().map(|d| d.view()),
                 input.k,
@@ -204,17 +221,30 @@ pub fn condition<'a>(
     Ok((x, report))
 }
 
+/// [`criterion_vector`] with the phrasings' embeddings cached in `cache_dir` (the index).
+fn criterion_vector_cached(
+    encoder: &mut TextEmbedding,
+    criterion: &str,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<ndarray::Array1<f32>, ConditioningError> {
+    let q = phrases::embed(encoder, &values::criterion_phrases(criterion), cache_dir)?;
+    Ok(unit_mean(q))
+}
+
+fn unit_mean(q: ndarray::Array2<f32>) -> ndarray::Array1<f32> {
+    let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
+    let n = q.dot(&q).sqrt().max(1e-12);
+    q /= n;
+    q
+}
+
 /// The criterion's query vector: the unit mean of its phrasings' embeddings
 /// ([`values::criterion_phrases`]), with whichever encoder embeds the values.
 pub fn criterion_vector(
     encoder: &mut TextEmbedding,
     criterion: &str,
 ) -> Result<ndarray::Array1<f32>, ConditioningError> {
-    let q = encoder.embed(&values::criterion_phrases(criterion))?;
-    let mut q = q.mean_axis(ndarray::Axis(0)).expect("three phrases");
-    let n = q.dot(&q).sqrt().max(1e-12);
-    q /= n;
-    Ok(q)
+    Ok(unit_mean(encoder.embed(&values::criterion_phrases(criterion))?))
 }
 
 /// Rows scaled to unit length (zero rows stay zero); borrowed when they already are. Also

@@ -171,6 +171,53 @@ pub fn parse_categories(text: &str, k: usize) -> Result<(Vec<String>, Vec<Vec<St
     Ok((names, members))
 }
 
+/// One category of a one-call answer: its name, a line saying what it holds, and a few
+/// example words from the list the prompt showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedCategory {
+    pub name: String,
+    pub description: String,
+    pub examples: Vec<String>,
+}
+
+/// K categories as `{"categories": [{"name", "description", "examples": [...]}, ...]}`; the
+/// names are checked as [`parse_names`] checks them, a missing description or example list is
+/// empty, and members listed under other keys (`terms`, `members`) count as examples.
+pub fn parse_described_categories(text: &str, k: usize) -> Result<Vec<DescribedCategory>, String> {
+    let names = parse_names(text, k)?;
+    let items = extract_json(text).and_then(|v| match v {
+        Value::Array(a) => Some(a),
+        Value::Object(m) => {
+            ["categories", "clusters", "groups"].iter().find_map(|key| m.get(*key).and_then(Value::as_array).cloned())
+        }
+        _ => None,
+    });
+    let items = items.unwrap_or_default();
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let m = items.get(c).and_then(Value::as_object);
+            let text = |key: &str| m.and_then(|m| m.get(key)).and_then(Value::as_str).map(|s| s.trim().to_string());
+            let list = m.and_then(|m| {
+                ["examples", "terms", "members", "values"].iter().find_map(|key| m.get(*key).and_then(Value::as_array))
+            });
+            let examples = list
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|t| {
+                    t.trim()
+                        .trim_end_matches(|c: char| c == ')' || c.is_ascii_digit() || c == '(' || c == ' ')
+                        .to_lowercase()
+                })
+                .filter(|t| !t.is_empty())
+                .collect();
+            DescribedCategory { name, description: text("description").unwrap_or_default(), examples }
+        })
+        .collect())
+}
+
 /// "Cluster I", "Group 3", "Category B": a label that numbers the cluster instead of naming it
 /// (small models answer so when they cannot name the clusters).
 fn is_placeholder(name: &str) -> bool {

@@ -17,7 +17,7 @@ pub use cache::AnswerCache;
 pub use chat::{ChatOptions, Completion, Content, Message};
 pub use client::{LlmClient, LlmUsage};
 pub use config::{LlmConfig, DEFAULT_DEADLINE};
-pub use json::{extract_json, parse_categories, parse_names};
+pub use json::{extract_json, parse_categories, parse_described_categories, parse_names, DescribedCategory};
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
 pub const ENV_BASE_URL: &str = "CLUSTERBY_LLM_BASE_URL";

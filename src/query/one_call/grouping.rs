@@ -1,33 +1,124 @@
-//! Turning the model's answer into a partition: each caption votes with the grouped values it
-//! mentions (first mention first); the captions that mention none, and the borders, are settled
-//! by k-means on the `values` features. An answer with names only seeds k-means by the nearest
-//! name.
+//! Turning the model's categories into a partition. Each category becomes an anchor in the
+//! criterion's template space (its name, its description, its example words); the example
+//! words belong to their category, and every other kind of the criterion to the category whose
+//! anchor is nearest. Each caption then votes with the kinds it mentions (first mention
+//! first); the captions that mention none, and the borders, are settled by k-means on the
+//! `values` features.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 
 use crate::cluster::{CheckedClusterParams, Rows};
-use crate::conditioning::Vocabulary;
+use crate::conditioning::{kinds, Vocabulary};
 use crate::embed::text::TextEmbedding;
+use crate::llm::DescribedCategory;
+use crate::naming::text::{singularize, tokenize};
 use crate::naming::ClusterName;
 
 use super::super::QueryError;
 
-/// For each vocabulary term, the category the model put it in (the first, if several). A
-/// member matches a listed value as written or in the vocabulary's own form (lower case,
-/// each word singular): models pluralise ("gorillas") and capitalise what they copy.
-pub(super) fn term_categories(vocab: &Vocabulary, shown: &[usize], members: &[Vec<String>]) -> Vec<Option<usize>> {
-    use crate::naming::text::{singularize, tokenize};
+/// The vocabulary id of a word the model wrote, matched as written or in the vocabulary's own
+/// form (lower case, each word singular): models pluralise ("gorillas") and capitalise.
+fn term_id(listed: &std::collections::HashMap<&str, usize>, word: &str) -> Option<usize> {
+    let normal = || tokenize(word).iter().map(|w| singularize(w).into_owned()).collect::<Vec<_>>().join(" ");
+    listed.get(word).or_else(|| listed.get(normal().as_str())).copied()
+}
+
+/// The category of every word that votes (see the module docs), and the weight each votes
+/// with: kinds with theirs, example words that are no kind with the lightest kind's.
+pub(super) fn categories_of_words(
+    vocab: &Vocabulary,
+    kinds_: &[(usize, f32)],
+    shown: &[usize],
+    answer: &[DescribedCategory],
+    criterion: &str,
+    encoder: &mut TextEmbedding,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<(Vec<Option<usize>>, Vec<f32>), QueryError> {
     let listed: std::collections::HashMap<&str, usize> = shown.iter().map(|&t| (vocab.terms[t].as_str(), t)).collect();
-    let mut of = vec![None; vocab.len()];
-    for (c, list) in members.iter().enumerate() {
-        for m in list {
-            let normal = || tokenize(m).iter().map(|w| singularize(w).into_owned()).collect::<Vec<_>>().join(" ");
-            if let Some(&t) = listed.get(m.as_str()).or_else(|| listed.get(normal().as_str())) {
-                of[t].get_or_insert(c);
+    let lightest = kinds_.iter().map(|k| k.1).fold(f32::INFINITY, f32::min);
+    let mut category_of = vec![None; vocab.len()];
+    let mut weight = vec![0f32; vocab.len()];
+    let examples: Vec<Vec<usize>> =
+        answer.iter().map(|c| c.examples.iter().filter_map(|e| term_id(&listed, e)).collect()).collect();
+    for (c, ids) in examples.iter().enumerate() {
+        for &t in ids {
+            if category_of[t].is_none() {
+                category_of[t] = Some(c);
+                weight[t] = if lightest.is_finite() { lightest } else { 1.0 };
             }
         }
     }
-    of
+    if kinds_.is_empty() {
+        return Ok((category_of, weight));
+    }
+    let anchors = anchors(vocab, answer, &examples, criterion, encoder, cache_dir)?;
+    let phrases: Vec<String> = kinds_.iter().map(|&(t, _)| kinds::template(criterion, &vocab.terms[t])).collect();
+    let templated = crate::conditioning::embed_phrases(encoder, &phrases, cache_dir)?;
+    let scores = templated.dot(&anchors.t());
+    for (row, &(t, w)) in scores.rows().into_iter().zip(kinds_) {
+        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|b| b.0);
+        if category_of[t].is_none() {
+            category_of[t] = best;
+        }
+        weight[t] = w;
+    }
+    Ok((category_of, weight))
+}
+
+/// One unit vector per category: the mean of its name in the criterion's template, its
+/// description, and its example words in the template.
+fn anchors(
+    vocab: &Vocabulary,
+    answer: &[DescribedCategory],
+    examples: &[Vec<usize>],
+    criterion: &str,
+    encoder: &mut TextEmbedding,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Array2<f32>, QueryError> {
+    let mut phrases = Vec::new();
+    let mut owner = Vec::new();
+    for (c, cat) in answer.iter().enumerate() {
+        phrases.push(kinds::template(criterion, &cat.name));
+        owner.push(c);
+        if !cat.description.trim().is_empty() {
+            phrases.push(cat.description.clone());
+            owner.push(c);
+        }
+        for &t in &examples[c] {
+            phrases.push(kinds::template(criterion, &vocab.terms[t]));
+            owner.push(c);
+        }
+    }
+    let emb = crate::conditioning::embed_phrases(encoder, &phrases, cache_dir)?;
+    let mut out = Array2::<f32>::zeros((answer.len(), emb.ncols()));
+    for (row, &c) in emb.rows().into_iter().zip(&owner) {
+        let mut o = out.row_mut(c);
+        o += &row;
+    }
+    for mut r in out.rows_mut() {
+        let n = r.dot(&r).sqrt();
+        if n > 0.0 {
+            r /= n;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a category's name only restates the criterion ("Musical Instruments" for
+/// "musical instrument"): every word of it shares a stem with one of the criterion's words.
+pub(super) fn names_the_criterion(name: &str, criterion: &str) -> bool {
+    let stop = crate::naming::StopWords::english();
+    let content = |s: &str| -> Vec<String> {
+        tokenize(s).iter().filter(|w| !stop.contains(w)).map(|w| singularize(w).into_owned()).collect()
+    };
+    let (crit, words) = (content(criterion), content(name));
+    !words.is_empty()
+        && words.iter().all(|w| {
+            crit.iter().any(|c| {
+                let common = w.chars().zip(c.chars()).take_while(|(a, b)| a == b).count();
+                common >= 5 || common == w.chars().count().min(c.chars().count())
+            })
+        })
 }
 
 /// A caption's votes per category: each grouped value it mentions (`occ`, in mention order)
@@ -159,45 +250,6 @@ pub(super) fn settle_votes(
         out.slice_mut(ndarray::s![x.ncols()..]).assign(&(&vote * b));
     }
     Ok(crate::cluster::refine_kmeans(Rows::Dense(joined.view()), &votes.labels, k, params)?)
-}
-
-/// Names only: each caption goes to the name nearest its relevant values (and itself), and
-/// k-means on the `values` features settles the borders. Nearest-name assignment alone, with
-/// the true class names as the answer, reached ACC 0.70 / 0.95 / 0.96 / 0.89 on PPMI-2 /
-/// PPMI-7 / STL-10 / CIFAR-10, below zero-call values + k-means.
-pub(super) fn assign_by_names(
-    names: &[String],
-    vocab: &Vocabulary,
-    w: &[f32],
-    captions: ArrayView2<'_, f32>,
-    features: Rows<'_>,
-    encoder: &mut TextEmbedding,
-    params: &CheckedClusterParams,
-) -> Result<Vec<i64>, QueryError> {
-    let name_emb = encoder.embed(names)?;
-    let mut bags = Array2::<f32>::zeros((captions.nrows(), name_emb.ncols()));
-    for (i, mut row) in bags.axis_iter_mut(Axis(0)).enumerate() {
-        // Axis terms only, as measured (the rarer ones came later, for the grouping).
-        for &term in vocab.occurrences[i].iter().filter(|&&t| (t as usize) < vocab.axis_terms) {
-            let wt = w[term as usize];
-            if wt > 0.0 {
-                row.scaled_add(wt, &vocab.embeddings.row(term as usize));
-            }
-        }
-        let norm = row.dot(&row).sqrt();
-        if norm > 0.0 {
-            row /= norm;
-        } else {
-            row.assign(&captions.row(i));
-        }
-    }
-    let scores = bags.dot(&name_emb.t()) + captions.dot(&name_emb.t());
-    let nearest: Vec<i64> = scores
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(j, _)| j as i64))
-        .collect();
-    Ok(crate::cluster::refine_kmeans(features, &nearest, names.len(), params)?)
 }
 
 /// Per cluster, the model's category name and the values its captions mention most.

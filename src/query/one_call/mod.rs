@@ -1,10 +1,12 @@
 //! The one-call query (`--strategy one-call`): IC|TC's step 2b done once, its per-image steps
-//! replaced by embeddings. The criterion values mined from the captions go to the LLM with
-//! their caption counts; it answers K category names and which values belong to each
-//! ([`prompt`], fitted to the server's window by [`window`]). The model's knowledge reaches
-//! every caption through the values it mentions ([`grouping`]). The answer's partition is kept
-//! only if it passes the checks ([`verdict`]); otherwise, and on any failure, the zero-call
-//! clusters stay. The query makes exactly one call.
+//! replaced by embeddings. The criterion's words in the captions go to the LLM with their
+//! caption counts; it answers K categories, each a name, a line of description and a few
+//! example words ([`prompt`], fitted to the server's window by [`window`]): a short answer that
+//! a small local model gives. The embeddings do the rest: every kind of the criterion joins
+//! the category whose name, description and examples it is nearest, and every caption votes
+//! with the kinds it mentions ([`grouping`]). The answer's partition is kept only if it passes
+//! the checks ([`verdict`]); otherwise, and on any failure, the zero-call clusters stay. The
+//! query makes exactly one call.
 
 mod co_mentions;
 mod grouping;
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterParams, Clustering, Method};
 use crate::conditioning::{values, Vocabulary};
 use crate::embed::text::TextEmbedding;
-use crate::llm::{parse_categories, ChatOptions, LlmClient, LlmUsage};
+use crate::llm::{parse_described_categories, ChatOptions, DescribedCategory, LlmClient, LlmUsage};
 use crate::store::caption_index::LoadedIndex;
 
 use super::caption::{self, Prepared};
@@ -28,7 +30,7 @@ use super::pipeline::{self, Draft, Naming};
 use super::{ClusterResult, NamerKind, QueryError, QueryOptions, Strategy};
 
 pub use params::{GroupingCheck, OneCallParams, DEFAULT_LLM_VALUES};
-pub use verdict::{AnswerKind, Failure, KeptBecause, Objective, Refusal, Verdict};
+pub use verdict::{Failure, KeptBecause, Objective, Refusal, Verdict};
 
 /// What the one call did, as the result records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +47,7 @@ pub struct OneCallReport {
     /// The model's category names (empty when its answer was unusable).
     #[serde(default)]
     pub categories: Vec<String>,
-    /// Listed values the model put in a category.
+    /// The criterion's kinds and example words that joined a category.
     pub values_grouped: usize,
     /// Captions that mention a grouped value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,13 +83,11 @@ impl OneCallReport {
             out.push("one call: the server counted far fewer prompt tokens than were sent and probably cut the prompt (raise its context, or lower --llm-values)".into());
         }
         let verdict = match &self.verdict {
-            Verdict::Kept { answer, because } => format!("kept the model's {answer:?} ({because:?})"),
-            Verdict::Refused { answer, reason } => {
-                format!("refused the model's {answer:?} ({reason:?}): zero-call clusters")
-            }
+            Verdict::Kept { because } => format!("kept the model's categories ({because:?})"),
+            Verdict::Refused { reason } => format!("refused the model's categories ({reason:?}): zero-call clusters"),
             Verdict::Failed { reason } => format!("{reason:?}: zero-call clusters"),
         };
-        let grouped = format!("{} of {} listed values grouped", self.values_grouped, self.values_listed);
+        let grouped = format!("{} words grouped", self.values_grouped);
         let voters = self.voters.map_or(String::new(), |v| format!(", {v} captions vote"));
         out.push(format!("one call: {verdict}; {grouped}{voters}"));
         if let Some(o) = &self.objective {
@@ -103,13 +103,6 @@ impl OneCallReport {
     }
 }
 
-/// The model's answer: category names, and the values it put in each (empty for a names-only
-/// answer).
-struct Categories {
-    names: Vec<String>,
-    members: Vec<Vec<String>>,
-}
-
 /// A kept answer's partition and its category names.
 struct Kept {
     labels: Vec<i64>,
@@ -119,7 +112,7 @@ struct Kept {
 /// The values the prompt lists, best first, and how they were weighed.
 struct Listing<'a> {
     vocab: &'a Vocabulary,
-    /// Weights of every vocabulary term, rarer terms included.
+    /// Relevance weights of the vocabulary's terms.
     w: Vec<f32>,
     shown: Vec<usize>,
     max_tokens: u32,
@@ -195,8 +188,9 @@ fn listing<'a>(prepared: &'a Prepared<'_>, opts: &QueryOptions) -> Result<Listin
     let (Some(vocab), Some(q)) = (prepared.report.vocabulary.as_ref(), prepared.report.criterion.as_ref()) else {
         return Err(QueryError::OneCallConditioning);
     };
-    let w = values::term_weights_with_rare(vocab, q, &opts.criterion, prepared.index.captions.len(), &opts.values);
-    let shown = prompt::prompt_terms(vocab, &w, opts.one_call.values);
+    let w = values::term_weights(vocab, q, &opts.criterion, prepared.index.captions.len(), &opts.values);
+    let kinds: Vec<usize> = prepared.report.kinds.iter().map(|k| k.0).collect();
+    let shown = prompt::prompt_terms(vocab, &kinds, &w, opts.one_call.values);
     Ok(Listing { vocab, w, shown, max_tokens: 0 })
 }
 
@@ -208,7 +202,7 @@ fn ask(
     k: usize,
     listing: &Listing<'_>,
     report: &mut OneCallReport,
-) -> (Option<Categories>, LlmUsage) {
+) -> (Option<Vec<DescribedCategory>>, LlmUsage) {
     let before = client.usage();
     let messages = prompt::prompt(criterion, k, &listing.lines());
     // The answer may list hundreds of values: minutes on a local model.
@@ -219,7 +213,8 @@ fn ask(
     let answer = match client.chat(&messages, &chat) {
         Ok(a) => {
             report.prompt_cut_by_server = window::prompt_was_cut(&messages, a.prompt_tokens);
-            parse_categories(&a.content, k).map_err(|e| (Failure::UnusableAnswer, format!("unusable LLM answer: {e}")))
+            parse_described_categories(&a.content, k)
+                .map_err(|e| (Failure::UnusableAnswer, format!("unusable LLM answer: {e}")))
         }
         Err(e) => {
             Err((Failure::CallFailed, format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len()))))
@@ -227,7 +222,7 @@ fn ask(
     };
     let usage = client.usage().since(&before);
     match answer {
-        Ok((names, members)) => (Some(Categories { names, members }), usage),
+        Ok(categories) => (Some(categories), usage),
         Err((reason, detail)) => {
             report.verdict = Verdict::Failed { reason };
             report.detail = Some(detail);
@@ -245,46 +240,44 @@ fn interpret(
     opts: &QueryOptions,
     listing: &Listing<'_>,
     zero: &Clustering,
-    answer: Categories,
+    answer: Vec<DescribedCategory>,
     report: &mut OneCallReport,
 ) -> Result<Option<Kept>, QueryError> {
-    let Categories { names, members } = answer;
-    let k = zero.k;
-    let p = &opts.one_call;
+    let names: Vec<String> = answer.iter().map(|c| c.name.clone()).collect();
+    report.categories = names.clone();
+    if names.iter().any(|n| grouping::names_the_criterion(n, &opts.criterion)) {
+        report.verdict = Verdict::Refused { reason: Refusal::NamesTheCriterion };
+        return Ok(None);
+    }
+    let (k, p) = (zero.k, &opts.one_call);
     let params =
         ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
     let rows = prepared.conditioned.rows();
-    let category_of = grouping::term_categories(listing.vocab, &listing.shown, &members);
-    report.categories = names.clone();
+    let (category_of, w) = grouping::categories_of_words(
+        listing.vocab,
+        &prepared.report.kinds,
+        &listing.shown,
+        &answer,
+        &opts.criterion,
+        encoder,
+        opts.cache_dir.as_deref(),
+    )?;
     report.values_grouped = category_of.iter().filter(|c| c.is_some()).count();
-    let (candidate, answer, spread, co) = if report.values_grouped > 0 {
-        let dense = rows.to_dense();
-        let votes =
-            grouping::assign_by_terms(listing.vocab, &listing.w, &category_of, k, p.vote_mention_decay, dense.view());
-        let labels = grouping::settle_votes(dense.view(), &votes, k, p.vote_weight, &params)?;
-        let spread = verdict::Spread { voters: votes.voters(), rows: labels.len(), per_category: votes.per_category };
-        let co =
-            co_mentions::CoMentions::measure(&listing.vocab.occurrences, &listing.w, &category_of, k, p, opts.seed);
-        report.voters = Some(spread.voters);
-        report.thin_categories = spread.thin(p).into_iter().map(|c| names[c].clone()).collect();
-        report.co_mention_ratio = co.ratio();
-        (labels, AnswerKind::Grouping, Some(spread), Some(co))
-    } else {
-        let embeddings = prepared.index.embeddings.view();
-        let labels = grouping::assign_by_names(&names, listing.vocab, &listing.w, embeddings, rows, encoder, &params)?;
-        (labels, AnswerKind::NamesOnly, None, None)
-    };
-    let tolerance = match answer {
-        AnswerKind::Grouping => p.grouping_fit_tolerance,
-        AnswerKind::NamesOnly => p.names_fit_tolerance,
-    };
+    let dense = rows.to_dense();
+    let votes = grouping::assign_by_terms(listing.vocab, &w, &category_of, k, p.vote_mention_decay, dense.view());
+    let candidate = grouping::settle_votes(dense.view(), &votes, k, p.vote_weight, &params)?;
+    let spread = verdict::Spread { voters: votes.voters(), rows: candidate.len(), per_category: votes.per_category };
+    let co = co_mentions::CoMentions::measure(&listing.vocab.occurrences, &w, &category_of, k, p, opts.seed);
+    report.voters = Some(spread.voters);
+    report.thin_categories = spread.thin(p).into_iter().map(|c| names[c].clone()).collect();
+    report.co_mention_ratio = co.ratio();
     let objective = Objective {
         with_llm: crate::cluster::mean_sq_distance(rows, &candidate, k)?,
         without_llm: crate::cluster::mean_sq_distance(rows, &zero.labels, k)?,
-        tolerance,
+        tolerance: p.grouping_fit_tolerance,
     };
     report.objective = Some(objective);
-    report.verdict = verdict::judge(answer, spread.as_ref(), co.as_ref(), &objective, p);
+    report.verdict = verdict::judge(&spread, &co, &objective, p);
     Ok(report.verdict.kept().then_some(Kept { labels: candidate, names }))
 }
 

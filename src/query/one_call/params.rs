@@ -2,13 +2,10 @@
 
 use super::super::QueryError;
 
-/// Values listed in the one-call prompt by default: enough to reach the long tail that needs
-/// knowledge ("gorilla", "bobcat", "jaguar"), few enough for one prompt of about 7,000 tokens
-/// (SmolLM2's prompt and answer came to 6,988 on STL-10, 1,945 on PPMI-2's 266 values).
-/// With a stand-in model fitted on half of each set's rows and scored on the other half
-/// (`notebooks/one_call_names.md`), 300 / 1,000 / 2,000 values gave STL-10 0.983 / 0.987 /
-/// 0.987 and CIFAR-10 0.921 / 0.924 / 0.926 (PPMI lists all of its ~260).
-pub const DEFAULT_LLM_VALUES: usize = 1000;
+/// Words listed in the one-call prompt by default: the criterion's kinds and its most relevant
+/// terms, about 400 prompt tokens, which a 1.5B model on two cores reads in seconds. The
+/// model names the categories from them; the embeddings place every other word.
+pub const DEFAULT_LLM_VALUES: usize = 80;
 
 /// Whether the one call's answer is checked against the data before it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -41,16 +38,12 @@ pub struct OneCallParams {
     /// Most criterion values listed in the prompt (fewer where the server's window holds fewer).
     pub values: usize,
     pub grouping: GroupingCheck,
-    /// How much worse (relative k-means objective) than unseeded k-means a names-seeded
-    /// partition may fit the data and still be kept. Measured on the four caption sets: the
-    /// true class names as the answer gave +0.00–0.08%; answers from a 135M model ("music",
-    /// "stage", "band"...) +0.8% (PPMI-2, PPMI-7) and +4.7% (CIFAR-10).
-    pub names_fit_tolerance: f64,
-    /// The same for a partition by the model's grouping of the values, which moves captions
-    /// across the embedding's borders on purpose. With a stand-in model that groups every
-    /// value by the ground truth of the captions mentioning it (`notebooks/one_call_names.md`):
-    /// +0.06% to +0.5% on the four caption sets; with 10% of the values put in a wrong
-    /// category +0.1% to +0.3% (kept; ACC still above zero-call) and +3.6% on PPMI-2 (refused).
+    /// How much worse (relative k-means objective) than the zero-call partition the answer's
+    /// partition may fit the data and still be kept: the answer may choose among partitions
+    /// about as good as the zero-call one, not impose a worse one. With a stand-in model that
+    /// groups every value by the ground truth of the captions mentioning it
+    /// (`notebooks/one_call_names.md`): +0.06% to +0.5% on the four caption sets; with 10% of
+    /// the values put in a wrong category, +3.6% on PPMI-2 (refused).
     pub grouping_fit_tolerance: f64,
     /// A category is thin when it is the first choice of fewer than this share of 1/K of the
     /// captions that vote; a grouping with at least half its categories thin is refused.
@@ -65,7 +58,7 @@ pub struct OneCallParams {
     pub vote_weight: f32,
     /// A caption's n-th mentioned grouped value votes with weight `decay^n`: the first is
     /// usually the subject (stand-in, votes alone: PPMI-7 0.946 with order ignored, 0.970 at
-    /// 0.7, 0.974 at 0.5, 0.971 at 0.2).
+    /// 0.7, 0.974 at 0.5, 0.971 at 0.2; the zero-call kinds use the same decay).
     pub vote_mention_decay: f32,
     /// A grouping whose co-mentions conflict at most this share as much as random
     /// regroupings' is kept where its partition fits the embeddings worse. Stand-in: right
@@ -83,7 +76,6 @@ impl Default for OneCallParams {
         Self {
             values: DEFAULT_LLM_VALUES,
             grouping: GroupingCheck::Checked,
-            names_fit_tolerance: 0.0025,
             grouping_fit_tolerance: 0.02,
             min_category_share: 0.1,
             vote_weight: 0.1,

@@ -1,29 +1,34 @@
-//! What the one call asks: the criterion's values with their caption counts, to be grouped
-//! into K named categories; and the JSON shape the answer must take.
+//! What the one call asks: K categories of the criterion, each a short name, a one-line
+//! description and up to three example words, given the criterion's words in the captions
+//! with their counts. A short answer (about 40 tokens a category) that a small local model
+//! gives in seconds; the embeddings then place every word and caption.
 
 use serde_json::json;
 
 use crate::conditioning::Vocabulary;
 use crate::llm::Message;
 
+/// Example words asked per category.
+pub(super) const EXAMPLES: usize = 3;
+
 pub(super) fn prompt(criterion: &str, k: usize, values: &[(String, u32)]) -> Vec<Message> {
-    let list: Vec<String> = values.iter().map(|(v, n)| format!("{v}: {n}")).collect();
+    let list: Vec<String> = values.iter().map(|(v, n)| format!("{v} ({n})")).collect();
+    let criterion = criterion.trim();
     vec![
-        Message::system("You are a helpful assistant that answers with JSON only."),
+        Message::system("You answer with JSON only."),
         Message::user(format!(
-            "Image descriptions were searched for their {criterion}. These {criterion} terms occur, with the \
-             number of images mentioning each:\n{}\n\nGroup the images into exactly {k} categories of {criterion}. \
-             Name each category, and list the terms above that belong to it (leave out terms that are not a \
-             {criterion}). Answer as JSON: {{\"categories\": [{k} objects {{\"name\": short category name, \
-             \"terms\": [terms from the list]}}]}}",
-            list.join("\n")
+            "Images were described in words. These words from the descriptions relate to their {criterion} \
+             (how many images use each word in brackets):\n{}\n\nSort the images into {k} categories of \
+             {criterion}. The categories must be different kinds of {criterion}. For each category give a short \
+             name, a one-line description, and up to {EXAMPLES} example words from the list above. Answer as JSON: \
+             {{\"categories\": [{{\"name\": ..., \"description\": ..., \"examples\": [...]}}, ...]}}",
+            list.join(", ")
         )),
     ]
 }
 
-/// The answer's shape. Terms are not constrained to the listed ones: with an `enum` of PPMI-7's
-/// 256 values, SmolLM2-135M on one thread (llama.cpp's grammar sampling) had not answered after
-/// several minutes; without it, in 90 s. Unlisted terms are ignored instead.
+/// The answer's shape. Example words are not constrained to the listed ones (a grammar over
+/// hundreds of words slows small models' sampling); unlisted ones are ignored.
 pub(super) fn schema(k: usize) -> serde_json::Value {
     json!({
         "type": "object",
@@ -35,22 +40,26 @@ pub(super) fn schema(k: usize) -> serde_json::Value {
                 "type": "object",
                 "properties": {
                     "name": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"},
-                    "terms": {"type": "array", "items": {"type": "string"}}
+                    "description": {"type": "string", "maxLength": 160},
+                    "examples": {"type": "array", "items": {"type": "string"}, "maxItems": EXAMPLES}
                 },
-                "required": ["name", "terms"]
+                "required": ["name", "description", "examples"]
             }
         }},
         "required": ["categories"]
     })
 }
 
-/// The values to show: relevant ones (positive weight) by their weight × √(caption count), so
-/// that the prompt covers many captions without leaving out the rare values that need the
-/// model's knowledge most.
-pub(super) fn prompt_terms(vocab: &Vocabulary, w: &[f32], n: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0.0).collect();
+/// The words to list: the criterion's kinds first (heaviest first), then the other relevant
+/// terms by weight × √(caption count), up to `n` in all; axis terms only, so that every word
+/// listed is common enough to matter.
+pub(super) fn prompt_terms(vocab: &Vocabulary, kinds: &[usize], w: &[f32], n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = kinds.to_vec();
+    let mut rest: Vec<usize> =
+        (0..vocab.axis_terms.min(w.len())).filter(|&i| w[i] > 0.0 && !kinds.contains(&i)).collect();
     let mass = |i: usize| w[i] * (vocab.df[i] as f32).sqrt();
-    idx.sort_by(|&a, &b| mass(b).total_cmp(&mass(a)).then(a.cmp(&b)));
+    rest.sort_by(|&a, &b| mass(b).total_cmp(&mass(a)).then(a.cmp(&b)));
+    idx.extend(rest);
     idx.truncate(n);
     idx
 }

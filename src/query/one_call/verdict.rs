@@ -6,16 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::co_mentions::CoMentions;
 use super::{GroupingCheck, OneCallParams};
 
-/// What the model answered, as far as it could be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerKind {
-    /// K named categories with the values that belong to each.
-    Grouping,
-    /// K names without members.
-    NamesOnly,
-}
-
 /// Why an answer's partition was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +22,8 @@ pub enum KeptBecause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
+    /// A category's name only restates the criterion ("Musical Instruments").
+    NamesTheCriterion,
     /// Fewer than half the captions mention a grouped value.
     FewVoters,
     /// The grouping gives captions to fewer than two categories.
@@ -57,8 +49,8 @@ pub enum Failure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Verdict {
-    Kept { answer: AnswerKind, because: KeptBecause },
-    Refused { answer: AnswerKind, reason: Refusal },
+    Kept { because: KeptBecause },
+    Refused { reason: Refusal },
     Failed { reason: Failure },
 }
 
@@ -101,30 +93,21 @@ impl Spread {
     }
 }
 
-/// The verdict on a partition the answer led to. `spread` and `co_mentions` are given for
-/// grouping answers only.
-pub(super) fn judge(
-    answer: AnswerKind,
-    spread: Option<&Spread>,
-    co_mentions: Option<&CoMentions>,
-    objective: &Objective,
-    p: &OneCallParams,
-) -> Verdict {
+/// The verdict on the partition the answer led to.
+pub(super) fn judge(s: &Spread, co_mentions: &CoMentions, objective: &Objective, p: &OneCallParams) -> Verdict {
     let trusted = p.grouping == GroupingCheck::Trusted;
-    let vouched = co_mentions.is_some_and(|c| c.agree(p));
-    let refuse = |reason| Verdict::Refused { answer, reason };
-    if let Some(s) = spread {
-        if s.voters * 2 < s.rows {
-            return refuse(Refusal::FewVoters);
-        }
-        if trusted && s.per_category.iter().filter(|&&c| c > 0).count() < 2 {
-            return refuse(Refusal::FewerThanTwoCategories);
-        }
-        // Vouched-for thin categories are rare classes, not missing ones (a grouping with
-        // everything in one category has no co-mention evidence and is not vouched for).
-        if !trusted && 2 * s.thin(p).len() >= s.per_category.len() && !vouched {
-            return refuse(Refusal::ThinCategories);
-        }
+    let vouched = co_mentions.agree(p);
+    let refuse = |reason| Verdict::Refused { reason };
+    if s.voters * 2 < s.rows {
+        return refuse(Refusal::FewVoters);
+    }
+    if trusted && s.per_category.iter().filter(|&&c| c > 0).count() < 2 {
+        return refuse(Refusal::FewerThanTwoCategories);
+    }
+    // Vouched-for thin categories are rare classes, not missing ones (a grouping with
+    // everything in one category has no co-mention evidence and is not vouched for).
+    if !trusted && 2 * s.thin(p).len() >= s.per_category.len() && !vouched {
+        return refuse(Refusal::ThinCategories);
     }
     let because = match (trusted, objective.fits(), vouched) {
         (true, ..) => KeptBecause::Trusted,
@@ -132,7 +115,7 @@ pub(super) fn judge(
         (false, false, true) => KeptBecause::CoMentionsAgree,
         (false, false, false) => return refuse(Refusal::FitsWorse),
     };
-    Verdict::Kept { answer, because }
+    Verdict::Kept { because }
 }
 
 #[cfg(test)]
@@ -143,42 +126,35 @@ mod tests {
         Spread { voters: per_category.iter().sum(), rows, per_category }
     }
 
+    const NO_EVIDENCE: CoMentions = CoMentions { conflict: 0.0, random_mean: 0.0, random_sd: 0.0 };
+
     #[test]
     fn each_check_refuses_with_its_own_reason() {
         let p = OneCallParams::default();
         let fits = Objective { with_llm: 1.0, without_llm: 1.0, tolerance: 0.02 };
         let worse = Objective { with_llm: 1.1, without_llm: 1.0, tolerance: 0.02 };
-        let g = AnswerKind::Grouping;
-        let refused = |reason| Verdict::Refused { answer: g, reason };
-        assert_eq!(judge(g, Some(&spread(vec![10, 10], 100)), None, &fits, &p), refused(Refusal::FewVoters));
-        assert_eq!(judge(g, Some(&spread(vec![60, 0], 100)), None, &fits, &p), refused(Refusal::ThinCategories));
-        assert_eq!(judge(g, Some(&spread(vec![30, 30], 100)), None, &worse, &p), refused(Refusal::FitsWorse));
-        assert_eq!(
-            judge(g, Some(&spread(vec![30, 30], 100)), None, &fits, &p),
-            Verdict::Kept { answer: g, because: KeptBecause::Fits }
-        );
+        let refused = |reason| Verdict::Refused { reason };
+        let judge = |s: &Spread, o: &Objective, p: &OneCallParams| judge(s, &NO_EVIDENCE, o, p);
+        assert_eq!(judge(&spread(vec![10, 10], 100), &fits, &p), refused(Refusal::FewVoters));
+        assert_eq!(judge(&spread(vec![60, 0], 100), &fits, &p), refused(Refusal::ThinCategories));
+        assert_eq!(judge(&spread(vec![30, 30], 100), &worse, &p), refused(Refusal::FitsWorse));
+        assert_eq!(judge(&spread(vec![30, 30], 100), &fits, &p), Verdict::Kept { because: KeptBecause::Fits });
         let trusted = p.with_grouping(GroupingCheck::Trusted);
+        assert_eq!(judge(&spread(vec![60, 0], 100), &fits, &trusted), refused(Refusal::FewerThanTwoCategories));
+        assert_eq!(judge(&spread(vec![50, 5], 100), &worse, &trusted), Verdict::Kept { because: KeptBecause::Trusted });
+        let vouching = CoMentions { conflict: 0.0, random_mean: 10.0, random_sd: 1.0 };
         assert_eq!(
-            judge(g, Some(&spread(vec![60, 0], 100)), None, &fits, &trusted),
-            refused(Refusal::FewerThanTwoCategories)
-        );
-        assert_eq!(
-            judge(g, Some(&spread(vec![50, 5], 100)), None, &worse, &trusted),
-            Verdict::Kept { answer: g, because: KeptBecause::Trusted }
-        );
-        let names = AnswerKind::NamesOnly;
-        assert_eq!(
-            judge(names, None, None, &worse, &p),
-            Verdict::Refused { answer: names, reason: Refusal::FitsWorse }
+            super::judge(&spread(vec![30, 30], 100), &vouching, &worse, &p),
+            Verdict::Kept { because: KeptBecause::CoMentionsAgree }
         );
     }
 
     #[test]
     fn verdicts_serialise_with_their_outcome() {
-        let v = Verdict::Refused { answer: AnswerKind::Grouping, reason: Refusal::ThinCategories };
+        let v = Verdict::Refused { reason: Refusal::ThinCategories };
         assert_eq!(
             serde_json::to_value(&v).unwrap(),
-            serde_json::json!({"outcome": "refused", "answer": "grouping", "reason": "thin_categories"})
+            serde_json::json!({"outcome": "refused", "reason": "thin_categories"})
         );
     }
 }

@@ -5,57 +5,51 @@ use crate::llm::Message;
 
 /// The prompt's tokens besides the values (system message, instructions, chat template).
 const PROMPT_FIXED_TOKENS: usize = 400;
-/// The answer's tokens besides the values: per category (its name and the JSON around it), and
-/// once.
-const ANSWER_TOKENS_PER_CATEGORY: usize = 24;
+/// The answer's tokens: per category (a name, a one-line description, three example words and
+/// the JSON around them), and once.
+const ANSWER_TOKENS_PER_CATEGORY: usize = 64;
 const ANSWER_FIXED_TOKENS: usize = 32;
 
-/// A value's tokens in the prompt ("golden retriever: 12" and a line break) and in the answer,
-/// where it may be listed again as a JSON string. Estimated from characters, since the
-/// server's tokenizer is unknown: SmolLM2's (digits one by one) took 0.49 tokens per character
-/// of STL-10's 1,000 prompt lines and 0.31 per character of an answer listing them all, via
-/// llama.cpp's `/tokenize`; rounded up to 1/2 and 1/3, and 2 more tokens per value in the
-/// answer for pretty-printed JSON (a line break and indentation each).
-fn value_tokens(value: &str, count: u32) -> (usize, usize) {
-    let line = value.len() + 2 + count.to_string().len() + 1;
-    (line.div_ceil(2), (value.len() + 4).div_ceil(3) + 2)
+/// A value's tokens in the prompt ("golden retriever (12), "). Estimated from characters, since
+/// the server's tokenizer is unknown: SmolLM2's (digits one by one) took 0.49 tokens per
+/// character of STL-10's prompt lines via llama.cpp's `/tokenize`; rounded up to 1/2.
+fn value_tokens(value: &str, count: u32) -> usize {
+    (value.len() + 5 + count.to_string().len()).div_ceil(2)
 }
 
 pub(super) struct WindowFit {
-    /// Values (from the front of the list) that fit with their share of the answer.
+    /// Values (from the front of the list) that fit beside the answer.
     pub values: usize,
-    /// The answer's limit: half as much again as an answer listing every value needs, and no
-    /// more than the window leaves after the prompt (vLLM refuses a request whose prompt plus
-    /// `max_tokens` exceeds it). Not all the window leaves: a model that loops (Qwen2.5-Coder-
-    /// 1.5B repeated PPMI-7's values past 9,600 tokens) would run on until that is spent.
+    /// The answer's limit: half as much again as K categories need, and no more than the
+    /// window leaves after the prompt (vLLM refuses a request whose prompt plus `max_tokens`
+    /// exceeds it). A model that loops runs into it instead of on.
     pub max_tokens: u32,
 }
 
-/// How many of `shown` (best first) fit, with room to list them all again in the answer, in a
-/// context `window` tokens long; with no window known, all of them.
+/// How many of `shown` (best first) fit, with room for the answer, in a context `window`
+/// tokens long; with no window known, all of them.
 pub(super) fn fit_to_window(shown: &[(String, u32)], k: usize, window: Option<u32>) -> WindowFit {
-    let answer_fixed = ANSWER_TOKENS_PER_CATEGORY * k + ANSWER_FIXED_TOKENS;
-    let costs: Vec<(usize, usize)> = shown.iter().map(|(v, n)| value_tokens(v, *n)).collect();
+    let answer = ANSWER_TOKENS_PER_CATEGORY * k + ANSWER_FIXED_TOKENS;
+    let limit = answer + answer / 2;
+    let costs: Vec<usize> = shown.iter().map(|(v, n)| value_tokens(v, *n)).collect();
     let values = match window {
         None => shown.len(),
         Some(w) => {
-            let mut budget = (w as usize).saturating_sub(PROMPT_FIXED_TOKENS + answer_fixed);
+            let mut budget = (w as usize).saturating_sub(PROMPT_FIXED_TOKENS + answer);
             costs
                 .iter()
-                .take_while(|(p, a)| {
-                    let fits = p + a <= budget;
-                    budget = budget.saturating_sub(p + a);
+                .take_while(|&&c| {
+                    let fits = c <= budget;
+                    budget = budget.saturating_sub(c);
                     fits
                 })
                 .count()
         }
     };
-    let answer: usize = answer_fixed + costs[..values].iter().map(|c| c.1).sum::<usize>();
-    let limit = answer + answer / 2;
     let max_tokens = match window {
         None => limit,
         Some(w) => {
-            let prompt = PROMPT_FIXED_TOKENS + costs[..values].iter().map(|c| c.0).sum::<usize>();
+            let prompt = PROMPT_FIXED_TOKENS + costs[..values].iter().sum::<usize>();
             limit.min((w as usize).saturating_sub(prompt)).max(1)
         }
     };
@@ -84,7 +78,7 @@ pub(super) fn failure_hint(e: &crate::llm::LlmError, values: usize) -> String {
         LlmError::Status { status: 400 | 413, .. } => format!(
             " (the prompt listed {values} values, about {} tokens: for a model with a smaller context, set --llm-context \
              to its window or lower --llm-values)",
-            7 * values + 150
+            6 * values + PROMPT_FIXED_TOKENS
         ),
         // The answer is streamed, so the timeout bounds a silence: most likely the prompt's
         // processing, before the first token.
