@@ -91,18 +91,6 @@ pub fn term_weights(
     weights(vocab, query, criterion, n_docs, p, vocab.axis_terms)
 }
 
-/// [`term_weights`] with the vocabulary's rarer terms weighed too, against the same τ (set by
-/// the axis terms): the one-call path shows them to its model.
-pub fn term_weights_with_rare(
-    vocab: &Vocabulary,
-    query: &Array1<f32>,
-    criterion: &str,
-    n_docs: usize,
-    p: &ValuesParams,
-) -> Vec<f32> {
-    weights(vocab, query, criterion, n_docs, p, vocab.len())
-}
-
 /// Weights of the first `scored` terms (the rest get 0); τ from the axis terms' scores.
 fn weights(
     vocab: &Vocabulary,
@@ -636,25 +624,6 @@ mod tests {
         assert_eq!(w[0], 0.0, "the criterion's own word");
         assert_eq!(w[1], 0.0, "orthogonal to the criterion");
         assert!(w[2] > 0.0 && w[3] > 0.0);
-    }
-
-    #[test]
-    fn rarer_terms_are_weighed_only_for_the_one_call_path_and_do_not_move_the_threshold() {
-        let mut v = vocab();
-        v.terms.push("cello".into());
-        v.df.push(1);
-        v.embeddings = ndarray::concatenate![Axis(0), v.embeddings, array![[0.95f32, 0.312]]];
-        let q = Array1::from(vec![1.0f32, 0.0]);
-        let p = ValuesParams::default();
-        let axis_only = term_weights(&v, &q, "instrument", 4, &p);
-        let with_rare = term_weights_with_rare(&v, &q, "instrument", 4, &p);
-        assert_eq!(axis_only.len(), 5);
-        assert_eq!(axis_only[4], 0.0, "the rare term is no axis");
-        assert!(with_rare[4] > 0.0, "but is a value the model may group");
-        assert_eq!(axis_only[..4], with_rare[..4], "τ is set by the axis terms alone");
-        let mut without = vocab();
-        without.axis_terms = 4;
-        assert_eq!(term_weights(&without, &q, "instrument", 4, &p), axis_only[..4]);
     }
 
     #[test]

@@ -21,13 +21,29 @@ pub struct AblationSet {
     pub name: String,
     /// A captions file under the data folder (indexed into the work folder)...
     #[serde(default)]
-    pub file: String,
+    pub file: PathBuf,
+    /// ...or the id and caption columns of a CSV under the data folder, scored by one of its
+    /// label columns...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<super::carry_over::CsvSource>,
     /// ...or an existing index folder: a caption index, or an image index (`clusterby index
     /// IMAGE_DIR`), whose stored labels are the truth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<PathBuf>,
     pub criterion: String,
-    pub k: usize,
+    /// The number of clusters; by default, the number of distinct labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub section: super::carry_over::Section,
+}
+
+/// What `ablate` writes: the carry-over summary over several seeds, and the grid of every
+/// conditioning × method at one seed on the sets written for their criterion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ablation {
+    pub summary: Vec<super::carry_over::SummaryRow>,
+    pub grid: Vec<AblationRow>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,42 +186,61 @@ pub struct AblationConfig {
     pub conditionings: Vec<Conditioning>,
     pub methods: Vec<Method>,
     pub seed: u64,
+    /// Seeds of the carry-over summary.
+    pub seeds: Vec<u64>,
     /// With an endpoint: an LLM-namer row per set, and IC|TC run with this model on sets of
     /// at most `ictc_max_n` captions (answers cached in the set's work folder).
     pub llm: Option<LlmConfig>,
     pub ictc_max_n: usize,
 }
 
-/// Runs the grid; indexes each set once (cached in `work_dir`). Failures of one cell are
-/// recorded in that row, never fatal to the table.
+/// Runs the summary and the grid; indexes each set once (cached in `work_dir`). Failures of one
+/// cell are recorded in that row, never fatal to the table.
 pub fn run(
     sets: &[AblationSet],
     cfg: &AblationConfig,
     encoder: &mut TextEmbedding,
-) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
-    let mut rows = Vec::new();
+) -> Result<Ablation, Box<dyn std::error::Error>> {
+    let (mut summary, mut rows) = (Vec::new(), Vec::new());
     for set in sets {
         if let Some(dir) = set.index.as_ref().filter(|d| crate::store::image_index::is_image_index(d)) {
             rows.extend(image_rows(set, dir, cfg, encoder)?);
             continue;
         }
         let input = cfg.data_dir.join(&set.file);
-        let dir = match &set.index {
-            Some(d) => d.clone(),
-            None => {
-                let dir = cfg.work_dir.join(set.file.trim_end_matches(".jsonl"));
-                let r = crate::store::ingest::index_captions_file(&input, &dir, encoder, true)?;
-                eprintln!("[{}] index: {} rows ({} new, {:.1}s)", set.name, r.total_rows, r.added, r.seconds);
-                dir
+        let (dir, loaded, truth) = match &set.index {
+            Some(d) => {
+                let loaded = Index::open(d)?.load()?;
+                let truth = loaded
+                    .ids
+                    .iter()
+                    .zip(&loaded.labels)
+                    .filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l)))
+                    .collect();
+                (d.clone(), loaded, truth)
             }
+            None => super::carry_over::index_of(
+                &set.name,
+                &set.file,
+                set.csv.as_ref(),
+                &cfg.data_dir,
+                &cfg.work_dir,
+                encoder,
+            )?,
         };
-        let loaded = Index::open(&dir)?.load()?;
-        let truth: HashMap<String, String> =
-            loaded.ids.iter().zip(&loaded.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect();
-        match ictc_row(set, &input) {
-            Ok(row) => rows.push(row),
-            Err(e) => eprintln!("[{}] no IC|TC row: {e}", set.name),
+        let ictc = set
+            .csv
+            .is_none()
+            .then(|| ictc_row(set, &input))
+            .and_then(|r| r.map_err(|e| eprintln!("[{}] no IC|TC row: {e}", set.name)).ok());
+        let mut row = super::carry_over::summary_row(set, &loaded, &dir, &truth, &cfg.seeds, encoder)?;
+        row.ictc_acc = ictc.as_ref().and_then(|r| r.acc);
+        summary.push(row);
+        if set.section != super::carry_over::Section::WrittenForTheCriterion {
+            continue;
         }
+        let Some(k) = set.k else { continue };
+        rows.extend(ictc);
         let client = cfg.llm.clone().map(LlmClient::new).transpose()?;
         let n = loaded.ids.len();
         if let Some(client) = client.as_ref().filter(|_| n <= cfg.ictc_max_n) {
@@ -215,7 +250,7 @@ pub fn run(
             match ictc::run(
                 &loaded.ids,
                 &loaded.captions,
-                &IctcOptions::new(&set.criterion, set.k),
+                &IctcOptions::new(&set.criterion, k),
                 client,
                 &cache,
                 encoder,
@@ -230,12 +265,12 @@ pub fn run(
             rows.push(row);
         }
         if let Some(client) = client.as_ref() {
-            rows.push(one_call_row(set, &loaded, &dir, &truth, cfg, client, encoder));
+            rows.push(one_call_row(set, k, &loaded, &dir, &truth, cfg, client, encoder));
         }
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
                 let opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(set.k))
+                    .with_k(Some(k))
                     .with_method(m)
                     .with_conditioning(c)
                     .with_seed(cfg.seed)
@@ -257,13 +292,15 @@ pub fn run(
             }
         }
     }
-    Ok(rows)
+    Ok(Ablation { summary, grid: rows })
 }
 
 /// The one-call query's row: the LLM groups the mined values into K named categories (kept if
 /// the checks pass); the conditioning column says what became of the answer.
+#[allow(clippy::too_many_arguments)]
 fn one_call_row(
     set: &AblationSet,
+    k: usize,
     loaded: &crate::store::caption_index::LoadedIndex,
     dir: &Path,
     truth: &HashMap<String, String>,
@@ -272,7 +309,7 @@ fn one_call_row(
     encoder: &mut TextEmbedding,
 ) -> AblationRow {
     let opts = QueryOptions::new(&set.criterion)
-        .with_k(Some(set.k))
+        .with_k(Some(k))
         .with_strategy(Strategy::OneCall)
         .with_seed(cfg.seed)
         .with_cache_dir(dir);
@@ -326,12 +363,13 @@ fn image_rows(
     let spaces: &[Space] =
         if cap_enc.is_some() { &[Space::Image, Space::Caption, Space::Both] } else { &[Space::Image] };
     let n = idx.images.ids.len();
+    let k = set.k.unwrap_or_else(|| truth.values().collect::<std::collections::HashSet<_>>().len());
     let mut rows = Vec::new();
     for &space in spaces {
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
                 let opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(set.k))
+                    .with_k(Some(k))
                     .with_method(m)
                     .with_conditioning(c)
                     .with_seed(cfg.seed)

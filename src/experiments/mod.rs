@@ -2,5 +2,6 @@
 //! table, and the built-in demo.
 
 pub mod ablation;
+pub mod carry_over;
 pub mod demo;
 pub mod ictc;
