@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sweeps the caption weight A of `values` conditioning (fixed values and `auto`) over the caption
 # sets and prints a Markdown table of Hungarian ACC, with the A that `auto` measured.
-# Needs the indexes that `clusterby ablate --data ../shared/data/captions` caches in
+# Needs the indexes that `clusterby ablate --data ../shared/data` caches in
 # target/ablation/. Usage: bash notebooks/caption_weight_sweep.sh [SEED]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +17,11 @@ for s in "ppmi2|musical instrument|2" "ppmi7|musical instrument|7" "stl10|object
   IFS='|' read -r set crit k <<< "$s"
   printf '| %s (%s, %s) |' "$set" "$crit" "$k"
   for a in "${weights[@]}"; do
-    "$bin" cluster "target/ablation/$set" --by "$crit" -k "$k" --seed "$seed" --caption-weight "$a" \
+    "$bin" cluster "target/ablation/captions/$set" --by "$crit" -k "$k" --seed "$seed" --caption-weight "$a" \
       --json "$tmp/r.json" > /dev/null 2>&1
-    acc=$("$bin" eval "$tmp/r.json" --labels "target/ablation/$set" | awk '{print $2}')
+    acc=$("$bin" eval "$tmp/r.json" --labels "target/ablation/captions/$set" | awk '{print $2}')
     printf ' %s |' "$acc"
   done
-  measured=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(next((n.split()[2] for n in d['notes'] if n.startswith('caption weight')), '-'))" "$tmp/r.json")
+  measured=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(round(d['diagnostics']['conditioning']['caption_weight'], 2))" "$tmp/r.json")
   printf ' %s |\n' "$measured"
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in LLM for experiments: an OpenAI-compatible chat endpoint on 127.0.0.1:PORT that
-answers every request with {"names": [NAMES...]}. Used by names_oracle.sh to measure the
-one-call `--conditioning names` path with a perfect answer (the true class names) and with a
-poor one, independently of any model. Usage: fixed_answer_llm.py PORT NAME [NAME ...]
+answers every request with {"names": [NAMES...]}. Used by namer_oracle.sh to measure the LLM
+namer's check with a perfect answer (the true class names) and with a poor one, independently
+of any model. Usage: fixed_answer_llm.py PORT NAME [NAME ...]
 """
 import json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer

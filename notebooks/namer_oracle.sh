@@ -2,7 +2,7 @@
 # `--namer llm` with a fixed LLM answer: each cluster's majority true class, in cluster order
 # (what a strong model would answer). Shows whether such names pass the check that names must
 # identify their clusters. The class names come from the data's labels, here in the experiment,
-# never in clusterby. Needs the indexes cached by `clusterby ablate --data ../shared/data/captions`
+# never in clusterby. Needs the indexes cached by `clusterby ablate --data ../shared/data`
 # in target/ablation/. Usage: bash notebooks/namer_oracle.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ echo "| set | answer (cluster order) | namer used | notes |"
 echo "|---|---|---|---|"
 for s in "ppmi2:musical instrument:2" "ppmi7:musical instrument:7" "stl10:object:10" "cifar10:object:10"; do
   IFS=: read -r set crit k <<< "$s"
-  "$bin" cluster "target/ablation/$set" --by "$crit" -k "$k" --json "$tmp/plain.json" > /dev/null 2>&1
+  "$bin" cluster "target/ablation/captions/$set" --by "$crit" -k "$k" --json "$tmp/plain.json" > /dev/null 2>&1
   names=$(python3 - "../shared/data/captions/$set.jsonl" "$tmp/plain.json" <<'PY'
 import collections, json, sys
 label = {}
@@ -39,7 +39,7 @@ PY
     if [ "$variant" = true ]; then given=("${answer[@]}"); else given=("${shifted[@]}"); fi
     python3 notebooks/fixed_answer_llm.py "$port" "${given[@]}" & pid=$!
     sleep 0.5
-    "$bin" cluster "target/ablation/$set" --by "$crit" -k "$k" --namer llm \
+    "$bin" cluster "target/ablation/captions/$set" --by "$crit" -k "$k" --namer llm \
       --llm-base-url "http://127.0.0.1:$port/v1" --llm-model fixed --json "$tmp/r.json" > /dev/null 2>&1
     kill "$pid"; wait "$pid" 2> /dev/null || true
     python3 - "$set" "$tmp/r.json" "$variant: $(IFS=,; echo "${given[*]}")" <<'PY'

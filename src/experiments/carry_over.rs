@@ -72,6 +72,9 @@ pub struct SummaryRow {
     pub ictc_acc: Option<f64>,
 }
 
+/// An index folder, its rows, and the truth by id.
+pub type LabelledIndex = (PathBuf, LoadedIndex, HashMap<String, String>);
+
 /// A set's index folder and its truth by id: a captions file indexed as it is, or a CSV's id
 /// and caption columns indexed once for all its label columns.
 pub fn index_of(
@@ -81,7 +84,7 @@ pub fn index_of(
     data_dir: &Path,
     work_dir: &Path,
     encoder: &mut TextEmbedding,
-) -> Result<(PathBuf, LoadedIndex, HashMap<String, String>), Box<dyn std::error::Error>> {
+) -> Result<LabelledIndex, Box<dyn std::error::Error>> {
     let (dir, input) = match csv {
         None => (work_dir.join(file.with_extension("")), data_dir.join(file)),
         Some(c) => {
@@ -96,7 +99,7 @@ pub fn index_of(
     let loaded = Index::open(&dir)?.load()?;
     let truth = match csv {
         None => loaded.ids.iter().zip(&loaded.labels).filter_map(|(i, l)| l.clone().map(|l| (i.clone(), l))).collect(),
-        Some(c) => eval::load_labels_file(&data_dir.join(&c.path), Some(&c.label))?,
+        Some(c) => eval::load_labels_file(data_dir.join(&c.path), Some(&c.label))?,
     };
     Ok((dir, loaded, truth))
 }

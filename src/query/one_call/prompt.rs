@@ -50,15 +50,16 @@ pub(super) fn schema(k: usize) -> serde_json::Value {
     })
 }
 
-/// The words to list: the criterion's kinds first (heaviest first), then the other relevant
-/// terms by weight × √(caption count), up to `n` in all; axis terms only, so that every word
-/// listed is common enough to matter.
+/// The words to list: the criterion's kinds first, then the other relevant terms, each by
+/// caption count (a small model copies its examples from the front of the list, and the
+/// commonest kinds matter most), up to `n` in all; axis terms only.
 pub(super) fn prompt_terms(vocab: &Vocabulary, kinds: &[usize], w: &[f32], n: usize) -> Vec<usize> {
+    let by_count = |v: &mut Vec<usize>| v.sort_by(|&a, &b| vocab.df[b].cmp(&vocab.df[a]).then(a.cmp(&b)));
     let mut idx: Vec<usize> = kinds.to_vec();
+    by_count(&mut idx);
     let mut rest: Vec<usize> =
         (0..vocab.axis_terms.min(w.len())).filter(|&i| w[i] > 0.0 && !kinds.contains(&i)).collect();
-    let mass = |i: usize| w[i] * (vocab.df[i] as f32).sqrt();
-    rest.sort_by(|&a, &b| mass(b).total_cmp(&mass(a)).then(a.cmp(&b)));
+    by_count(&mut rest);
     idx.extend(rest);
     idx.truncate(n);
     idx
