@@ -486,7 +486,8 @@ pub fn ablate(ctx: &Context, a: AblateArgs<'_>) -> CliResult {
          ## The default query against plain k-means (seeds {})\n\n\
          Hungarian ACC and NMI, mean ± standard deviation over the seeds; the default is `--by` and `-k` only \
          (values conditioning, k-means, zero LLM calls); plain is k-means on the caption embeddings \
-         (`--conditioning none`); IC\\|TC ACC is its published GPT-4 answers scored on the same rows.\n\n{}\
+         (`--conditioning none`); IC\\|TC ACC is its published GPT-4 answers scored on the same rows (on Stanford-40, \
+         answers made from other, action-prompted captions of the same images).\n\n{}\
          ## Every conditioning × method (seed {})\n\n{}",
         data_dir.display(),
         work_dir.display(),
