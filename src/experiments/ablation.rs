@@ -269,12 +269,7 @@ pub fn run(
         }
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(k))
-                    .with_method(m)
-                    .with_conditioning(c)
-                    .with_seed(cfg.seed)
-                    .with_cache_dir(&dir);
+                let opts = cell_options(set, k, c, m, cfg.seed, &dir);
                 let default = c == Conditioning::default() && m == Method::KMeans;
                 let namers: &[NamerKind] = match (&client, default) {
                     (Some(_), true) => &[NamerKind::Keywords, NamerKind::Llm],
@@ -293,6 +288,16 @@ pub fn run(
         }
     }
     Ok(Ablation { summary, grid: rows })
+}
+
+/// The query of one grid cell.
+fn cell_options(set: &AblationSet, k: usize, c: Conditioning, m: Method, seed: u64, dir: &Path) -> QueryOptions {
+    QueryOptions::new(&set.criterion)
+        .with_k(Some(k))
+        .with_method(m)
+        .with_conditioning(c)
+        .with_seed(seed)
+        .with_cache_dir(dir)
 }
 
 /// The one-call query's row: the LLM groups the mined values into K named categories (kept if
@@ -368,12 +373,7 @@ fn image_rows(
     for &space in spaces {
         for &c in &cfg.conditionings {
             for &m in &cfg.methods {
-                let opts = QueryOptions::new(&set.criterion)
-                    .with_k(Some(k))
-                    .with_method(m)
-                    .with_conditioning(c)
-                    .with_seed(cfg.seed)
-                    .with_cache_dir(dir);
+                let opts = cell_options(set, k, c, m, cfg.seed, dir);
                 let mut row =
                     AblationRow::new(set, &format!("clusterby ({})", idx.descriptor.clip_model), "", m.as_str(), n);
                 match image_query::run(&idx, space, &mut clip_text, cap_enc.as_mut(), &opts, None) {
