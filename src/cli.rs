@@ -51,7 +51,14 @@ pub fn models_list() -> CliResult {
 
 pub fn models_pull(name: &str) -> CliResult {
     let m: ModelName = name.parse()?;
-    let dir = models::pull(m, &crate::models::hub::HubOptions::from_env())?;
+    let opts = crate::models::hub::HubOptions::from_env();
+    let (dir, report) = models::pull(m, &opts)?;
+    if let (false, Some(cache)) = (report.from_hf_cache.is_empty(), opts.hf_cache()) {
+        eprintln!("copied from the Hugging Face cache {}: {}", cache.display(), report.from_hf_cache.join(", "));
+    }
+    if !report.downloaded.is_empty() {
+        eprintln!("downloaded: {} ({} bytes)", report.downloaded.join(", "), report.bytes_downloaded);
+    }
     println!("{}", dir.display());
     Ok(())
 }

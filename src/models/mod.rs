@@ -50,8 +50,12 @@ pub fn installed_dir(name: ModelName) -> Result<PathBuf, ModelError> {
     Ok(dir)
 }
 
-/// Downloads a catalogue model's files from the Hugging Face hub into the cache (or checks them).
-pub fn pull(name: ModelName, opts: &crate::models::hub::HubOptions) -> Result<PathBuf, ModelError> {
+/// Downloads a catalogue model's files from the Hugging Face hub into the cache (or checks them,
+/// or copies them from the hub clients' own cache); returns the folder and what was done.
+pub fn pull(
+    name: ModelName,
+    opts: &crate::models::hub::HubOptions,
+) -> Result<(PathBuf, crate::models::hub::DownloadReport), ModelError> {
     let info = name.info();
     let dir = model_dir(name);
     let files: Vec<crate::models::hub::HubFile> = info
@@ -65,8 +69,8 @@ pub fn pull(name: ModelName, opts: &crate::models::hub::HubOptions) -> Result<Pa
             sha256: None,
         })
         .collect();
-    crate::models::hub::download_files(&files, &dir, info.name, opts)?;
-    Ok(dir)
+    let report = crate::models::hub::download_files(&files, &dir, info.name, opts)?;
+    Ok((dir, report))
 }
 
 /// Re-hashes an installed model's files against its manifest (`clusterby-model.json`).

@@ -10,6 +10,8 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod hf_cache;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -80,6 +82,7 @@ pub struct HubOptions {
     retries: u32,
     backoff: Duration,
     progress: bool,
+    hf_cache: Option<PathBuf>,
 }
 
 impl Default for HubOptions {
@@ -92,6 +95,7 @@ impl Default for HubOptions {
             retries: 5,
             backoff: Duration::from_secs(1),
             progress: true,
+            hf_cache: None,
         }
     }
 }
@@ -107,12 +111,14 @@ impl fmt::Debug for HubOptions {
             .field("retries", &self.retries)
             .field("backoff", &self.backoff)
             .field("progress", &self.progress)
+            .field("hf_cache", &self.hf_cache)
             .finish()
     }
 }
 
 impl HubOptions {
-    /// Reads `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE` and `CLUSTERBY_OFFLINE`.
+    /// Reads `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE` and `CLUSTERBY_OFFLINE`, and reuses the
+    /// Hugging Face cache at `HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub` (as the hub clients do).
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -128,6 +134,7 @@ impl HubOptions {
             get(k).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         };
         o.offline = truthy("HF_HUB_OFFLINE") || truthy("CLUSTERBY_OFFLINE");
+        o.hf_cache = hf_cache::default_dir(&get);
         o
     }
 
@@ -166,6 +173,20 @@ impl HubOptions {
         self
     }
 
+    /// A Hugging Face cache folder to take files from before downloading them (`None`: never).
+    /// A cached file is used only when its sha256 matches the pinned or recorded hash, or, with
+    /// neither, the hash its blob is named by.
+    ///
+    /// ```
+    /// use clusterby::models::hub::HubOptions;
+    /// let opts = HubOptions::default().with_hf_cache(Some("/data/hf/hub".into()));
+    /// assert_eq!(opts.hf_cache(), Some(std::path::Path::new("/data/hf/hub")));
+    /// ```
+    pub fn with_hf_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.hf_cache = dir;
+        self
+    }
+
     /// Show a progress bar (only ever drawn when stderr is a terminal).
     pub fn with_progress(mut self, progress: bool) -> Self {
         self.progress = progress;
@@ -190,6 +211,9 @@ impl HubOptions {
     pub fn progress(&self) -> bool {
         self.progress
     }
+    pub fn hf_cache(&self) -> Option<&Path> {
+        self.hf_cache.as_deref()
+    }
 }
 
 /// What [`download_files`] did.
@@ -199,6 +223,8 @@ pub struct DownloadReport {
     pub downloaded: Vec<String>,
     /// Local names already present with the expected hash.
     pub skipped: Vec<String>,
+    /// Local names copied from the Hugging Face cache instead of downloaded.
+    pub from_hf_cache: Vec<String>,
     /// Bytes received over the network (resumed parts counted once).
     pub bytes_downloaded: u64,
     /// Local name → sha256 of every requested file.
@@ -283,7 +309,22 @@ pub fn download_files(
         let expected =
             f.sha256.as_ref().map(|s| s.to_ascii_lowercase()).or_else(|| recorded.get(&f.local_name).cloned());
 
-        match check_present(&path, expected.as_deref(), opts, &url) {
+        let first = check_present(&path, expected.as_deref(), opts, &url);
+        let present = match first {
+            Ok(None) | Err(HubError::OfflineMissing { .. } | HubError::OfflineCorrupt { .. }) => {
+                match reuse_cached(opts, f, &path, expected.as_deref()) {
+                    Ok(Some(sha)) => {
+                        report.from_hf_cache.push(f.local_name.clone());
+                        report.sha256.insert(f.local_name.clone(), sha);
+                        continue;
+                    }
+                    Ok(None) => first,
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        match present {
             Ok(Some(sha)) => {
                 report.skipped.push(f.local_name.clone());
                 report.sha256.insert(f.local_name.clone(), sha);
@@ -356,6 +397,19 @@ pub fn verify_dir(dest_dir: &Path) -> Result<(), HubError> {
         }
     }
     Ok(())
+}
+
+/// Copies `f` from the Hugging Face cache when it is there and verifies; `Ok(None)` otherwise.
+fn reuse_cached(
+    opts: &HubOptions,
+    f: &HubFile,
+    path: &Path,
+    expected: Option<&str>,
+) -> Result<Option<String>, HubError> {
+    let Some(cached) = opts.hf_cache.as_deref().and_then(|dir| hf_cache::find(dir, f)) else {
+        return Ok(None);
+    };
+    hf_cache::copy_verified(&cached, path, expected).map_err(io_err(path))
 }
 
 /// `Ok(Some(sha))`: keep the file on disk; `Ok(None)`: it must be downloaded.
@@ -840,593 +894,4 @@ fn join_url(base: &str, location: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-    use std::io::{BufRead, BufReader};
-    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::thread::JoinHandle;
-
-    const TOKEN: &str = "hf_TopSecret0123456789";
-
-    /// How the test server answers one path.
-    #[derive(Clone, Default)]
-    struct Route {
-        body: Vec<u8>,
-        linked_etag: Option<String>,
-        etag: Option<String>,
-        /// Always answer with this status and an empty body.
-        status: Option<u16>,
-        /// Answer 500 this many times before serving.
-        fail_first: usize,
-        /// The first full response announces the whole length but stops after this many bytes.
-        truncate_first_at: Option<usize>,
-        /// Answer 302 to this Location (headers above still sent on the 302).
-        redirect_to: Option<String>,
-        /// Ignore Range headers (answer 200 with the whole body).
-        no_ranges: bool,
-    }
-
-    #[derive(Clone, Debug)]
-    struct Seen {
-        path: String,
-        range: Option<String>,
-        auth: Option<String>,
-    }
-
-    #[derive(Default)]
-    struct State {
-        routes: HashMap<String, Route>,
-        seen: Vec<Seen>,
-    }
-
-    /// Minimal HTTP/1.1 server on 127.0.0.1, one connection at a time, `Connection: close`.
-    struct Server {
-        addr: SocketAddr,
-        state: Arc<Mutex<State>>,
-        stop: Arc<AtomicBool>,
-        handle: Option<JoinHandle<()>>,
-    }
-
-    impl Server {
-        fn start() -> Server {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let state = Arc::new(Mutex::new(State::default()));
-            let stop = Arc::new(AtomicBool::new(false));
-            let (st, sp) = (state.clone(), stop.clone());
-            let handle = std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if sp.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(c) = conn {
-                        let _ = serve(c, &st);
-                    }
-                }
-            });
-            Server { addr, state, stop, handle: Some(handle) }
-        }
-        fn url(&self) -> String {
-            format!("http://{}", self.addr)
-        }
-        fn route(&self, path: &str, r: Route) {
-            self.state.lock().unwrap().routes.insert(path.to_string(), r);
-        }
-        fn seen(&self) -> Vec<Seen> {
-            self.state.lock().unwrap().seen.clone()
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-            // Wake the blocking accept so the thread sees the flag.
-            let _ = TcpStream::connect(self.addr);
-            if let Some(h) = self.handle.take() {
-                let _ = h.join();
-            }
-        }
-    }
-
-    fn serve(c: TcpStream, state: &Mutex<State>) -> io::Result<()> {
-        c.set_read_timeout(Some(Duration::from_secs(5)))?;
-        c.set_write_timeout(Some(Duration::from_secs(5)))?;
-        let mut reader = BufReader::new(c.try_clone()?);
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let (mut range, mut auth) = (None, None);
-        for _ in 0..100 {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.trim_end().split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "range" => range = Some(v.trim().to_string()),
-                    "authorization" => auth = Some(v.trim().to_string()),
-                    _ => {}
-                }
-            }
-        }
-
-        let mut st = state.lock().unwrap();
-        st.seen.push(Seen { path: path.clone(), range: range.clone(), auth });
-        let Some(r) = st.routes.get_mut(&path) else {
-            drop(st);
-            return respond(c, 404, &[], &[], 0);
-        };
-        let mut headers = Vec::new();
-        if let Some(e) = &r.linked_etag {
-            headers.push(("X-Linked-Etag".to_string(), e.clone()));
-        }
-        if let Some(e) = &r.etag {
-            headers.push(("ETag".to_string(), e.clone()));
-        }
-        if let Some(s) = r.status {
-            drop(st);
-            return respond(c, s, &headers, &[], 0);
-        }
-        if r.fail_first > 0 {
-            r.fail_first -= 1;
-            drop(st);
-            return respond(c, 500, &[], &[], 0);
-        }
-        if let Some(to) = r.redirect_to.clone() {
-            headers.push(("Location".to_string(), to));
-            drop(st);
-            return respond(c, 302, &headers, &[], 0);
-        }
-        let body = r.body.clone();
-        let start = range
-            .as_deref()
-            .filter(|_| !r.no_ranges)
-            .and_then(|v| v.strip_prefix("bytes="))
-            .and_then(|v| v.strip_suffix('-'))
-            .and_then(|v| v.parse::<usize>().ok());
-        let truncate = if start.is_none() { r.truncate_first_at.take() } else { None };
-        drop(st);
-        match start {
-            Some(s) if s >= body.len() => {
-                headers.push(("Content-Range".into(), format!("bytes */{}", body.len())));
-                respond(c, 416, &headers, &[], 0)
-            }
-            Some(s) => {
-                headers.push(("Content-Range".into(), format!("bytes {}-{}/{}", s, body.len() - 1, body.len())));
-                respond(c, 206, &headers, &body[s..], body.len() - s)
-            }
-            None => {
-                let sent = truncate.unwrap_or(body.len()).min(body.len());
-                respond(c, 200, &headers, &body[..sent], body.len())
-            }
-        }
-    }
-
-    fn respond(
-        mut c: TcpStream,
-        status: u16,
-        headers: &[(String, String)],
-        body: &[u8],
-        content_length: usize,
-    ) -> io::Result<()> {
-        let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        c.write_all(head.as_bytes())?;
-        c.write_all(body)?;
-        c.flush()?;
-        c.shutdown(Shutdown::Write)
-    }
-
-    fn data(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
-    fn sha(b: &[u8]) -> String {
-        hex(&Sha256::digest(b))
-    }
-
-    fn opts(s: &Server) -> HubOptions {
-        HubOptions::default()
-            .with_endpoint(format!("{}/", s.url()))
-            .with_progress(false)
-            .with_retries(3)
-            .with_backoff(Duration::from_millis(5))
-            .with_timeout(Duration::from_secs(5))
-    }
-
-    const MODEL: &str = "/org/model/resolve/main/onnx/model.onnx";
-    const TOK: &str = "/org/model/resolve/main/tokenizer.json";
-
-    fn model_file() -> HubFile {
-        HubFile::new("org/model", "main", "onnx/model.onnx", "model.onnx")
-    }
-    fn tok_file() -> HubFile {
-        HubFile::new("org/model", "main", "tokenizer.json", "tokenizer.json")
-    }
-
-    fn leftovers(dir: &Path) -> Vec<String> {
-        fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.'))
-            .collect()
-    }
-
-    #[test]
-    fn downloads_two_files_then_skips_them() {
-        let s = Server::start();
-        let model = data(300_000, 1);
-        let tok = br#"{"tokenizer": true}"#.to_vec();
-        s.route(
-            MODEL,
-            Route { body: model.clone(), linked_etag: Some(format!("\"{}\"", sha(&model))), ..Default::default() },
-        );
-        // Non-LFS file: a git-sha1 ETag that must not be taken for a sha256.
-        s.route(
-            TOK,
-            Route {
-                body: tok.clone(),
-                etag: Some("\"0123456789abcdef0123456789abcdef01234567\"".into()),
-                ..Default::default()
-            },
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let files = [model_file(), tok_file()];
-        let r = download_files(&files, dir.path(), "mini", &opts(&s)).unwrap();
-        assert_eq!(r.downloaded, ["model.onnx", "tokenizer.json"]);
-        assert!(r.skipped.is_empty());
-        assert_eq!(r.bytes_downloaded, (model.len() + tok.len()) as u64);
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), model);
-        assert_eq!(fs::read(dir.path().join("tokenizer.json")).unwrap(), tok);
-        assert!(leftovers(dir.path()).is_empty());
-
-        let m: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join(MANIFEST_NAME)).unwrap()).unwrap();
-        assert_eq!(m["name"], "mini");
-        assert_eq!(m["source"], format!("{}/org/model@main", s.url()));
-        assert_eq!(m["files"]["model.onnx"], sha(&model));
-        assert_eq!(m["files"]["tokenizer.json"], sha(&tok));
-        verify_dir(dir.path()).unwrap();
-        assert_eq!(s.seen().len(), 2);
-
-        let r2 = download_files(&files, dir.path(), "mini", &opts(&s)).unwrap();
-        assert_eq!(r2.skipped, ["model.onnx", "tokenizer.json"]);
-        assert!(r2.downloaded.is_empty());
-        assert_eq!(r2.sha256, r.sha256);
-        assert_eq!(s.seen().len(), 2, "no request when files are present");
-    }
-
-    #[test]
-    fn etag_mismatch_is_an_error_and_leaves_nothing() {
-        let s = Server::start();
-        s.route(
-            MODEL,
-            Route {
-                body: data(50_000, 2),
-                linked_etag: Some(format!("W/\"{}\"", sha(b"something else"))),
-                ..Default::default()
-            },
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let err = download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, HubError::HashMismatch { .. }), "{msg}");
-        assert!(msg.contains("model.onnx"), "{msg}");
-        assert!(msg.contains(&sha(b"something else")), "{msg}");
-        assert!(msg.contains(&sha(&data(50_000, 2))), "{msg}");
-        assert!(!dir.path().join("model.onnx").exists());
-        assert!(leftovers(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn pinned_sha_wins_over_etag() {
-        let s = Server::start();
-        let body = data(10_000, 3);
-        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(b"stale etag")), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        let wrong = model_file().with_sha256(sha(b"other"));
-        let err = download_files(&[wrong], dir.path(), "m", &opts(&s)).unwrap_err();
-        assert!(err.to_string().contains(&sha(b"other")), "{err}");
-        assert!(!dir.path().join("model.onnx").exists());
-        assert!(leftovers(dir.path()).is_empty());
-
-        let right = model_file().with_sha256(sha(&body).to_uppercase());
-        download_files(&[right], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-    }
-
-    #[test]
-    fn retries_500_then_succeeds_and_gives_up_when_bounded() {
-        let s = Server::start();
-        let body = data(20_000, 4);
-        s.route(
-            MODEL,
-            Route { body: body.clone(), linked_etag: Some(sha(&body)), fail_first: 1, ..Default::default() },
-        );
-        let dir = tempfile::tempdir().unwrap();
-        download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(s.seen().len(), 2);
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-
-        s.route(TOK, Route { body: b"x".to_vec(), fail_first: 100, ..Default::default() });
-        let err = download_files(&[tok_file()], dir.path(), "m", &opts(&s).with_retries(2)).unwrap_err();
-        assert!(matches!(err, HubError::Network { attempts: 3, .. }), "{err}");
-        assert!(err.to_string().contains(&format!("{}{TOK}", s.url())), "{err}");
-        assert_eq!(s.seen().len(), 2 + 3);
-    }
-
-    #[test]
-    fn not_found_and_unauthorized_messages() {
-        let s = Server::start();
-        s.route(TOK, Route { status: Some(401), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        let o = opts(&s).with_token(Some(TOKEN.into()));
-
-        let err = download_files(&[model_file()], dir.path(), "m", &o).unwrap_err();
-        assert!(matches!(err, HubError::NotFound { .. }));
-        assert!(err.to_string().contains(&format!("{}{MODEL}", s.url())), "{err}");
-
-        let err = download_files(&[tok_file()], dir.path(), "m", &o).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("gated") && msg.contains("HF_TOKEN"), "{msg}");
-        assert!(!msg.contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
-        // Neither is retried, and the token was sent to the hub itself.
-        let seen = s.seen();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(seen[1].auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
-        assert!(!dir.path().join(MANIFEST_NAME).exists());
-    }
-
-    #[test]
-    fn offline_never_requests() {
-        let s = Server::start();
-        let body = data(5_000, 5);
-        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(&body)), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        let off = opts(&s).with_offline(true);
-
-        let err = download_files(&[model_file()], dir.path(), "m", &off).unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, HubError::OfflineMissing { .. }), "{msg}");
-        assert!(msg.contains("model.onnx") && msg.contains("missing"), "{msg}");
-        assert!(msg.contains("offline") && msg.contains("HF_HUB_OFFLINE"), "{msg}");
-        assert!(s.seen().is_empty());
-
-        download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(s.seen().len(), 1);
-        let r = download_files(&[model_file()], dir.path(), "m", &off).unwrap();
-        assert_eq!(r.skipped, ["model.onnx"]);
-
-        // A present file with no recorded hash is trusted (and recorded) offline.
-        fs::write(dir.path().join("tokenizer.json"), b"{}").unwrap();
-        let r = download_files(&[model_file(), tok_file()], dir.path(), "m", &off).unwrap();
-        assert_eq!(r.skipped.len(), 2);
-        assert_eq!(r.sha256["tokenizer.json"], sha(b"{}"));
-
-        // A present but corrupt file cannot be repaired offline.
-        fs::write(dir.path().join("model.onnx"), b"garbage").unwrap();
-        let err = download_files(&[model_file()], dir.path(), "m", &off).unwrap_err();
-        assert!(matches!(err, HubError::OfflineCorrupt { .. }), "{err}");
-        assert_eq!(s.seen().len(), 1, "offline mode made a request");
-
-        // Online, the corrupt file is replaced.
-        download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-    }
-
-    #[test]
-    fn resumes_after_truncated_body() {
-        let s = Server::start();
-        let body = data(400_000, 6);
-        s.route(
-            MODEL,
-            Route {
-                body: body.clone(),
-                linked_etag: Some(sha(&body)),
-                truncate_first_at: Some(150_000),
-                ..Default::default()
-            },
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let r = download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-        let seen = s.seen();
-        assert_eq!(seen.len(), 2, "{seen:?}");
-        assert_eq!(seen[0].range, None);
-        let resumed_at: u64 =
-            seen[1].range.as_deref().unwrap()["bytes=".len()..].trim_end_matches('-').parse().unwrap();
-        assert!(resumed_at > 0 && resumed_at <= 150_000, "{resumed_at}");
-        assert_eq!(r.bytes_downloaded, body.len() as u64);
-        assert!(leftovers(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn resumes_a_partial_from_an_earlier_run() {
-        let s = Server::start();
-        let body = data(100_000, 7);
-        s.route(MODEL, Route { body: body.clone(), linked_etag: Some(sha(&body)), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        let partial = dir.path().join(".model.onnx.partial");
-        fs::write(&partial, &body[..30_000]).unwrap();
-        let r = download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-        assert_eq!(s.seen()[0].range.as_deref(), Some("bytes=30000-"));
-        assert_eq!(r.bytes_downloaded, 70_000);
-
-        // A stale partial (other content) fails the hash once, then a clean download wins.
-        fs::remove_file(dir.path().join("model.onnx")).unwrap();
-        fs::write(&partial, data(30_000, 99)).unwrap();
-        download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-        let seen = s.seen();
-        assert_eq!(seen.len(), 3);
-        assert_eq!(seen[2].range, None);
-
-        // A server that ignores Range restarts from byte zero.
-        s.route(
-            MODEL,
-            Route { body: body.clone(), linked_etag: Some(sha(&body)), no_ranges: true, ..Default::default() },
-        );
-        fs::remove_file(dir.path().join("model.onnx")).unwrap();
-        fs::write(&partial, &body[..30_000]).unwrap();
-        download_files(&[model_file()], dir.path(), "m", &opts(&s)).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-        assert!(leftovers(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn follows_redirect_and_uses_linked_etag_from_the_redirect() {
-        let hub = Server::start();
-        let cdn = Server::start();
-        let body = data(60_000, 8);
-        // Like the hub: the sha256 is on the 302, the CDN's ETag is an unrelated md5-sized tag.
-        hub.route(
-            MODEL,
-            Route {
-                linked_etag: Some(format!("\"{}\"", sha(&body))),
-                redirect_to: Some(format!("{}/blob/abc?X-Sig=secret", cdn.url())),
-                ..Default::default()
-            },
-        );
-        cdn.route(
-            "/blob/abc?X-Sig=secret",
-            Route {
-                body: body.clone(),
-                etag: Some("\"0123456789abcdef0123456789abcdef\"".into()),
-                ..Default::default()
-            },
-        );
-        // Relative redirect on the hub itself (e.g. a renamed repo).
-        hub.route(
-            TOK,
-            Route { redirect_to: Some("/org/model/resolve/main/tok-new.json".into()), ..Default::default() },
-        );
-        hub.route("/org/model/resolve/main/tok-new.json", Route { body: b"{}".to_vec(), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        let o = opts(&hub).with_token(Some(TOKEN.into()));
-        download_files(&[model_file(), tok_file()], dir.path(), "m", &o).unwrap();
-        assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
-        assert_eq!(fs::read(dir.path().join("tokenizer.json")).unwrap(), b"{}");
-        // The token goes to the hub, never to another origin.
-        assert!(hub.seen().iter().all(|r| r.auth.is_some()));
-        assert_eq!(cdn.seen().len(), 1);
-        assert_eq!(cdn.seen()[0].path, "/blob/abc?X-Sig=secret");
-        assert_eq!(cdn.seen()[0].auth, None);
-
-        // The linked etag still catches a corrupt CDN body.
-        cdn.route("/blob/abc?X-Sig=secret", Route { body: data(60_000, 9), ..Default::default() });
-        let dir2 = tempfile::tempdir().unwrap();
-        let err = download_files(&[model_file()], dir2.path(), "m", &o).unwrap_err();
-        assert!(matches!(err, HubError::HashMismatch { .. }), "{err}");
-    }
-
-    #[test]
-    fn token_is_never_shown() {
-        let o = HubOptions::from_lookup(|k| match k {
-            "HF_TOKEN" => Some(format!(" {TOKEN}\n")),
-            "HF_ENDPOINT" => Some("https://mirror.example/".into()),
-            "CLUSTERBY_OFFLINE" => Some("Yes".into()),
-            _ => None,
-        });
-        assert!(o.has_token() && o.offline());
-        assert_eq!(o.endpoint(), "https://mirror.example");
-        let dbg = format!("{o:?}");
-        assert!(!dbg.contains(TOKEN) && dbg.contains("redacted"), "{dbg}");
-
-        let d = HubOptions::from_lookup(|k| (k == "HF_HUB_OFFLINE").then(|| "0".to_string()));
-        assert_eq!(d.endpoint(), DEFAULT_ENDPOINT);
-        assert!(!d.offline() && !d.has_token());
-
-        let bad = HubOptions::default().with_endpoint("http://127.0.0.1:9").with_token(Some(format!("{TOKEN} x")));
-        let dir = tempfile::tempdir().unwrap();
-        let err = download_files(&[model_file()], dir.path(), "m", &bad).unwrap_err();
-        assert!(matches!(err, HubError::InvalidOptions(_)));
-        assert!(!err.to_string().contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
-    }
-
-    #[test]
-    fn verify_dir_detects_modified_and_missing_files() {
-        let s = Server::start();
-        let body = data(8_000, 10);
-        s.route(MODEL, Route { body: body.clone(), ..Default::default() });
-        s.route(TOK, Route { body: b"{}".to_vec(), ..Default::default() });
-        let dir = tempfile::tempdir().unwrap();
-        download_files(&[model_file(), tok_file()], dir.path(), "m", &opts(&s)).unwrap();
-        verify_dir(dir.path()).unwrap();
-
-        let mut changed = body.clone();
-        changed[100] ^= 1;
-        fs::write(dir.path().join("model.onnx"), &changed).unwrap();
-        let err = verify_dir(dir.path()).unwrap_err();
-        assert!(matches!(err, HubError::HashMismatch { .. }), "{err}");
-        assert!(err.to_string().contains("model.onnx"), "{err}");
-
-        fs::remove_file(dir.path().join("model.onnx")).unwrap();
-        let err = verify_dir(dir.path()).unwrap_err();
-        assert!(matches!(err, HubError::Missing { .. }), "{err}");
-
-        let empty = tempfile::tempdir().unwrap();
-        let err = verify_dir(empty.path()).unwrap_err();
-        assert!(err.to_string().contains(MANIFEST_NAME), "{err}");
-    }
-
-    #[test]
-    fn rejects_bad_specs_without_requests() {
-        let s = Server::start();
-        let dir = tempfile::tempdir().unwrap();
-        let bad = [
-            HubFile::new("org/model", "main", "a.onnx", "../a.onnx"),
-            HubFile::new("org/model", "main", "a.onnx", ".hidden"),
-            HubFile::new("org/model", "main", "a.onnx", MANIFEST_NAME),
-            HubFile::new("org/model", "main", "../a.onnx", "a.onnx"),
-            HubFile::new("", "main", "a.onnx", "a.onnx"),
-            HubFile::new("org/model", "main", "a.onnx", "a.onnx").with_sha256("abc"),
-        ];
-        for f in bad {
-            let err = download_files(std::slice::from_ref(&f), dir.path(), "m", &opts(&s)).unwrap_err();
-            assert!(matches!(err, HubError::InvalidFile { .. }), "{f:?}: {err}");
-        }
-        let dup = [model_file(), model_file()];
-        assert!(download_files(&dup, dir.path(), "m", &opts(&s)).is_err());
-        let err = download_files(&[], dir.path(), "m", &HubOptions::default().with_endpoint("ftp://x")).unwrap_err();
-        assert!(matches!(err, HubError::InvalidOptions(_)));
-        assert!(s.seen().is_empty());
-    }
-
-    #[test]
-    fn url_helpers() {
-        let f = HubFile::new("org/my model", "refs/pr/1", "/onnx/m odel.onnx", "m.onnx");
-        assert_eq!(
-            f.resolve_url("https://hf.co/"),
-            "https://hf.co/org/my%20model/resolve/refs%2Fpr%2F1/onnx/m%20odel.onnx"
-        );
-        assert_eq!(join_url("https://a.b/x/y?q=1", "/z"), "https://a.b/z");
-        assert_eq!(join_url("https://a.b/x/y", "z"), "https://a.b/x/z");
-        assert_eq!(join_url("https://a.b/x/y", "//c.d/e"), "https://c.d/e");
-        assert_eq!(join_url("https://a.b/x", "http://c.d/e"), "http://c.d/e");
-        assert!(same_origin("https://A.b/x", "https://a.b"));
-        assert!(!same_origin("https://a.b:1/x", "https://a.b:2"));
-        assert_eq!(redact_url("https://u:p@h.co/a?sig=1"), "https://h.co/a");
-        let h = sha(b"x");
-        assert_eq!(etag_sha256(&format!("W/\"{}\"", h.to_uppercase())), Some(h));
-        assert_eq!(etag_sha256("\"0123456789abcdef0123456789abcdef\""), None);
-        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, Some(10))));
-        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
-    }
-}
+mod tests;
