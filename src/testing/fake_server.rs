@@ -1,5 +1,6 @@
-//! A small OpenAI-style HTTP server on 127.0.0.1 for fault tests: scripted or computed replies,
-//! delays, raw bodies; records what it was sent and how many requests overlapped.
+//! The one small HTTP server on 127.0.0.1 that every test talks to (OpenAI-style endpoints and
+//! the model hub alike): scripted or computed replies, delays, raw bodies, bodies cut short;
+//! records what it was sent and how many requests overlapped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,12 +14,16 @@ pub struct Request {
     pub path: String,
     pub body: String,
     pub authorization: Option<String>,
+    /// The `Range` header, as sent.
+    pub range: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
-    pub body: String,
+    pub body: Vec<u8>,
+    /// `Content-Length` to announce when it is not the body's: a larger one makes a body cut short.
+    pub announced_len: Option<usize>,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
     /// Sent as a server-sent event stream instead of `body`: each a `data:` line, with `gap`
@@ -44,7 +49,14 @@ impl Reply {
         Self::raw(status, &serde_json::json!({"error": {"message": message}}).to_string())
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO, events: None }
+        Self::bytes(status, body.as_bytes().to_vec())
+    }
+    pub fn bytes(status: u16, body: Vec<u8>) -> Self {
+        Self { status, body, announced_len: None, headers: Vec::new(), delay: Duration::ZERO, events: None }
+    }
+    pub fn with_announced_len(mut self, len: usize) -> Self {
+        self.announced_len = Some(len);
+        self
     }
     /// `content` streamed in `pieces` chat-completion chunks, `gap` apart, then a usage chunk
     /// (`prompt_tokens` + one completion token per piece) and `[DONE]`.
@@ -134,8 +146,14 @@ impl FakeServer {
         Self { addr, shared, stop, handle: Some(handle) }
     }
 
+    /// The OpenAI-style base URL, `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("{}/v1", self.origin())
+    }
+
+    /// `http://127.0.0.1:PORT`, for clients that build their own paths (the model hub).
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -170,7 +188,7 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
         return Ok(());
     }
     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut len, mut authorization) = (0usize, None);
+    let (mut len, mut authorization, mut range) = (0usize, None, None);
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
@@ -180,13 +198,14 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
             match k.trim().to_ascii_lowercase().as_str() {
                 "content-length" => len = v.trim().parse().unwrap_or(0),
                 "authorization" => authorization = Some(v.trim().to_string()),
+                "range" => range = Some(v.trim().to_string()),
                 _ => {}
             }
         }
     }
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let req = Request { path, body: String::from_utf8_lossy(&body).into_owned(), authorization };
+    let req = Request { path, body: String::from_utf8_lossy(&body).into_owned(), authorization, range };
     sh.seen.lock().unwrap().push(req.clone());
     let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -210,13 +229,13 @@ fn serve(c: TcpStream, sh: &Shared) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,
-        reply.body.len()
+        reply.announced_len.unwrap_or(reply.body.len())
     );
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     out.write_all(head.as_bytes())?;
-    out.write_all(reply.body.as_bytes())?;
+    out.write_all(&reply.body)?;
     out.flush()
 }

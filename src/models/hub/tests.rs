@@ -1,14 +1,11 @@
 use super::*;
+use crate::testing::fake_server::{FakeServer, Reply, Request};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 const TOKEN: &str = "hf_TopSecret0123456789";
 
-/// How the test server answers one path.
+/// How the fake hub answers one path.
 #[derive(Clone, Default)]
 struct Route {
     body: Vec<u8>,
@@ -26,160 +23,81 @@ struct Route {
     no_ranges: bool,
 }
 
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    range: Option<String>,
-    auth: Option<String>,
-}
-
-#[derive(Default)]
-struct State {
-    routes: HashMap<String, Route>,
-    seen: Vec<Seen>,
-}
-
-/// Minimal HTTP/1.1 server on 127.0.0.1, one connection at a time, `Connection: close`.
+/// A route table served by the project's one fake server.
 struct Server {
-    addr: SocketAddr,
-    state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    fake: FakeServer,
+    routes: Arc<Mutex<HashMap<String, Route>>>,
 }
 
 impl Server {
     fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        let handle = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(c) = conn {
-                    let _ = serve(c, &st);
-                }
-            }
-        });
-        Server { addr, state, stop, handle: Some(handle) }
+        let routes = Arc::new(Mutex::new(HashMap::new()));
+        let table = routes.clone();
+        let fake = FakeServer::with_handler(move |req| answer(&mut table.lock().unwrap(), req));
+        Server { fake, routes }
     }
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.fake.origin()
     }
     fn route(&self, path: &str, r: Route) {
-        self.state.lock().unwrap().routes.insert(path.to_string(), r);
+        self.routes.lock().unwrap().insert(path.to_string(), r);
     }
-    fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so the thread sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    fn seen(&self) -> Vec<Request> {
+        self.fake.requests()
     }
 }
 
-fn serve(c: TcpStream, state: &Mutex<State>) -> io::Result<()> {
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
-    c.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(c.try_clone()?);
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(());
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut range, mut auth) = (None, None);
-    for _ in 0..100 {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "range" => range = Some(v.trim().to_string()),
-                "authorization" => auth = Some(v.trim().to_string()),
-                _ => {}
-            }
-        }
-    }
-
-    let mut st = state.lock().unwrap();
-    st.seen.push(Seen { path: path.clone(), range: range.clone(), auth });
-    let Some(r) = st.routes.get_mut(&path) else {
-        drop(st);
-        return respond(c, 404, &[], &[], 0);
+fn answer(routes: &mut HashMap<String, Route>, req: &Request) -> Reply {
+    let Some(r) = routes.get_mut(&req.path) else {
+        return Reply::bytes(404, Vec::new());
     };
     let mut headers = Vec::new();
     if let Some(e) = &r.linked_etag {
-        headers.push(("X-Linked-Etag".to_string(), e.clone()));
+        headers.push(("X-Linked-Etag", e.clone()));
     }
     if let Some(e) = &r.etag {
-        headers.push(("ETag".to_string(), e.clone()));
+        headers.push(("ETag", e.clone()));
     }
-    if let Some(s) = r.status {
-        drop(st);
-        return respond(c, s, &headers, &[], 0);
+    let with_headers = |mut reply: Reply, headers: &[(&str, String)]| {
+        for (k, v) in headers {
+            reply = reply.with_header(k, v);
+        }
+        reply
+    };
+    if let Some(status) = r.status {
+        return with_headers(Reply::bytes(status, Vec::new()), &headers);
     }
     if r.fail_first > 0 {
         r.fail_first -= 1;
-        drop(st);
-        return respond(c, 500, &[], &[], 0);
+        return Reply::bytes(500, Vec::new());
     }
     if let Some(to) = r.redirect_to.clone() {
-        headers.push(("Location".to_string(), to));
-        drop(st);
-        return respond(c, 302, &headers, &[], 0);
+        headers.push(("Location", to));
+        return with_headers(Reply::bytes(302, Vec::new()), &headers);
     }
-    let body = r.body.clone();
-    let start = range
+    let body = &r.body;
+    let start = req
+        .range
         .as_deref()
         .filter(|_| !r.no_ranges)
         .and_then(|v| v.strip_prefix("bytes="))
         .and_then(|v| v.strip_suffix('-'))
         .and_then(|v| v.parse::<usize>().ok());
-    let truncate = if start.is_none() { r.truncate_first_at.take() } else { None };
-    drop(st);
-    match start {
+    let reply = match start {
         Some(s) if s >= body.len() => {
-            headers.push(("Content-Range".into(), format!("bytes */{}", body.len())));
-            respond(c, 416, &headers, &[], 0)
+            headers.push(("Content-Range", format!("bytes */{}", body.len())));
+            Reply::bytes(416, Vec::new())
         }
         Some(s) => {
-            headers.push(("Content-Range".into(), format!("bytes {}-{}/{}", s, body.len() - 1, body.len())));
-            respond(c, 206, &headers, &body[s..], body.len() - s)
+            headers.push(("Content-Range", format!("bytes {}-{}/{}", s, body.len() - 1, body.len())));
+            Reply::bytes(206, body[s..].to_vec())
         }
-        None => {
-            let sent = truncate.unwrap_or(body.len()).min(body.len());
-            respond(c, 200, &headers, &body[..sent], body.len())
-        }
-    }
-}
-
-fn respond(
-    mut c: TcpStream,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-    content_length: usize,
-) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    c.write_all(head.as_bytes())?;
-    c.write_all(body)?;
-    c.flush()?;
-    c.shutdown(Shutdown::Write)
+        None => match r.truncate_first_at.take() {
+            Some(cut) => Reply::bytes(200, body[..cut.min(body.len())].to_vec()).with_announced_len(body.len()),
+            None => Reply::bytes(200, body.clone()),
+        },
+    };
+    with_headers(reply, &headers)
 }
 
 fn data(n: usize, seed: u64) -> Vec<u8> {
@@ -343,7 +261,7 @@ fn not_found_and_unauthorized_messages() {
     // Neither is retried, and the token was sent to the hub itself.
     let seen = s.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(seen[1].authorization.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
     assert!(!dir.path().join(MANIFEST_NAME).exists());
 }
 
@@ -467,10 +385,10 @@ fn follows_redirect_and_uses_linked_etag_from_the_redirect() {
     assert_eq!(fs::read(dir.path().join("model.onnx")).unwrap(), body);
     assert_eq!(fs::read(dir.path().join("tokenizer.json")).unwrap(), b"{}");
     // The token goes to the hub, never to another origin.
-    assert!(hub.seen().iter().all(|r| r.auth.is_some()));
+    assert!(hub.seen().iter().all(|r| r.authorization.is_some()));
     assert_eq!(cdn.seen().len(), 1);
     assert_eq!(cdn.seen()[0].path, "/blob/abc?X-Sig=secret");
-    assert_eq!(cdn.seen()[0].auth, None);
+    assert_eq!(cdn.seen()[0].authorization, None);
 
     // The linked etag still catches a corrupt CDN body.
     cdn.route("/blob/abc?X-Sig=secret", Route { body: data(60_000, 9), ..Default::default() });
@@ -657,7 +575,7 @@ fn a_pinned_hash_decides_over_the_cache_and_a_pinned_commit_is_found_without_a_r
     let pinned_path = format!("/org/model/resolve/{COMMIT}/onnx/model.onnx");
     s.route(&pinned_path, Route { body: good.clone(), linked_etag: Some(sha(&good)), ..Default::default() });
     let other = tempfile::tempdir().unwrap();
-    let r = download_files(&[at_commit.clone()], other.path(), "m", &o).unwrap();
+    let r = download_files(std::slice::from_ref(&at_commit), other.path(), "m", &o).unwrap();
     assert_eq!(r.from_hf_cache, ["model.onnx"]);
     assert_eq!(fs::read(other.path().join("model.onnx")).unwrap(), stale);
 
