@@ -304,45 +304,22 @@ pub fn download_files(
         if !sources.contains(&source) {
             sources.push(source);
         }
-        let path = dest_dir.join(&f.local_name);
-        let url = f.resolve_url(&opts.endpoint);
         let expected =
             f.sha256.as_ref().map(|s| s.to_ascii_lowercase()).or_else(|| recorded.get(&f.local_name).cloned());
-
-        let first = check_present(&path, expected.as_deref(), opts, &url);
-        let present = match first {
-            Ok(None) | Err(HubError::OfflineMissing { .. } | HubError::OfflineCorrupt { .. }) => {
-                match reuse_cached(opts, f, &path, expected.as_deref()) {
-                    Ok(Some(sha)) => {
-                        report.from_hf_cache.push(f.local_name.clone());
-                        report.sha256.insert(f.local_name.clone(), sha);
-                        continue;
-                    }
-                    Ok(None) => first,
-                    Err(e) => Err(e),
-                }
+        let name = f.local_name.clone();
+        match ensure_file(f, dest_dir, expected.as_deref(), opts, &mut agent) {
+            Ok(Got::Present(sha)) => {
+                report.skipped.push(name.clone());
+                report.sha256.insert(name, sha);
             }
-            other => other,
-        };
-        match present {
-            Ok(Some(sha)) => {
-                report.skipped.push(f.local_name.clone());
-                report.sha256.insert(f.local_name.clone(), sha);
-                continue;
+            Ok(Got::FromHfCache(sha)) => {
+                report.from_hf_cache.push(name.clone());
+                report.sha256.insert(name, sha);
             }
-            Ok(None) => {}
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-
-        let agent = agent.get_or_insert_with(|| make_agent(opts));
-        match fetch_file(agent, f, &url, dest_dir, &path, opts) {
-            Ok((sha, bytes)) => {
-                report.downloaded.push(f.local_name.clone());
+            Ok(Got::Downloaded(sha, bytes)) => {
+                report.downloaded.push(name.clone());
                 report.bytes_downloaded += bytes;
-                report.sha256.insert(f.local_name.clone(), sha);
+                report.sha256.insert(name, sha);
             }
             Err(e) => {
                 result = Err(e);
@@ -397,6 +374,42 @@ pub fn verify_dir(dest_dir: &Path) -> Result<(), HubError> {
         }
     }
     Ok(())
+}
+
+/// Where a verified file came from, with its sha256.
+enum Got {
+    Present(String),
+    FromHfCache(String),
+    Downloaded(String, u64),
+}
+
+/// One file: kept when present and right, else copied from the Hugging Face cache, else
+/// downloaded (the agent made on the first download).
+fn ensure_file(
+    f: &HubFile,
+    dest_dir: &Path,
+    expected: Option<&str>,
+    opts: &HubOptions,
+    agent: &mut Option<ureq::Agent>,
+) -> Result<Got, HubError> {
+    let path = dest_dir.join(&f.local_name);
+    let url = f.resolve_url(&opts.endpoint);
+    let first = check_present(&path, expected, opts, &url);
+    let present = match first {
+        Ok(None) | Err(HubError::OfflineMissing { .. } | HubError::OfflineCorrupt { .. }) => {
+            match reuse_cached(opts, f, &path, expected)? {
+                Some(sha) => return Ok(Got::FromHfCache(sha)),
+                None => first?,
+            }
+        }
+        other => other?,
+    };
+    if let Some(sha) = present {
+        return Ok(Got::Present(sha));
+    }
+    let agent = agent.get_or_insert_with(|| make_agent(opts));
+    let (sha, bytes) = fetch_file(agent, f, &url, dest_dir, &path, opts)?;
+    Ok(Got::Downloaded(sha, bytes))
 }
 
 /// Copies `f` from the Hugging Face cache when it is there and verifies; `Ok(None)` otherwise.
