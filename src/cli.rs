@@ -395,30 +395,73 @@ pub fn read_result(path: &Path) -> Result<ClusterResult, Box<dyn std::error::Err
     Ok(ClusterResult::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
-pub fn eval(result: &Path, labels: &Path, column: Option<&str>, json: Option<&Path>) -> CliResult {
-    let r = read_result(result)?;
-    let truth = match load_label_table(labels, column, &r)? {
+/// What `eval --json` writes: the scores, and with `--names` the names' quality.
+#[derive(serde::Serialize)]
+struct EvalReport {
+    #[serde(flatten)]
+    scores: crate::eval::Scores,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    names: Option<crate::eval::NameQuality>,
+}
+
+pub fn eval(ctx: &Context, args: EvalArgs<'_>) -> CliResult {
+    let r = read_result(args.result)?;
+    let truth = match load_label_table(args.labels, args.column, &r)? {
         Some(t) => t,
-        None => load_labels(labels, column)?,
+        None => load_labels(args.labels, args.column)?,
     };
     let pairs: Vec<(String, i64)> = r.assignments.iter().map(|a| (a.id.clone(), a.cluster)).collect();
     let s = crate::eval::score_by_id(&truth, &pairs)?;
-    let line =
+    let mut line =
         format!("ACC {:.4}  NMI {:.4}  ARI {:.4}  (n = {}, unlabelled = {})", s.acc, s.nmi, s.ari, s.n, s.unlabelled);
-    match json {
+    let names = match args.names {
+        true => Some(name_quality(ctx, &r, &truth, &pairs)?),
+        false => None,
+    };
+    if let Some(q) = &names {
+        line.push_str(&format!("\nnames: mean cosine with the matched class {:.3}", q.mean_cosine));
+        for p in &q.pairs {
+            line.push_str(&format!("\n  {:>3}  {:<32} {:<24} {:.3}", p.cluster, p.name, p.class, p.cosine));
+        }
+    }
+    let report = EvalReport { scores: s, names };
+    match args.json {
         Some(p) if is_stdout(p) => {
             eprintln!("{line}");
-            write_json(p, &s)
+            write_json(p, &report)
         }
         Some(p) => {
             println!("{line}");
-            write_json(p, &s)
+            write_json(p, &report)
         }
         None => {
             println!("{line}");
             Ok(())
         }
     }
+}
+
+pub struct EvalArgs<'a> {
+    pub result: &'a Path,
+    pub labels: &'a Path,
+    pub column: Option<&'a str>,
+    pub json: Option<&'a Path>,
+    pub names: bool,
+}
+
+/// The names' mean cosine with their matched classes, embedded with the default text model.
+fn name_quality(
+    ctx: &Context,
+    r: &ClusterResult,
+    truth: &std::collections::HashMap<String, String>,
+    pairs: &[(String, i64)],
+) -> Result<crate::eval::NameQuality, Box<dyn std::error::Error>> {
+    let names = r.clusters.iter().map(|c| (c.id, c.name.clone())).collect();
+    let triples = crate::eval::matched_names(truth, pairs, &names)?;
+    let mut enc = TextEmbedding::try_new(ctx.text_options(ModelName::DEFAULT_TEXT.info().name)?)?;
+    Ok(crate::eval::name_quality(triples, |texts| {
+        enc.embed(texts).map(|m| m.outer_iter().map(|r| r.to_vec()).collect())
+    })?)
 }
 
 /// The built-in demo: one caption corpus clustered by "location" and by "mood".

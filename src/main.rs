@@ -103,6 +103,10 @@ enum Command {
         /// Also write the scores as JSON (`-` for standard output).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also score the cluster names: the mean cosine between each name and the class its
+        /// cluster is matched to (needs the default text model).
+        #[arg(long)]
+        names: bool,
     },
     /// Run every conditioning × clustering method on labelled caption sets and write the
     /// ablation table (Markdown + JSON), next to IC|TC's published answers.
@@ -428,9 +432,10 @@ fn run(cli: Cli) -> cli::CliResult {
                 json: json.as_deref(),
             },
         ),
-        Command::Eval { result, labels, column, json } => {
-            cli::eval(&result, &labels, column.as_deref(), json.as_deref())
-        }
+        Command::Eval { result, labels, column, json, names } => cli::eval(
+            &ctx,
+            cli::EvalArgs { result: &result, labels: &labels, column: column.as_deref(), json: json.as_deref(), names },
+        ),
         Command::Ablate { sets, data, out, work, only, method, with_llm, llm, ictc_max_n } => cli::ablate(
             &ctx,
             cli::AblateArgs {

@@ -1,5 +1,6 @@
 //! Scoring a clustering against ground-truth labels: Hungarian accuracy, NMI and ARI
-//! ([`metrics`]), with labels read from CSV or JSONL files ([`labels`]).
+//! ([`metrics`]), with labels read from CSV or JSONL files ([`labels`]), and the clusters'
+//! names against the class names ([`names`]).
 //!
 //! NMI and ARI reproduce scikit-learn (`normalized_mutual_info_score` with the default
 //! arithmetic normalisation, `adjusted_rand_score`) including their special cases, so numbers
@@ -9,11 +10,13 @@
 
 mod labels;
 mod metrics;
+mod names;
 
 use std::path::PathBuf;
 
 pub use labels::load_labels_file;
 pub use metrics::{ari, hungarian_accuracy, matching, nmi, score, score_by_id, Scores};
+pub use names::{matched_names, name_quality, NamePair, NameQuality};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
