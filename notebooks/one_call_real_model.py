@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The one call (`--strategy one-call`) with real local models, on every labelled set: the
 four IC|TC caption sets, Stanford-40 location captions by action, and the fashion names by
-seven criteria. Zero-call and one-call ACC/NMI side by side, with the call's seconds and tokens.
+seven criteria. Zero-call and one-call ACC/NMI side by side, with the call's seconds and tokens;
+and the same call as the namer (`--namer llm` over the zero-call clusters): each name's cosine
+with the class its cluster is matched to (`clusterby eval --names`), against the keyword names.
 
   live:   serve each model with llama.cpp (scripts/llm_server.py, 4,096-token context, THREADS
           threads), run every set through a recording proxy, and keep each exchange in
@@ -104,11 +106,12 @@ def cluster(index, crit, k, out, extra):
     return json.load(open(out))
 
 
-def score(result, index, labels, column):
+def score(result, index, labels, column, names=False):
     lab = ["--labels", labels, "--column", column] if labels else ["--labels", os.path.join(WORK, index)]
-    o = subprocess.run([BIN, "eval", result] + lab + ["--json", "-"], check=True, capture_output=True, text=True)
+    o = subprocess.run([BIN, "eval", result] + lab + ["--json", "-"] + (["--names"] if names else []),
+                       check=True, capture_output=True, text=True)
     s = json.loads(o.stdout)
-    return s["acc"], s["nmi"]
+    return (s["names"]["mean_cosine"], s["names"]["pairs"]) if names else (s["acc"], s["nmi"])
 
 
 def start_server(model_file, threads, tmp):
@@ -153,8 +156,21 @@ def main():
                 srv.shutdown()
                 if mode == "replay" and not check.get("same"):
                     raise SystemExit(f"{model} {name}: clusterby no longer sends the recorded prompt; run live")
+                # The namer sends the same request: answered from the recording in both modes.
+                check = {}
+                srv = serve(replayer(rec, check))
+                url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+                named = os.path.join(tmp, "named.json")
+                n = cluster(index, crit, k, named, ["--strategy", "zero-call", "--namer", "llm", "--llm-base-url", url,
+                                                     "--llm-model", model, "--llm-context", str(CONTEXT),
+                                                     "--llm-retries", "0"])
+                srv.shutdown()
+                if not check.get("same"):
+                    raise SystemExit(f"{model} {name}: the namer's request differs from the one call's")
+                quality = (score(zero, index, labels, column, True), score(named, index, labels, column, True))
                 ex = json.load(open(rec))
-                rows.append((name, model, score(zero, index, labels, column), score(one, index, labels, column), r, ex))
+                rows.append((name, model, score(zero, index, labels, column), score(one, index, labels, column), r, ex,
+                             quality, n))
                 print(name, model, rows[-1][2], rows[-1][3], r["diagnostics"]["one_call"]["verdict"], file=sys.stderr)
             if server:
                 server[0].terminate()
@@ -172,7 +188,7 @@ def write(rows, mode, threads):
                 "Call time as recorded; tokens as the server counted them.\n\n")
         f.write("| set | model | zero-call ACC / NMI | one call ACC / NMI | ΔACC | verdict | categories | call s | tokens |\n")
         f.write("|---|---|---|---|---|---|---|---|---|\n")
-        for name, model, (za, zn), (oa, on), r, ex in rows:
+        for name, model, (za, zn), (oa, on), r, ex, _, _ in rows:
             oc = r["diagnostics"]["one_call"]
             v = oc["verdict"]
             verdict = v["outcome"] + (f" ({v.get('reason') or v.get('because')})" if len(v) > 1 else "")
@@ -180,6 +196,18 @@ def write(rows, mode, threads):
             u = r.get("llm") or {}
             f.write(f"| {name} | {model} | {za:.3f} / {zn:.3f} | {oa:.3f} / {on:.3f} | {oa - za:+.3f} | {verdict} | "
                     f"{cats} | {ex.get('seconds', 0):.0f} | {u.get('prompt_tokens', 0)} + {u.get('completion_tokens', 0)} |\n")
+        f.write("\n## The same call as the namer\n\n`--strategy zero-call --namer llm`: the zero-call clusters, named "
+                "by the same request (replayed from the recording). Name quality: the mean cosine (all-MiniLM-L6-v2) "
+                "between each cluster's name and the class its cluster is matched to, over matched clusters "
+                "(`clusterby eval --names`). Keyword names are the default namer's.\n\n")
+        f.write("| set | model | keyword names | LLM names | clusters named by the model | namer | examples (name → class) |\n")
+        f.write("|---|---|---|---|---|---|---|\n")
+        for name, model, _, _, _, _, ((kw, _), (ll, pairs)), n in rows:
+            naming = n["diagnostics"].get("naming") or {}
+            verdict = naming.get("namer", "keywords") + (f" ({naming['fallback']})" if naming.get("fallback") else "")
+            named = naming.get("clusters_named") or 0
+            ex = "; ".join(f"{p['name']} → {p['class']}" for p in pairs[:4]).replace("|", "/")
+            f.write(f"| {name} | {model} | {kw:.3f} | {ll:.3f} | {named} of {n['k']} | {verdict} | {ex} |\n")
     print("wrote", out, file=sys.stderr)
 
 

@@ -165,9 +165,11 @@ impl<'c> LlmNamer<'c> {
                 for n in names.iter_mut().filter(|n| n.cluster != NOISE_CLUSTER) {
                     n.name = llm_names[n.cluster as usize].clone();
                 }
-                NamingReport { namer: NamerKind::Llm, fallback: None, detail: None }
+                NamingReport { namer: NamerKind::Llm, fallback: None, detail: None, clusters_named: None }
             }
-            Err((why, detail)) => NamingReport { namer: base_namer, fallback: Some(why), detail: Some(detail) },
+            Err((why, detail)) => {
+                NamingReport { namer: base_namer, fallback: Some(why), detail: Some(detail), clusters_named: None }
+            }
         };
         (names, LlmNaming { report, usage })
     }
@@ -212,6 +214,38 @@ pub fn names_fit_clusters(
             pairs.len()
         ))
     }
+}
+
+/// Per cluster, whether its LLM name (where it has one) is nearer its own cluster's keywords
+/// than any other cluster's (cosine, with the query's text encoder): the per-name form of
+/// [`names_fit_clusters`], for names given to some clusters only. `keyword_names` are one per
+/// cluster in `0..k`, as `llm_names` are.
+pub fn each_name_fits(
+    encoder: &mut TextEmbedding,
+    llm_names: &[Option<String>],
+    keyword_names: &[ClusterName],
+) -> Result<Vec<bool>, String> {
+    let own: Vec<(usize, &ClusterName)> = keyword_names
+        .iter()
+        .filter_map(|n| usize::try_from(n.cluster).ok().filter(|&c| c < llm_names.len()).map(|c| (c, n)))
+        .collect();
+    let named: Vec<(usize, String)> =
+        llm_names.iter().enumerate().filter_map(|(c, n)| n.clone().map(|n| (c, n))).collect();
+    let mut fits = vec![false; llm_names.len()];
+    if named.is_empty() || own.len() < 2 {
+        return Ok(fits);
+    }
+    let embed = |enc: &mut TextEmbedding, texts: Vec<String>| {
+        enc.embed(&texts).map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
+    };
+    let names = embed(encoder, named.iter().map(|n| n.1.clone()).collect())?;
+    let keywords = embed(encoder, own.iter().map(|(_, n)| n.keywords.join(", ")).collect())?;
+    let sims = names.dot(&keywords.t());
+    for (row, (cluster, _)) in sims.rows().into_iter().zip(&named) {
+        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|b| own[b.0].0);
+        fits[*cluster] = best == Some(*cluster);
+    }
+    Ok(fits)
 }
 
 impl Namer for LlmNamer<'_> {

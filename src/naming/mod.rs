@@ -11,7 +11,7 @@ mod report;
 pub mod text;
 
 pub use keywords::{distinctive_terms, distinctive_terms_of_lists, KeywordNamer, TermMatrix, TermOptions};
-pub use llm::{LlmNamer, LlmNaming};
+pub use llm::{each_name_fits, LlmNamer, LlmNaming};
 pub use report::{NamerFallback, NamerKind, NamingReport};
 pub use text::{StopWords, CAPTION_BOILERPLATE, STOP_WORDS};
 

@@ -49,4 +49,7 @@ pub struct NamingReport {
     /// The failure as the client or the check said it, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Clusters that carry the LLM's name when it named only some (the others keep keyword names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters_named: Option<usize>,
 }

@@ -88,7 +88,17 @@ pub(crate) fn run(
     let clustering = pipeline::fit(&features, opts, opts.k)?;
     draft.time("cluster", t);
     let naming = match (opts.namer, llm) {
-        (NamerKind::Llm, Some(client)) => Naming::Llm { client, encoder: Some(encoder), base: None },
+        (NamerKind::Llm, Some(client)) => {
+            let t = Instant::now();
+            let asked =
+                super::one_call::name_clusters(&prepared, encoder, opts, client, &clustering.labels, clustering.k)?;
+            draft.time("llm", t);
+            match asked {
+                Some((names, report, usage)) => Naming::Replaced { names, report, usage: Some(usage), encoder },
+                // No criterion words to list (conditioning off): the namer sees keywords and captions.
+                None => Naming::Llm { client, encoder: Some(encoder), base: None },
+            }
+        }
         _ => Naming::Keywords,
     };
     pipeline::finish(&features, clustering, naming, opts, draft)

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::cluster::{self, ClusterParams, Clustering, Rows};
 use crate::embed::text::TextEmbedding;
 use crate::llm::LlmClient;
-use crate::naming::{ClusterName, KeywordNamer, LlmNamer, Namer, NamingRequest, TermLists};
+use crate::naming::{ClusterName, KeywordNamer, LlmNamer, Namer, NamerFallback, NamingRequest, TermLists};
 
 use super::{Assignment, ClusterResult, ClusterSummary, NamerKind, NamingReport, QueryError, QueryOptions};
 
@@ -35,6 +35,15 @@ pub(crate) enum Naming<'a> {
     /// One LLM call over the keyword names, or over `base` when given. With `encoder` the
     /// names must also identify their clusters.
     Llm { client: &'a LlmClient, encoder: Option<&'a mut TextEmbedding>, base: Option<(NameFn<'a>, NamerKind)> },
+    /// Keyword names, each replaced by the LLM's where `names` has one (the one call's
+    /// categories matched to the clusters); `usage` when the namer made the call.
+    /// Each name must be nearer its own cluster's keywords than any other's (`encoder`).
+    Replaced {
+        names: Vec<Option<String>>,
+        report: NamingReport,
+        usage: Option<crate::llm::LlmUsage>,
+        encoder: &'a mut TextEmbedding,
+    },
 }
 
 /// A result under construction and the instant its query began.
@@ -126,9 +135,14 @@ fn name(req: &NamingRequest<'_>, clustering: &Clustering, naming: Naming<'_>) ->
         Naming::Keywords => Named { names: KeywordNamer::new().name(req)?, report: None, usage: None },
         Naming::Given(name_fn, namer) => Named {
             names: name_fn(labels, k),
-            report: Some(NamingReport { namer, fallback: None, detail: None }),
+            report: Some(NamingReport { namer, fallback: None, detail: None, clusters_named: None }),
             usage: None,
         },
+        Naming::Replaced { names, report, usage, encoder } => {
+            let base = KeywordNamer::new().name(req)?;
+            let (names, report) = replace_fitting(base, names, report, encoder);
+            Named { names, report: Some(report), usage }
+        }
         Naming::Llm { client, encoder, base } => {
             let (base, base_namer) = match base {
                 Some((name_fn, namer)) => (name_fn(labels, k), namer),
@@ -138,6 +152,46 @@ fn name(req: &NamingRequest<'_>, clustering: &Clustering, naming: Naming<'_>) ->
             Named { names, report: Some(outcome.report), usage: Some(outcome.usage) }
         }
     })
+}
+
+/// The keyword names, each replaced by the LLM's where it fits its cluster (see
+/// [`crate::naming::each_name_fits`]); the report counts the clusters it names.
+fn replace_fitting(
+    mut base: Vec<ClusterName>,
+    names: Vec<Option<String>>,
+    mut report: NamingReport,
+    encoder: &mut TextEmbedding,
+) -> (Vec<ClusterName>, NamingReport) {
+    if names.iter().all(Option::is_none) {
+        return (base, report);
+    }
+    let fits = match crate::naming::each_name_fits(encoder, &names, &base) {
+        Ok(f) => f,
+        Err(e) => {
+            let report = NamingReport {
+                namer: NamerKind::Keywords,
+                fallback: Some(NamerFallback::NamesDoNotFit),
+                detail: Some(e),
+                clusters_named: Some(0),
+            };
+            return (base, report);
+        }
+    };
+    let mut named = 0;
+    for n in base.iter_mut() {
+        let Ok(c) = usize::try_from(n.cluster) else { continue };
+        if let (Some(Some(name)), Some(true)) = (names.get(c), fits.get(c)) {
+            n.name = name.clone();
+            named += 1;
+        }
+    }
+    report.clusters_named = Some(named);
+    if named == 0 {
+        report.namer = NamerKind::Keywords;
+        report.fallback = Some(NamerFallback::NamesDoNotFit);
+        report.detail = Some("none of the model's names is nearest its own cluster's keywords".into());
+    }
+    (base, report)
 }
 
 fn summaries(

@@ -10,6 +10,7 @@
 
 mod co_mentions;
 mod grouping;
+mod namer;
 mod params;
 mod prompt;
 mod verdict;
@@ -23,6 +24,7 @@ use crate::cluster::{ClusterParams, Clustering, Method};
 use crate::conditioning::{values, Vocabulary};
 use crate::embed::text::TextEmbedding;
 use crate::llm::{parse_described_categories, ChatOptions, DescribedCategory, LlmClient, LlmUsage};
+use crate::naming::{NamerFallback, NamingReport};
 use crate::store::caption_index::LoadedIndex;
 
 use super::caption::{self, Prepared};
@@ -103,6 +105,26 @@ impl OneCallReport {
     }
 }
 
+impl OneCallReport {
+    fn new(values_available: usize, context_window: Option<u32>, k_from_zero_call: bool) -> Self {
+        OneCallReport {
+            verdict: Verdict::Failed { reason: Failure::CallFailed },
+            values_available,
+            values_listed: values_available,
+            context_window,
+            k_from_zero_call,
+            categories: Vec::new(),
+            values_grouped: 0,
+            voters: None,
+            thin_categories: Vec::new(),
+            objective: None,
+            co_mention_ratio: None,
+            prompt_cut_by_server: false,
+            detail: None,
+        }
+    }
+}
+
 /// A kept answer's partition and its category names.
 struct Kept {
     labels: Vec<i64>,
@@ -142,45 +164,82 @@ pub(crate) fn run(
     let t = Instant::now();
     let listing = listing(&prepared, opts)?;
     draft.time("values", t);
-    let mut report = OneCallReport {
-        verdict: Verdict::Failed { reason: Failure::CallFailed },
-        values_available: listing.shown.len(),
-        values_listed: listing.shown.len(),
-        context_window: client.context_window(),
-        k_from_zero_call: opts.k.is_none(),
-        categories: Vec::new(),
-        values_grouped: 0,
-        voters: None,
-        thin_categories: Vec::new(),
-        objective: None,
-        co_mention_ratio: None,
-        prompt_cut_by_server: false,
-        detail: None,
-    };
+    let mut report = OneCallReport::new(listing.shown.len(), client.context_window(), opts.k.is_none());
     let t = Instant::now();
-    let fit = window::fit_to_window(&listing.lines(), k, client.context_window());
-    let listing = Listing { shown: listing.shown[..fit.values].to_vec(), max_tokens: fit.max_tokens, ..listing };
-    report.values_listed = fit.values;
-    let (answer, usage) = ask(client, &opts.criterion, k, &listing, &mut report);
+    let (listing, answer, usage) = call(client, &opts.criterion, k, listing, &mut report);
     draft.time("llm", t);
     draft.result.llm_calls = 1;
     draft.result.llm = Some(usage);
     let t = Instant::now();
-    let outcome = match answer {
-        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer, &mut report)?,
+    let outcome = match &answer {
+        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer.clone(), &mut report)?,
         None => None,
     };
     draft.time("one_call", t);
+    let naming_failure = failure_of(&report);
     draft.result.diagnostics.one_call = Some(report);
-    match outcome {
-        Some(Kept { labels, names }) => {
-            let clustering = Clustering { labels, fit_rows: index.ids.len(), typicality: None, ..zero };
-            let name_fn =
-                |labels: &[i64], k: usize| grouping::category_names(&names, listing.vocab, &listing.w, labels, k);
-            pipeline::finish(&features, clustering, Naming::Given(&name_fn, NamerKind::Llm), opts, draft)
-        }
-        None => pipeline::finish(&features, zero, Naming::Keywords, opts, draft),
+    if let Some(Kept { labels, names }) = outcome {
+        let clustering = Clustering { labels, fit_rows: index.ids.len(), typicality: None, ..zero };
+        let name_fn = |labels: &[i64], k: usize| grouping::category_names(&names, listing.vocab, &listing.w, labels, k);
+        return pipeline::finish(&features, clustering, Naming::Given(&name_fn, NamerKind::Llm), opts, draft);
     }
+    if opts.namer != NamerKind::Llm {
+        return pipeline::finish(&features, zero, Naming::Keywords, opts, draft);
+    }
+    // The answer that did not shape the partition may still name its clusters: no second call.
+    let (names, report) = match &answer {
+        Some(answer) => namer::match_categories(&prepared, encoder, opts, &listing, answer, &zero.labels, k)?,
+        None => (vec![None; k], naming_failure),
+    };
+    pipeline::finish(&features, zero, Naming::Replaced { names, report, usage: None, encoder }, opts, draft)
+}
+
+/// `--namer llm` over a caption index clustered without the one call: the one call's request
+/// about the clusters in `labels`, and the names its answer gives them (see [`namer`]).
+/// `None` where the conditioning found no criterion words to list (the caller names otherwise).
+pub(crate) fn name_clusters(
+    prepared: &Prepared<'_>,
+    encoder: &mut TextEmbedding,
+    opts: &QueryOptions,
+    client: &LlmClient,
+    labels: &[i64],
+    k: usize,
+) -> Result<Option<(namer::CategoryNames, NamingReport, LlmUsage)>, QueryError> {
+    let Ok(listing) = listing(prepared, opts) else { return Ok(None) };
+    if listing.shown.is_empty() {
+        return Ok(None);
+    }
+    let mut report = OneCallReport::new(listing.shown.len(), client.context_window(), false);
+    let (listing, answer, usage) = call(client, &opts.criterion, k, listing, &mut report);
+    let (names, naming) = match answer {
+        Some(answer) => namer::match_categories(prepared, encoder, opts, &listing, &answer, labels, k)?,
+        None => (vec![None; k], failure_of(&report)),
+    };
+    Ok(Some((names, naming, usage)))
+}
+
+/// The listing cut to the server's window, the call, and its answer (`None` said in `report`).
+fn call<'a>(
+    client: &LlmClient,
+    criterion: &str,
+    k: usize,
+    listing: Listing<'a>,
+    report: &mut OneCallReport,
+) -> (Listing<'a>, Option<Vec<DescribedCategory>>, LlmUsage) {
+    let fit = window::fit_to_window(&listing.lines(), k, client.context_window());
+    let listing = Listing { shown: listing.shown[..fit.values].to_vec(), max_tokens: fit.max_tokens, ..listing };
+    report.values_listed = fit.values;
+    let (answer, usage) = ask(client, criterion, k, &listing, report);
+    (listing, answer, usage)
+}
+
+/// The naming report of a call that brought no usable categories.
+fn failure_of(report: &OneCallReport) -> NamingReport {
+    let reason = match report.verdict {
+        Verdict::Failed { reason: Failure::CallFailed } => NamerFallback::CallFailed,
+        _ => NamerFallback::UnusableAnswer,
+    };
+    namer::failed(reason, report.detail.clone())
 }
 
 /// The relevant values (rarer ones included), best first, up to `--llm-values`.

@@ -247,3 +247,67 @@ fn names_that_restate_the_criterion_are_recognised() {
     assert!(names_the_criterion("Types of products", "type of product"));
     assert!(!names_the_criterion("Shoes", "type of footwear or clothing"));
 }
+
+/// `--namer llm` over zero-call clusters: the one call's request, its categories matched to
+/// the clusters they describe.
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+fn the_namer_asks_the_one_call_question_and_names_the_clusters_it_fits() {
+    use crate::naming::NamerFallback;
+    let mut enc = crate::embed::text::test_encoder();
+    let owned = band(&["violin", "cello", "trumpet", "trombone"]);
+    let caps: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let idx = index(&caps, &mut enc);
+    let opts = QueryOptions::new("musical instrument").with_k(Some(4)).with_namer(NamerKind::Llm);
+    let zero = run(&idx, &mut enc, &QueryOptions::new("musical instrument").with_k(Some(4)), None).unwrap();
+    let instrument_of = |r: &ClusterResult, c: i64| {
+        let i = r.assignments.iter().position(|a| a.cluster == c).unwrap();
+        ["violin", "cello", "trumpet", "trombone"].into_iter().find(|w| owned[i].contains(w)).unwrap()
+    };
+    let useful = answer(&[
+        cat("Violin", "the violin", &["violin"]),
+        cat("Cello", "the cello", &["cello"]),
+        cat("Trumpet", "the trumpet", &["trumpet"]),
+        cat("Trombone", "the trombone", &["trombone"]),
+    ]);
+    let server = FakeServer::start(vec![Reply::content(&useful)]);
+    let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
+    let naming = r.diagnostics.naming.clone().expect("a naming report");
+    assert_eq!((naming.namer, naming.fallback, naming.clusters_named), (NamerKind::Llm, None, Some(4)), "{naming:?}");
+    // The partition is the zero-call one, and each cluster carries its own instrument's name.
+    assert_eq!(r.assignments, zero.assignments);
+    for c in &r.clusters {
+        assert_eq!(c.name.to_lowercase(), instrument_of(&r, c.id), "{:?}", r.clusters);
+    }
+    // The request is the one call's: K categories with descriptions and examples.
+    let body = &server.chat_requests()[0].body;
+    assert!(body.contains("\"categories\"") && body.contains("example words"), "{body}");
+    assert_eq!((r.llm_calls, r.strategy), (1, Strategy::ZeroCall));
+
+    // Names that do not describe their clusters leave the keyword names.
+    let useless = answer(&[
+        cat("Music", "music", &["violin", "cello", "trumpet", "trombone"]),
+        cat("Sound", "sound", &[]),
+        cat("Band", "a band", &[]),
+        cat("Stage", "a stage", &[]),
+    ]);
+    let server = FakeServer::start(vec![Reply::content(&useless)]);
+    let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
+    let naming = r.diagnostics.naming.clone().unwrap();
+    assert_eq!(
+        (naming.namer, naming.fallback),
+        (NamerKind::Keywords, Some(NamerFallback::NamesDoNotFit)),
+        "{naming:?}"
+    );
+    assert_eq!(
+        r.clusters.iter().map(|c| &c.name).collect::<Vec<_>>(),
+        zero.clusters.iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
+
+    // A dead server: keyword names, the failure said.
+    let server = FakeServer::start(vec![Reply::status(500, "down")]);
+    let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
+    let naming = r.diagnostics.naming.clone().unwrap();
+    assert_eq!((naming.namer, naming.fallback), (NamerKind::Keywords, Some(NamerFallback::CallFailed)), "{naming:?}");
+    assert_eq!(r.assignments, zero.assignments);
+}
