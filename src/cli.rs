@@ -123,6 +123,14 @@ pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult 
     if r.skipped.len() > 20 {
         eprintln!("... and {} more skipped lines", r.skipped.len() - 20);
     }
+    if !r.strays_removed.is_empty() {
+        eprintln!(
+            "note: removed {} file(s) an interrupted run had left in {}/parts and no manifest listed: {}",
+            r.strays_removed.len(),
+            out.display(),
+            r.strays_removed.join(", ")
+        );
+    }
     // Criterion-free derived data, so the first query is as fast as the rest.
     let loaded = Index::open(out)?.load()?;
     crate::conditioning::Vocabulary::load_or_build(Some(out), &loaded.captions, &mut enc)?;

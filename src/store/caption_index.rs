@@ -10,7 +10,10 @@
 //! Plain Parquet so that pandas/pyarrow, polars, DuckDB and Spark can read the parts directly.
 //! The manifest is the single source of truth: a part is only part of the index once the
 //! manifest lists it, so a crash at any point leaves the previous state intact. One writer at a
-//! time per index directory.
+//! time per index directory: a writer holds an exclusive lock on `.clusterby-writer.lock` while
+//! it is open, and a second one is refused. On opening, the writer removes what a killed writer
+//! left behind: parts the manifest does not list and half-written temp files, so that readers
+//! of `parts/` never see a row twice (the commit protocol: `docs/index-format.md`).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -37,6 +40,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 const MANIFEST_FILE: &str = "manifest.json";
 const PARTS_DIR: &str = "parts";
+/// Held (an OS advisory lock, released when the process ends) by the one writer of an index.
+const LOCK_FILE: &str = ".clusterby-writer.lock";
 /// ~100 MB of embeddings per row group at dim 384: large enough for efficient scans, small
 /// enough that Spark/DuckDB can split work and the writer's buffer stays bounded.
 const ROW_GROUP_ROWS: usize = 65_536;
@@ -88,6 +93,10 @@ pub struct Index {
     writable: bool,
     /// Ids already stored, filled on the first append so duplicates can be rejected.
     known_ids: Option<HashSet<String>>,
+    /// The writer lock, held while a writable handle lives.
+    _lock: Option<File>,
+    /// Files a killed writer left in `parts/` that opening removed (names).
+    strays_removed: Vec<String>,
 }
 
 impl Index {
@@ -100,6 +109,7 @@ impl Index {
         if model.trim().is_empty() {
             return Err(IndexError::InvalidInput { dir, message: "model name must not be empty".into() });
         }
+        let lock = lock_writer(&dir)?;
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = if manifest_path.exists() {
             let manifest = read_manifest(&manifest_path)?;
@@ -130,14 +140,15 @@ impl Index {
         };
         // An index copied without its (empty) parts folder is still valid.
         fs::create_dir_all(dir.join(PARTS_DIR)).map_err(|e| IndexError::io(&dir, e))?;
-        Ok(Index { dir, manifest, writable: true, known_ids: None })
+        let strays_removed = remove_strays(&dir, &manifest)?;
+        Ok(Index { dir, manifest, writable: true, known_ids: None, _lock: Some(lock), strays_removed })
     }
 
     /// Opens an existing index read-only.
     pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
         let dir = dir.as_ref().to_path_buf();
         let manifest = read_manifest(&dir.join(MANIFEST_FILE))?;
-        Ok(Index { dir, manifest, writable: false, known_ids: None })
+        Ok(Index { dir, manifest, writable: false, known_ids: None, _lock: None, strays_removed: Vec::new() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -146,6 +157,12 @@ impl Index {
 
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Files in `parts/` that no manifest listed (a killed writer's), removed when this writer
+    /// opened the index; their rows are indexed again.
+    pub fn strays_removed(&self) -> &[String] {
+        &self.strays_removed
     }
 
     /// Ids already stored (reads only the `id` column of each part).
@@ -207,7 +224,7 @@ impl Index {
         let name = format!("part-{:05}.parquet", self.next_part_number()?);
         let final_path = parts_dir.join(&name);
         // Leading dot: dataset readers (pyarrow, Spark) skip hidden files in `parts/`.
-        let tmp_path = parts_dir.join(format!(".{name}.tmp"));
+        let tmp_path = crate::util::fs::temp_path(&final_path);
 
         write_part_file(&tmp_path, records, embeddings, dim)?;
         // Parts are immutable; only a concurrent writer could get here, and it must not win silently.
@@ -417,6 +434,47 @@ fn check_dim(dir: &Path, dim: usize) -> Result<()> {
 }
 
 /// Creating an index inside an unrelated, non-empty folder would scatter files among the user's.
+/// Takes the index's writer lock, or refuses when another process holds it.
+fn lock_writer(dir: &Path) -> Result<File> {
+    fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| IndexError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(IndexError::Locked { dir: dir.to_path_buf(), lock: path }),
+        Err(fs::TryLockError::Error(e)) => Err(IndexError::io(&path, e)),
+    }
+}
+
+/// Removes from `parts/` the parts the manifest does not list and leftover temp files: what a
+/// writer killed between writing a part and recording it leaves. Called under the writer lock,
+/// so nothing removed can belong to a live writer.
+fn remove_strays(dir: &Path, manifest: &Manifest) -> Result<Vec<String>> {
+    let parts_dir = dir.join(PARTS_DIR);
+    let listed: HashSet<&str> = manifest.parts.iter().filter_map(|p| p.file.strip_prefix("parts/")).collect();
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(&parts_dir).map_err(|e| IndexError::io(&parts_dir, e))? {
+        let entry = entry.map_err(|e| IndexError::io(&parts_dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stray_part = name.starts_with("part-") && name.ends_with(".parquet") && !listed.contains(name.as_str());
+        let temp = name.starts_with(".part-") && name.ends_with(".tmp");
+        if (stray_part || temp) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            fs::remove_file(entry.path()).map_err(|e| IndexError::io(entry.path(), e))?;
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    if !removed.is_empty() {
+        sync_dir(&parts_dir)?;
+    }
+    Ok(removed)
+}
+
 fn refuse_foreign_directory(dir: &Path) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -428,7 +486,7 @@ fn refuse_foreign_directory(dir: &Path) -> Result<()> {
         let name = entry.file_name();
         // A manifest temp file is left behind by a crash during creation.
         let manifest_temp = name.to_str().is_some_and(|n| n.starts_with(".manifest.json.") && n.ends_with(".tmp"));
-        if name != PARTS_DIR && !manifest_temp {
+        if name != PARTS_DIR && name != LOCK_FILE && !manifest_temp {
             return Err(IndexError::Format {
                 path: dir.to_path_buf(),
                 message: "directory is not empty and has no manifest.json; \
@@ -729,6 +787,7 @@ mod tests {
         index.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
         let msg = index.append_part(&records("a", 1), &embeddings(0.0, 1)).unwrap_err().to_string();
         assert!(msg.contains("'a0' is already in the index"), "{msg}");
+        drop(index);
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
         assert!(index.append_part(&records("a", 1), &embeddings(0.0, 1)).is_err());
         // Nothing is written by rejected appends.
@@ -741,11 +800,12 @@ mod tests {
     }
 
     #[test]
-    fn crash_leftovers_are_ignored() {
+    fn crash_leftovers_are_ignored_by_readers_and_removed_by_the_next_writer() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("idx");
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
         index.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
+        drop(index);
 
         // Crash after renaming part 1 but before the manifest was rewritten: a complete, unlisted
         // part (here a copy of part 0, whose ids must not show up) plus a half-written temp file
@@ -758,19 +818,41 @@ mod tests {
         let reopened = Index::open(&dir).unwrap();
         assert_eq!(reopened.load().unwrap().ids, ["a0", "a1"]);
 
+        // The next writer removes the stray part and the temp file before it writes.
         let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
+        assert_eq!(index.strays_removed(), [".part-00002.parquet.tmp", "part-00001.parquet"]);
         index.append_part(&records("b", 1), &embeddings(9.0, 1)).unwrap();
         let files: Vec<&str> = index.manifest().parts.iter().map(|p| p.file.as_str()).collect();
-        assert_eq!(files, ["parts/part-00000.parquet", "parts/part-00002.parquet"]);
-        // The stray part was not touched.
-        assert_eq!(
-            fs::read(parts.join("part-00001.parquet")).unwrap(),
-            fs::read(parts.join("part-00000.parquet")).unwrap()
-        );
+        assert_eq!(files, ["parts/part-00000.parquet", "parts/part-00001.parquet"]);
 
         let loaded = Index::open(&dir).unwrap().load().unwrap();
         assert_eq!(loaded.ids, ["a0", "a1", "b0"]);
         assert_eq!(loaded.embeddings.row(2).to_vec(), embeddings(9.0, 1));
+        // A reader of parts/ (pandas, DuckDB) sees exactly the manifest's rows.
+        let visible: Vec<String> = fs::read_dir(&parts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert_eq!(visible.len(), 2, "{visible:?}");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("idx");
+        let mut first = Index::create_or_open(&dir, MODEL, DIM).unwrap();
+        let err = Index::create_or_open(&dir, MODEL, DIM).unwrap_err();
+        assert!(matches!(err, IndexError::Locked { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("another process") && msg.contains("refused") && msg.contains("idx"), "{msg}");
+        // Readers are not blocked, and the first writer goes on.
+        assert_eq!(Index::open(&dir).unwrap().manifest().rows, 0);
+        first.append_part(&records("a", 2), &embeddings(0.0, 2)).unwrap();
+        drop(first);
+        let mut second = Index::create_or_open(&dir, MODEL, DIM).unwrap();
+        second.append_part(&records("b", 1), &embeddings(1.0, 1)).unwrap();
+        assert_eq!(Index::open(&dir).unwrap().load().unwrap().ids, ["a0", "a1", "b0"]);
     }
 
     #[test]

@@ -48,6 +48,15 @@ pub enum IndexError {
 
     #[error("index {dir} was opened read-only", dir = .dir.display())]
     ReadOnly { dir: PathBuf },
+
+    /// Another process holds the index's writer lock; this writer refused rather than wait.
+    #[error(
+        "index {dir} is being written by another process (it holds {lock}); refused: run one writer \
+         per index at a time, or index into another folder",
+        dir = .dir.display(),
+        lock = .lock.display()
+    )]
+    Locked { dir: PathBuf, lock: PathBuf },
 }
 
 impl IndexError {

@@ -28,6 +28,9 @@ pub struct IndexBuildReport {
     pub skipped: Vec<SkippedLine>,
     pub total_rows: usize,
     pub seconds: f64,
+    /// Files a killed writer had left in `parts/`, removed before indexing (their rows are
+    /// indexed again).
+    pub strays_removed: Vec<String>,
 }
 
 /// Encodes the records not yet in the index (by id) and appends them part by part, so a run
@@ -41,6 +44,7 @@ pub fn index_records(
 ) -> Result<IndexBuildReport, IndexBuildError> {
     let t = std::time::Instant::now();
     let mut index = Index::create_or_open(out, encoder.name(), encoder.dim())?;
+    let strays_removed = index.strays_removed().to_vec();
     let have = index.ids()?;
     let read = records.len();
     let todo: Vec<CaptionRecord> = records.into_iter().filter(|r| !have.contains(&r.id)).collect();
@@ -61,6 +65,7 @@ pub fn index_records(
         skipped,
         total_rows: index.manifest().rows,
         seconds: t.elapsed().as_secs_f64(),
+        strays_removed,
     })
 }
 

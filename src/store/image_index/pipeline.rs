@@ -129,6 +129,14 @@ pub fn index_folder(
     };
 
     let mut store = Index::create_or_open(out, encoder.name(), encoder.dim())?;
+    if !store.strays_removed().is_empty() {
+        eprintln!(
+            "note: removed {} file(s) an interrupted run had left in {}/parts and no manifest listed: {}",
+            store.strays_removed().len(),
+            out.display(),
+            store.strays_removed().join(", ")
+        );
+    }
     let mut descriptor = Descriptor::read(out)?.unwrap_or(Descriptor {
         kind: "images".into(),
         root: root_abs.clone(),
