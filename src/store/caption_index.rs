@@ -73,6 +73,10 @@ pub struct PartEntry {
     /// changed): for these ids the later row wins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replaces: bool,
+    /// CRC-32 of the part file as written, checked when the index is loaded (parts written
+    /// before checksums were recorded have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
 }
 
 /// All rows of an index, in manifest order.
@@ -227,6 +231,7 @@ impl Index {
         let tmp_path = crate::util::fs::temp_path(&final_path);
 
         write_part_file(&tmp_path, records, embeddings, dim)?;
+        let crc32 = file_crc32(&tmp_path).map_err(|e| IndexError::io(&tmp_path, e))?;
         // Parts are immutable; only a concurrent writer could get here, and it must not win silently.
         if final_path.exists() {
             let _ = fs::remove_file(&tmp_path);
@@ -242,7 +247,12 @@ impl Index {
         sync_dir(&parts_dir)?;
 
         let mut manifest = self.manifest.clone();
-        manifest.parts.push(PartEntry { file: format!("{PARTS_DIR}/{name}"), rows: records.len(), replaces });
+        manifest.parts.push(PartEntry {
+            file: format!("{PARTS_DIR}/{name}"),
+            rows: records.len(),
+            replaces,
+            crc32: Some(crc32),
+        });
         manifest.rows += records.len();
         write_manifest(&self.dir, &manifest)?;
         self.manifest = manifest;
@@ -285,6 +295,7 @@ impl Index {
 
         for part in &self.manifest.parts {
             let path = self.dir.join(&part.file);
+            check_crc32(&path, part)?;
             let (builder, cols) = open_part(&path, part, dim)?;
             let mask =
                 ProjectionMask::roots(builder.parquet_schema(), [cols.id, cols.caption, cols.label, cols.embedding]);
@@ -612,6 +623,35 @@ fn corrupt(path: &Path, message: impl ToString) -> IndexError {
 }
 
 /// Opens a listed part and checks its schema and row count against the manifest.
+fn file_crc32(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A part whose bytes changed after it was written (bit rot, a partial copy, an edit) is an
+/// error naming it, before any of its rows are read.
+fn check_crc32(path: &Path, part: &PartEntry) -> Result<()> {
+    let Some(expected) = part.crc32 else { return Ok(()) };
+    let actual = file_crc32(path).map_err(|e| corrupt(path, format!("cannot open: {e}")))?;
+    if actual != expected {
+        return Err(corrupt(
+            path,
+            format!("checksum mismatch: the manifest records CRC-32 {expected:08x}, the file has {actual:08x}; the part changed after it was written (rebuild the index, or restore the part)"),
+        ));
+    }
+    Ok(())
+}
+
 fn open_part(
     path: &Path,
     part: &PartEntry,
@@ -879,10 +919,36 @@ mod tests {
         fs::copy(dir.join(PARTS_DIR).join("part-00000.parquet"), &part1).unwrap();
         let mut m = index.manifest().clone();
         m.parts[1].rows = 3;
+        m.parts[1].crc32 = None;
         m.rows = 5;
         write_manifest(&dir, &m).unwrap();
         let msg = Index::open(&dir).unwrap().load().unwrap_err().to_string();
         assert!(msg.contains("part-00001.parquet") && msg.contains("3"), "{msg}");
+    }
+
+    #[test]
+    fn a_part_changed_after_it_was_written_fails_its_checksum() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("idx");
+        let mut index = Index::create_or_open(&dir, MODEL, DIM).unwrap();
+        index.append_part(&records("a", 3), &embeddings(0.0, 3)).unwrap();
+        let part = dir.join(PARTS_DIR).join("part-00000.parquet");
+        let good = fs::read(&part).unwrap();
+        assert_eq!(index.manifest().parts[0].crc32, Some(crc32fast::hash(&good)));
+        // One flipped bit in the middle of the file, where Parquet itself may not notice.
+        let mut bad = good.clone();
+        bad[good.len() / 2] ^= 0x01;
+        fs::write(&part, &bad).unwrap();
+        let msg = Index::open(&dir).unwrap().load().unwrap_err().to_string();
+        assert!(msg.contains("part-00000.parquet") && msg.contains("checksum mismatch"), "{msg}");
+        // Manifests written before checksums were recorded still load.
+        fs::write(&part, &good).unwrap();
+        let mut m = index.manifest().clone();
+        m.parts[0].crc32 = None;
+        write_manifest(&dir, &m).unwrap();
+        let text = fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
+        assert!(!text.contains("crc32"), "{text}");
+        assert_eq!(Index::open(&dir).unwrap().load().unwrap().ids, ["a0", "a1", "a2"]);
     }
 
     #[test]
