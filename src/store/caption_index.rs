@@ -174,20 +174,23 @@ impl Index {
         let mut ids = HashSet::with_capacity(self.manifest.rows.min(1 << 24));
         for part in &self.manifest.parts {
             let path = self.dir.join(&part.file);
-            let (builder, cols) = open_part(&path, part, self.manifest.dim)?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [cols.id]);
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(READ_BATCH_ROWS)
-                .build()
-                .map_err(|e| corrupt(&path, e))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| corrupt(&path, e))?;
-                for_each_str(batch.column(0), &path, "id", |id| {
-                    ids.insert(id.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
-                    Ok(())
-                })?;
-            }
+            guard(&path, || {
+                let (builder, cols) = open_part(&path, part, self.manifest.dim)?;
+                let mask = ProjectionMask::roots(builder.parquet_schema(), [cols.id]);
+                let reader = builder
+                    .with_projection(mask)
+                    .with_batch_size(READ_BATCH_ROWS)
+                    .build()
+                    .map_err(|e| corrupt(&path, e))?;
+                for batch in reader {
+                    let batch = batch.map_err(|e| corrupt(&path, e))?;
+                    for_each_str(batch.column(0), &path, "id", |id| {
+                        ids.insert(id.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })?;
         }
         Ok(ids)
     }
@@ -296,38 +299,46 @@ impl Index {
         for part in &self.manifest.parts {
             let path = self.dir.join(&part.file);
             check_crc32(&path, part)?;
-            let (builder, cols) = open_part(&path, part, dim)?;
-            let mask =
-                ProjectionMask::roots(builder.parquet_schema(), [cols.id, cols.caption, cols.label, cols.embedding]);
-            // Projected columns come back in file order, so look them up by name.
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(READ_BATCH_ROWS)
-                .build()
-                .map_err(|e| corrupt(&path, e))?;
-            let before = ids.len();
-            for batch in reader {
-                let batch = batch.map_err(|e| corrupt(&path, e))?;
-                let column = |name: &str| {
-                    batch.column_by_name(name).ok_or_else(|| corrupt(&path, format!("missing column '{name}'")))
-                };
-                for_each_str(column("id")?, &path, "id", |v| {
-                    ids.push(v.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
-                    Ok(())
-                })?;
-                for_each_str(column("caption")?, &path, "caption", |v| {
-                    captions.push(v.ok_or_else(|| corrupt(&path, "null caption"))?.to_string());
-                    Ok(())
-                })?;
-                for_each_str(column("label")?, &path, "label", |v| {
-                    labels.push(v.map(str::to_string));
-                    Ok(())
-                })?;
-                append_embeddings(column("embedding")?, dim, &path, &mut embeddings)?;
-            }
-            if ids.len() - before != part.rows {
-                return Err(corrupt(&path, format!("read {} rows, manifest lists {}", ids.len() - before, part.rows)));
-            }
+            guard(&path, || {
+                let (builder, cols) = open_part(&path, part, dim)?;
+                let mask = ProjectionMask::roots(
+                    builder.parquet_schema(),
+                    [cols.id, cols.caption, cols.label, cols.embedding],
+                );
+                // Projected columns come back in file order, so look them up by name.
+                let reader = builder
+                    .with_projection(mask)
+                    .with_batch_size(READ_BATCH_ROWS)
+                    .build()
+                    .map_err(|e| corrupt(&path, e))?;
+                let before = ids.len();
+                for batch in reader {
+                    let batch = batch.map_err(|e| corrupt(&path, e))?;
+                    let column = |name: &str| {
+                        batch.column_by_name(name).ok_or_else(|| corrupt(&path, format!("missing column '{name}'")))
+                    };
+                    for_each_str(column("id")?, &path, "id", |v| {
+                        ids.push(v.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
+                        Ok(())
+                    })?;
+                    for_each_str(column("caption")?, &path, "caption", |v| {
+                        captions.push(v.ok_or_else(|| corrupt(&path, "null caption"))?.to_string());
+                        Ok(())
+                    })?;
+                    for_each_str(column("label")?, &path, "label", |v| {
+                        labels.push(v.map(str::to_string));
+                        Ok(())
+                    })?;
+                    append_embeddings(column("embedding")?, dim, &path, &mut embeddings)?;
+                }
+                if ids.len() - before != part.rows {
+                    return Err(corrupt(
+                        &path,
+                        format!("read {} rows, manifest lists {}", ids.len() - before, part.rows),
+                    ));
+                }
+                Ok(())
+            })?;
         }
 
         if self.manifest.parts.iter().any(|p| p.replaces) {
@@ -623,6 +634,22 @@ fn corrupt(path: &Path, message: impl ToString) -> IndexError {
 }
 
 /// Opens a listed part and checks its schema and row count against the manifest.
+/// Runs a part's reading; a panic inside the Parquet or Arrow readers, which some corrupt files
+/// cause (found by `tests/fuzz.rs` in parquet 57), becomes an error naming the part.
+fn guard<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(corrupt(path, format!("the Parquet reader failed on it: {what}")))
+        }
+    }
+}
+
 fn file_crc32(path: &Path) -> std::io::Result<u32> {
     use std::io::Read;
     let mut f = File::open(path)?;

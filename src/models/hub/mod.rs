@@ -848,14 +848,14 @@ fn is_sha256_hex(s: &str) -> bool {
 
 /// The hub serves LFS files with their sha256 as (linked) ETag; other ETags (git sha1, S3 md5)
 /// say nothing about the content hash and are ignored.
-fn etag_sha256(etag: &str) -> Option<String> {
+pub fn etag_sha256(etag: &str) -> Option<String> {
     let e = etag.trim();
     let e = e.strip_prefix("W/").unwrap_or(e).trim_matches('"');
     is_sha256_hex(e).then(|| e.to_ascii_lowercase())
 }
 
 /// `bytes START-END/TOTAL` → (START, TOTAL if known).
-fn parse_content_range(s: &str) -> Option<(u64, Option<u64>)> {
+pub fn parse_content_range(s: &str) -> Option<(u64, Option<u64>)> {
     let rest = s.trim().strip_prefix("bytes")?.trim_start();
     let (range, total) = rest.split_once('/')?;
     let (start, _) = range.split_once('-')?;
@@ -882,12 +882,13 @@ fn origin(url: &str) -> Option<(String, String)> {
     Some((scheme.to_ascii_lowercase(), authority.to_ascii_lowercase()))
 }
 
-fn same_origin(a: &str, b: &str) -> bool {
+/// Whether two URLs share scheme and authority: the token follows a redirect only then.
+pub fn same_origin(a: &str, b: &str) -> bool {
     matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Resolves a Location header against the URL that returned it.
-fn join_url(base: &str, location: &str) -> String {
+pub fn join_url(base: &str, location: &str) -> String {
     let loc = location.trim();
     if loc.contains("://") {
         return loc.to_string();
