@@ -138,6 +138,17 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     assert!(err.contains("1 new, 1 changed"), "{err}");
     let after = Index::open(&idx).unwrap().load().unwrap();
     assert_eq!(after.ids.len(), good + 1);
+
+    // A skipped file whose permissions change (e.g. made readable) is tried again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let notes = imgs.join("bad/notes.JPG");
+        std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let o = index();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("2 skipped before") && err.lines().any(|l| l.contains("bad/notes.JPG")), "{err}");
+    }
     assert_eq!(after.ids.iter().collect::<HashSet<_>>().len(), after.ids.len(), "no duplicate rows");
 
     // Cluster the images and score them on the CIFAR labels.

@@ -17,13 +17,28 @@ pub struct ImageFile {
     pub size: u64,
     /// Modification time in nanoseconds since the epoch (0 when unknown).
     pub mtime_ns: u128,
+    /// Permission bits (unix), so that a file skipped as unreadable is retried once they change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 impl ImageFile {
-    /// Same size and modification time: the file is taken as unchanged.
-    pub fn same_version(&self, size: u64, mtime_ns: u128) -> bool {
-        self.size == size && self.mtime_ns == mtime_ns
+    /// Same size, modification time and permissions: the file is taken as unchanged. A record
+    /// without permissions (written before they were kept) compares size and time only.
+    pub fn same_version(&self, size: u64, mtime_ns: u128, mode: Option<u32>) -> bool {
+        self.size == size && self.mtime_ns == mtime_ns && (mode.is_none() || mode == self.mode)
     }
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(meta.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
+    Some(u32::from(meta.permissions().readonly()))
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +92,13 @@ pub fn discover(root: &Path) -> std::io::Result<Discovery> {
             }
         };
         let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |t| t.as_nanos());
-        d.files.push(ImageFile { id: parts.join("/"), path: entry.path().to_path_buf(), size: meta.len(), mtime_ns });
+        d.files.push(ImageFile {
+            id: parts.join("/"),
+            path: entry.path().to_path_buf(),
+            size: meta.len(),
+            mtime_ns,
+            mode: mode_of(&meta),
+        });
     }
     d.files.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(d)

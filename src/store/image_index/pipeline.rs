@@ -61,6 +61,9 @@ pub struct FileRecord {
     pub id: String,
     pub size: u64,
     pub mtime_ns: u128,
+    /// Permission bits when it was indexed or skipped (absent in older logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
     /// `indexed` or `skipped`.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,14 +175,16 @@ pub fn index_folder(
         let logged = known.get(&f.id);
         let in_store = stored.contains(&f.id);
         match (in_store, logged) {
-            (true, Some(r)) if r.status == "indexed" && f.same_version(r.size, r.mtime_ns) => report.unchanged += 1,
+            (true, Some(r)) if r.status == "indexed" && f.same_version(r.size, r.mtime_ns, r.mode) => {
+                report.unchanged += 1
+            }
             (true, Some(r)) if r.status == "indexed" => changed.push(f),
             (true, _) => {
                 // Committed by a run killed before it logged the file.
                 write_log(&indexed(&f))?;
                 report.recovered += 1;
             }
-            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns) => {
+            (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns, r.mode) => {
                 report.still_skipped += 1
             }
             (false, _) => new.push(f),
@@ -254,6 +259,7 @@ pub fn index_folder(
                                 id: f.id.clone(),
                                 size: f.size,
                                 mtime_ns: f.mtime_ns,
+                                mode: f.mode,
                                 status: "skipped".into(),
                                 reason: Some(reason.clone()),
                             })?;
@@ -297,5 +303,12 @@ pub fn index_folder(
 }
 
 fn indexed(f: &ImageFile) -> FileRecord {
-    FileRecord { id: f.id.clone(), size: f.size, mtime_ns: f.mtime_ns, status: "indexed".into(), reason: None }
+    FileRecord {
+        id: f.id.clone(),
+        size: f.size,
+        mtime_ns: f.mtime_ns,
+        mode: f.mode,
+        status: "indexed".into(),
+        reason: None,
+    }
 }
