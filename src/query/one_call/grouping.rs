@@ -106,19 +106,36 @@ fn anchors(
 
 /// Whether a category's name only restates the criterion ("Musical Instruments" for
 /// "musical instrument"): every word of it shares a stem with one of the criterion's words.
+/// A criterion that lists its own kinds ("type of footwear or clothing") keeps them: a name
+/// drawn from one of its alternatives ("Footwear") is a kind; one that joins two of them, or
+/// only repeats a slot word ("Type"), restates the criterion.
 pub(super) fn names_the_criterion(name: &str, criterion: &str) -> bool {
+    const SLOT_WORDS: [&str; 7] = ["type", "kind", "sort", "category", "class", "group", "style"];
     let stop = crate::naming::StopWords::english();
     let content = |s: &str| -> Vec<String> {
         tokenize(s).iter().filter(|w| !stop.contains(w)).map(|w| singularize(w).into_owned()).collect()
     };
+    let same_stem = |w: &str, c: &str| {
+        let common = w.chars().zip(c.chars()).take_while(|(a, b)| a == b).count();
+        common >= 5 || common == w.chars().count().min(c.chars().count())
+    };
     let (crit, words) = (content(criterion), content(name));
-    !words.is_empty()
-        && words.iter().all(|w| {
-            crit.iter().any(|c| {
-                let common = w.chars().zip(c.chars()).take_while(|(a, b)| a == b).count();
-                common >= 5 || common == w.chars().count().min(c.chars().count())
-            })
-        })
+    if words.is_empty() || !words.iter().all(|w| crit.iter().any(|c| same_stem(w, c))) {
+        return false;
+    }
+    let lowered = criterion.to_lowercase();
+    let alternatives: Vec<Vec<String>> = lowered
+        .split([',', '/'])
+        .flat_map(|p| p.split(" or "))
+        .flat_map(|p| p.split(" and "))
+        .map(|p| content(p).into_iter().filter(|w| !SLOT_WORDS.contains(&w.as_str())).collect::<Vec<_>>())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if alternatives.len() < 2 {
+        return true;
+    }
+    let touched = alternatives.iter().filter(|alt| words.iter().any(|w| alt.iter().any(|c| same_stem(w, c)))).count();
+    touched != 1
 }
 
 /// A caption's votes per category: each grouped value it mentions (`occ`, in mention order)

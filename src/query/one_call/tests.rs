@@ -246,6 +246,12 @@ fn names_that_restate_the_criterion_are_recognised() {
     assert!(!names_the_criterion("String instruments", "musical instrument"));
     assert!(names_the_criterion("Types of products", "type of product"));
     assert!(!names_the_criterion("Shoes", "type of footwear or clothing"));
+    // A criterion that lists its kinds keeps them as names; joining them or a slot word does not.
+    assert!(!names_the_criterion("Footwear", "type of footwear or clothing"));
+    assert!(!names_the_criterion("Clothing", "type of footwear or clothing"));
+    assert!(names_the_criterion("Footwear and clothing", "type of footwear or clothing"));
+    assert!(names_the_criterion("Type", "type of footwear or clothing"));
+    assert!(names_the_criterion("Mood", "mood"));
 }
 
 /// `--namer llm` over zero-call clusters: the one call's request, its categories matched to
