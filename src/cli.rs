@@ -164,6 +164,7 @@ pub struct ClusterArgs<'a> {
     pub caption_weight: crate::conditioning::CaptionWeight,
     pub seed: u64,
     pub one_call: crate::query::OneCallParams,
+    pub settings: crate::query::MethodSettings,
     /// Where the result JSON goes (`-`: standard output).
     pub json: Option<&'a Path>,
 }
@@ -191,6 +192,7 @@ impl ClusterArgs<'_> {
             .with_seed(self.seed)
             .with_namer(self.namer)
             .with_one_call(self.one_call)
+            .with_settings(self.settings)
             .with_cache_dir(self.index_dir);
         opts.values.caption_weight = self.caption_weight;
         let needs_llm = self.namer == crate::query::NamerKind::Llm || strategy == Strategy::OneCall;

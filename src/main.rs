@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use clusterby::cli;
-use clusterby::cluster::Method;
+use clusterby::cluster::{Linkage, Method};
 use clusterby::conditioning::{CaptionWeight, Conditioning};
 use clusterby::query::{GroupingCheck, NamerKind, Space};
 
@@ -242,6 +242,20 @@ struct ClusterCmd {
     /// Seed of every random choice (same seed, same result).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// HDBSCAN: the smallest cluster (default: a quarter of n / K, at least 5).
+    #[arg(long)]
+    min_cluster_size: Option<usize>,
+    /// DBSCAN: neighbours a core point needs, itself included (default 5); HDBSCAN: the
+    /// neighbourhood of its core distance (default: the smallest cluster).
+    #[arg(long)]
+    min_samples: Option<usize>,
+    /// DBSCAN: the radius, Euclidean between unit vectors, sqrt(2 (1 - cos)) (default: the knee
+    /// of the k-distance curve).
+    #[arg(long)]
+    eps: Option<f32>,
+    /// Agglomerative: how cluster distances are measured.
+    #[arg(long, value_enum, default_value_t = Linkage::Ward)]
+    linkage: Linkage,
     /// Who names the clusters (llm: one call; keyword names on failure).
     #[arg(long, value_enum, default_value_t = NamerKind::Keywords)]
     namer: NamerKind,
@@ -400,6 +414,12 @@ fn cluster(ctx: &cli::Context, a: ClusterCmd) -> cli::CliResult {
             one_call: clusterby::query::OneCallParams::default()
                 .with_values(a.llm_values)
                 .with_grouping(a.llm_grouping),
+            settings: clusterby::query::MethodSettings {
+                min_cluster_size: a.min_cluster_size,
+                min_samples: a.min_samples,
+                eps: a.eps,
+                linkage: a.linkage,
+            },
             json: a.json.as_deref(),
         },
     )

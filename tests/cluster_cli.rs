@@ -121,3 +121,48 @@ fn bad_inputs_are_clear_errors() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--llm-grouping") && err.contains("blind"), "{err}");
 }
+
+/// `--min-cluster-size`, `--min-samples`, `--eps` and `--linkage` reach the methods, the result
+/// records them, and a bad one is its own error.
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+fn method_settings_are_honoured_and_recorded() {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let dir = tempfile::tempdir().unwrap();
+    let items = clusterby::experiments::demo::corpus();
+    let input = dir.path().join("captions.jsonl");
+    let index = dir.path().join("idx");
+    write_corpus(&input, &items, |i| i.location);
+    assert!(run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]).status.success());
+    let cluster = |extra: &[&str]| {
+        let json = dir.path().join("r.json");
+        let mut args = vec!["cluster", index.to_str().unwrap(), "--by", "location", "--json", json.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (
+            o.status
+                .success()
+                .then(|| serde_json::from_slice::<ClusterResult>(&std::fs::read(&json).unwrap()).unwrap()),
+            err,
+        )
+    };
+    let (r, err) = cluster(&["--method", "hdbscan", "--min-cluster-size", "15", "--min-samples", "3"]);
+    let r = r.unwrap_or_else(|| panic!("{err}"));
+    let s = r.diagnostics.method_settings.expect("settings recorded");
+    assert_eq!((s.min_cluster_size, s.min_samples), (Some(15), Some(3)));
+    // No cluster smaller than the smallest allowed.
+    assert!(r.clusters.iter().filter(|c| c.id >= 0).all(|c| c.size >= 15), "{:?}", r.clusters);
+
+    let (r, err) = cluster(&["--method", "dbscan", "--eps", "0.9"]);
+    let r = r.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(r.diagnostics.eps, Some(0.9));
+    assert_eq!(r.diagnostics.method_settings.and_then(|s| s.eps), Some(0.9));
+
+    let (r, err) = cluster(&["--method", "agglomerative", "-k", "4", "--linkage", "average"]);
+    let r = r.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(r.diagnostics.method_settings.map(|s| s.linkage), Some(clusterby::cluster::Linkage::Average));
+
+    let (r, err) = cluster(&["--method", "hdbscan", "--min-cluster-size", "1"]);
+    assert!(r.is_none() && err.contains("min_cluster_size"), "{err}");
+}

@@ -128,7 +128,7 @@ impl FromStr for Method {
 }
 
 /// Linkage for [`Method::Agglomerative`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Linkage {
     /// Ward on Euclidean distance between unit vectors (k-means-like, balanced clusters).

@@ -91,6 +91,25 @@ pub struct QueryOptions {
     pub values: conditioning::ValuesParams,
     pub namer: NamerKind,
     pub one_call: OneCallParams,
+    /// The density and hierarchical methods' settings (`None`: the method's default).
+    pub settings: MethodSettings,
+}
+
+/// What HDBSCAN, DBSCAN and agglomerative clustering take besides K; the result records them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodSettings {
+    /// HDBSCAN's smallest cluster (default: a quarter of n / K, at least 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cluster_size: Option<usize>,
+    /// DBSCAN's `min_points` / HDBSCAN's `min_samples`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<usize>,
+    /// DBSCAN's radius, Euclidean between unit vectors (default: the k-distance knee).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f32>,
+    /// Agglomerative linkage.
+    #[serde(default)]
+    pub linkage: crate::cluster::Linkage,
 }
 
 impl QueryOptions {
@@ -109,7 +128,20 @@ impl QueryOptions {
             values: Default::default(),
             namer: NamerKind::Keywords,
             one_call: OneCallParams::default(),
+            settings: MethodSettings::default(),
         }
+    }
+    /// ```
+    /// use clusterby::cluster::{Linkage, Method};
+    /// use clusterby::query::{MethodSettings, QueryOptions};
+    ///
+    /// let s = MethodSettings { min_cluster_size: Some(40), linkage: Linkage::Average, ..Default::default() };
+    /// let opts = QueryOptions::new("mood").with_method(Method::Hdbscan).with_settings(s);
+    /// assert_eq!(opts.settings.min_cluster_size, Some(40));
+    /// ```
+    pub fn with_settings(mut self, s: MethodSettings) -> Self {
+        self.settings = s;
+        self
     }
     pub fn with_namer(mut self, n: NamerKind) -> Self {
         self.namer = n;

@@ -74,7 +74,16 @@ pub(crate) fn ms(t: Instant) -> f64 {
 
 /// Clusters the features with the query's method, K (chosen when `None`) and seed.
 pub(crate) fn fit(f: &Features<'_>, opts: &QueryOptions, k: Option<usize>) -> Result<Clustering, QueryError> {
-    let params = ClusterParams::new(opts.method).with_k(k).with_seed(opts.seed).with_n_runs(opts.restarts).check()?;
+    let s = &opts.settings;
+    let params = ClusterParams::new(opts.method)
+        .with_k(k)
+        .with_seed(opts.seed)
+        .with_n_runs(opts.restarts)
+        .with_min_cluster_size(s.min_cluster_size)
+        .with_min_samples(s.min_samples)
+        .with_eps(s.eps)
+        .with_linkage(s.linkage)
+        .check()?;
     Ok(if f.unit { cluster::fit_unit_rows(f.x, &params)? } else { cluster::fit_rows(f.x, &params)? })
 }
 
@@ -116,6 +125,7 @@ pub(crate) fn finish(
     }
     r.diagnostics.naming = report;
     r.diagnostics.eps = clustering.eps;
+    r.diagnostics.method_settings = (opts.method != crate::cluster::Method::KMeans).then_some(opts.settings);
     r.diagnostics.fit_sample_rows = (clustering.fit_rows < f.ids.len()).then_some(clustering.fit_rows);
     r.timings_ms.insert("total".to_string(), ms(draft.started));
     Ok(draft.result)

@@ -140,6 +140,9 @@ pub struct Diagnostics {
     /// DBSCAN's radius (Euclidean between unit vectors), as given or chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eps: Option<f32>,
+    /// The settings given to a method other than k-means (unset ones took the method's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_settings: Option<super::MethodSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space: Option<Space>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
