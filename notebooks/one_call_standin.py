@@ -9,7 +9,7 @@ and one-call ACC/NMI on the odd rows side by side, with the verdict.
 Needs the indexes `clusterby ablate --data ../shared/data` caches in target/ablation/.
 Usage: python3 notebooks/one_call_standin.py   (writes notebooks/one_call_standin.md)
 """
-import csv, json, os, re, sys, tempfile
+import csv, json, os, re, subprocess, sys, tempfile
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,8 +65,8 @@ def request_criterion(request):
 
 
 def score_odd(result, odd_labels):
-    o = __import__("subprocess").run([BIN, "eval", result, "--labels", odd_labels, "--json", "-"],
-                                     check=True, capture_output=True, text=True)
+    o = subprocess.run([BIN, "eval", result, "--labels", odd_labels, "--json", "-"],
+                       check=True, capture_output=True, text=True)
     s = json.loads(o.stdout)
     return s["acc"], s["nmi"]
 

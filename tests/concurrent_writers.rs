@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-use clusterby::store::caption_index::Index;
 
 const ROWS: usize = 600;
 const TRIALS: usize = 6;
@@ -45,10 +42,6 @@ fn concurrent_writers_never_corrupt_an_index() {
     write_captions(&backward, true);
     let clean = tmp.path().join("clean");
     assert!(index_cmd(&forward, &clean).status().unwrap().success());
-    let reference = Index::open(&clean).unwrap().load().unwrap();
-    let row_of: std::collections::HashMap<&str, usize> =
-        reference.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-
     let mut refused = 0;
     for trial in 0..TRIALS {
         let out = tmp.path().join(format!("trial-{trial}"));
@@ -64,18 +57,7 @@ fn concurrent_writers_never_corrupt_an_index() {
         }
         // A rerun completes whatever the refused writer did not do.
         assert!(index_cmd(&forward, &out).status().unwrap().success());
-        let loaded = Index::open(&out).unwrap().load().unwrap();
-        let unique: HashSet<&String> = loaded.ids.iter().collect();
-        assert_eq!((loaded.ids.len(), unique.len()), (ROWS, ROWS), "trial {trial}");
-        for (i, id) in loaded.ids.iter().enumerate() {
-            assert_eq!(loaded.embeddings.row(i), reference.embeddings.row(row_of[id.as_str()]), "trial {trial} {id}");
-        }
-        let manifest_parts = Index::open(&out).unwrap().manifest().parts.len();
-        let on_disk = std::fs::read_dir(out.join("parts"))
-            .unwrap()
-            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
-            .count();
-        assert_eq!(on_disk, manifest_parts, "trial {trial}: parts/ holds files the manifest does not list");
+        common::assert_same_index(&out, &clean, &format!("trial {trial}"));
     }
     eprintln!("{TRIALS} trials, {refused} writers refused by the lock");
 }

@@ -186,40 +186,25 @@ pub fn names_fit_clusters(
     llm_names: &[String],
     keyword_names: &[ClusterName],
 ) -> Result<(), String> {
-    let pairs: Vec<(String, String)> = keyword_names
+    let named: Vec<Option<String>> = llm_names.iter().cloned().map(Some).collect();
+    let fits = each_name_fits(encoder, &named, keyword_names)?;
+    let compared = keyword_names
         .iter()
-        .filter(|n| n.cluster != NOISE_CLUSTER && !n.keywords.is_empty())
-        .filter_map(|n| llm_names.get(usize::try_from(n.cluster).ok()?).map(|l| (l.clone(), n.keywords.join(", "))))
-        .collect();
-    if pairs.len() < 2 {
-        return Ok(());
-    }
-    let embed = |enc: &mut TextEmbedding, texts: Vec<String>| {
-        enc.embed(&texts).map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
-    };
-    let names = embed(encoder, pairs.iter().map(|p| p.0.clone()).collect())?;
-    let keywords = embed(encoder, pairs.iter().map(|p| p.1.clone()).collect())?;
-    let sims = names.dot(&keywords.t());
-    let own = sims
-        .rows()
-        .into_iter()
-        .enumerate()
-        .filter(|(i, row)| row.iter().enumerate().all(|(j, &s)| j == *i || s < row[*i]))
+        .filter(|n| !n.keywords.is_empty() && usize::try_from(n.cluster).is_ok_and(|c| c < named.len()))
         .count();
-    if 2 * own > pairs.len() {
+    let own = fits.iter().filter(|&&f| f).count();
+    if compared < 2 || 2 * own > compared {
         Ok(())
     } else {
         Err(format!(
-            "the LLM's names do not identify their clusters ({own} of {} are nearest their own cluster's keywords)",
-            pairs.len()
+            "the LLM's names do not identify their clusters ({own} of {compared} are nearest their own cluster's keywords)"
         ))
     }
 }
 
 /// Per cluster, whether its LLM name (where it has one) is nearer its own cluster's keywords
-/// than any other cluster's (cosine, with the query's text encoder): the per-name form of
-/// [`names_fit_clusters`], for names given to some clusters only. `keyword_names` are one per
-/// cluster in `0..k`, as `llm_names` are.
+/// than any other cluster's (cosine, strictly, with the query's text encoder). `keyword_names`
+/// are one per cluster in `0..k`, as `llm_names` are; clusters without keywords are left out.
 pub fn each_name_fits(
     encoder: &mut TextEmbedding,
     llm_names: &[Option<String>],
@@ -227,10 +212,11 @@ pub fn each_name_fits(
 ) -> Result<Vec<bool>, String> {
     let own: Vec<(usize, &ClusterName)> = keyword_names
         .iter()
+        .filter(|n| !n.keywords.is_empty())
         .filter_map(|n| usize::try_from(n.cluster).ok().filter(|&c| c < llm_names.len()).map(|c| (c, n)))
         .collect();
-    let named: Vec<(usize, String)> =
-        llm_names.iter().enumerate().filter_map(|(c, n)| n.clone().map(|n| (c, n))).collect();
+    let named: Vec<(usize, usize, String)> =
+        own.iter().enumerate().filter_map(|(j, (c, _))| llm_names[*c].clone().map(|n| (j, *c, n))).collect();
     let mut fits = vec![false; llm_names.len()];
     if named.is_empty() || own.len() < 2 {
         return Ok(fits);
@@ -238,12 +224,11 @@ pub fn each_name_fits(
     let embed = |enc: &mut TextEmbedding, texts: Vec<String>| {
         enc.embed(&texts).map_err(|e| format!("could not embed the LLM's names to check them: {e}"))
     };
-    let names = embed(encoder, named.iter().map(|n| n.1.clone()).collect())?;
+    let names = embed(encoder, named.iter().map(|n| n.2.clone()).collect())?;
     let keywords = embed(encoder, own.iter().map(|(_, n)| n.keywords.join(", ")).collect())?;
     let sims = names.dot(&keywords.t());
-    for (row, (cluster, _)) in sims.rows().into_iter().zip(&named) {
-        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|b| own[b.0].0);
-        fits[*cluster] = best == Some(*cluster);
+    for (row, (j, cluster, _)) in sims.rows().into_iter().zip(&named) {
+        fits[*cluster] = row.iter().enumerate().all(|(i, &s)| i == *j || s < row[*j]);
     }
     Ok(fits)
 }

@@ -99,3 +99,23 @@ impl Drop for LlmServer {
         let _ = self.child.wait();
     }
 }
+
+/// The index at `got` holds exactly the rows of the index at `want` (ids once each, embeddings
+/// equal), and its `parts/` folder exactly the manifest's parts; `what` names the case.
+pub fn assert_same_index(got: &std::path::Path, want: &std::path::Path, what: &str) {
+    use clusterby::store::caption_index::Index;
+    use std::collections::{HashMap, HashSet};
+    let (g, w) = (Index::open(got).unwrap().load().unwrap(), Index::open(want).unwrap().load().unwrap());
+    assert_eq!(g.ids.iter().collect::<HashSet<_>>(), w.ids.iter().collect::<HashSet<_>>(), "{what}: rows");
+    assert_eq!(g.ids.len(), w.ids.len(), "{what}: duplicated rows");
+    let row: HashMap<&str, usize> = w.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    for (i, id) in g.ids.iter().enumerate() {
+        assert_eq!(g.embeddings.row(i), w.embeddings.row(row[id.as_str()]), "{what}: embedding of {id}");
+    }
+    let listed = Index::open(got).unwrap().manifest().parts.len();
+    let on_disk = std::fs::read_dir(got.join("parts"))
+        .unwrap()
+        .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(on_disk, listed, "{what}: parts/ holds parts the manifest does not list");
+}

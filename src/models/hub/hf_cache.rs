@@ -4,14 +4,12 @@
 //! offline. `hf-hub` locates the file (its cache layout: `refs/` → `snapshots/<commit>/`);
 //! clusterby verifies it like a download before it is used.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use hf_hub::{Cache, Repo, RepoType};
-use sha2::{Digest, Sha256};
 
-use super::{hex, is_sha256_hex, HubFile};
+use super::{hash_file, is_sha256_hex, HubError, HubFile};
 
 /// The cache folder the Python and Rust hub clients use: `HF_HUB_CACHE`, else `$HF_HOME/hub`,
 /// else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`; `None` without a home.
@@ -54,14 +52,14 @@ pub(super) fn find(cache_dir: &Path, f: &HubFile) -> Option<Cached> {
 /// Copies `cached` to `dest` (through a temp file beside it) when its content hashes to
 /// `expected`, or, with nothing expected, to what its blob name promises. Returns the sha256,
 /// or `None` when the cached copy does not match and must not be used.
-pub(super) fn copy_verified(cached: &Cached, dest: &Path, expected: Option<&str>) -> io::Result<Option<String>> {
+pub(super) fn copy_verified(cached: &Cached, dest: &Path, expected: Option<&str>) -> Result<Option<String>, HubError> {
     let tmp = crate::util::fs::temp_path(dest);
-    let copied = copy_hashing(&cached.path, &tmp);
-    let sha = match copied {
+    let copied = fs::copy(&cached.path, &tmp).map_err(|e| HubError::Io { path: cached.path.clone(), source: e });
+    let sha = match copied.and_then(|_| hash_file(&tmp)) {
         Ok(sha) => sha,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
-            return Err(io::Error::new(e.kind(), format!("{}: {e}", cached.path.display())));
+            return Err(e);
         }
     };
     let promised = expected.map(str::to_string).or_else(|| cached.blob_sha256.clone());
@@ -69,28 +67,9 @@ pub(super) fn copy_verified(cached: &Cached, dest: &Path, expected: Option<&str>
         let _ = fs::remove_file(&tmp);
         return Ok(None);
     }
-    fs::rename(&tmp, dest).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dest.display())))?;
+    fs::rename(&tmp, dest).map_err(|e| HubError::Io { path: dest.to_path_buf(), source: e })?;
     if let Some(dir) = dest.parent() {
         let _ = crate::util::fs::sync_dir(dir);
     }
     Ok(Some(sha))
-}
-
-fn copy_hashing(from: &Path, to: &Path) -> io::Result<String> {
-    let mut src = File::open(from)?;
-    let mut out = File::options().write(true).create_new(true).open(to)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-    }
-    out.sync_all()?;
-    Ok(hex(&hasher.finalize()))
 }

@@ -422,7 +422,7 @@ fn reuse_cached(
     let Some(cached) = opts.hf_cache.as_deref().and_then(|dir| hf_cache::find(dir, f)) else {
         return Ok(None);
     };
-    hf_cache::copy_verified(&cached, path, expected).map_err(io_err(path))
+    hf_cache::copy_verified(&cached, path, expected)
 }
 
 /// `Ok(Some(sha))`: keep the file on disk; `Ok(None)`: it must be downloaded.
@@ -733,7 +733,8 @@ fn fetch_file(
                     }
                 }
                 break fs::rename(&partial, path).map_err(io_err(path)).map(|()| {
-                    sync_dir(dest_dir);
+                    // Best effort: the rename is durable where the platform can sync a folder.
+                    let _ = crate::util::fs::sync_dir(dest_dir);
                     (done.sha, received)
                 });
             }
@@ -792,31 +793,10 @@ fn manifest_files(m: &Manifest) -> BTreeMap<String, String> {
 
 // Temp file + rename so a crash never leaves a half-written manifest.
 fn write_manifest(path: &Path, m: &Manifest) -> Result<(), HubError> {
-    let tmp = path.with_file_name(format!(".{MANIFEST_NAME}.tmp"));
-    let text = serde_json::to_string_pretty(m)
+    let mut text = serde_json::to_vec_pretty(m)
         .map_err(|e| HubError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
-    let write = || -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(&tmp)(e));
-    }
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir);
-    }
-    Ok(())
-}
-
-// Best effort: makes the rename durable on filesystems that need it; not possible everywhere.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    text.push(b'\n');
+    crate::util::fs::write_atomic(path, &text).map_err(io_err(path))
 }
 
 fn hash_reader(r: &mut impl Read, hasher: &mut Sha256) -> io::Result<()> {

@@ -172,7 +172,7 @@ pub(crate) fn run(
     draft.result.llm = Some(usage);
     let t = Instant::now();
     let outcome = match &answer {
-        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer.clone(), &mut report)?,
+        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer, &mut report)?,
         None => None,
     };
     draft.time("one_call", t);
@@ -299,7 +299,7 @@ fn interpret(
     opts: &QueryOptions,
     listing: &Listing<'_>,
     zero: &Clustering,
-    answer: Vec<DescribedCategory>,
+    answer: &[DescribedCategory],
     report: &mut OneCallReport,
 ) -> Result<Option<Kept>, QueryError> {
     let names: Vec<String> = answer.iter().map(|c| c.name.clone()).collect();
@@ -316,7 +316,7 @@ fn interpret(
         listing.vocab,
         &prepared.report.kinds,
         &listing.shown,
-        &answer,
+        answer,
         &opts.criterion,
         encoder,
         opts.cache_dir.as_deref(),
