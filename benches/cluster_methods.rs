@@ -1,7 +1,9 @@
 //! Time of each clustering method on synthetic unit vectors (the slow case for k-means: random
 //! directions; the structured case: blobs), with automatic K. Prints one line per run.
 //!
-//! `cargo bench --bench cluster_methods` (`CLUSTERBY_BENCH_ONLY=dbscan,hdbscan` to pick).
+//! `cargo bench --bench cluster_methods` (`CLUSTERBY_BENCH_ONLY=dbscan,hdbscan` to pick the
+//! methods, `CLUSTERBY_BENCH_N=100000` the density methods' sizes). Without `--bench` (as
+//! `cargo test --all-targets` runs it) a 2,000-row smoke run of each method only.
 
 use std::time::Instant;
 
@@ -44,11 +46,21 @@ fn time(label: &str, x: &Array2<f32>, p: ClusterParams) {
         c.noise_count(),
         c.fit_rows
     );
+    if let Some(moved) = c.noise_reassigned {
+        println!("{:<28} noise rows assigned to their nearest cluster: {moved}", "");
+    }
 }
 
 fn main() {
     let only = std::env::var("CLUSTERBY_BENCH_ONLY").unwrap_or_default();
     let want = |m: &str| only.is_empty() || only.split(',').any(|o| o == m);
+    if !std::env::args().any(|a| a == "--bench") {
+        let x = blobs(20, 100, 384, 0.8, 21);
+        for method in Method::ALL {
+            time(method.as_str(), &x, ClusterParams::new(method).with_k(Some(20)));
+        }
+        return;
+    }
     if want("kmeans") {
         for n in [10_000usize, 1_000_000] {
             let mut rng = Xoshiro256Plus::seed_from_u64(99);
@@ -56,21 +68,65 @@ fn main() {
             time("kmeans k=10 (random)", &x, ClusterParams::new(Method::KMeans).with_k(Some(10)));
         }
     }
-    for n in [5_000usize, 10_000, 20_000] {
+    let sizes: Vec<usize> = std::env::var("CLUSTERBY_BENCH_N")
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![10_000, 100_000, 1_000_000]);
+    for n in sizes {
+        if !(want("dbscan") || want("hdbscan")) {
+            break;
+        }
         let x = blobs(20, n / 20, 384, 0.8, 21);
         if want("dbscan") {
             time("dbscan", &x, ClusterParams::new(Method::Dbscan));
         }
-        if n <= 10_000 && want("hdbscan") {
+        if want("hdbscan") {
             time("hdbscan", &x, ClusterParams::new(Method::Hdbscan));
         }
-        if n >= 10_000 && want("agglomerative") {
+    }
+    for n in [10_000usize, 20_000] {
+        let x = blobs(20, n / 20, 384, 0.8, 21);
+        if want("agglomerative") {
             time("agglomerative k=20", &x, ClusterParams::new(Method::Agglomerative).with_k(Some(20)));
         }
+    }
+    if let Ok(path) = std::env::var("CLUSTERBY_BENCH_NPY") {
+        anchor_run(&path);
     }
     if want("auto") {
         let x = blobs(20, 2_500, 384, 0.8, 22);
         time("kmeans auto-k", &x, ClusterParams::new(Method::KMeans));
         time("agglomerative auto-k", &x, ClusterParams::new(Method::Agglomerative));
     }
+}
+
+/// HDBSCAN on a float32 `.npy` matrix written by `benches/density_anchor.py`, with its
+/// settings (`CLUSTERBY_BENCH_MCS`, `CLUSTERBY_BENCH_MS`) and noise kept, so fast_hdbscan can
+/// be timed on the same rows. Prints the time and writes the labels next to the matrix.
+fn anchor_run(path: &str) {
+    let x = read_npy(path);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+    let p = ClusterParams::new(Method::Hdbscan)
+        .with_min_cluster_size(env("CLUSTERBY_BENCH_MCS"))
+        .with_min_samples(env("CLUSTERBY_BENCH_MS"))
+        .with_noise(clusterby::cluster::NoisePolicy::Keep)
+        .check()
+        .expect("valid parameters");
+    let t = Instant::now();
+    let c = fit(x.view(), &p).expect("clustering");
+    println!("anchor-run clusterby_seconds={:.3} k={} noise={}", t.elapsed().as_secs_f64(), c.k, c.noise_count());
+    let labels: Vec<String> = c.labels.iter().map(i64::to_string).collect();
+    std::fs::write(format!("{path}.labels"), labels.join("\n")).expect("labels written");
+}
+
+/// A C-order little-endian float32 `.npy` file.
+fn read_npy(path: &str) -> Array2<f32> {
+    let bytes = std::fs::read(path).expect("npy file");
+    assert!(bytes.starts_with(b"\x93NUMPY"), "{path} is not a .npy file");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+    assert!(header.contains("'<f4'") && header.contains("False"), "{path}: need C-order float32");
+    let shape = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).expect("shape");
+    let dims: Vec<usize> = shape.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    let data = bytes[10 + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Array2::from_shape_vec((dims[0], dims[1]), data).expect("shape matches data")
 }

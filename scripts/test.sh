@@ -7,5 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+cargo clippy --lib --features python -- -D warnings
 export CLUSTERBY_REQUIRE_MODELS=1
 cargo test --all-targets "$@"
+# The Python package: built into the project's venv, then its tests (same models, same data).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements-dev.txt
+.venv/bin/maturin develop --release --quiet
+.venv/bin/python -m pytest -q tests/python

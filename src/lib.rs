@@ -21,6 +21,8 @@ pub mod experiments;
 pub mod llm;
 pub mod models;
 pub mod naming;
+#[cfg(feature = "python")]
+mod python;
 pub mod query;
 pub mod report;
 pub mod store;

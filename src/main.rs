@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use clusterby::cli;
-use clusterby::cluster::{Linkage, Method};
+use clusterby::cluster::{Linkage, Method, NoisePolicy};
 use clusterby::conditioning::{CaptionWeight, Conditioning};
 use clusterby::query::{GroupingCheck, NamerKind, Space};
 
@@ -242,17 +242,21 @@ struct ClusterCmd {
     /// Seed of every random choice (same seed, same result).
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// HDBSCAN: the smallest cluster (default: a quarter of n / K, at least 5).
+    /// DBSCAN/HDBSCAN: the smallest cluster; smaller groups are noise (default: a quarter of
+    /// n / K, at least 5; K from -k, else the largest K automatic selection tries).
     #[arg(long)]
     min_cluster_size: Option<usize>,
     /// DBSCAN: neighbours a core point needs, itself included (default 5); HDBSCAN: the
-    /// neighbourhood of its core distance (default: the smallest cluster).
+    /// neighbourhood of its core distance (default: the smallest cluster, at most 20).
     #[arg(long)]
     min_samples: Option<usize>,
-    /// DBSCAN: the radius, Euclidean between unit vectors, sqrt(2 (1 - cos)) (default: the knee
-    /// of the k-distance curve).
+    /// DBSCAN: the radius in the density space, the features' 10 leading principal coordinates
+    /// (default: the radius at which the most clusters stand apart).
     #[arg(long)]
     eps: Option<f32>,
+    /// DBSCAN/HDBSCAN: put each noise row in its nearest cluster, or keep it as cluster -1.
+    #[arg(long, value_enum, default_value_t = NoisePolicy::Assign)]
+    noise: NoisePolicy,
     /// Agglomerative: how cluster distances are measured.
     #[arg(long, value_enum, default_value_t = Linkage::Ward)]
     linkage: Linkage,
@@ -419,6 +423,7 @@ fn cluster(ctx: &cli::Context, a: ClusterCmd) -> cli::CliResult {
                 min_samples: a.min_samples,
                 eps: a.eps,
                 linkage: a.linkage,
+                noise: a.noise,
             },
             json: a.json.as_deref(),
         },

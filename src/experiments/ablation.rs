@@ -53,6 +53,12 @@ pub struct AblationRow {
     pub conditioning: String,
     pub method: String,
     pub n: usize,
+    /// Clusters in the result (found, for the density methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    /// DBSCAN/HDBSCAN: noise rows put in their nearest cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_reassigned: Option<usize>,
     pub acc: Option<f64>,
     pub nmi: Option<f64>,
     pub ari: Option<f64>,
@@ -80,6 +86,8 @@ impl AblationRow {
             conditioning: conditioning.into(),
             method: method.into(),
             n,
+            k: None,
+            noise_reassigned: None,
             acc: None,
             nmi: None,
             ari: None,
@@ -103,6 +111,8 @@ impl AblationRow {
             }
             Err(e) => self.error = Some(e.to_string()),
         }
+        self.k = Some(res.k);
+        self.noise_reassigned = res.diagnostics.noise_reassigned;
         self.llm_calls = res.llm_calls;
         self.query_ms = res.timings_ms.get("wall").or_else(|| res.timings_ms.get("total")).copied();
         self.namer = res.namer.as_str().to_string();
@@ -168,6 +178,8 @@ pub fn ictc_row(set: &AblationSet, path: &Path) -> Result<AblationRow, Box<dyn s
         conditioning: "-".into(),
         method: "-".into(),
         n: s.n,
+        k: Some(pred.iter().collect::<std::collections::HashSet<_>>().len()),
+        noise_reassigned: None,
         acc: Some(s.acc),
         nmi: Some(s.nmi),
         ari: Some(s.ari),
@@ -412,18 +424,20 @@ fn log_row(row: &AblationRow) {
 pub fn markdown(rows: &[AblationRow]) -> String {
     let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into());
     let mut s = String::from(
-        "| set | pipeline | conditioning | method | n | ACC | NMI | ARI | LLM calls | query ms | namer | name quality |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| set | pipeline | conditioning | method | n | K | noise assigned | ACC | NMI | ARI | LLM calls | query ms | namer | name quality |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     // A `|` inside a cell (as in "IC|TC") would split it.
     let e = |t: &str| t.replace('|', "\\|");
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             e(&r.set),
             e(&r.pipeline),
             e(&r.conditioning),
             e(&r.method),
             r.n,
+            r.k.map_or_else(|| "–".into(), |k| k.to_string()),
+            r.noise_reassigned.map_or_else(|| "–".into(), |k| k.to_string()),
             f(r.acc),
             f(r.nmi),
             f(r.ari),

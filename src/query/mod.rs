@@ -98,18 +98,21 @@ pub struct QueryOptions {
 /// What HDBSCAN, DBSCAN and agglomerative clustering take besides K; the result records them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MethodSettings {
-    /// HDBSCAN's smallest cluster (default: a quarter of n / K, at least 5).
+    /// DBSCAN's and HDBSCAN's smallest cluster (default: a quarter of n / K, at least 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<usize>,
     /// DBSCAN's `min_points` / HDBSCAN's `min_samples`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<usize>,
-    /// DBSCAN's radius, Euclidean between unit vectors (default: the k-distance knee).
+    /// DBSCAN's radius in the density space (default: where the most clusters stand apart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eps: Option<f32>,
     /// Agglomerative linkage.
     #[serde(default)]
     pub linkage: crate::cluster::Linkage,
+    /// DBSCAN's and HDBSCAN's noise: assigned to the nearest cluster, or kept.
+    #[serde(default)]
+    pub noise: crate::cluster::NoisePolicy,
 }
 
 impl QueryOptions {
@@ -249,6 +252,27 @@ pub fn run(
         (Strategy::OneCall, Some(client)) => one_call::run(index, encoder, opts, client),
         _ => caption::run(index, encoder, opts, llm),
     }
+}
+
+/// The criterion-conditioned features a zero-call query over `index` clusters, one unit-length
+/// row per caption (as the clustering sees them): for plots and for users' own analyses. Costs
+/// what a query's conditioning step costs.
+pub fn features(
+    index: &LoadedIndex,
+    encoder: &mut TextEmbedding,
+    opts: &QueryOptions,
+) -> Result<ndarray::Array2<f32>, QueryError> {
+    opts.check(None, true)?;
+    let mut draft = pipeline::Draft::new(opts, Strategy::ZeroCall);
+    let prepared = caption::prepare(index, encoder, opts, &mut draft)?;
+    let mut x = prepared.features().x.to_dense().into_owned();
+    for mut row in x.rows_mut() {
+        let norm = row.dot(&row).sqrt();
+        if norm > 0.0 {
+            row /= norm;
+        }
+    }
+    Ok(x)
 }
 
 #[cfg(test)]

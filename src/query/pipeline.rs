@@ -83,6 +83,7 @@ pub(crate) fn fit(f: &Features<'_>, opts: &QueryOptions, k: Option<usize>) -> Re
         .with_min_samples(s.min_samples)
         .with_eps(s.eps)
         .with_linkage(s.linkage)
+        .with_noise(s.noise)
         .check()?;
     Ok(if f.unit { cluster::fit_unit_rows(f.x, &params)? } else { cluster::fit_rows(f.x, &params)? })
 }
@@ -125,6 +126,7 @@ pub(crate) fn finish(
     }
     r.diagnostics.naming = report;
     r.diagnostics.eps = clustering.eps;
+    r.diagnostics.noise_reassigned = clustering.noise_reassigned;
     r.diagnostics.method_settings = (opts.method != crate::cluster::Method::KMeans).then_some(opts.settings);
     r.diagnostics.fit_sample_rows = (clustering.fit_rows < f.ids.len()).then_some(clustering.fit_rows);
     r.timings_ms.insert("total".to_string(), ms(draft.started));

@@ -140,6 +140,9 @@ pub struct Diagnostics {
     /// DBSCAN's radius (Euclidean between unit vectors), as given or chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eps: Option<f32>,
+    /// DBSCAN/HDBSCAN with `--noise assign`: the noise rows put in their nearest cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_reassigned: Option<usize>,
     /// The settings given to a method other than k-means (unset ones took the method's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method_settings: Option<super::MethodSettings>,
@@ -289,6 +292,16 @@ impl ClusterResult {
         }
         if let Some(rows) = d.fit_sample_rows {
             out.push(format!("fit on a seeded sample of {rows} rows; the rest went to the nearest cluster"));
+        }
+        if let Some(eps) = d.eps {
+            out.push(format!("DBSCAN radius {eps:.4} (density space)"));
+        }
+        match (d.noise_reassigned, self.assignments.iter().filter(|a| a.cluster < 0).count()) {
+            (Some(moved), _) if moved > 0 => {
+                out.push(format!("{moved} noise rows went to their nearest cluster (--noise keep leaves them out)"))
+            }
+            (_, noise) if noise > 0 => out.push(format!("{noise} rows are noise (cluster -1)")),
+            _ => {}
         }
         if let Some(n) = d.naming.as_ref().filter(|n| n.fallback.is_some()) {
             out.push(format!(

@@ -1,0 +1,55 @@
+"""HDBSCAN: clusterby against fast_hdbscan (the anchor) on the same rows, in one run.
+
+    python benches/density_anchor.py [N ...]      (default 100000 1000000)
+
+Rows: 20 Gaussian blobs on the unit sphere in 10 dimensions (the size of clusterby's density
+space, so clusterby clusters them as given), seeded. Both get min_cluster_size = n / 80 and
+min_samples = 20 and keep their noise. Prints seconds, the ratio, clusters, noise and the ARI
+between the two partitions. Needs `pip install fast_hdbscan` (numba) and a release build.
+"""
+import os, subprocess, sys, time
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def blobs(n, k=20, d=10, spread=0.35, seed=7):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[np.arange(n) % k] + spread / np.sqrt(d) * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def clusterby(path, mcs, ms):
+    env = dict(os.environ, CLUSTERBY_BENCH_ONLY="none", CLUSTERBY_BENCH_NPY=path,
+               CLUSTERBY_BENCH_MCS=str(mcs), CLUSTERBY_BENCH_MS=str(ms))
+    out = subprocess.run(["cargo", "bench", "-q", "--bench", "cluster_methods"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("anchor-run"))
+    secs = float(line.split("clusterby_seconds=")[1].split()[0])
+    return secs, np.loadtxt(path + ".labels", dtype=np.int64)
+
+
+def main():
+    import fast_hdbscan
+    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
+    fast_hdbscan.HDBSCAN(min_cluster_size=10, min_samples=5).fit(blobs(2000))  # numba compile
+    print("| n | clusterby s | fast_hdbscan s | ratio (fast_hdbscan / clusterby) | clusters (c / f) | noise (c / f) | ARI between them |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        x = blobs(n)
+        path = os.path.join(ROOT, "target", f"density-anchor-{n}.npy")
+        np.save(path, x)
+        mcs, ms = n // 80, 20
+        ours, ol = clusterby(path, mcs, ms)
+        t = time.perf_counter()
+        fl = fast_hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(x)
+        theirs = time.perf_counter() - t
+        print(f"| {n:,} | {ours:.1f} | {theirs:.1f} | {theirs / ours:.2f} | {ol.max() + 1} / {fl.max() + 1} | "
+              f"{(ol < 0).mean():.3f} / {(fl < 0).mean():.3f} | {adjusted_rand_score(ol, fl):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Type stubs of the native module (src/python/, built by maturin with the `python` feature)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__version__: str
+
+class ClusterbyError(Exception):
+    """An error reported by clusterby, with the CLI's message."""
+
+class FeatureMatrix:
+    """A row-major float32 matrix that numpy reads in place."""
+
+    @property
+    def shape(self) -> Tuple[int, int]: ...
+    @property
+    def __array_interface__(self) -> dict: ...
+
+class Index:
+    @staticmethod
+    def open(path: str, ort_lib: Optional[str] = None, threads: Optional[int] = None) -> "Index": ...
+    def __len__(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    def rows(self) -> Tuple[List[str], List[str], List[Optional[str]]]: ...
+    def cluster(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        method: str = "kmeans",
+        seed: int = 42,
+        exclude: Sequence[str] = ...,
+        conditioning: str = "values",
+        **settings: object,
+    ) -> str: ...
+    def features(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        seed: int = 42,
+        exclude: Sequence[str] = ...,
+        conditioning: str = "values",
+    ) -> FeatureMatrix: ...
+
+def build(
+    input: str,
+    out: str,
+    model: str = "all-MiniLM-L6-v2",
+    ort_lib: Optional[str] = None,
+    threads: Optional[int] = None,
+) -> None: ...
+def score(assignments: List[Tuple[str, int]], labels: Dict[str, str]) -> Tuple[float, float, float, int, int]: ...

@@ -1,0 +1,109 @@
+"""`Index`: one caption index, loaded once and queried many times."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Iterable, Optional, Union
+
+import numpy as np
+
+from . import _clusterby
+from ._runtime import ort_library
+from ._result import Query, Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Index:
+    """A caption index (captions, labels, embeddings) with its text model in memory."""
+
+    def __init__(self, native: "_clusterby.Index") -> None:
+        self._native = native
+        self._rows: Optional[tuple] = None
+
+    @classmethod
+    def open(cls, path: PathLike, *, threads: Optional[int] = None) -> "Index":
+        """Opens an index folder made by `clusterby index` or `Index.build`."""
+        return cls(_clusterby.Index.open(os.fspath(path), ort_library(), threads))
+
+    @classmethod
+    def build(
+        cls,
+        captions: PathLike,
+        out: PathLike,
+        *,
+        model: str = "all-MiniLM-L6-v2",
+        threads: Optional[int] = None,
+    ) -> "Index":
+        """Indexes a captions file (JSONL with `id`, `caption`, optional `label`; CSV with the
+        same columns; or IC|TC's `step1_result.jsonl`) into `out`, then opens it. Rows already
+        in `out` are kept, so an interrupted build resumes."""
+        _clusterby.build(os.fspath(captions), os.fspath(out), model, ort_library(), threads)
+        return cls.open(out, threads=threads)
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def __repr__(self) -> str:
+        return f"clusterby.Index({os.fspath(self.path)!r}, rows={len(self)})"
+
+    @property
+    def path(self) -> str:
+        return os.fspath(self._native.path)
+
+    def _columns(self) -> tuple:
+        if self._rows is None:
+            self._rows = self._native.rows()
+        return self._rows
+
+    def frame(self) -> "pd.DataFrame":
+        """The index's rows: id, caption, label (None where unknown)."""
+        import pandas as pd
+
+        ids, captions, labels = self._columns()
+        return pd.DataFrame({"id": ids, "caption": captions, "label": labels})
+
+    def cluster(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        *,
+        method: str = "kmeans",
+        seed: int = 42,
+        exclude: Iterable[str] = (),
+        conditioning: str = "values",
+        min_cluster_size: Optional[int] = None,
+        min_samples: Optional[int] = None,
+        eps: Optional[float] = None,
+        linkage: str = "ward",
+        noise: str = "assign",
+    ) -> Result:
+        """Clusters the index by a criterion in words, with no LLM call.
+
+        `k=None` chooses K (k-means, agglomerative) or lets density find it (hdbscan, dbscan).
+        `method`: "kmeans", "agglomerative", "hdbscan", "dbscan". `exclude`: criteria to ignore.
+        `conditioning`: "values" (the default query) or "none" (plain caption embeddings).
+        The density settings and `linkage`, `noise` ("assign" or "keep") are as in the CLI.
+        """
+        query = Query(by=by, k=k, seed=seed, exclude=tuple(exclude), conditioning=conditioning)
+        settings = {"linkage": linkage, "noise": noise}
+        for key, value in (("min_cluster_size", min_cluster_size), ("min_samples", min_samples), ("eps", eps)):
+            if value is not None:
+                settings[key] = value
+        raw = self._native.cluster(by, k, method, seed, list(exclude), conditioning, **settings)
+        return Result(self, raw, query)
+
+    def features(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        *,
+        seed: int = 42,
+        exclude: Iterable[str] = (),
+        conditioning: str = "values",
+    ) -> np.ndarray:
+        """The criterion-conditioned rows a query clusters (unit length, float32, one row per
+        caption in index order), read in place from clusterby's memory."""
+        return np.asarray(self._native.features(by, k, seed, list(exclude), conditioning))

@@ -1,0 +1,134 @@
+"""`Result`: one query's clusters as pandas DataFrames, numpy features, scores and plots."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _clusterby
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._index import Index
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a result was asked for, so its features can be recomputed."""
+
+    by: str
+    k: Optional[int]
+    seed: int
+    exclude: Tuple[str, ...]
+    conditioning: str
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Hungarian accuracy, NMI and ARI against labels; `unlabelled` rows were left out."""
+
+    acc: float
+    nmi: float
+    ari: float
+    n: int
+    unlabelled: int
+
+
+class Result:
+    """The result of `Index.cluster`; `raw` is the result JSON the CLI writes."""
+
+    def __init__(self, index: "Index", raw_json: str, query: Query) -> None:
+        self._index = index
+        self._json = raw_json
+        self.raw: Dict[str, Any] = json.loads(raw_json)
+        self._query = query
+        self._features: Optional[np.ndarray] = None
+
+    def __repr__(self) -> str:
+        return f"clusterby.Result(by={self.criterion!r}, k={self.k}, method={self.method!r})"
+
+    @property
+    def criterion(self) -> str:
+        return self.raw["criterion"]
+
+    @property
+    def k(self) -> int:
+        return self.raw["k"]
+
+    @property
+    def method(self) -> Optional[str]:
+        return self.raw.get("method")
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Cluster per row, in index order (-1 = noise kept by a density method)."""
+        return np.fromiter((a["cluster"] for a in self.raw["assignments"]), dtype=np.int64)
+
+    @property
+    def assignments(self) -> "pd.DataFrame":
+        """One row per item: id, cluster, name, caption, label (None where unknown)."""
+        import pandas as pd
+
+        ids, captions, labels = self._index._columns()
+        names = {c["id"]: c["name"] for c in self.raw["clusters"]}
+        cluster = self.labels
+        return pd.DataFrame(
+            {
+                "id": ids,
+                "cluster": cluster,
+                "name": [names.get(int(c), "noise") for c in cluster],
+                "caption": captions,
+                "label": labels,
+            }
+        )
+
+    @property
+    def clusters(self) -> "pd.DataFrame":
+        """One row per cluster: cluster, name, size, keywords, examples (most typical ids)."""
+        import pandas as pd
+
+        rows = [
+            {"cluster": c["id"], "name": c["name"], "size": c["size"], "keywords": c["keywords"], "examples": c["examples"]}
+            for c in self.raw["clusters"]
+        ]
+        return pd.DataFrame(rows, columns=["cluster", "name", "size", "keywords", "examples"])
+
+    @property
+    def features(self) -> np.ndarray:
+        """The criterion-conditioned rows this query clustered (computed again on first use:
+        one conditioning step, as fast as the query's own)."""
+        if self._features is None:
+            q = self._query
+            self._features = self._index.features(
+                q.by, q.k, seed=q.seed, exclude=q.exclude, conditioning=q.conditioning
+            )
+        return self._features
+
+    def to_json(self, path: Optional[str] = None) -> str:
+        """The result JSON (the CLI's schema); also written to `path` when given."""
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(self._json)
+        return self._json
+
+    def eval(self, labels: Union[None, Mapping[str, str], "pd.Series"] = None) -> Scores:
+        """Scores against `labels` (id -> label, a dict or a pandas Series indexed by id), or
+        against the index's own labels when None."""
+        if labels is None:
+            ids, _, own = self._index._columns()
+            truth = {i: l for i, l in zip(ids, own) if l is not None}
+        else:
+            truth = {str(i): str(l) for i, l in dict(labels).items()}
+        pairs = [(a["id"], a["cluster"]) for a in self.raw["assignments"]]
+        return Scores(*_clusterby.score(pairs, truth))
+
+    def plot(self, kind: str = "map", ax: Any = None, **kwargs: Any) -> Any:
+        """Draws with matplotlib and returns the axes: "map" (the conditioned features' first two
+        principal components, coloured by cluster, names at the centres), "sizes" (cluster
+        sizes) or "confusion" (clusters × labels, Hungarian-ordered; needs labels)."""
+        from . import _plots
+
+        return _plots.draw(self, kind, ax, **kwargs)

@@ -1,0 +1,168 @@
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256Plus;
+
+use super::boruvka::{spanning_tree, Edge};
+use super::hierarchy::{cut_labels, hdbscan_labels, most_groups_eps, sorted};
+use super::kdtree::KdTree;
+
+/// `k` blobs of `per` points in `dim` dimensions, centres spread far apart, plus `noise`
+/// uniform points.
+fn blobs(k: usize, per: usize, dim: usize, noise: usize, seed: u64) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let centres: Vec<Vec<f32>> = (0..k).map(|_| (0..dim).map(|_| rng.gen_range(-10.0..10.0)).collect()).collect();
+    let (mut pts, mut truth) = (Vec::new(), Vec::new());
+    for (c, centre) in centres.iter().enumerate() {
+        for _ in 0..per {
+            pts.extend(centre.iter().map(|&v| v + rng.gen_range(-0.6f32..0.6)));
+            truth.push(c as i64);
+        }
+    }
+    for _ in 0..noise {
+        pts.extend((0..dim).map(|_| rng.gen_range(-12.0f32..12.0)));
+        truth.push(-1);
+    }
+    (pts, truth)
+}
+
+fn dist(p: &[f32], dim: usize, a: usize, b: usize) -> f32 {
+    (0..dim).map(|j| (p[a * dim + j] - p[b * dim + j]).powi(2)).sum::<f32>().sqrt()
+}
+
+/// Core distances by sorting every row's distances.
+fn brute_core(p: &[f32], dim: usize, k: usize) -> Vec<f32> {
+    let n = p.len() / dim;
+    (0..n)
+        .map(|a| {
+            let mut d: Vec<f32> = (0..n).map(|b| dist(p, dim, a, b)).collect();
+            d.sort_by(f32::total_cmp);
+            d[k - 1]
+        })
+        .collect()
+}
+
+/// Total weight of the mutual reachability spanning tree by Prim's O(n²) algorithm.
+fn prim_weight(p: &[f32], dim: usize, core: &[f32]) -> f64 {
+    let n = core.len();
+    let mrd = |a: usize, b: usize| core[a].max(core[b]).max(dist(p, dim, a, b));
+    let mut best: Vec<f32> = (0..n).map(|b| mrd(0, b)).collect();
+    let mut done = vec![false; n];
+    done[0] = true;
+    let mut total = 0.0;
+    for _ in 1..n {
+        let next = (0..n).filter(|&b| !done[b]).min_by(|&a, &b| best[a].total_cmp(&best[b])).unwrap();
+        total += f64::from(best[next]);
+        done[next] = true;
+        for (b, slot) in best.iter_mut().enumerate() {
+            *slot = slot.min(mrd(next, b));
+        }
+    }
+    total
+}
+
+#[test]
+fn kth_distances_match_brute_force() {
+    let (p, _) = blobs(3, 60, 4, 40, 1);
+    let tree = KdTree::build(&p, 4);
+    for k in [1, 5, 17] {
+        let by_tree = tree.nearest(k).0;
+        let brute = brute_core(&p, 4, k);
+        for t in 0..tree.len() {
+            assert!((by_tree[t] - brute[tree.perm[t]]).abs() < 1e-4, "k {k} point {}", tree.perm[t]);
+        }
+    }
+}
+
+#[test]
+fn boruvka_finds_a_minimum_spanning_tree() {
+    for (dim, seed) in [(2, 2), (5, 3), (10, 4)] {
+        let (p, _) = blobs(4, 50, dim, 60, seed);
+        let tree = KdTree::build(&p, dim);
+        let (core, near) = tree.nearest(5);
+        let edges = spanning_tree(&tree, &core, &near);
+        assert_eq!(edges.len(), tree.len() - 1);
+        let total: f64 = edges.iter().map(|e| f64::from(e.w)).sum();
+        let tree_points: Vec<f32> = tree.points.clone();
+        let expected = prim_weight(&tree_points, dim, &core);
+        assert!((total - expected).abs() < 1e-3 * expected, "dim {dim}: {total} vs {expected}");
+    }
+}
+
+/// Labels of the `hdbscan` crate (Prim's algorithm on the same points and settings).
+fn crate_labels(p: &[f32], dim: usize, mcs: usize, ms: usize) -> Vec<i64> {
+    let rows: Vec<Vec<f32>> = p.chunks(dim).map(<[f32]>::to_vec).collect();
+    let hp = hdbscan::HdbscanHyperParams::builder().min_cluster_size(mcs).min_samples(ms).build();
+    hdbscan::Hdbscan::new(&rows, hp).cluster().unwrap().into_iter().map(i64::from).collect()
+}
+
+/// Same partition up to the names of the clusters, on the points both call members; and how
+/// many points only one of them calls noise.
+fn agreement(a: &[i64], b: &[i64]) -> (bool, usize) {
+    let both: Vec<usize> = (0..a.len()).filter(|&i| a[i] >= 0 && b[i] >= 0).collect();
+    let pick = |v: &[i64]| both.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    let noise_only_one = (0..a.len()).filter(|&i| (a[i] < 0) != (b[i] < 0)).count();
+    (same_partition(&pick(a), &pick(b)), noise_only_one)
+}
+
+/// Same partition up to the names of the clusters.
+fn same_partition(a: &[i64], b: &[i64]) -> bool {
+    let mut map = std::collections::HashMap::new();
+    let mut back = std::collections::HashMap::new();
+    a.iter().zip(b).all(|(&x, &y)| {
+        (x < 0) == (y < 0) && (x < 0 || (*map.entry(x).or_insert(y) == y && *back.entry(y).or_insert(x) == x))
+    })
+}
+
+#[test]
+fn hdbscan_matches_the_hdbscan_crate() {
+    for (k, dim, noise, mcs, ms, seed) in [(3, 2, 30, 10, 5, 5), (5, 4, 80, 20, 10, 6), (4, 8, 50, 15, 15, 7)] {
+        let (p, _) = blobs(k, 60, dim, noise, seed);
+        let tree = KdTree::build(&p, dim);
+        let (core, near) = tree.nearest(ms);
+        let edges = sorted(spanning_tree(&tree, &core, &near));
+        let by_tree = hdbscan_labels(tree.len(), &edges, mcs);
+        let mut ours = vec![0; tree.len()];
+        for (t, l) in by_tree.into_iter().enumerate() {
+            ours[tree.perm[t]] = l;
+        }
+        let theirs = crate_labels(&p, dim, mcs, ms);
+        // Equal mutual reachability distances are common (a point's distance to all its near
+        // neighbours is its own core distance), and the order of equal edges decides whether a
+        // point at a split leaves the parent or the child: only such points may differ.
+        let (same, noise_only_one) = agreement(&ours, &theirs);
+        assert!(same && noise_only_one * 50 <= ours.len(), "k {k} dim {dim}:\n{ours:?}\n{theirs:?}");
+        assert!(ours.iter().any(|&l| l >= 0));
+    }
+}
+
+#[test]
+fn the_cut_radius_separates_the_most_groups() {
+    let (p, truth) = blobs(4, 50, 3, 0, 8);
+    let tree = KdTree::build(&p, 3);
+    let (core, near) = tree.nearest(5);
+    let edges = sorted(spanning_tree(&tree, &core, &near));
+    let eps = most_groups_eps(tree.len(), &edges, 20).unwrap();
+    let labels = cut_labels(tree.len(), &edges, eps, 20);
+    let found: std::collections::HashSet<i64> = labels.iter().copied().filter(|&l| l >= 0).collect();
+    assert_eq!(found.len(), 4);
+    let in_rows: Vec<i64> = (0..tree.len()).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect();
+    assert!(same_partition(&in_rows, &truth));
+    // A radius below every edge leaves only noise; above every edge, one group.
+    assert!(cut_labels(tree.len(), &edges, 0.0, 2).iter().all(|&l| l < 0));
+    assert!(cut_labels(tree.len(), &edges, f32::MAX, 2).iter().all(|&l| l == 0));
+}
+
+#[test]
+fn duplicates_and_tiny_inputs_do_not_panic() {
+    let p = vec![1.0f32; 40]; // 20 identical 2-d points
+    let tree = KdTree::build(&p, 2);
+    let (core, near) = tree.nearest(5);
+    let edges: Vec<Edge> = sorted(spanning_tree(&tree, &core, &near));
+    assert_eq!(edges.len(), 19);
+    assert!(edges.iter().all(|e| e.w == 0.0));
+    let labels = hdbscan_labels(20, &edges, 5);
+    assert_eq!(labels.len(), 20);
+    let one = KdTree::build(&[0.5, 0.5], 2);
+    let (core, near) = one.nearest(1);
+    assert!(spanning_tree(&one, &core, &near).is_empty());
+    assert_eq!(hdbscan_labels(1, &[], 2), vec![-1]);
+}
