@@ -262,6 +262,85 @@ pub fn cluster(ctx: &Context, space: Option<crate::query::Space>, a: ClusterArgs
     finish_query(&result, a.json)
 }
 
+/// The pictures `clusterby plot` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlotKind {
+    /// The conditioned features' first two principal components, coloured by cluster.
+    Map,
+    /// Cluster sizes.
+    Sizes,
+    /// Clusters × labels, Hungarian-ordered (needs labels in the index).
+    Confusion,
+}
+
+impl PlotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlotKind::Map => "map",
+            PlotKind::Sizes => "sizes",
+            PlotKind::Confusion => "confusion",
+        }
+    }
+}
+
+/// Writes one picture of a result as SVG.
+pub fn plot(ctx: &Context, result: &Path, index_dir: &Path, out: &Path, kind: PlotKind) -> CliResult {
+    if out.extension().and_then(|e| e.to_str()).is_some_and(|e| !e.eq_ignore_ascii_case("svg")) {
+        return Err(format!("{}: pictures are written as SVG; name the file .svg", out.display()).into());
+    }
+    let r = read_result(result)?;
+    let svg = picture(ctx, &r, index_dir, kind)?;
+    crate::util::fs::write_atomic(out, svg.as_bytes())?;
+    eprintln!("wrote {} ({})", out.display(), kind.as_str());
+    Ok(())
+}
+
+fn picture(
+    ctx: &Context,
+    r: &ClusterResult,
+    index_dir: &Path,
+    kind: PlotKind,
+) -> Result<String, Box<dyn std::error::Error>> {
+    if kind == PlotKind::Sizes {
+        return Ok(crate::plot::sizes_svg(r));
+    }
+    if image_index::is_image_index(index_dir) {
+        return Err(format!("{}: the {} picture needs a caption index", index_dir.display(), kind.as_str()).into());
+    }
+    let loaded = Index::open(index_dir)?.load()?;
+    if loaded.ids.len() != r.assignments.len() || loaded.ids.iter().zip(&r.assignments).any(|(i, a)| *i != a.id) {
+        return Err(format!("the result's items are not the rows of {}", index_dir.display()).into());
+    }
+    match kind {
+        PlotKind::Confusion => {
+            let labels: std::collections::HashMap<String, String> =
+                loaded.ids.iter().zip(&loaded.labels).filter_map(|(i, l)| Some((i.clone(), l.clone()?))).collect();
+            crate::plot::confusion_svg(r, &labels).ok_or_else(|| format!("{}: no labels", index_dir.display()).into())
+        }
+        _ => {
+            let idx = Index::open(index_dir)?;
+            let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
+            let x = query::features(&loaded, &mut enc, &result_query(r, index_dir))?;
+            Ok(crate::plot::map_svg(r, &crate::plot::principal_2d(x.view(), r.seed)))
+        }
+    }
+}
+
+/// The query options a result was made with, as far as the result records them (criterion, K,
+/// seed, exclusions, conditioning and its caption weight), to compute its features again.
+fn result_query(r: &ClusterResult, index_dir: &Path) -> QueryOptions {
+    let mut opts = QueryOptions::new(&r.criterion)
+        .with_k((!r.k_auto).then_some(r.k))
+        .with_seed(r.seed)
+        .with_exclude(r.diagnostics.excluded.clone())
+        .with_conditioning(r.conditioning.unwrap_or_default())
+        .with_cache_dir(index_dir);
+    if let Some(a) = r.diagnostics.conditioning.as_ref().and_then(|c| c.caption_weight) {
+        opts.values.caption_weight = crate::conditioning::CaptionWeight::Fixed(a);
+    }
+    opts
+}
+
 /// Writes `value` as pretty JSON to `path` (temp file, then rename), or to standard output
 /// for `-`.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> CliResult {
@@ -712,10 +791,17 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::qu
 }
 
 /// `clusterby report`: the HTML gallery of a result.
-pub fn report(result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
+pub fn report(ctx: &Context, result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
     let r = read_result(result)?;
-    let page =
-        crate::report::gallery(&r, index_dir, &crate::report::GalleryOptions { per_cluster, ..Default::default() })?;
+    let mut pictures = Vec::new();
+    for kind in [PlotKind::Map, PlotKind::Sizes, PlotKind::Confusion] {
+        match picture(ctx, &r, index_dir, kind) {
+            Ok(svg) => pictures.push(svg),
+            Err(e) => eprintln!("note: no {} picture: {e}", kind.as_str()),
+        }
+    }
+    let opts = crate::report::GalleryOptions { per_cluster, pictures, ..Default::default() };
+    let page = crate::report::gallery(&r, index_dir, &opts)?;
     crate::util::fs::write_atomic(html, page.html.as_bytes())?;
     eprintln!(
         "wrote {} ({} clusters, {} thumbnails, {} images not found)",

@@ -21,6 +21,7 @@ pub mod experiments;
 pub mod llm;
 pub mod models;
 pub mod naming;
+pub mod plot;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;

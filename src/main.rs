@@ -67,6 +67,20 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         per_cluster: usize,
     },
+    /// Draw a result as SVG: the 2-D map of the conditioned features, the cluster sizes, or the
+    /// confusion matrix against the index's labels.
+    Plot {
+        /// A result JSON written by `cluster --json`.
+        result: PathBuf,
+        /// The caption index the result came from.
+        #[arg(long)]
+        index: PathBuf,
+        /// The SVG file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = cli::PlotKind::Map)]
+        kind: cli::PlotKind,
+    },
     /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
     /// into K names, assign each caption), answers cached so a killed run resumes.
     Ictc {
@@ -443,7 +457,8 @@ fn run(cli: Cli) -> cli::CliResult {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
         Command::Index(a) => index(&ctx, a),
-        Command::Report { result, index, html, per_cluster } => cli::report(&result, &index, &html, per_cluster),
+        Command::Report { result, index, html, per_cluster } => cli::report(&ctx, &result, &index, &html, per_cluster),
+        Command::Plot { result, index, out, kind } => cli::plot(&ctx, &result, &index, &out, kind),
         Command::Cluster(a) => cluster(&ctx, a),
         Command::Ictc { index, by, k, llm, cache, limit, json } => cli::ictc(
             &ctx,

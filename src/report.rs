@@ -21,11 +21,13 @@ pub struct GalleryOptions {
     /// Longest side of a thumbnail, in pixels.
     pub thumb_side: u32,
     pub captions_per_cluster: usize,
+    /// SVG pictures shown above the clusters (from `crate::plot`, which escapes their text).
+    pub pictures: Vec<String>,
 }
 
 impl Default for GalleryOptions {
     fn default() -> Self {
-        Self { per_cluster: 24, thumb_side: 160, captions_per_cluster: 3 }
+        Self { per_cluster: 24, thumb_side: 160, captions_per_cluster: 3, pictures: Vec::new() }
     }
 }
 
@@ -124,6 +126,14 @@ pub fn gallery(
         r.namer.as_str(),
         r.llm_calls
     );
+    if !opts.pictures.is_empty() {
+        h.push_str("<div class=\"pictures\">");
+        for svg in &opts.pictures {
+            // Inline SVG needs no namespace in HTML, and the page then names no URL at all.
+            h.push_str(&svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1));
+        }
+        h.push_str("</div>");
+    }
     for c in &r.clusters {
         let _ = write!(
             h,

@@ -166,3 +166,32 @@ fn method_settings_are_honoured_and_recorded() {
     let (r, err) = cluster(&["--method", "hdbscan", "--min-cluster-size", "1"]);
     assert!(r.is_none() && err.contains("min_cluster_size"), "{err}");
 }
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+fn plots_and_the_report_show_the_conditioned_map() {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("captions.jsonl");
+    let index = dir.path().join("idx");
+    write_corpus(&input, &clusterby::experiments::demo::corpus(), |i| i.location);
+    assert!(run(&["index", input.to_str().unwrap(), "--out", index.to_str().unwrap()]).status.success());
+    let json = dir.path().join("r.json");
+    let (idx, js) = (index.to_str().unwrap(), json.to_str().unwrap());
+    assert!(run(&["cluster", idx, "--by", "location", "-k", "4", "--json", js]).status.success());
+    for kind in ["map", "sizes", "confusion"] {
+        let out = dir.path().join(format!("{kind}.svg"));
+        let o = run(&["plot", js, "--index", idx, "--out", out.to_str().unwrap(), "--kind", kind]);
+        assert!(o.status.success(), "{kind}: {}", String::from_utf8_lossy(&o.stderr));
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("location"), "{kind}");
+    }
+    let map = std::fs::read_to_string(dir.path().join("map.svg")).unwrap();
+    assert_eq!(map.matches("<circle").count(), 80);
+    let o = run(&["plot", js, "--index", idx, "--out", dir.path().join("map.png").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("map.png"));
+    let html = dir.path().join("r.html");
+    assert!(run(&["report", js, "--index", idx, "--html", html.to_str().unwrap()]).status.success());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 3, "map, sizes and confusion in the report");
+}

@@ -71,7 +71,7 @@ pub use geometry::UNIT_NORM_TOLERANCE;
 pub use rows::Rows;
 
 pub(crate) use geometry::sample_indices;
-pub(crate) use reduce::{leading_row_space, orthonormal_rows};
+pub(crate) use reduce::{leading_row_space, orthonormal_rows, principal_coordinates};
 
 /// Clustering algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
