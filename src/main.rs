@@ -271,6 +271,10 @@ struct ClusterCmd {
     /// DBSCAN/HDBSCAN: put each noise row in its nearest cluster, or keep it as cluster -1.
     #[arg(long, value_enum, default_value_t = NoisePolicy::Assign)]
     noise: NoisePolicy,
+    /// Automatic K: the largest K tried (default min(30, sqrt(n))); for DBSCAN/HDBSCAN without -k
+    /// it also sets the smallest cluster's default (n / 4 K_max).
+    #[arg(long)]
+    k_max: Option<usize>,
     /// Agglomerative: how cluster distances are measured.
     #[arg(long, value_enum, default_value_t = Linkage::Ward)]
     linkage: Linkage,
@@ -438,6 +442,7 @@ fn cluster(ctx: &cli::Context, a: ClusterCmd) -> cli::CliResult {
                 eps: a.eps,
                 linkage: a.linkage,
                 noise: a.noise,
+                k_max: a.k_max,
             },
             json: a.json.as_deref(),
         },

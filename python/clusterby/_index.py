@@ -79,17 +79,25 @@ class Index:
         eps: Optional[float] = None,
         linkage: str = "ward",
         noise: str = "assign",
+        k_max: Optional[int] = None,
     ) -> Result:
         """Clusters the index by a criterion in words, with no LLM call.
 
         `k=None` chooses K (k-means, agglomerative) or lets density find it (hdbscan, dbscan).
         `method`: "kmeans", "agglomerative", "hdbscan", "dbscan". `exclude`: criteria to ignore.
         `conditioning`: "values" (the default query) or "none" (plain caption embeddings).
-        The density settings and `linkage`, `noise` ("assign" or "keep") are as in the CLI.
+        The density settings, `linkage` ("ward", "average", "complete", "single"), `noise`
+        ("assign" or "keep") and `k_max` (the largest K automatic selection tries) are as in
+        the CLI.
         """
         query = Query(by=by, k=k, seed=seed, exclude=tuple(exclude), conditioning=conditioning)
         settings = {"linkage": linkage, "noise": noise}
-        for key, value in (("min_cluster_size", min_cluster_size), ("min_samples", min_samples), ("eps", eps)):
+        for key, value in (
+            ("min_cluster_size", min_cluster_size),
+            ("min_samples", min_samples),
+            ("eps", eps),
+            ("k_max", k_max),
+        ):
             if value is not None:
                 settings[key] = value
         raw = self._native.cluster(by, k, method, seed, list(exclude), conditioning, **settings)

@@ -28,13 +28,15 @@ pub(super) fn build_tree(x: ArrayView2<f32>, linkage: Linkage) -> Tree {
     let method = match linkage {
         Linkage::Ward => kodama::Method::Ward,
         Linkage::Average => kodama::Method::Average,
+        Linkage::Complete => kodama::Method::Complete,
+        Linkage::Single => kodama::Method::Single,
     };
     let dend = kodama::linkage(&mut condensed, m, method);
     Tree { merges: dend.steps().iter().map(|st| (st.cluster1, st.cluster2)).collect(), m }
 }
 
 /// Upper-triangle distances, row-major, filled block-parallel with one GEMM per block.
-/// Ward gets Euclidean distance between unit vectors, average gets `1 - cos`.
+/// Ward gets Euclidean distance between unit vectors, the others `1 - cos`.
 fn condensed_distances(x: ArrayView2<f32>, linkage: Linkage) -> Vec<f32> {
     let m = x.nrows();
     let offset = |i: usize| i * m - i * (i + 1) / 2;
@@ -54,7 +56,7 @@ fn condensed_distances(x: ArrayView2<f32>, linkage: Linkage) -> Vec<f32> {
             for &d in dots.row(i - i0).slice(s![i - i0 + 1..]) {
                 out[pos] = match linkage {
                     Linkage::Ward => (2.0 - 2.0 * d).max(0.0).sqrt(),
-                    Linkage::Average => (1.0 - d).max(0.0),
+                    Linkage::Average | Linkage::Complete | Linkage::Single => (1.0 - d).max(0.0),
                 };
                 pos += 1;
             }

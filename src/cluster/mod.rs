@@ -133,6 +133,10 @@ pub enum Linkage {
     Ward,
     /// Mean pairwise cosine distance `1 - cos`.
     Average,
+    /// Largest pairwise cosine distance.
+    Complete,
+    /// Smallest pairwise cosine distance (chains; mostly for comparison).
+    Single,
 }
 
 impl Linkage {
@@ -140,6 +144,8 @@ impl Linkage {
         match self {
             Linkage::Ward => "ward",
             Linkage::Average => "average",
+            Linkage::Complete => "complete",
+            Linkage::Single => "single",
         }
     }
 }
@@ -157,6 +163,8 @@ impl FromStr for Linkage {
         match s.trim().to_ascii_lowercase().as_str() {
             "ward" => Ok(Linkage::Ward),
             "average" => Ok(Linkage::Average),
+            "complete" => Ok(Linkage::Complete),
+            "single" => Ok(Linkage::Single),
             _ => Err(ClusterError::UnknownName { what: "linkage", name: s.to_string() }),
         }
     }

@@ -169,9 +169,9 @@ fn hdbscan_recovers_blobs() {
 }
 
 #[test]
-fn agglomerative_recovers_blobs_both_linkages() {
+fn agglomerative_recovers_blobs_every_linkage() {
     let (x, truth) = blobs(5, 60, 64, 0.5, 5);
-    for linkage in [Linkage::Ward, Linkage::Average] {
+    for linkage in [Linkage::Ward, Linkage::Average, Linkage::Complete, Linkage::Single] {
         let p = ClusterParams::new(Method::Agglomerative).with_k(Some(5)).with_linkage(linkage);
         assert_recovers(&run(&x, p).unwrap(), &truth, 5, 0.0);
     }

@@ -89,7 +89,7 @@ impl Query<'_> {
         if let Some(d) = self.kwargs {
             for key in d.keys() {
                 let key: String = key.extract()?;
-                if !["min_cluster_size", "min_samples", "eps", "linkage", "noise"].contains(&key.as_str()) {
+                if !["min_cluster_size", "min_samples", "eps", "linkage", "noise", "k_max"].contains(&key.as_str()) {
                     return Err(PyValueError::new_err(format!("unknown setting {key:?}")));
                 }
             }
@@ -103,6 +103,7 @@ impl Query<'_> {
             eps: get("eps")?.map(|v| v.extract()).transpose()?,
             linkage: choice::<Linkage>("linkage", &text("linkage", "ward")?)?,
             noise: choice::<NoisePolicy>("noise", &text("noise", "assign")?)?,
+            k_max: get("k_max")?.map(|v| v.extract()).transpose()?,
         };
         Ok(QueryOptions::new(self.by)
             .with_k(self.k)

@@ -113,6 +113,9 @@ pub struct MethodSettings {
     /// DBSCAN's and HDBSCAN's noise: assigned to the nearest cluster, or kept.
     #[serde(default)]
     pub noise: crate::cluster::NoisePolicy,
+    /// The largest K automatic selection tries (default min(30, √n)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_max: Option<usize>,
 }
 
 impl QueryOptions {

@@ -80,6 +80,7 @@ pub(crate) fn fit(f: &Features<'_>, opts: &QueryOptions, k: Option<usize>) -> Re
         .with_seed(opts.seed)
         .with_n_runs(opts.restarts)
         .with_min_cluster_size(s.min_cluster_size)
+        .with_k_max(s.k_max)
         .with_min_samples(s.min_samples)
         .with_eps(s.eps)
         .with_linkage(s.linkage)
