@@ -112,7 +112,7 @@ pub fn embed_text(
 use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::query::{self, ClusterResult, QueryOptions, Strategy};
-use crate::store::caption_index::Index;
+use crate::store::caption_index::{Index, LoadedIndex};
 
 pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
@@ -289,28 +289,37 @@ pub fn plot(ctx: &Context, result: &Path, index_dir: &Path, out: &Path, kind: Pl
         return Err(format!("{}: pictures are written as SVG; name the file .svg", out.display()).into());
     }
     let r = read_result(result)?;
-    let svg = picture(ctx, &r, index_dir, kind)?;
+    let svg = match kind {
+        PlotKind::Sizes => crate::plot::sizes_svg(&r),
+        _ => picture(ctx, &r, index_dir, &pictures_source(&r, index_dir)?, kind)?,
+    };
     crate::util::fs::write_atomic(out, svg.as_bytes())?;
     eprintln!("wrote {} ({})", out.display(), kind.as_str());
     Ok(())
 }
 
+/// The caption index a result's map and confusion matrix are drawn from, opened once; its rows
+/// must be the result's items in the same order.
+fn pictures_source(r: &ClusterResult, index_dir: &Path) -> Result<(Index, LoadedIndex), Box<dyn std::error::Error>> {
+    if image_index::is_image_index(index_dir) {
+        return Err(format!("{}: the map and confusion pictures need a caption index", index_dir.display()).into());
+    }
+    let idx = Index::open(index_dir)?;
+    let loaded = idx.load()?;
+    if loaded.ids.len() != r.assignments.len() || loaded.ids.iter().zip(&r.assignments).any(|(i, a)| *i != a.id) {
+        return Err(format!("the result's items are not the rows of {}", index_dir.display()).into());
+    }
+    Ok((idx, loaded))
+}
+
+/// The map or the confusion matrix of `r` (the sizes need no index: `plot::sizes_svg`).
 fn picture(
     ctx: &Context,
     r: &ClusterResult,
     index_dir: &Path,
+    (idx, loaded): &(Index, LoadedIndex),
     kind: PlotKind,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    if kind == PlotKind::Sizes {
-        return Ok(crate::plot::sizes_svg(r));
-    }
-    if image_index::is_image_index(index_dir) {
-        return Err(format!("{}: the {} picture needs a caption index", index_dir.display(), kind.as_str()).into());
-    }
-    let loaded = Index::open(index_dir)?.load()?;
-    if loaded.ids.len() != r.assignments.len() || loaded.ids.iter().zip(&r.assignments).any(|(i, a)| *i != a.id) {
-        return Err(format!("the result's items are not the rows of {}", index_dir.display()).into());
-    }
     match kind {
         PlotKind::Confusion => {
             let labels: std::collections::HashMap<String, String> =
@@ -318,9 +327,8 @@ fn picture(
             crate::plot::confusion_svg(r, &labels).ok_or_else(|| format!("{}: no labels", index_dir.display()).into())
         }
         _ => {
-            let idx = Index::open(index_dir)?;
             let mut enc = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?)?;
-            let x = query::features(&loaded, &mut enc, &result_query(r, index_dir))?;
+            let x = query::features(loaded, &mut enc, &result_query(r, index_dir))?;
             Ok(crate::plot::map_svg(r, &crate::plot::principal_2d(x.view(), r.seed)))
         }
     }
@@ -793,12 +801,17 @@ pub fn cluster_images(ctx: &Context, a: ClusterArgs<'_>, space: Option<crate::qu
 /// `clusterby report`: the HTML gallery of a result.
 pub fn report(ctx: &Context, result: &Path, index_dir: &Path, html: &Path, per_cluster: usize) -> CliResult {
     let r = read_result(result)?;
-    let mut pictures = Vec::new();
-    for kind in [PlotKind::Map, PlotKind::Sizes, PlotKind::Confusion] {
-        match picture(ctx, &r, index_dir, kind) {
-            Ok(svg) => pictures.push(svg),
-            Err(e) => eprintln!("note: no {} picture: {e}", kind.as_str()),
+    let mut pictures = vec![crate::plot::sizes_svg(&r)];
+    match pictures_source(&r, index_dir) {
+        Ok(source) => {
+            for kind in [PlotKind::Map, PlotKind::Confusion] {
+                match picture(ctx, &r, index_dir, &source, kind) {
+                    Ok(svg) => pictures.push(svg),
+                    Err(e) => eprintln!("note: no {} picture: {e}", kind.as_str()),
+                }
+            }
         }
+        Err(e) => eprintln!("note: no map or confusion picture: {e}"),
     }
     let opts = crate::report::GalleryOptions { per_cluster, pictures, ..Default::default() };
     let page = crate::report::gallery(&r, index_dir, &opts)?;

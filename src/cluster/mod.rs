@@ -70,7 +70,7 @@ use serde::{Deserialize, Serialize};
 pub use geometry::UNIT_NORM_TOLERANCE;
 pub use rows::Rows;
 
-pub(crate) use geometry::sample_indices;
+pub(crate) use geometry::{sample_indices, unit_rows};
 pub(crate) use reduce::{leading_row_space, orthonormal_rows, principal_coordinates};
 
 /// Clustering algorithm.

@@ -30,10 +30,6 @@ fn choice<T: clap::ValueEnum>(field: &str, value: &str) -> PyResult<T> {
     })
 }
 
-fn context(ort_lib: Option<PathBuf>, threads: Option<usize>) -> Context {
-    Context::new(ort_lib, threads)
-}
-
 /// Builds (or extends) a caption index from a JSONL/CSV file, as `clusterby index` does.
 #[pyfunction]
 #[pyo3(signature = (input, out, model=DEFAULT_MODEL, ort_lib=None, threads=None))]
@@ -45,7 +41,7 @@ pub fn build(
     ort_lib: Option<PathBuf>,
     threads: Option<usize>,
 ) -> PyResult<()> {
-    let ctx = context(ort_lib, threads);
+    let ctx = Context::new(ort_lib, threads);
     py.detach(|| crate::cli::index(&ctx, &input, &out, model).map_err(|e| e.to_string())).map_err(err)
 }
 
@@ -124,7 +120,7 @@ impl Index {
     fn open(path: PathBuf, ort_lib: Option<PathBuf>, threads: Option<usize>) -> PyResult<Self> {
         let idx = CaptionIndex::open(&path).map_err(err)?;
         let loaded = idx.load().map_err(err)?;
-        let ctx = context(ort_lib, threads);
+        let ctx = Context::new(ort_lib, threads);
         let opts = ctx.text_options(&idx.manifest().model).map_err(err)?.with_progress(false);
         let encoder = TextEmbedding::try_new(opts).map_err(err)?;
         Ok(Index { dir: path, loaded, encoder })

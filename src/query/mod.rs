@@ -268,14 +268,8 @@ pub fn features(
     opts.check(None, true)?;
     let mut draft = pipeline::Draft::new(opts, Strategy::ZeroCall);
     let prepared = caption::prepare(index, encoder, opts, &mut draft)?;
-    let mut x = prepared.features().x.to_dense().into_owned();
-    for mut row in x.rows_mut() {
-        let norm = row.dot(&row).sqrt();
-        if norm > 0.0 {
-            row /= norm;
-        }
-    }
-    Ok(x)
+    let x = prepared.features().x.to_dense();
+    Ok(crate::cluster::unit_rows(x.view())?.into_owned())
 }
 
 #[cfg(test)]
