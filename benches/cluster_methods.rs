@@ -99,21 +99,40 @@ fn main() {
     }
 }
 
-/// HDBSCAN on a float32 `.npy` matrix written by `benches/density_anchor.py`, with its
-/// settings (`CLUSTERBY_BENCH_MCS`, `CLUSTERBY_BENCH_MS`) and noise kept, so fast_hdbscan can
-/// be timed on the same rows. Prints the time and writes the labels next to the matrix.
+/// One method on a float32 `.npy` matrix written by a script under `benches/`
+/// (`density_anchor.py`, `methods_anchor.py`), so the Python anchors can be timed on the same
+/// rows: `CLUSTERBY_BENCH_METHOD` (default hdbscan), `CLUSTERBY_BENCH_K`, `CLUSTERBY_BENCH_MCS`,
+/// `CLUSTERBY_BENCH_MS`, `CLUSTERBY_BENCH_EPS`, `CLUSTERBY_BENCH_RUNS` (k-means restarts, default 3), noise kept. Prints the time and writes the
+/// labels next to the matrix.
 fn anchor_run(path: &str) {
     let x = read_npy(path);
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
-    let p = ClusterParams::new(Method::Hdbscan)
+    let var = |k: &str| std::env::var(k).ok();
+    let env = |k: &str| var(k).and_then(|v| v.parse().ok());
+    let method = match var("CLUSTERBY_BENCH_METHOD").as_deref().unwrap_or("hdbscan") {
+        "kmeans" => Method::KMeans,
+        "agglomerative" => Method::Agglomerative,
+        "dbscan" => Method::Dbscan,
+        "hdbscan" => Method::Hdbscan,
+        other => panic!("CLUSTERBY_BENCH_METHOD: unknown method {other:?}"),
+    };
+    let p = ClusterParams::new(method)
+        .with_k(env("CLUSTERBY_BENCH_K"))
         .with_min_cluster_size(env("CLUSTERBY_BENCH_MCS"))
         .with_min_samples(env("CLUSTERBY_BENCH_MS"))
+        .with_eps(var("CLUSTERBY_BENCH_EPS").and_then(|v| v.parse().ok()))
         .with_noise(clusterby::cluster::NoisePolicy::Keep)
+        .with_n_runs(env("CLUSTERBY_BENCH_RUNS").unwrap_or(3))
         .check()
         .expect("valid parameters");
     let t = Instant::now();
     let c = fit(x.view(), &p).expect("clustering");
-    println!("anchor-run clusterby_seconds={:.3} k={} noise={}", t.elapsed().as_secs_f64(), c.k, c.noise_count());
+    println!(
+        "anchor-run clusterby_seconds={:.3} k={} noise={} eps={}",
+        t.elapsed().as_secs_f64(),
+        c.k,
+        c.noise_count(),
+        c.eps.map_or("none".to_string(), |e| e.to_string())
+    );
     let labels: Vec<String> = c.labels.iter().map(i64::to_string).collect();
     std::fs::write(format!("{path}.labels"), labels.join("\n")).expect("labels written");
 }

@@ -33,9 +33,10 @@ def clusterby(path, mcs, ms):
     return secs, np.loadtxt(path + ".labels", dtype=np.int64)
 
 
-def caption_rows(name):
+def caption_rows(name, full=False):
     """A caption index's embeddings on their 10 leading principal components, unit length (the
-    density space clusterby builds from plain caption embeddings), and its labels."""
+    density space clusterby builds from plain caption embeddings), and its labels; with `full`,
+    the unit-length embeddings themselves too."""
     import glob
     import pyarrow.parquet as pq
     from sklearn.decomposition import PCA
@@ -46,7 +47,8 @@ def caption_rows(name):
     y = np.unique(sum((t.column("label").to_pylist() for t in tabs), []), return_inverse=True)[1]
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     z = PCA(10, random_state=0).fit_transform(x)
-    return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32), y
+    z = (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+    return (z, y, x.astype(np.float32)) if full else (z, y)
 
 
 def hungarian_acc(y, labels):

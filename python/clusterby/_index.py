@@ -83,7 +83,8 @@ class Index:
     ) -> Result:
         """Clusters the index by a criterion in words, with no LLM call.
 
-        `k=None` chooses K (k-means, agglomerative) or lets density find it (hdbscan, dbscan).
+        `k=None` chooses K (k-means, agglomerative) or lets density find it (hdbscan, dbscan);
+        with `k`, hdbscan keeps the k most stable clusters of its condensed tree.
         `method`: "kmeans", "agglomerative", "hdbscan", "dbscan". `exclude`: criteria to ignore.
         `conditioning`: "values" (the default query) or "none" (plain caption embeddings).
         The density settings, `linkage` ("ward", "average", "complete", "single"), `noise`

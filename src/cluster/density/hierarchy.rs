@@ -41,14 +41,18 @@ fn single_linkage(n: usize, edges: &[Edge]) -> Vec<Merge> {
     merges
 }
 
-/// HDBSCAN labels per point (`-1` noise) from sorted spanning-tree edges.
-pub(super) fn hdbscan_labels(n: usize, edges: &[Edge], min_cluster_size: usize) -> Vec<i64> {
+/// HDBSCAN labels per point (`-1` noise) from sorted spanning-tree edges. With `k`, the
+/// selection keeps k clusters of the condensed tree (fewer when it has fewer leaves).
+pub(super) fn hdbscan_labels(n: usize, edges: &[Edge], min_cluster_size: usize, k: Option<usize>) -> Vec<i64> {
     if n < 2 || edges.len() + 1 != n {
         return vec![-1; n];
     }
     let merges = single_linkage(n, edges);
     let condensed = Condensed::build(n, &merges, min_cluster_size);
-    let selected = condensed.excess_of_mass();
+    let selected = match k {
+        Some(k) => condensed.excess_of_mass_k(k),
+        None => condensed.excess_of_mass(),
+    };
     condensed.labels(&selected)
 }
 
@@ -129,9 +133,8 @@ impl Condensed {
         }
     }
 
-    /// Excess-of-mass selection, the root excluded: a cluster is kept unless its children
-    /// together are more stable than it.
-    fn excess_of_mass(&self) -> Vec<bool> {
+    /// Per cluster: its children, and its stability counting the points that left it by a split.
+    fn children_and_stability(&self) -> (Vec<Vec<usize>>, Vec<f64>) {
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); self.count];
         let mut stability = self.stability.clone();
         for id in 1..self.count {
@@ -148,6 +151,13 @@ impl Condensed {
             mass[p] += mass[id];
             stability[p] += (self.birth[id] - self.birth[p]) * mass[id] as f64;
         }
+        (children, stability)
+    }
+
+    /// Excess-of-mass selection, the root excluded: a cluster is kept unless its children
+    /// together are more stable than it.
+    fn excess_of_mass(&self) -> Vec<bool> {
+        let (children, mut stability) = self.children_and_stability();
         let mut selected = vec![false; self.count];
         // Children have larger ids than their parents: a reverse pass is bottom-up.
         for id in (1..self.count).rev() {
@@ -161,6 +171,57 @@ impl Condensed {
                     selected[ch] = false;
                     stack.extend_from_slice(&children[ch]);
                 }
+            }
+        }
+        selected
+    }
+
+    /// Excess of mass under a count: of the sets of clusters with no cluster inside another
+    /// (the root excluded), the one of `k` clusters with the most total stability, found by a
+    /// knapsack over the tree; with fewer than `k` leaves, the largest count there is.
+    fn excess_of_mass_k(&self, k: usize) -> Vec<bool> {
+        let (children, stability) = self.children_and_stability();
+        let k = k.max(1);
+        // best[c][j]: the most stability from exactly j selected clusters at or under c.
+        let mut best: Vec<Vec<f64>> = vec![Vec::new(); self.count];
+        for id in (0..self.count).rev() {
+            let mut below = vec![0.0];
+            for &ch in &children[id] {
+                below = knapsack(&below, &best[ch], k);
+            }
+            if id != 0 {
+                if below.len() < 2 {
+                    below.push(f64::NEG_INFINITY);
+                }
+                below[1] = below[1].max(stability[id]);
+            }
+            best[id] = below;
+        }
+        let count = (best[0].len() - 1).min(k);
+        let mut selected = vec![false; self.count];
+        let mut stack = vec![(0usize, count)];
+        while let Some((id, j)) = stack.pop() {
+            if id != 0 && j == 1 && best[id][1] == stability[id] {
+                selected[id] = true;
+                continue;
+            }
+            // Split j over the children the way the knapsack did, last child first.
+            let mut prefix = vec![vec![0.0]];
+            for &ch in &children[id] {
+                let next = knapsack(prefix.last().expect("starts non-empty"), &best[ch], k);
+                prefix.push(next);
+            }
+            let mut rest = j;
+            for (i, &ch) in children[id].iter().enumerate().rev() {
+                let before = &prefix[i];
+                let target = prefix[i + 1][rest];
+                let take = (0..=rest.min(best[ch].len() - 1))
+                    .find(|&t| rest - t < before.len() && before[rest - t] + best[ch][t] == target)
+                    .expect("the knapsack's own split");
+                if take > 0 {
+                    stack.push((ch, take));
+                }
+                rest -= take;
             }
         }
         selected
@@ -189,6 +250,18 @@ impl Condensed {
             })
             .collect()
     }
+}
+
+/// The most stability for each total count, from two independent parts, counts up to `k`.
+fn knapsack(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
+    let len = (a.len() + b.len() - 1).min(k + 1);
+    let mut out = vec![f64::NEG_INFINITY; len];
+    for (i, &x) in a.iter().enumerate() {
+        for (j, &y) in b.iter().enumerate().take(len.saturating_sub(i)) {
+            out[i + j] = out[i + j].max(x + y);
+        }
+    }
+    out
 }
 
 /// DBSCAN* at radius `eps`: the components of the spanning-tree edges no heavier than `eps`,

@@ -114,15 +114,17 @@ impl KdTree {
     fn k_nearest(&self, t: usize, k: usize) -> (f32, Vec<u32>) {
         let q = self.point(t);
         let mut heap: BinaryHeap<Dist> = BinaryHeap::with_capacity(k + 1);
-        let mut stack = vec![0usize];
-        while let Some(node) = stack.pop() {
-            if heap.len() == k && self.box_dist2(node, q) > heap.peek().map_or(f32::INFINITY, |d| d.0) {
+        // Each node travels with its box distance, computed once when its parent ordered it.
+        let mut stack = vec![(0usize, 0.0f32)];
+        while let Some((node, box_d2)) = stack.pop() {
+            if heap.len() == k && box_d2 > heap.peek().map_or(f32::INFINITY, |d| d.0) {
                 continue;
             }
             let nd = self.nodes[node];
             match nd.children {
                 Some((l, r)) => {
-                    let (near, far) = if self.box_dist2(l, q) <= self.box_dist2(r, q) { (l, r) } else { (r, l) };
+                    let (dl, dr) = (self.box_dist2(l, q), self.box_dist2(r, q));
+                    let (near, far) = if dl <= dr { ((l, dl), (r, dr)) } else { ((r, dr), (l, dl)) };
                     stack.push(far);
                     stack.push(near);
                 }

@@ -50,11 +50,14 @@ struct Hierarchy {
 }
 
 impl Hierarchy {
-    fn build(x: ArrayView2<f32>, min_samples: usize, rng: &mut impl Rng) -> Self {
+    /// Only the edges no heavier than `up_to`, when given.
+    fn build(x: ArrayView2<f32>, min_samples: usize, up_to: Option<f32>, rng: &mut impl Rng) -> Self {
         let (coords, dim) = density_space(x, rng);
         let tree = kdtree::KdTree::build(&coords, dim);
         let (core, neighbours) = tree.nearest(min_samples);
-        let edges = hierarchy::sorted(boruvka::spanning_tree(&tree, &core, &neighbours));
+        // The forest keeps edges strictly lighter than its cap: the next float up keeps `up_to`.
+        let cap = up_to.map_or(f32::INFINITY, |w| f32::from_bits(w.max(0.0).to_bits() + 1));
+        let edges = hierarchy::sorted(boruvka::spanning_forest(&tree, &core, &neighbours, cap));
         Hierarchy { tree, edges }
     }
 
@@ -96,8 +99,8 @@ pub(super) fn hdbscan(
         return finish(x, vec![-1; n], params, None);
     }
     let min_samples = params.min_samples().unwrap_or(mcs.min(HDBSCAN_MIN_SAMPLES_CAP)).min(n);
-    let h = Hierarchy::build(x, min_samples, rng);
-    let labels = h.to_rows(hierarchy::hdbscan_labels(n, &h.edges, mcs));
+    let h = Hierarchy::build(x, min_samples, None, rng);
+    let labels = h.to_rows(hierarchy::hdbscan_labels(n, &h.edges, mcs, params.k()));
     finish(x, labels, params, None)
 }
 
@@ -113,7 +116,8 @@ pub(super) fn dbscan(
     let n = x.nrows();
     let mcs = min_cluster_size(n, k_hint, params);
     let min_points = params.min_samples().unwrap_or(DEFAULT_MIN_POINTS).min(n);
-    let h = Hierarchy::build(x, min_points, rng);
+    // A given radius needs only the edges up to it; otherwise the whole tree picks one.
+    let h = Hierarchy::build(x, min_points, params.eps().map(|e| e.max(MIN_EPS)), rng);
     let eps = params
         .eps()
         .or_else(|| hierarchy::most_groups_eps(n, &h.edges, mcs))

@@ -1,7 +1,7 @@
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 
-use super::boruvka::{spanning_tree, Edge};
+use super::boruvka::{spanning_forest, spanning_tree, Edge};
 use super::hierarchy::{cut_labels, hdbscan_labels, most_groups_eps, sorted};
 use super::kdtree::KdTree;
 
@@ -119,7 +119,7 @@ fn hdbscan_matches_the_hdbscan_crate() {
         let tree = KdTree::build(&p, dim);
         let (core, near) = tree.nearest(ms);
         let edges = sorted(spanning_tree(&tree, &core, &near));
-        let by_tree = hdbscan_labels(tree.len(), &edges, mcs);
+        let by_tree = hdbscan_labels(tree.len(), &edges, mcs, None);
         let mut ours = vec![0; tree.len()];
         for (t, l) in by_tree.into_iter().enumerate() {
             ours[tree.perm[t]] = l;
@@ -146,6 +146,13 @@ fn the_cut_radius_separates_the_most_groups() {
     assert_eq!(found.len(), 4);
     let in_rows: Vec<i64> = (0..tree.len()).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect();
     assert!(same_partition(&in_rows, &truth));
+    // The forest capped just above the radius cuts the same way, and holds no heavier edge.
+    for radius in [eps, eps * 0.5, eps * 2.0] {
+        let forest = sorted(spanning_forest(&tree, &core, &near, f32::from_bits(radius.to_bits() + 1)));
+        assert!(forest.iter().all(|e| e.w <= radius));
+        assert_eq!(forest.len(), edges.iter().filter(|e| e.w <= radius).count());
+        assert_eq!(cut_labels(tree.len(), &forest, radius, 20), cut_labels(tree.len(), &edges, radius, 20));
+    }
     // A radius below every edge leaves only noise; above every edge, one group.
     assert!(cut_labels(tree.len(), &edges, 0.0, 2).iter().all(|&l| l < 0));
     assert!(cut_labels(tree.len(), &edges, f32::MAX, 2).iter().all(|&l| l == 0));
@@ -159,10 +166,55 @@ fn duplicates_and_tiny_inputs_do_not_panic() {
     let edges: Vec<Edge> = sorted(spanning_tree(&tree, &core, &near));
     assert_eq!(edges.len(), 19);
     assert!(edges.iter().all(|e| e.w == 0.0));
-    let labels = hdbscan_labels(20, &edges, 5);
+    let labels = hdbscan_labels(20, &edges, 5, None);
     assert_eq!(labels.len(), 20);
     let one = KdTree::build(&[0.5, 0.5], 2);
     let (core, near) = one.nearest(1);
     assert!(spanning_tree(&one, &core, &near).is_empty());
-    assert_eq!(hdbscan_labels(1, &[], 2), vec![-1]);
+    assert_eq!(hdbscan_labels(1, &[], 2, None), vec![-1]);
+}
+
+/// Four 2-d blobs in two far-apart pairs: a two-level hierarchy.
+fn two_pairs(per: usize) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = Xoshiro256Plus::seed_from_u64(5);
+    let centres = [(0.0f32, 0.0f32), (4.0, 0.0), (60.0, 0.0), (64.0, 0.0)];
+    let (mut pts, mut truth) = (Vec::new(), Vec::new());
+    for (c, &(x, y)) in centres.iter().enumerate() {
+        for _ in 0..per {
+            pts.extend([x + rng.gen_range(-0.8f32..0.8), y + rng.gen_range(-0.8f32..0.8)]);
+            truth.push(c as i64);
+        }
+    }
+    (pts, truth)
+}
+
+fn groups_of(labels: &[i64]) -> usize {
+    labels.iter().copied().filter(|&l| l >= 0).collect::<std::collections::HashSet<_>>().len()
+}
+
+#[test]
+fn a_given_k_selects_that_many_clusters_from_the_condensed_tree() {
+    let (p, truth) = two_pairs(60);
+    let tree = KdTree::build(&p, 2);
+    let (core, near) = tree.nearest(5);
+    let edges = sorted(spanning_tree(&tree, &core, &near));
+    let n = tree.len();
+    let to_rows = |labels: Vec<i64>| -> Vec<i64> { (0..n).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect() };
+    let four = to_rows(hdbscan_labels(n, &edges, 20, Some(4)));
+    assert_eq!(groups_of(&four), 4);
+    let core_rows: Vec<usize> = (0..n).filter(|&i| four[i] >= 0).collect();
+    assert!(core_rows.len() > n / 2);
+    let (a, b): (Vec<i64>, Vec<i64>) = core_rows.iter().map(|&i| (four[i], truth[i])).unzip();
+    assert!(same_partition(&a, &b));
+    // Two: the pairs, each whole.
+    let two = to_rows(hdbscan_labels(n, &edges, 20, Some(2)));
+    assert_eq!(groups_of(&two), 2);
+    let pair: Vec<i64> = truth.iter().map(|&t| t / 2).collect();
+    let (a, b): (Vec<i64>, Vec<i64>) = (0..n).filter(|&i| two[i] >= 0).map(|i| (two[i], pair[i])).unzip();
+    assert!(same_partition(&a, &b));
+    assert_eq!(groups_of(&to_rows(hdbscan_labels(n, &edges, 20, Some(3)))), 3);
+    // More than the tree's leaves: all of them, no more.
+    let many = hdbscan_labels(n, &edges, 20, Some(50));
+    assert!((4..50).contains(&groups_of(&many)));
+    assert_eq!(groups_of(&hdbscan_labels(n, &edges, 20, Some(1))), 1);
 }
