@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Render a local HTML file to PNG with headless Chromium, fully offline.
 #
-# Usage: scripts/screenshot.sh HTML_FILE PNG_OUT [WIDTH HEIGHT]   (default 1280 800)
+# Usage: scripts/screenshot.sh HTML_FILE|LOOPBACK_URL PNG_OUT [WIDTH HEIGHT]   (default 1280 800)
+# A URL must be on the loopback address (http://127.0.0.1:PORT/...), e.g. `clusterby serve`.
 # Needs: chromium (Debian 12: apt-get install -y chromium); override with $CHROMIUM.
 # Env: SCREENSHOT_TIMEOUT (seconds, default 60), SCREENSHOT_VERBOSE=1 to show
 # Chromium's stderr (dbus / GPU / fontconfig noise, hidden by default).
@@ -13,7 +14,15 @@ if [[ $# -ne 2 && $# -ne 4 ]]; then
     exit 2
 fi
 html=$1 out=$2 width=${3:-1280} height=${4:-800}
-[[ -f $html ]] || { echo "$0: no such file: $html" >&2; exit 2; }
+# A file page may reach nothing, loopback included; a loopback URL may reach its own server.
+bypass="<-loopback>" resolver="MAP * ~NOTFOUND"
+if [[ $html =~ ^http://(127\.0\.0\.1|localhost)(:[0-9]+)?/ ]]; then
+    url=$html
+    bypass="127.0.0.1;localhost" resolver="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
+else
+    [[ -f $html ]] || { echo "$0: no such file: $html" >&2; exit 2; }
+    url="file://$(realpath "$html")"
+fi
 [[ $width =~ ^[0-9]+$ && $height =~ ^[0-9]+$ ]] || { echo "$0: bad size ${width}x$height" >&2; exit 2; }
 
 # Debian's /usr/bin/chromium is a sh wrapper that sources /etc/chromium.d (adds
@@ -28,7 +37,6 @@ if [[ -z $chromium ]]; then
 fi
 [[ -n $chromium ]] || { echo "$0: chromium not found (apt-get install -y chromium)" >&2; exit 127; }
 
-url="file://$(realpath "$html")"
 out_abs="$(realpath -m "$out")"
 profile=$(mktemp -d "${TMPDIR:-/tmp}/screenshot-profile.XXXXXX")
 log="$profile.log"
@@ -53,10 +61,10 @@ timeout --kill-after=5 "${SCREENSHOT_TIMEOUT:-60}" "$chromium" \
     --disable-default-apps --disable-extensions --disable-breakpad \
     --disable-domain-reliability --metrics-recording-only --no-pings \
     --disable-features=MediaRouter,OptimizationHints,Translate,AutofillServerCommunication,CertificateTransparencyComponentUpdater \
-    --host-resolver-rules="MAP * ~NOTFOUND" --proxy-server="127.0.0.1:9" --proxy-bypass-list="<-loopback>" \
+    --host-resolver-rules="$resolver" --proxy-server="127.0.0.1:9" --proxy-bypass-list="$bypass" \
     --disable-dev-shm-usage --mute-audio --password-store=basic --use-mock-keychain \
     --force-device-scale-factor=1 --window-size="$width,$height" \
-    --virtual-time-budget=5000 \
+    --virtual-time-budget="${SCREENSHOT_BUDGET_MS:-5000}" \
     --screenshot="$out_abs" "$url" >"$log" 2>&1 || rc=$?
 
 if [[ $rc -ne 0 || ! -s $out_abs ]]; then

@@ -18,6 +18,7 @@ pub mod conditioning;
 pub mod embed;
 pub mod eval;
 pub mod experiments;
+pub mod explorer;
 pub mod llm;
 pub mod models;
 pub mod naming;

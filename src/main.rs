@@ -81,6 +81,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = cli::PlotKind::Map)]
         kind: cli::PlotKind,
     },
+    /// The explorer: a local web app to query a caption index criterion after criterion, compare
+    /// two criteria, see the map and export (binds 127.0.0.1; see docs/explorer.md).
+    Serve {
+        /// A caption index.
+        index: PathBuf,
+        /// Folder with the images, each at DIR/<id>, for thumbnails.
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Address to bind; anything but loopback needs --public.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Allow a non-loopback --host; every request then needs the printed access token.
+        #[arg(long)]
+        public: bool,
+    },
     /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
     /// into K names, assign each caption), answers cached so a killed run resumes.
     Ictc {
@@ -234,7 +252,8 @@ struct ClusterCmd {
     /// The criterion, in words ("mood", "location", "musical instrument").
     #[arg(long)]
     by: String,
-    /// Number of clusters (default: chosen by silhouette).
+    /// Number of clusters (default: chosen by silhouette; HDBSCAN and DBSCAN find their own, and
+    /// with -k HDBSCAN keeps the k most stable clusters of its condensed tree).
     #[arg(short)]
     k: Option<usize>,
     /// Clustering method.
@@ -465,6 +484,9 @@ fn run(cli: Cli) -> cli::CliResult {
         Command::Report { result, index, html, per_cluster } => cli::report(&ctx, &result, &index, &html, per_cluster),
         Command::Plot { result, index, out, kind } => cli::plot(&ctx, &result, &index, &out, kind),
         Command::Cluster(a) => cluster(&ctx, a),
+        Command::Serve { index, images, host, port, public } => {
+            clusterby::explorer::serve(&ctx, &clusterby::explorer::ServeOptions { index, images, host, port, public })
+        }
         Command::Ictc { index, by, k, llm, cache, limit, json } => cli::ictc(
             &ctx,
             cli::IctcArgs {

@@ -199,7 +199,9 @@ fn a_given_k_selects_that_many_clusters_from_the_condensed_tree() {
     let (core, near) = tree.nearest(5);
     let edges = sorted(spanning_tree(&tree, &core, &near));
     let n = tree.len();
-    let to_rows = |labels: Vec<i64>| -> Vec<i64> { (0..n).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect() };
+    let to_rows = |labels: Vec<i64>| -> Vec<i64> {
+        (0..n).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect()
+    };
     let four = to_rows(hdbscan_labels(n, &edges, 20, Some(4)));
     assert_eq!(groups_of(&four), 4);
     let core_rows: Vec<usize> = (0..n).filter(|&i| four[i] >= 0).collect();

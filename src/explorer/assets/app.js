@@ -1,0 +1,265 @@
+// clusterby explorer. Every caption, name, keyword and label is put into the page with
+// textContent (never innerHTML), so text from the index cannot become markup.
+"use strict";
+
+const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
+  "#c7c7c7", "#dbdb8d", "#9edae5"];
+const $ = (id) => document.getElementById(id);
+const colour = (c) => (c < 0 ? "#bbbbbb" : COLOURS[c % COLOURS.length]);
+let info = { images: false, labelled: false };
+let current = null; // the query on screen, as URLSearchParams
+let lastMap = null;
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "style") e.style.cssText = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function svg(tag, attrs) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+async function api(path, params) {
+  const r = await fetch(path + "?" + params.toString(), { credentials: "same-origin" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function status(text, isError) {
+  const s = $("status");
+  s.textContent = text;
+  s.className = isError ? "error" : "";
+}
+
+function queryParams(prefix, by, k, form) {
+  const p = new URLSearchParams();
+  p.set(prefix + "by", by);
+  if (k) p.set(prefix + "k", k);
+  p.set(prefix + "method", $("method").value || "kmeans");
+  if ($("exclude").value.trim()) p.set(prefix + "exclude", $("exclude").value.trim());
+  p.set(prefix + "seed", $("seed").value || "42");
+  return p;
+}
+
+function imageOf(item) {
+  const img = el("img", { src: "/image?id=" + encodeURIComponent(item.id), alt: item.caption, title: item.caption, loading: "lazy" });
+  img.addEventListener("click", () => openLightbox(item));
+  img.addEventListener("error", () => img.remove()); // an id without an image file
+  return img;
+}
+
+function itemLine(item) {
+  const li = el("li", {}, item.caption);
+  if (item.label != null) li.append(el("span", { class: "label" }, item.label));
+  return li;
+}
+
+function card(c) {
+  const meta = [c.size + " items"];
+  if (c.purity != null) meta.push("purity " + c.purity.toFixed(2) + " (" + c.top_label + ")");
+  const box = el("article", { class: "card", "data-cluster": String(c.id) },
+    el("h3", {}, el("span", { class: "swatch", style: "background:" + colour(c.id) }), c.name),
+    el("div", { class: "meta" }, meta.join(" · ")));
+  if (c.keywords.length) box.append(el("div", { class: "kw" }, c.keywords.join(", ")));
+  if (info.images) box.append(el("div", { class: "thumbs" }, ...c.items.map(imageOf)));
+  const list = el("ul", {}, ...c.items.map(itemLine));
+  box.append(list);
+  if (c.size > c.items.length) {
+    const more = el("button", { class: "more", type: "button" }, "show all " + c.size);
+    more.addEventListener("click", async () => {
+      const p = new URLSearchParams(current);
+      p.set("cluster", c.id); p.set("limit", "500");
+      const m = await api("/api/members", p);
+      list.replaceChildren(...m.items.map(itemLine));
+      if (info.images) box.querySelector(".thumbs").replaceChildren(...m.items.slice(0, 60).map(imageOf));
+      more.remove();
+    });
+    box.append(more);
+  }
+  return box;
+}
+
+function render(view) {
+  $("cards").replaceChildren(...view.clusters.map(card));
+  const noise = $("noise");
+  noise.hidden = !view.noise;
+  if (view.noise) noise.replaceChildren(el("h2", {}, "Noise (" + view.noise.size + " items)"), card(view.noise));
+}
+
+function setExports(p) {
+  for (const f of ["json", "csv", "html"]) {
+    const q = new URLSearchParams(p); q.set("format", f);
+    $("export-" + f).href = "/api/export?" + q.toString();
+  }
+  $("exports").hidden = false;
+}
+
+// One query from the form: fetch, draw, and time Enter → clusters drawn (after the next frame).
+async function runQuery(fresh) {
+  const by = $("by").value.trim();
+  if (!by) return null;
+  const p = queryParams("", by, $("k").value.trim());
+  if (fresh) p.set("fresh", "1");
+  const t0 = performance.now();
+  const view = await api("/api/query", p);
+  render(view);
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const ms = performance.now() - t0;
+  p.delete("fresh");
+  current = p;
+  setExports(p);
+  const s = $("status");
+  status(view.clusters.length + " clusters by “" + view.criterion + "” (K " + (view.k_auto ? "chosen: " : "") + view.k +
+    ") drawn in " + ms.toFixed(0) + " ms; query " + view.query_ms.toFixed(0) + " ms on the server, " + view.llm_calls + " LLM calls");
+  s.dataset.ms = ms.toFixed(1);
+  history.replaceState(null, "", "?" + p.toString());
+  if (!fresh) report({ ms: ms.toFixed(1) });
+  return ms;
+}
+
+async function query(fresh) {
+  try {
+    const ms = await runQuery(fresh);
+    if (ms != null) await drawMap();
+  } catch (e) { status(e.message, true); }
+}
+
+async function compare() {
+  const by2 = $("by2").value.trim();
+  if (!by2 || !$("by").value.trim()) return;
+  const p = queryParams("a_", $("by").value.trim(), $("k").value.trim());
+  for (const [k, v] of queryParams("b_", by2, $("k2").value.trim())) p.set(k, v);
+  try {
+    const view = await api("/api/compare", p);
+    drawCompare(view, p);
+  } catch (e) { status(e.message, true); }
+}
+
+function drawCompare(view, p) {
+  $("compare").hidden = false;
+  $("compare-title").textContent = p.get("a_by") + " × " + p.get("b_by") + " (NMI " + view.nmi.toFixed(2) + ")";
+  const max = Math.max(1, ...view.counts.flat());
+  const head = el("tr", {}, el("th", {}, ""), ...view.b.map((b) => el("th", {}, b.name)));
+  const rows = view.a.map((a, i) => el("tr", {}, el("th", {}, a.name),
+    ...view.b.map((b, j) => {
+      const n = view.counts[i][j];
+      const td = el("td", { class: "cell", style: "background: rgba(31,119,180," + (0.7 * n / max).toFixed(3) + ")" }, n);
+      td.addEventListener("click", () => openCell(p, a, b));
+      return td;
+    })));
+  $("compare-table").replaceChildren(head, ...rows);
+}
+
+async function openCell(p, a, b) {
+  const q = new URLSearchParams(p); q.set("a_cluster", a.id); q.set("b_cluster", b.id);
+  const cell = await api("/api/cell", q);
+  const box = $("cell-items");
+  box.replaceChildren(el("h3", {}, a.name + " × " + b.name + " (" + cell.total + ")"));
+  if (info.images) box.append(el("div", { class: "thumbs" }, ...cell.items.slice(0, 60).map(imageOf)));
+  box.append(el("ul", {}, ...cell.items.map(itemLine)));
+}
+
+async function drawMap() {
+  const m = await api("/api/map", current);
+  lastMap = m;
+  const W = 1000, H = 560, pad = 12;
+  const [x0, x1] = [Math.min(...m.x), Math.max(...m.x)], [y0, y1] = [Math.min(...m.y), Math.max(...m.y)];
+  const sx = (v) => pad + (W - 2 * pad) * (v - x0) / ((x1 - x0) || 1);
+  const sy = (v) => H - pad - (H - 2 * pad) * (v - y0) / ((y1 - y0) || 1);
+  const g = svg("g", {});
+  m.px = m.x.map(sx); m.py = m.y.map(sy);
+  for (let i = 0; i < m.x.length; i++) {
+    const c = svg("circle", { cx: m.px[i].toFixed(1), cy: m.py[i].toFixed(1), r: "3", fill: colour(m.cluster[i]), "fill-opacity": "0.75" });
+    const t = svg("title", {}); t.textContent = m.caption[i]; c.append(t);
+    g.append(c);
+  }
+  $("map").replaceChildren(g);
+  $("map-section").hidden = false;
+}
+
+function mapPoint(evt) {
+  const pt = $("map").createSVGPoint(); pt.x = evt.clientX; pt.y = evt.clientY;
+  return pt.matrixTransform($("map").getScreenCTM().inverse());
+}
+
+function selectBox(a, b) {
+  if (!lastMap) return;
+  const [xa, xb] = [Math.min(a.x, b.x), Math.max(a.x, b.x)], [ya, yb] = [Math.min(a.y, b.y), Math.max(a.y, b.y)];
+  const picked = [];
+  for (let i = 0; i < lastMap.px.length; i++) {
+    if (lastMap.px[i] >= xa && lastMap.px[i] <= xb && lastMap.py[i] >= ya && lastMap.py[i] <= yb) picked.push(i);
+  }
+  $("selection").replaceChildren(el("h3", {}, picked.length + " selected"),
+    el("ul", {}, ...picked.slice(0, 200).map((i) => el("li", {}, lastMap.caption[i]))));
+}
+
+function wireMap() {
+  const map = $("map");
+  let start = null, rect = null;
+  map.addEventListener("mousedown", (e) => {
+    start = mapPoint(e);
+    rect = svg("rect", { x: start.x, y: start.y, width: 0, height: 0, fill: "rgba(31,119,180,.15)", stroke: "#1f77b4" });
+    map.append(rect);
+  });
+  map.addEventListener("mousemove", (e) => {
+    if (!start) return;
+    const p = mapPoint(e);
+    rect.setAttribute("x", Math.min(p.x, start.x)); rect.setAttribute("y", Math.min(p.y, start.y));
+    rect.setAttribute("width", Math.abs(p.x - start.x)); rect.setAttribute("height", Math.abs(p.y - start.y));
+  });
+  window.addEventListener("mouseup", (e) => {
+    if (!start) return;
+    selectBox(start, mapPoint(e));
+    rect.remove(); start = null;
+  });
+}
+
+function openLightbox(item) {
+  $("lightbox-img").src = "/image?id=" + encodeURIComponent(item.id);
+  $("lightbox-caption").textContent = item.caption + (item.label != null ? " — " + item.label : "");
+  $("lightbox").hidden = false;
+}
+
+// ?by=…&bench=N runs the query N times, uncached, and records the median time in #status.
+async function bench(n) {
+  const times = [];
+  for (let i = 0; i < n; i++) times.push(await runQuery(true));
+  times.sort((a, b) => a - b);
+  $("status").dataset.median = times[Math.floor(times.length / 2)].toFixed(1);
+  $("status").dataset.runs = times.map((t) => t.toFixed(1)).join(" ");
+  report({ median: $("status").dataset.median, runs: n });
+}
+
+// Tells the server how long the page took (it logs it), so the time is the browser's own.
+function report(values) {
+  fetch("/api/drawn?" + new URLSearchParams(values).toString(), { credentials: "same-origin" }).catch(() => {});
+}
+
+async function start() {
+  info = await api("/api/info", new URLSearchParams());
+  $("index-info").textContent = info.index + " · " + info.rows + " items" + (info.labelled ? " · labelled" : "");
+  $("method").replaceChildren(...info.methods.map((m) => el("option", { value: m }, m)));
+  $("query").addEventListener("submit", (e) => { e.preventDefault(); query(false); });
+  $("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compare(); });
+  $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("lightbox").hidden = true; });
+  wireMap();
+  const u = new URLSearchParams(location.search);
+  for (const k of ["by", "k", "method", "exclude", "seed", "by2", "k2"]) if (u.get(k)) $(k).value = u.get(k);
+  try {
+    if (u.get("by") && u.get("bench")) await bench(Math.max(1, Math.min(50, parseInt(u.get("bench"), 10) || 1)));
+    if (u.get("by")) await query(false);
+    if (u.get("by2")) await compare();
+  } catch (e) { status(e.message, true); }
+  document.body.dataset.ready = "1";
+}
+
+start().catch((e) => status(e.message, true));

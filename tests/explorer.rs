@@ -1,0 +1,264 @@
+//! `clusterby serve`: the explorer's HTTP API, its safety rules, and the page in a real browser
+//! (headless Chromium): a query, compare, the map, exports, and a caption that is markup.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use clusterby::query::ClusterResult;
+use clusterby::ModelName;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const ANIMALS: [&str; 5] = ["cat", "dog", "horse", "deer", "frog"];
+const VEHICLES: [&str; 5] = ["truck", "ship", "airplane", "automobile", "bus"];
+const SCRIPT_CAPTION: &str = "A cat <script>document.title='pwned'</script> on a sofa & a rug";
+
+/// A caption index of 40 captions (animals and vehicles, calm or busy scenes, labelled by
+/// kind), one caption markup, plus an images folder with a CIFAR-10 image per id, and an image
+/// outside it that one id points at (`../outside.png`).
+fn fixture(dir: &Path) -> (PathBuf, PathBuf, usize) {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let cifar = common::require_file(common::shared_dir().join("data/images/cifar10-test/images"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&cifar).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let imgs = dir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        let (thing, kind) = if i % 2 == 0 { (ANIMALS[i / 2 % 5], "animal") } else { (VEHICLES[i / 2 % 5], "vehicle") };
+        let scene =
+            if i % 4 < 2 { "in a quiet, calm meadow at dawn" } else { "in a busy, noisy city street at rush hour" };
+        let caption = if i == 0 { SCRIPT_CAPTION.to_string() } else { format!("A photo of a {thing} {scene}") };
+        let id = format!("img{i:02}.png");
+        std::fs::copy(&files[i * 10], imgs.join(&id)).unwrap();
+        lines.push(serde_json::json!({"id": id, "caption": caption, "label": kind}).to_string());
+    }
+    std::fs::copy(&files[1], dir.join("outside.png")).unwrap();
+    lines.push(
+        serde_json::json!({"id": "../outside.png", "caption": "A photo of a dog in a calm park", "label": "animal"})
+            .to_string(),
+    );
+    let caps = dir.join("captions.jsonl");
+    std::fs::write(&caps, lines.join("\n")).unwrap();
+    let idx = dir.join("idx");
+    let o = Command::new(common::bin()).args(["index", s(&caps), "--out", s(&idx)]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (idx, imgs, lines.len())
+}
+
+/// A running `clusterby serve`, the address it printed, and its later stderr lines.
+struct Server {
+    child: Child,
+    url: String,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The first stderr line containing `needle`, waiting up to `secs`.
+    fn wait_for(&self, needle: &str, secs: u64) -> Option<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(common::bin())
+        .arg("serve")
+        .args(args)
+        .args(["--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("clusterby explorer: ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    Server { child, url, log }
+}
+
+fn get(url: &str) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.get(url).call().unwrap();
+    let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (r.status().as_u16(), kind, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn json(url: &str) -> serde_json::Value {
+    let (status, _, body) = get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+fn api_answers_queries_compare_map_exports_and_guards_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, imgs, n) = fixture(dir.path());
+    let srv = serve(&[s(&idx), "--images", s(&imgs)]);
+    let base = srv.url.trim_end_matches('/');
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let q = json(&format!("{base}/api/query?by=kind+of+thing&k=2"));
+    let clusters = q["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2);
+    assert_eq!(clusters.iter().map(|c| c["size"].as_u64().unwrap()).sum::<u64>(), n as u64);
+    assert!(clusters.iter().all(|c| c["purity"].as_f64().is_some_and(|p| p > 0.5) && c["top_label"].is_string()));
+
+    let c = json(&format!("{base}/api/compare?a_by=kind+of+thing&a_k=2&b_by=mood&b_k=2"));
+    let total: u64 =
+        c["counts"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, n as u64);
+    let (a0, b0) = (c["a"][0]["id"].as_i64().unwrap(), c["b"][0]["id"].as_i64().unwrap());
+    let cell = json(&format!("{base}/api/cell?a_by=kind+of+thing&a_k=2&b_by=mood&b_k=2&a_cluster={a0}&b_cluster={b0}"));
+    assert_eq!(cell["total"], c["counts"][0][0]);
+
+    let m = json(&format!("{base}/api/map?by=kind+of+thing&k=2"));
+    assert_eq!(m["x"].as_array().unwrap().len(), n);
+    let members = json(&format!("{base}/api/members?by=kind+of+thing&k=2&cluster=0"));
+    assert_eq!(members["total"], clusters[0]["size"]);
+
+    let (status, kind, csv) = get(&format!("{base}/api/export?by=kind+of+thing&k=2&format=csv"));
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    assert_eq!(csv.lines().count(), n + 1);
+    assert!(csv.starts_with("id,cluster,name"));
+    let (_, _, body) = get(&format!("{base}/api/export?by=kind+of+thing&k=2&format=json"));
+    let r: ClusterResult = serde_json::from_str(&body).unwrap();
+    assert_eq!(r.assignments.len(), n);
+    let (_, _, html) = get(&format!("{base}/api/export?by=kind+of+thing&k=2&format=html"));
+    assert_eq!(html.matches("<section").count(), 2, "one section per cluster");
+    assert!(!html.contains("<script>document"), "the markup caption is escaped if shown");
+
+    // Files: an id's image, nothing outside the folder, nothing that is not an id.
+    let (status, kind, _) = get(&format!("{base}/image?id=img03.png"));
+    assert_eq!((status, kind.as_str()), (200, "image/png"));
+    assert_eq!(get(&format!("{base}/image?id=..%2Foutside.png")).0, 403);
+    assert_eq!(get(&format!("{base}/image?id=..%2F..%2Fetc%2Fpasswd")).0, 404);
+    assert_eq!(get(&format!("{base}/image?id=%2Fetc%2Fpasswd")).0, 404);
+    // Bad input names its field.
+    let (status, _, body) = get(&format!("{base}/api/query?by=mood&k=two"));
+    assert_eq!(status, 400);
+    assert!(body.contains("k: not a number"), "{body}");
+    assert!(get(&format!("{base}/api/query?by=mood&method=nope")).2.contains("method"));
+    let (_, _, page) = get(&format!("{base}/"));
+    assert!(page.contains("<script src=\"/app.js\" defer></script>"));
+}
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+fn binds_loopback_unless_public_and_then_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _, _) = fixture(dir.path());
+    let o = Command::new(common::bin()).args(["serve", s(&idx), "--host", "0.0.0.0", "--port", "0"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--public"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let srv = serve(&[s(&idx), "--public"]);
+    let (base, token) = srv.url.split_once("/?token=").expect("a public bind prints a token");
+    assert_eq!(token.len(), 32);
+    assert_eq!(get(&format!("{base}/api/info")).0, 403);
+    assert_eq!(get(&format!("{base}/api/info?token=wrong{}", &token[5..])).0, 403);
+    assert_eq!(get(&format!("{base}/api/info?token={token}")).0, 200);
+}
+
+/// Headless Chromium, offline but for loopback, 1,000 px wide.
+fn chromium(profile: &Path) -> Command {
+    let mut c = Command::new("/usr/lib/chromium/chromium");
+    c.args(["--headless=new", "--no-sandbox", "--disable-gpu", "--log-level=3", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=127.0.0.1", "--window-size=1000,900"]);
+    c
+}
+
+/// Renders `url` after its scripts ran (virtual time: it waits for every fetch); the DOM.
+fn dump_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let o = chromium(profile.path()).args(["--virtual-time-budget=60000", "--dump-dom", url]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+#[cfg_attr(not(clusterby_chromium), ignore = "needs /usr/bin/chromium (Debian package chromium)")]
+fn the_page_queries_compares_maps_and_exports_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, imgs, n) = fixture(dir.path());
+    let srv = serve(&[s(&idx), "--images", s(&imgs)]);
+    let dom = dump_dom(&format!("{}?by=kind+of+thing&k=2&by2=mood&k2=2", srv.url));
+    assert!(dom.contains("data-ready=\"1\""), "the page did not finish:\n{dom}");
+    assert!(!dom.contains("class=\"error\""), "the page reported an error:\n{dom}");
+    assert_eq!(dom.matches("<article class=\"card\"").count(), 2);
+    assert_eq!(dom.matches("<circle ").count(), n, "one map point per caption");
+    assert_eq!(dom.matches("class=\"cell\"").count(), 4, "a 2 × 2 contingency table");
+    assert!(dom.contains("id=\"export-csv\" download=\"\" href=\"/api/export?"));
+    assert!(dom.contains("<img src=\"/image?id=img"), "thumbnails");
+    // The markup caption is text, not an element: one script element (app.js), title untouched.
+    assert!(dom.contains("A cat &lt;script&gt;document.title='pwned'&lt;/script&gt; on a sofa &amp; a rug"));
+    assert_eq!(dom.matches("<script").count(), 1);
+    assert!(dom.contains("<title>clusterby explorer</title>"));
+}
+
+/// Enter → clusters drawn, timed by the page in a real-time browser (virtual time would stop
+/// the clock during fetches) and logged by the server: the median of 10 uncached queries. On
+/// the 41-caption fixture, or on the index in `CLUSTERBY_EXPLORER_INDEX` (how the 10k and 100k
+/// figures in benches/results/ are made). Prints the time; speed targets live in the results.
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+#[cfg_attr(not(clusterby_chromium), ignore = "needs /usr/bin/chromium (Debian package chromium)")]
+fn enter_to_clusters_drawn_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, by, k) = match std::env::var_os("CLUSTERBY_EXPLORER_INDEX") {
+        Some(p) => {
+            (PathBuf::from(p), std::env::var("CLUSTERBY_EXPLORER_BY").unwrap_or("object".into()), "10".to_string())
+        }
+        None => (fixture(dir.path()).0, "kind of thing".to_string(), "2".to_string()),
+    };
+    let srv = serve(&[s(&idx)]);
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("{}?by={}&k={k}&bench=10", srv.url, by.replace(' ', "+"));
+    let mut browser = chromium(profile.path())
+        .args(["--remote-debugging-port=0", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = srv.wait_for("explorer: bench:", 300);
+    let _ = browser.kill();
+    let _ = browser.wait();
+    let line = line.expect("the page reported its bench");
+    assert!(line.contains("over 10 uncached queries"), "{line}");
+    eprintln!("{} ({}, K = {k}): {line}", idx.display(), by);
+}
