@@ -98,6 +98,9 @@ enum Command {
         /// Allow a non-loopback --host; every request then needs the printed access token.
         #[arg(long)]
         public: bool,
+        /// The endpoint for the one call the page offers (nothing is called unless asked).
+        #[command(flatten)]
+        llm: LlmArgs,
     },
     /// The full IC|TC pipeline as a baseline: 2N+1 LLM calls (label each caption, merge labels
     /// into K names, assign each caption), answers cached so a killed run resumes.
@@ -484,8 +487,12 @@ fn run(cli: Cli) -> cli::CliResult {
         Command::Report { result, index, html, per_cluster } => cli::report(&ctx, &result, &index, &html, per_cluster),
         Command::Plot { result, index, out, kind } => cli::plot(&ctx, &result, &index, &out, kind),
         Command::Cluster(a) => cluster(&ctx, a),
-        Command::Serve { index, images, host, port, public } => {
-            clusterby::explorer::serve(&ctx, &clusterby::explorer::ServeOptions { index, images, host, port, public })
+        Command::Serve { index, images, host, port, public, llm } => {
+            let llm = llm.llm_base_url.is_some().then(|| llm.config()).transpose()?;
+            clusterby::explorer::serve(
+                &ctx,
+                &clusterby::explorer::ServeOptions { index, images, host, port, public, llm },
+            )
         }
         Command::Ictc { index, by, k, llm, cache, limit, json } => cli::ictc(
             &ctx,

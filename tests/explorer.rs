@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use clusterby::query::ClusterResult;
+use clusterby::testing::fake_server::{FakeServer, Reply};
 use clusterby::ModelName;
 
 fn s(p: &Path) -> &str {
@@ -169,6 +170,10 @@ fn api_answers_queries_compare_map_exports_and_guards_files() {
     assert_eq!(status, 400);
     assert!(body.contains("k: not a number"), "{body}");
     assert!(get(&format!("{base}/api/query?by=mood&method=nope")).2.contains("method"));
+    // No endpoint was given: asking for the LLM is refused, naming the flag.
+    let (status, _, body) = get(&format!("{base}/api/query?by=mood&llm=names"));
+    assert_eq!(status, 400);
+    assert!(body.contains("--llm-base-url"), "{body}");
     let (_, _, page) = get(&format!("{base}/"));
     assert!(page.contains("<script src=\"/app.js\" defer></script>"));
 }
@@ -261,4 +266,30 @@ fn enter_to_clusters_drawn_in_chromium() {
     let line = line.expect("the page reported its bench");
     assert!(line.contains("over 10 uncached queries"), "{line}");
     eprintln!("{} ({}, K = {k}): {line}", idx.display(), by);
+}
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+fn the_llm_is_called_only_when_the_user_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _, _) = fixture(dir.path());
+    let llm = FakeServer::with_handler(|r| match r.path.ends_with("/chat/completions") {
+        true => Reply::counted("{\"names\": [\"Animals\", \"Vehicles\"]}", 321),
+        false => Reply::status(404, "not found"),
+    });
+    let srv = serve(&[s(&idx), "--llm-base-url", &llm.base_url(), "--llm-retries", "0"]);
+    let base = srv.url.trim_end_matches('/');
+    assert_eq!(json(&format!("{base}/api/info"))["llm"], true);
+    let q = json(&format!("{base}/api/query?by=kind+of+thing&k=2"));
+    assert_eq!((q["llm_calls"].as_u64(), llm.chat_requests().len()), (Some(0), 0), "zero calls unless asked");
+    let q = json(&format!("{base}/api/query?by=kind+of+thing&k=2&llm=names"));
+    assert_eq!(llm.chat_requests().len(), 1);
+    assert_eq!(q["llm_calls"], 1);
+    assert_eq!((q["llm"]["calls"].as_u64(), q["llm"]["prompt_tokens"].as_u64()), (Some(1), Some(321)));
+    assert!(q["llm"]["seconds"].as_f64().is_some());
+    // Asked again: the answer is the one on screen, not a second call.
+    json(&format!("{base}/api/query?by=kind+of+thing&k=2&llm=names"));
+    assert_eq!(llm.chat_requests().len(), 1);
+    assert!(get(&format!("{base}/api/query?by=mood&llm=all")).2.contains("llm"));
 }

@@ -51,6 +51,8 @@ pub struct ServeOptions {
     pub port: u16,
     /// Allow a non-loopback bind (with an access token).
     pub public: bool,
+    /// The endpoint for the one LLM call a user may ask for (names, or names and grouping).
+    pub llm: Option<crate::llm::LlmConfig>,
 }
 
 /// Why the explorer did not start.
@@ -81,6 +83,7 @@ pub struct Explorer {
     encoder: TextEmbedding,
     images: Option<PathBuf>,
     token: Option<String>,
+    llm: Option<crate::llm::LlmClient>,
     answers: Vec<(String, Answer)>,
 }
 
@@ -113,7 +116,8 @@ impl Explorer {
         let encoder = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?.with_progress(false))?;
         let row_of = index.ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
         let token = opts.public.then(new_token);
-        Ok(Explorer { dir: opts.index.clone(), index, row_of, encoder, images, token, answers: Vec::new() })
+        let llm = opts.llm.clone().map(crate::llm::LlmClient::new).transpose()?;
+        Ok(Explorer { dir: opts.index.clone(), index, row_of, encoder, images, token, llm, answers: Vec::new() })
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -174,6 +178,7 @@ impl Explorer {
             "rows": self.index.ids.len(),
             "labelled": self.index.labels.iter().any(Option::is_some),
             "images": self.images.is_some(),
+            "llm": self.llm.is_some(),
             "methods": Method::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         }))
     }
@@ -223,9 +228,17 @@ fn options(t: &Target, prefix: &str, dir: &Path) -> Result<(String, QueryOptions
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty())
         .collect();
-    let cache_key = format!("{by}\u{1}{k:?}\u{1}{}\u{1}{seed}\u{1}{}", method.as_str(), exclude.join("\u{2}"));
+    let ask = t.get(&key("llm")).unwrap_or("none");
+    let cache_key =
+        format!("{by}\u{1}{k:?}\u{1}{}\u{1}{seed}\u{1}{}\u{1}{ask}", method.as_str(), exclude.join("\u{2}"));
     let opts =
         QueryOptions::new(by).with_k(k).with_method(method).with_seed(seed).with_exclude(exclude).with_cache_dir(dir);
+    let opts = match ask {
+        "none" => opts,
+        "names" => opts.with_namer(crate::query::NamerKind::Llm),
+        "one-call" => opts.with_strategy(crate::query::Strategy::OneCall),
+        other => return Err(bad(format!("{}: {other:?} is not none, names or one-call", key("llm")))),
+    };
     Ok((cache_key, opts))
 }
 
@@ -240,8 +253,14 @@ impl Explorer {
             }
             self.answers.remove(i);
         }
+        let wants_llm = opts.namer == crate::query::NamerKind::Llm || opts.strategy == crate::query::Strategy::OneCall;
+        let llm = match (&self.llm, wants_llm) {
+            (_, false) => None,
+            (Some(client), true) => Some(client),
+            (None, true) => return Err(bad("no LLM endpoint: start `clusterby serve` with --llm-base-url")),
+        };
         let started = Instant::now();
-        let mut result = query::run(&self.index, &mut self.encoder, &opts, None).map_err(|e| bad(e.to_string()))?;
+        let mut result = query::run(&self.index, &mut self.encoder, &opts, llm).map_err(|e| bad(e.to_string()))?;
         result.timings_ms.insert("total".into(), started.elapsed().as_secs_f64() * 1e3);
         result.index = Some(self.dir.clone());
         if self.answers.len() >= CACHED_QUERIES {

@@ -51,6 +51,8 @@ pub struct QueryView {
     /// Server time of the query (ms), as the result records it.
     pub query_ms: f64,
     pub llm_calls: usize,
+    /// Calls, tokens and seconds, when the user asked for the LLM.
+    pub llm: Option<crate::llm::LlmUsage>,
     pub clusters: Vec<Card>,
     /// Rows DBSCAN/HDBSCAN left as noise (`--noise keep`), else none.
     pub noise: Option<Card>,
@@ -121,6 +123,7 @@ impl Rows<'_> {
             method: r.method,
             query_ms: r.timings_ms.get("total").copied().unwrap_or_default(),
             llm_calls: r.llm_calls,
+            llm: r.llm.clone(),
             clusters,
             noise,
             labelled: self.index.labels.iter().any(Option::is_some),

@@ -46,6 +46,7 @@ function queryParams(prefix, by, k, form) {
   p.set(prefix + "method", $("method").value || "kmeans");
   if ($("exclude").value.trim()) p.set(prefix + "exclude", $("exclude").value.trim());
   p.set(prefix + "seed", $("seed").value || "42");
+  if (info.llm && $("llm").value !== "none") p.set(prefix + "llm", $("llm").value);
   return p;
 }
 
@@ -118,11 +119,18 @@ async function runQuery(fresh) {
   setExports(p);
   const s = $("status");
   status(view.clusters.length + " clusters by “" + view.criterion + "” (K " + (view.k_auto ? "chosen: " : "") + view.k +
-    ") drawn in " + ms.toFixed(0) + " ms; query " + view.query_ms.toFixed(0) + " ms on the server, " + view.llm_calls + " LLM calls");
+    ") drawn in " + ms.toFixed(0) + " ms; query " + view.query_ms.toFixed(0) + " ms on the server, " + llmText(view));
   s.dataset.ms = ms.toFixed(1);
   history.replaceState(null, "", "?" + p.toString());
   if (!fresh) report({ ms: ms.toFixed(1) });
   return ms;
+}
+
+function llmText(view) {
+  if (!view.llm) return view.llm_calls + " LLM calls";
+  const u = view.llm;
+  return u.calls + " LLM call" + (u.calls === 1 ? "" : "s") + " (" + u.model + ": " + u.seconds.toFixed(1) + " s, " +
+    u.prompt_tokens + " + " + u.completion_tokens + " tokens" + (u.failed_calls ? ", " + u.failed_calls + " failed" : "") + ")";
 }
 
 async function query(fresh) {
@@ -247,13 +255,14 @@ async function start() {
   info = await api("/api/info", new URLSearchParams());
   $("index-info").textContent = info.index + " · " + info.rows + " items" + (info.labelled ? " · labelled" : "");
   $("method").replaceChildren(...info.methods.map((m) => el("option", { value: m }, m)));
+  $("llm-label").hidden = !info.llm;
   $("query").addEventListener("submit", (e) => { e.preventDefault(); query(false); });
   $("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compare(); });
   $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("lightbox").hidden = true; });
   wireMap();
   const u = new URLSearchParams(location.search);
-  for (const k of ["by", "k", "method", "exclude", "seed", "by2", "k2"]) if (u.get(k)) $(k).value = u.get(k);
+  for (const k of ["by", "k", "method", "exclude", "seed", "by2", "k2", "llm"]) if (u.get(k)) $(k).value = u.get(k);
   try {
     if (u.get("by") && u.get("bench")) await bench(Math.max(1, Math.min(50, parseInt(u.get("bench"), 10) || 1)));
     if (u.get("by")) await query(false);
