@@ -1,4 +1,4 @@
-//! `clusterby serve`: the explorer, a local web app over one caption index. Type a criterion,
+//! `clusterby serve`: the explorer, a local web app over one caption or image index. Type a criterion,
 //! see the clusters as cards (name, size, keywords, purity where labels exist, captions and
 //! thumbnails), compare two criteria as a contingency table, look at the 2-D map, export.
 //!
@@ -14,6 +14,7 @@
 
 mod files;
 mod http;
+mod source;
 mod views;
 
 use std::collections::HashMap;
@@ -25,9 +26,7 @@ pub use http::{Reply, Target};
 
 use crate::cli::Context;
 use crate::cluster::Method;
-use crate::query::{self, ClusterResult, QueryOptions};
-use crate::store::caption_index::{Index as CaptionIndex, LoadedIndex};
-use crate::TextEmbedding;
+use crate::query::{ClusterResult, QueryOptions};
 
 /// Queries kept for compare, map and export (the oldest is dropped beyond this).
 const CACHED_QUERIES: usize = 16;
@@ -78,9 +77,8 @@ struct Answer {
 
 pub struct Explorer {
     dir: PathBuf,
-    index: LoadedIndex,
+    source: source::Source,
     row_of: HashMap<String, usize>,
-    encoder: TextEmbedding,
     images: Option<PathBuf>,
     token: Option<String>,
     llm: Option<crate::llm::LlmClient>,
@@ -107,17 +105,16 @@ fn new_token() -> String {
 impl Explorer {
     /// Loads the index and its encoder; `public` makes every request need the token.
     pub fn open(ctx: &Context, opts: &ServeOptions) -> Result<Self, Box<dyn std::error::Error>> {
-        let images = match &opts.images {
-            Some(p) => Some(p.canonicalize().map_err(|source| ServeError::Images { path: p.clone(), source })?),
+        let source = source::Source::open(ctx, &opts.index)?;
+        // An image index knows its folder; `--images` names another.
+        let images = match opts.images.clone().or_else(|| source.image_root()) {
+            Some(p) => Some(p.canonicalize().map_err(|e| ServeError::Images { path: p.clone(), source: e })?),
             None => None,
         };
-        let idx = CaptionIndex::open(&opts.index)?;
-        let index = idx.load()?;
-        let encoder = TextEmbedding::try_new(ctx.text_options(&idx.manifest().model)?.with_progress(false))?;
-        let row_of = index.ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        let row_of = source.rows().ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
         let token = opts.public.then(new_token);
         let llm = opts.llm.clone().map(crate::llm::LlmClient::new).transpose()?;
-        Ok(Explorer { dir: opts.index.clone(), index, row_of, encoder, images, token, llm, answers: Vec::new() })
+        Ok(Explorer { dir: opts.index.clone(), source, row_of, images, token, llm, answers: Vec::new() })
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -169,14 +166,15 @@ impl Explorer {
     }
 
     fn rows(&self) -> views::Rows<'_> {
-        views::Rows { index: &self.index, row_of: &self.row_of }
+        views::Rows { text: self.source.rows(), row_of: &self.row_of }
     }
 
     fn info(&self) -> Reply {
         Reply::json(&serde_json::json!({
             "index": self.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "rows": self.index.ids.len(),
-            "labelled": self.index.labels.iter().any(Option::is_some),
+            "rows": self.row_of.len(),
+            "labelled": self.source.rows().labels.iter().any(Option::is_some),
+            "kind": match self.source { source::Source::Captions { .. } => "captions", source::Source::Images { .. } => "images" },
             "images": self.images.is_some(),
             "llm": self.llm.is_some(),
             "methods": Method::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
@@ -260,7 +258,7 @@ impl Explorer {
             (None, true) => return Err(bad("no LLM endpoint: start `clusterby serve` with --llm-base-url")),
         };
         let started = Instant::now();
-        let mut result = query::run(&self.index, &mut self.encoder, &opts, llm).map_err(|e| bad(e.to_string()))?;
+        let mut result = self.source.run(&opts, llm).map_err(|e| bad(e.to_string()))?;
         result.timings_ms.insert("total".into(), started.elapsed().as_secs_f64() * 1e3);
         result.index = Some(self.dir.clone());
         if self.answers.len() >= CACHED_QUERIES {
@@ -317,8 +315,7 @@ impl Explorer {
         let i = self.answer(t, "")?;
         if self.answers[i].1.xy.is_none() {
             let (_, opts) = options(t, "", &self.dir)?;
-            let x = query::features(&self.index, &mut self.encoder, &opts).map_err(|e| bad(e.to_string()))?;
-            self.answers[i].1.xy = Some(crate::plot::principal_2d(x.view(), opts.seed));
+            self.answers[i].1.xy = Some(self.source.map_xy(&opts).map_err(|e| bad(e.to_string()))?);
         }
         let answer = &self.answers[i].1;
         Ok(Reply::json(&views::map(&self.rows(), &answer.result, answer.xy.as_deref().unwrap_or_default())))

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::source::RowText;
 use crate::query::ClusterResult;
-use crate::store::caption_index::LoadedIndex;
 
 /// Items shown on a card before the user asks for more.
 pub const ITEMS_PER_CARD: usize = 8;
@@ -18,7 +18,7 @@ const MAP_CAPTION_CHARS: usize = 140;
 
 /// The rows of the index and where each id sits.
 pub struct Rows<'a> {
-    pub index: &'a LoadedIndex,
+    pub text: RowText<'a>,
     pub row_of: &'a HashMap<String, usize>,
 }
 
@@ -62,8 +62,8 @@ pub struct QueryView {
 
 impl Rows<'_> {
     pub fn item(&self, row: usize) -> Item {
-        let ix = self.index;
-        Item { row, id: ix.ids[row].clone(), caption: ix.captions[row].clone(), label: ix.labels[row].clone() }
+        let t = &self.text;
+        Item { row, id: t.ids[row].clone(), caption: t.captions[row].clone(), label: t.labels[row].clone() }
     }
 
     /// Rows of each cluster id, in index order.
@@ -80,7 +80,7 @@ impl Rows<'_> {
     fn purity(&self, rows: &[usize]) -> (Option<f64>, Option<String>) {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for &row in rows {
-            if let Some(l) = &self.index.labels[row] {
+            if let Some(l) = &self.text.labels[row] {
                 *counts.entry(l.as_str()).or_default() += 1;
             }
         }
@@ -126,7 +126,7 @@ impl Rows<'_> {
             llm: r.llm.clone(),
             clusters,
             noise,
-            labelled: self.index.labels.iter().any(Option::is_some),
+            labelled: self.text.labels.iter().any(Option::is_some),
             images,
         }
     }
@@ -217,7 +217,7 @@ pub fn map(rows: &Rows<'_>, r: &ClusterResult, xy: &[(f32, f32)]) -> MapView {
         x: picked.iter().map(|&i| xy[i].0).collect(),
         y: picked.iter().map(|&i| xy[i].1).collect(),
         cluster: picked.iter().map(|&i| cluster_of[i]).collect(),
-        caption: picked.iter().map(|&i| rows.index.captions[i].chars().take(MAP_CAPTION_CHARS).collect()).collect(),
+        caption: picked.iter().map(|&i| rows.text.captions[i].chars().take(MAP_CAPTION_CHARS).collect()).collect(),
         row: picked,
         total: n,
     }

@@ -51,7 +51,7 @@ function queryParams(prefix, by, k, form) {
 }
 
 function imageOf(item) {
-  const img = el("img", { src: "/image?id=" + encodeURIComponent(item.id), alt: item.caption, title: item.caption, loading: "lazy" });
+  const img = el("img", { src: "/image?id=" + encodeURIComponent(item.id), alt: item.caption, title: item.caption });
   img.addEventListener("click", () => openLightbox(item));
   img.addEventListener("error", () => img.remove()); // an id without an image file
   return img;
