@@ -10,6 +10,8 @@ use crate::store::caption_index::{Index as CaptionIndex, LoadedIndex};
 use crate::store::image_index::{is_image_index, LoadedImageIndex};
 use crate::TextEmbedding;
 
+// One explorer holds one source for its whole life: the variants' sizes never matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     Captions { index: LoadedIndex, encoder: TextEmbedding },
     Images { index: LoadedImageIndex, space: Space, clip_text: TextEmbedding, captions: Option<TextEmbedding> },
