@@ -287,22 +287,30 @@ impl Explorer {
     }
 
     fn compare(&mut self, t: &Target) -> Routed {
-        let a = self.answer(t, "a_")?;
-        let b = self.answer(t, "b_")?;
-        let (a, b) = (self.find(t, "a_", a)?, self.find(t, "b_", b)?);
+        let (a, b) = self.pair(t)?;
         Ok(Reply::json(&views::compare(&self.rows(), &self.answers[a].1.result, &self.answers[b].1.result)))
     }
 
-    /// The cache position of a query asked for before (the second answer may have moved the first).
-    fn find(&self, t: &Target, prefix: &str, fallback: usize) -> Result<usize, (u16, String)> {
-        let (key, _) = options(t, prefix, &self.dir)?;
-        Ok(self.answers.iter().position(|(k, _)| *k == key).unwrap_or(fallback))
+    /// The cache positions of the two queries a compare names. Answering the second may evict
+    /// or move the first in a full cache, so both are looked up by key once both are in.
+    fn pair(&mut self, t: &Target) -> Result<(usize, usize), (u16, String)> {
+        let (ka, _) = options(t, "a_", &self.dir)?;
+        let (kb, _) = options(t, "b_", &self.dir)?;
+        let at = |answers: &[(String, Answer)], key: &str| answers.iter().position(|(k, _)| k == key);
+        self.answer(t, "a_")?;
+        self.answer(t, "b_")?;
+        if at(&self.answers, &ka).is_none() {
+            // Evicted by the second: answered again, it evicts the oldest, not the newest.
+            self.answer(t, "a_")?;
+        }
+        match (at(&self.answers, &ka), at(&self.answers, &kb)) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => Err((500, "the query cache holds fewer than two answers".into())),
+        }
     }
 
     fn cell(&mut self, t: &Target) -> Routed {
-        let a = self.answer(t, "a_")?;
-        let b = self.answer(t, "b_")?;
-        let (a, b) = (self.find(t, "a_", a)?, self.find(t, "b_", b)?);
+        let (a, b) = self.pair(t)?;
         let ca: i64 = t.number("a_cluster").map_err(bad)?.ok_or_else(|| bad("a_cluster: missing"))?;
         let cb: i64 = t.number("b_cluster").map_err(bad)?.ok_or_else(|| bad("b_cluster: missing"))?;
         let rows = self.rows();
