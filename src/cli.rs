@@ -113,10 +113,11 @@ use crate::cluster::Method;
 use crate::conditioning::Conditioning;
 use crate::query::{self, ClusterResult, QueryOptions, Strategy};
 use crate::store::caption_index::{Index, LoadedIndex};
+use crate::store::shard::Shard;
 
-pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult {
+pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str, shard: Option<Shard>) -> CliResult {
     let mut enc = TextEmbedding::try_new(ctx.text_options(model)?)?;
-    let r = crate::store::ingest::index_captions_file(input, out, &mut enc, true)?;
+    let r = crate::store::ingest::index_captions_file(input, out, &mut enc, shard, true)?;
     for s in r.skipped.iter().take(20) {
         eprintln!("skipped {}:{}: {}", input.display(), s.line, s.reason);
     }
@@ -131,11 +132,13 @@ pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult 
             r.strays_removed.join(", ")
         );
     }
-    // Criterion-free derived data, so the first query is as fast as the rest.
-    let loaded = Index::open(out)?.load()?;
-    crate::conditioning::Vocabulary::load_or_build(Some(out), &loaded.captions, &mut enc)?;
+    // A shard's vocabulary would never be read: `merge` mines the joined captions.
+    if shard.is_none() {
+        build_derived(out, &mut enc)?;
+    }
+    let shard = shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
     eprintln!(
-        "indexed {}: {} read, {} new, {} already indexed, {} skipped; {} rows in {} ({:.1}s)",
+        "indexed {}{shard}: {} read, {} new, {} already indexed, {} skipped; {} rows in {} ({:.1}s)",
         input.display(),
         r.read,
         r.added,
@@ -144,6 +147,33 @@ pub fn index(ctx: &Context, input: &Path, out: &Path, model: &str) -> CliResult 
         r.total_rows,
         out.display(),
         r.seconds
+    );
+    Ok(())
+}
+
+/// Criterion-free derived data (the mined vocabulary), so the first query is as fast as the rest.
+fn build_derived(dir: &Path, enc: &mut TextEmbedding) -> CliResult {
+    let loaded = Index::open(dir)?.load()?;
+    crate::conditioning::Vocabulary::load_or_build(Some(dir), &loaded.captions, enc)?;
+    Ok(())
+}
+
+/// `clusterby merge SOURCES... --out DIR`.
+pub fn merge(ctx: &Context, sources: &[PathBuf], out: &Path) -> CliResult {
+    let t = std::time::Instant::now();
+    let r = crate::store::merge::merge(sources, out)?;
+    let model = Index::open(out)?.manifest().model.clone();
+    let mut enc = TextEmbedding::try_new(ctx.text_options(&model)?)?;
+    build_derived(out, &mut enc)?;
+    eprintln!(
+        "merged {} indexes into {}: {} parts linked, {} copied, {} merged by an earlier run; {} rows ({:.1}s)",
+        r.sources,
+        out.display(),
+        r.linked,
+        r.copied,
+        r.already_merged,
+        r.rows,
+        t.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -665,8 +695,8 @@ pub struct ImageIndexArgs<'a> {
     pub batch_size: usize,
     /// Existing captions to import (any captions file format; ids matched to image paths).
     pub captions: Option<&'a Path>,
-    /// A vision endpoint to caption every image once.
-    pub captioner: Option<crate::llm::LlmConfig>,
+    /// Vision endpoints (one model, one or more servers) to caption every image once.
+    pub captioners: Vec<crate::llm::LlmConfig>,
     pub caption_prompt: Option<&'a str>,
 }
 
@@ -704,7 +734,7 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         r.seconds,
         r.images_per_sec
     );
-    if a.captions.is_none() && a.captioner.is_none() {
+    if a.captions.is_none() && a.captioners.is_empty() {
         return Ok(());
     }
     let ids: Vec<String> = {
@@ -723,15 +753,21 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
         captions.extend(matched);
     }
-    if let Some(cfg) = a.captioner {
-        let client = crate::llm::LlmClient::new(cfg)?;
+    if !a.captioners.is_empty() {
+        let clients = a.captioners.into_iter().map(crate::llm::LlmClient::new).collect::<Result<Vec<_>, _>>()?;
+        let pool = crate::llm::ClientPool::new(clients)?;
         let root = Descriptor::read(a.out)?.map(|d| d.root).unwrap_or_else(|| a.root.to_path_buf());
         let todo: Vec<(String, PathBuf)> =
             ids.iter().filter(|id| !captions.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
         let log = a.out.join("captions.jsonl");
         let prompt = a.caption_prompt.unwrap_or(crate::store::image_index::captioning::DEFAULT_PROMPT);
-        eprintln!("captioning {} images with {} at {}", todo.len(), client.config().model, client.endpoint());
-        let r = crate::store::image_index::captioning::caption_images(&todo, &log, &client, prompt, true)?;
+        let endpoints: Vec<&str> = pool.clients().iter().map(|c| c.endpoint()).collect();
+        let model = pool.clients()[0].config().model.clone();
+        eprintln!("captioning {} images with {model} at {}", todo.len(), endpoints.join(", "));
+        let r = crate::store::image_index::captioning::caption_images(&todo, &log, &pool, prompt, true)?;
+        for gone in pool.dead_endpoints() {
+            eprintln!("endpoint {gone} was unreachable and taken out; its images went to the others");
+        }
         for (id, why) in r.failed.iter().take(20) {
             eprintln!("no caption for {id}: {why}");
         }
@@ -739,7 +775,7 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
             eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
         }
         eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
-        captions.extend(crate::store::image_index::captioning::cached_captions(&log, &client.config().model)?);
+        captions.extend(crate::store::image_index::captioning::cached_captions(&log, &model)?);
     }
     let labels: std::collections::HashMap<String, Option<String>> = {
         let l = Index::open(a.out)?.load()?;

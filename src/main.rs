@@ -51,6 +51,17 @@ enum Command {
     /// or a folder of images (CLIP embeddings, optional captions); re-running only encodes what
     /// is new or changed.
     Index(IndexArgs),
+    /// Join caption indexes of disjoint rows (the shards of one input, `index --shard`) into one
+    /// index. Parts are hard-linked where the file system allows, so no embedding is copied; a
+    /// merge killed midway resumes when run again.
+    Merge {
+        /// The source indexes.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// The merged index folder (created, or resumed).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Cluster an index by a criterion and name the clusters.
     Cluster(ClusterCmd),
     /// Write an HTML gallery of a result: one section per cluster with thumbnails and captions.
@@ -194,6 +205,11 @@ struct IndexArgs {
     /// The index folder to create or extend.
     #[arg(long, short)]
     out: PathBuf,
+    /// Captions files: index only shard I of N (0 ≤ I < N), the rows whose id hashes to I
+    /// (64-bit FNV-1a modulo N): stable and disjoint, so N runs, on one machine or many, cover
+    /// the input once; join them with `merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<clusterby::store::shard::Shard>,
     /// Text model for captions.
     #[arg(long, short, default_value = "all-MiniLM-L6-v2")]
     model: String,
@@ -217,9 +233,11 @@ struct IndexArgs {
     /// Images: caption each image once with an OpenAI-compatible vision endpoint.
     #[arg(long, value_enum)]
     captioner: Option<Captioner>,
-    /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1.
-    #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1")]
-    base_url: String,
+    /// Captioner endpoint, e.g. http://127.0.0.1:11434/v1. Give it several times for a pool of
+    /// servers of one model: each image goes to the least-loaded one, and an unreachable one is
+    /// taken out and its images sent to the others.
+    #[arg(long, env = "CLUSTERBY_CAPTIONER_BASE_URL", default_value = "http://127.0.0.1:8080/v1", num_args = 1, action = clap::ArgAction::Append)]
+    base_url: Vec<String>,
     /// Captioner model name, e.g. llava.
     #[arg(long, env = "CLUSTERBY_CAPTIONER_MODEL", default_value = "default")]
     captioner_model: String,
@@ -410,11 +428,22 @@ enum ModelsAction {
 
 fn index(ctx: &cli::Context, a: IndexArgs) -> cli::CliResult {
     if !a.input.is_dir() {
-        return cli::index(ctx, &a.input, &a.out, &a.model);
+        return cli::index(ctx, &a.input, &a.out, &a.model, a.shard);
     }
-    let captioner = a.captioner.map(|Captioner::Openai| {
-        clusterby::llm::LlmConfig::new(a.base_url, a.captioner_model).with_api_key_env(a.captioner_api_key_env)
-    });
+    if a.shard.is_some() {
+        return Err("--shard applies to captions files; an image folder is indexed whole".into());
+    }
+    let captioners = match a.captioner {
+        Some(Captioner::Openai) => a
+            .base_url
+            .into_iter()
+            .map(|url| {
+                clusterby::llm::LlmConfig::new(url, a.captioner_model.clone())
+                    .with_api_key_env(a.captioner_api_key_env.clone())
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     cli::index_images(
         ctx,
         cli::ImageIndexArgs {
@@ -426,7 +455,7 @@ fn index(ctx: &cli::Context, a: IndexArgs) -> cli::CliResult {
             label_column: a.label_column.as_deref(),
             batch_size: a.batch_size,
             captions: a.captions.as_deref(),
-            captioner,
+            captioners,
             caption_prompt: a.caption_prompt.as_deref(),
         },
     )
@@ -484,6 +513,7 @@ fn run(cli: Cli) -> cli::CliResult {
             cli::embed_text(&ctx, &texts, file.as_deref(), &out, &model, batch_size)
         }
         Command::Index(a) => index(&ctx, a),
+        Command::Merge { sources, out } => cli::merge(&ctx, &sources, &out),
         Command::Report { result, index, html, per_cluster } => cli::report(&ctx, &result, &index, &html, per_cluster),
         Command::Plot { result, index, out, kind } => cli::plot(&ctx, &result, &index, &out, kind),
         Command::Cluster(a) => cluster(&ctx, a),

@@ -16,7 +16,7 @@ fn plain_and_values(set: &str, criterion: &str, k: usize) -> (f64, f64, f32) {
     let mut enc =
         TextEmbedding::try_new(TextEmbeddingOptions::new(TextModelSource::Catalogue(ModelName::AllMiniLmL6V2)))
             .unwrap();
-    clusterby::store::ingest::index_captions_file(&input, dir.path(), &mut enc, false).unwrap();
+    clusterby::store::ingest::index_captions_file(&input, dir.path(), &mut enc, None, false).unwrap();
     let loaded = Index::open(dir.path()).unwrap().load().unwrap();
     let truth: Vec<&str> = loaded.labels.iter().map(|l| l.as_deref().unwrap()).collect();
     let mut weight = None;

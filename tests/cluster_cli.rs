@@ -195,3 +195,56 @@ fn plots_and_the_report_show_the_conditioned_map() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches("<svg").count(), 3, "map, sizes and confusion in the report");
 }
+
+/// `index --shard I/N` three times and `merge`: the same rows as one `index` run, each once,
+/// and the same clusters; bad shard specs and a second merge are answered plainly.
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+fn shards_merged_give_the_index_of_one_run() {
+    common::require_model(ModelName::AllMiniLmL6V2);
+    let dir = tempfile::tempdir().unwrap();
+    let items = clusterby::experiments::demo::corpus();
+    let input = dir.path().join("captions.jsonl");
+    write_corpus(&input, &items, |i| i.location);
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    ok(&["index", &path("captions.jsonl"), "--out", &path("one")]);
+    let mut shard_rows = 0;
+    for i in 0..3 {
+        let err =
+            ok(&["index", &path("captions.jsonl"), "--out", &path(&format!("s{i}")), "--shard", &format!("{i}/3")]);
+        assert!(err.contains(&format!("(shard {i}/3)")), "{err}");
+        shard_rows += clusterby::store::Index::open(path(&format!("s{i}"))).unwrap().manifest().rows;
+    }
+    assert_eq!(shard_rows, items.len());
+    let err = ok(&["merge", &path("s0"), &path("s1"), &path("s2"), "--out", &path("merged")]);
+    assert!(err.contains("3 parts linked") || err.contains("copied"), "{err}");
+    let err = ok(&["merge", &path("s0"), &path("s1"), &path("s2"), "--out", &path("merged")]);
+    assert!(err.contains("3 merged by an earlier run"), "{err}");
+
+    let one = clusterby::store::Index::open(path("one")).unwrap().load().unwrap();
+    let merged = clusterby::store::Index::open(path("merged")).unwrap().load().unwrap();
+    let rows = |l: &clusterby::store::LoadedIndex| {
+        let mut v: Vec<(String, String, Vec<u32>)> = (0..l.ids.len())
+            .map(|i| {
+                (l.ids[i].clone(), l.captions[i].clone(), l.embeddings.row(i).iter().map(|x| x.to_bits()).collect())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rows(&one), rows(&merged), "the same rows, embeddings equal bit for bit");
+    assert!(dir.path().join("merged/derived/vocab.json").is_file(), "merge mines the vocabulary");
+
+    for (spec, says) in [("3/3", "I must be below N"), ("1", "expected I/N"), ("0/0", "N must be at least 1")] {
+        let o = run(&["index", &path("captions.jsonl"), "--out", &path("bad"), "--shard", spec]);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{spec}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run(&["merge", &path("one"), &path("s0"), "--out", &path("overlap")]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("is in both"));
+}

@@ -17,6 +17,7 @@ NMI_FULL = 0.5        # NMI(caption partition, value partition) at which the cap
 A_CAP = 0.9           # the value half always keeps at least 1 - A_CAP of the weight
 SAMPLE = 1000
 MIX_CURRENT = 0.75    # share of the value half given to the current product's bag
+KIND_ENCODER = None   # another encoder for the kinds only (mpnet_kinds.py); None: the index's
 
 def unit(M):
     return M / np.maximum(np.linalg.norm(M, axis=-1, keepdims=True), 1e-12)
@@ -69,7 +70,7 @@ def recommended(d, crit, k, seed, n_init=20, info=None):
     w = select_values(d, crit, q)
     if not w: return kmeans(X, k, seed, n_init)
     ids = list(w)
-    U = enc().embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
+    U = (KIND_ENCODER or enc()).embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
     mass = np.array([w[t] * d.df[t] for t in ids])
     U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
     pos = {t: j for j, t in enumerate(ids)}

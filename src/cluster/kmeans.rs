@@ -123,7 +123,7 @@ pub(super) fn fit_streamed(
     Ok((RawClustering { labels, fit_rows: m, eps: None, noise_reassigned: None }, typicality))
 }
 
-fn centroids(
+pub(super) fn centroids(
     x: ArrayView2<f32>,
     k: usize,
     params: &CheckedClusterParams,

@@ -54,6 +54,7 @@ mod geometry;
 mod kmeans;
 mod reduce;
 mod rows;
+pub mod sampled;
 mod select;
 #[cfg(test)]
 mod tests;

@@ -94,7 +94,7 @@ pub fn index_of(
             (work_dir.join(stem), jsonl)
         }
     };
-    let r = crate::store::ingest::index_captions_file(&input, &dir, encoder, true)?;
+    let r = crate::store::ingest::index_captions_file(&input, &dir, encoder, None, true)?;
     eprintln!("[{name}] index: {} rows ({} new, {:.1}s)", r.total_rows, r.added, r.seconds);
     let loaded = Index::open(&dir)?.load()?;
     let truth = match csv {

@@ -11,6 +11,7 @@ mod compat;
 mod config;
 mod context_window;
 pub mod json;
+mod pool;
 mod stream;
 
 pub use cache::AnswerCache;
@@ -18,6 +19,7 @@ pub use chat::{ChatOptions, Completion, Content, Message};
 pub use client::{LlmClient, LlmUsage};
 pub use config::{LlmConfig, DEFAULT_DEADLINE};
 pub use json::{extract_json, parse_categories, parse_described_categories, parse_names, DescribedCategory};
+pub use pool::ClientPool;
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.
 pub const ENV_BASE_URL: &str = "CLUSTERBY_LLM_BASE_URL";

@@ -30,9 +30,10 @@ fn choice<T: clap::ValueEnum>(field: &str, value: &str) -> PyResult<T> {
     })
 }
 
-/// Builds (or extends) a caption index from a JSONL/CSV file, as `clusterby index` does.
+/// Builds (or extends) a caption index from a JSONL/CSV file, as `clusterby index` does;
+/// `shard` ("I/N") keeps only that shard's rows, as `--shard` does.
 #[pyfunction]
-#[pyo3(signature = (input, out, model=DEFAULT_MODEL, ort_lib=None, threads=None))]
+#[pyo3(signature = (input, out, model=DEFAULT_MODEL, ort_lib=None, threads=None, shard=None))]
 pub fn build(
     py: Python<'_>,
     input: PathBuf,
@@ -40,9 +41,25 @@ pub fn build(
     model: &str,
     ort_lib: Option<PathBuf>,
     threads: Option<usize>,
+    shard: Option<&str>,
 ) -> PyResult<()> {
     let ctx = Context::new(ort_lib, threads);
-    py.detach(|| crate::cli::index(&ctx, &input, &out, model).map_err(|e| e.to_string())).map_err(err)
+    let shard = shard.map(str::parse::<crate::store::shard::Shard>).transpose().map_err(err)?;
+    py.detach(|| crate::cli::index(&ctx, &input, &out, model, shard).map_err(|e| e.to_string())).map_err(err)
+}
+
+/// Joins the indexes `sources` into `out`, as `clusterby merge` does.
+#[pyfunction]
+#[pyo3(signature = (sources, out, ort_lib=None, threads=None))]
+pub fn merge(
+    py: Python<'_>,
+    sources: Vec<PathBuf>,
+    out: PathBuf,
+    ort_lib: Option<PathBuf>,
+    threads: Option<usize>,
+) -> PyResult<()> {
+    let ctx = Context::new(ort_lib, threads);
+    py.detach(|| crate::cli::merge(&ctx, &sources, &out).map_err(|e| e.to_string())).map_err(err)
 }
 
 /// ACC, NMI and ARI of `assignments` (`(id, cluster)` pairs) against `labels` (id → label).
@@ -190,6 +207,12 @@ pub struct FeatureMatrix {
     data: Vec<f32>,
     rows: usize,
     cols: usize,
+}
+
+impl FeatureMatrix {
+    pub(super) fn new(data: Vec<f32>, rows: usize, cols: usize) -> Self {
+        Self { data, rows, cols }
+    }
 }
 
 #[pymethods]

@@ -5,6 +5,7 @@
 //! feature matrices as `FeatureMatrix`, which numpy reads in place through
 //! `__array_interface__`. The pandas and matplotlib side lives in `python/clusterby/`.
 
+mod distributed;
 mod index;
 
 use pyo3::create_exception;
@@ -24,6 +25,11 @@ fn _clusterby(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<index::Index>()?;
     m.add_class::<index::FeatureMatrix>()?;
     m.add_function(wrap_pyfunction!(index::build, m)?)?;
+    m.add_function(wrap_pyfunction!(index::merge, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::kmeans_fit_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::kmeans_centres, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nearest_centres, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::order_by_size, m)?)?;
     m.add_function(wrap_pyfunction!(index::score, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

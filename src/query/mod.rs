@@ -26,7 +26,7 @@ use crate::naming::NamingError;
 use crate::store::caption_index::LoadedIndex;
 
 pub use one_call::{GroupingCheck, OneCallParams, DEFAULT_LLM_VALUES};
-pub use pipeline::representatives;
+pub use pipeline::{cluster_params, representatives};
 pub use result::{
     Assignment, CandidateSource, ClusterResult, ClusterSummary, ConditioningReport, Diagnostics, IctcReport,
     ImageValuesReport, NamerFallback, NamerKind, NamingReport, ResultReadError, Space, Strategy, RESULT_SCHEMA_VERSION,

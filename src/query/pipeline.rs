@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::cluster::{self, ClusterParams, Clustering, Rows};
+use crate::cluster::{self, CheckedClusterParams, ClusterParams, Clustering, Rows};
 use crate::embed::text::TextEmbedding;
 use crate::llm::LlmClient;
 use crate::naming::{ClusterName, KeywordNamer, LlmNamer, Namer, NamerFallback, NamingRequest, TermLists};
@@ -74,8 +74,15 @@ pub(crate) fn ms(t: Instant) -> f64 {
 
 /// Clusters the features with the query's method, K (chosen when `None`) and seed.
 pub(crate) fn fit(f: &Features<'_>, opts: &QueryOptions, k: Option<usize>) -> Result<Clustering, QueryError> {
+    let params = cluster_params(opts, k)?;
+    Ok(if f.unit { cluster::fit_unit_rows(f.x, &params)? } else { cluster::fit_rows(f.x, &params)? })
+}
+
+/// The clustering parameters a query runs with (also what a distributed run must use to
+/// reproduce it).
+pub fn cluster_params(opts: &QueryOptions, k: Option<usize>) -> Result<CheckedClusterParams, QueryError> {
     let s = &opts.settings;
-    let params = ClusterParams::new(opts.method)
+    Ok(ClusterParams::new(opts.method)
         .with_k(k)
         .with_seed(opts.seed)
         .with_n_runs(opts.restarts)
@@ -85,8 +92,7 @@ pub(crate) fn fit(f: &Features<'_>, opts: &QueryOptions, k: Option<usize>) -> Re
         .with_eps(s.eps)
         .with_linkage(s.linkage)
         .with_noise(s.noise)
-        .check()?;
-    Ok(if f.unit { cluster::fit_unit_rows(f.x, &params)? } else { cluster::fit_rows(f.x, &params)? })
+        .check()?)
 }
 
 /// Names the clusters of `clustering` and completes the draft: clusters, assignments, K,

@@ -79,6 +79,15 @@ pub struct PartEntry {
     pub crc32: Option<u32>,
 }
 
+/// How [`Index::adopt_part`] brought a part file into the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartCopy {
+    /// A hard link: the bytes are shared with the source index.
+    Linked,
+    /// A copy: the source is on another file system, or links are not allowed there.
+    Copied,
+}
+
 /// All rows of an index, in manifest order.
 #[derive(Debug, Clone)]
 pub struct LoadedIndex {
@@ -351,6 +360,47 @@ impl Index {
             message: format!("embedding matrix shape: {e}"),
         })?;
         Ok(LoadedIndex { ids, captions, labels, embeddings })
+    }
+
+    /// Commits another index's part file as a new part of this one: hard-linked where the file
+    /// system allows (no embedding is copied), else copied. The source part is checked first
+    /// (its checksum, row count and schema against this index's dim). `meta` replaces the
+    /// manifest's `meta` in the same manifest write, so what a merge records about its progress
+    /// is committed with the part it describes.
+    pub fn adopt_part(&mut self, src_dir: &Path, part: &PartEntry, meta: Map<String, Value>) -> Result<PartCopy> {
+        if !self.writable {
+            return Err(IndexError::ReadOnly { dir: self.dir.clone() });
+        }
+        let src = src_dir.join(&part.file);
+        check_crc32(&src, part)?;
+        guard(&src, || open_part(&src, part, self.manifest.dim).map(|_| ()))?;
+        let parts_dir = self.dir.join(PARTS_DIR);
+        let name = format!("part-{:05}.parquet", self.next_part_number()?);
+        let final_path = parts_dir.join(&name);
+        let tmp_path = crate::util::fs::temp_path(&final_path);
+        let how = match fs::hard_link(&src, &tmp_path) {
+            Ok(()) => PartCopy::Linked,
+            Err(_) => {
+                fs::copy(&src, &tmp_path).map_err(|e| IndexError::io(&src, e))?;
+                File::open(&tmp_path).and_then(|f| f.sync_all()).map_err(|e| IndexError::io(&tmp_path, e))?;
+                PartCopy::Copied
+            }
+        };
+        fs::rename(&tmp_path, &final_path).map_err(|e| IndexError::io(&final_path, e))?;
+        sync_dir(&parts_dir)?;
+        let mut manifest = self.manifest.clone();
+        // Parts written before checksums were recorded get one now (the source was just read).
+        let crc32 = match part.crc32 {
+            Some(c) => c,
+            None => file_crc32(&final_path).map_err(|e| IndexError::io(&final_path, e))?,
+        };
+        manifest.parts.push(PartEntry { file: format!("{PARTS_DIR}/{name}"), crc32: Some(crc32), ..part.clone() });
+        manifest.rows += part.rows;
+        manifest.meta = Some(meta);
+        write_manifest(&self.dir, &manifest)?;
+        self.manifest = manifest;
+        self.known_ids = None;
+        Ok(how)
     }
 
     fn invalid(&self, message: String) -> IndexError {

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::embed::text::{EmbedError, TextEmbedding};
 use crate::store::caption_index::Index;
 use crate::store::readers::{read_captions, CaptionRecord, SkippedLine};
+use crate::store::shard::Shard;
 use crate::store::IndexError;
 use crate::util::progress;
 
@@ -69,13 +70,18 @@ pub fn index_records(
     })
 }
 
-/// Reads a captions file (IC|TC step1_result.jsonl, JSONL or CSV) and indexes it.
+/// Reads a captions file (IC|TC step1_result.jsonl, JSONL or CSV) and indexes it, or only the
+/// rows of `shard` (by id).
 pub fn index_captions_file(
     input: &Path,
     out: &Path,
     encoder: &mut TextEmbedding,
+    shard: Option<Shard>,
     show_progress: bool,
 ) -> Result<IndexBuildReport, IndexBuildError> {
-    let report = read_captions(input)?;
+    let mut report = read_captions(input)?;
+    if let Some(s) = shard {
+        report.records.retain(|r| s.contains(&r.id));
+    }
     index_records(report.records, report.skipped, out, encoder, show_progress)
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`caption_index`]: the Parquet index itself (manifest, parts, loading).
 //! - [`readers`]: caption files (JSONL, CSV, IC|TC's `step1_result.jsonl`).
-//! - [`ingest`]: reading, embedding and committing captions.
+//! - [`ingest`]: reading, embedding and committing captions; [`shard`]: a stable share of an
+//!   input (`--shard I/N`); [`merge`]: one index from the shards' indexes.
 //! - [`image_index`]: image folders (CLIP embeddings, optional captions); [`image_files`]:
 //!   finding, decoding and labelling the image files.
 
@@ -12,8 +13,10 @@ mod error;
 pub mod image_files;
 pub mod image_index;
 pub mod ingest;
+pub mod merge;
 pub mod readers;
+pub mod shard;
 
-pub use caption_index::{Index, LoadedIndex, Manifest, PartEntry};
+pub use caption_index::{Index, LoadedIndex, Manifest, PartCopy, PartEntry};
 pub use error::IndexError;
 pub use readers::{label_from_file_name, read_captions, CaptionRecord, InputFormat, ReadReport, SkippedLine};

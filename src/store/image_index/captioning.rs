@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{parallel_map, ChatOptions, LlmClient, LlmUsage, Message};
+use crate::llm::{parallel_map, ChatOptions, ClientPool, LlmUsage, Message};
 use crate::store::image_files::{decode_file, DecodeLimits, PathMap};
 use crate::util::jsonl::AppendLog;
 
@@ -77,22 +77,24 @@ pub fn data_url(path: &Path, limits: &DecodeLimits) -> Result<String, String> {
     Ok(format!("data:image/jpeg;base64,{}", b64.encode(out.into_inner())))
 }
 
-/// Captions every `(id, path)` without a cached caption from this model.
+/// Captions every `(id, path)` without a cached caption from this model, spread over the
+/// pool's endpoints. Each answer is appended to the log as it arrives, so a run killed midway
+/// sends none of them again.
 pub fn caption_images(
     images: &[(String, PathBuf)],
     log_path: &Path,
-    client: &LlmClient,
+    pool: &ClientPool,
     prompt: &str,
     progress: bool,
 ) -> std::io::Result<CaptionReport> {
-    let model = client.config().model.clone();
+    let model = pool.clients()[0].config().model.clone();
     let done = cached_captions(log_path, &model)?;
     let (log, _) = AppendLog::open::<CaptionEntry>(log_path)?;
     let todo: Vec<&(String, PathBuf)> = images.iter().filter(|(id, _)| !done.contains_key(id)).collect();
     let mut report = CaptionReport { cached: images.len() - todo.len(), ..Default::default() };
     let opts = ChatOptions::default().with_max_tokens(300);
     let limits = DecodeLimits::default();
-    let results = parallel_map(todo.len(), client.config().concurrency, "captioning", progress, |i| {
+    let results = parallel_map(todo.len(), pool.concurrency(), "captioning", progress, |i| {
         let (id, path) = todo[i];
         let entry = match data_url(path, &limits) {
             Err(e) => CaptionEntry {
@@ -101,7 +103,7 @@ pub fn caption_images(
                 caption: None,
                 error: Some(format!("not sent: {e}")),
             },
-            Ok(url) => match client.chat(&[Message::user_with_image(prompt, url)], &opts) {
+            Ok(url) => match pool.chat(&[Message::user_with_image(prompt, url)], &opts) {
                 Ok(c) if !c.content.trim().is_empty() => CaptionEntry {
                     id: id.clone(),
                     model: model.clone(),
@@ -129,7 +131,7 @@ pub fn caption_images(
             (None, e) => report.failed.push((entry.id, e.unwrap_or_default())),
         }
     }
-    report.usage = Some(client.usage());
+    report.usage = Some(pool.usage());
     Ok(report)
 }
 
@@ -152,6 +154,36 @@ mod tests {
     use crate::llm::LlmConfig;
     use crate::testing::fake_server::{FakeServer, Reply};
     use std::time::Duration;
+
+    fn pool(cfgs: Vec<LlmConfig>) -> ClientPool {
+        ClientPool::new(cfgs.into_iter().map(|c| crate::llm::LlmClient::new(c).unwrap()).collect()).unwrap()
+    }
+
+    #[test]
+    fn a_dead_endpoints_images_are_captioned_by_the_others_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let images: Vec<(String, PathBuf)> = (0..12u8)
+            .map(|i| {
+                let f = format!("im{i}.png");
+                write_png(&dir.path().join(&f), [i * 20, 0, 0]);
+                (f.clone(), dir.path().join(f))
+            })
+            .collect();
+        let live = FakeServer::with_handler(|_| Reply::content("A dark square."));
+        let gone = FakeServer::with_handler(|_| Reply::content("never")).base_url();
+        let cfg = |url: String| {
+            LlmConfig::new(url, "vision-model").with_max_retries(1).with_backoff(Duration::from_millis(5))
+        };
+        let log = dir.path().join("captions.jsonl");
+        let p = pool(vec![cfg(gone), cfg(live.base_url())]);
+        let r = caption_images(&images, &log, &p, DEFAULT_PROMPT, false).unwrap();
+        assert_eq!((r.captioned, r.failed.len()), (12, 0));
+        assert_eq!(live.requests().len(), 12);
+        assert_eq!(p.dead_endpoints().len(), 1);
+        let r = caption_images(&images, &log, &p, DEFAULT_PROMPT, false).unwrap();
+        assert_eq!((r.cached, r.captioned), (12, 0));
+        assert_eq!(live.requests().len(), 12, "nothing is sent twice");
+    }
 
     fn write_png(path: &Path, rgb: [u8; 3]) {
         image::RgbImage::from_pixel(8, 8, image::Rgb(rgb)).save(path).unwrap();
@@ -183,7 +215,7 @@ mod tests {
             .with_max_retries(1)
             .with_backoff(Duration::from_millis(5));
         let log = d.join("idx/captions.jsonl");
-        let r = caption_images(&images, &log, &LlmClient::new(cfg.clone()).unwrap(), DEFAULT_PROMPT, false).unwrap();
+        let r = caption_images(&images, &log, &pool(vec![cfg.clone()]), DEFAULT_PROMPT, false).unwrap();
         assert_eq!(r.captioned, 1);
         let failed: HashMap<_, _> = r.failed.iter().cloned().collect();
         assert!(failed["blue.png"].contains("HTTP 500"), "{failed:?}");
@@ -192,7 +224,7 @@ mod tests {
         assert_eq!(server.requests().len(), 3);
 
         fail_blue.store(false, std::sync::atomic::Ordering::SeqCst);
-        let r = caption_images(&images, &log, &LlmClient::new(cfg).unwrap(), DEFAULT_PROMPT, false).unwrap();
+        let r = caption_images(&images, &log, &pool(vec![cfg]), DEFAULT_PROMPT, false).unwrap();
         assert_eq!((r.cached, r.captioned, r.failed.len()), (1, 1, 1));
         assert_eq!(server.requests().len(), 4, "red is not sent again");
         let caps = cached_captions(&log, "vision-model").unwrap();
