@@ -12,7 +12,9 @@
 The index and its text model stay in memory, so each query costs what the Rust query costs.
 """
 from ._clusterby import ClusterbyError, __version__
+from ._images import ImageIndex, build_images
 from ._index import Index
+from ._llm import Llm
 from ._result import Result, Scores
 
-__all__ = ["ClusterbyError", "Index", "Result", "Scores", "__version__"]
+__all__ = ["ClusterbyError", "ImageIndex", "Index", "Llm", "Result", "Scores", "build_images", "__version__"]

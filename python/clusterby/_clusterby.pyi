@@ -29,7 +29,18 @@ class Index:
         seed: int = 42,
         exclude: Sequence[str] = ...,
         conditioning: str = "values",
+        llm: Optional[Tuple[str, str, str]] = None,
+        namer: str = "keywords",
+        strategy: str = "auto",
         **settings: object,
+    ) -> str: ...
+    def ictc(
+        self,
+        by: str,
+        k: int,
+        llm: Tuple[str, str, str],
+        cache: Optional[str] = None,
+        limit: Optional[int] = None,
     ) -> str: ...
     def features(
         self,
@@ -54,3 +65,41 @@ def kmeans_centres(sample: bytes, rows: int, cols: int, n: int, k: int, seed: in
 def nearest_centres(x: bytes, rows: int, centres: bytes, k: int, cols: int) -> Tuple[List[int], bool]: ...
 def order_by_size(counts: List[int], first_row: List[int]) -> List[int]: ...
 def score(assignments: List[Tuple[str, int]], labels: Dict[str, str]) -> Tuple[float, float, float, int, int]: ...
+
+class ImageIndex:
+    @staticmethod
+    def open(path: str, ort_lib: Optional[str] = None, threads: Optional[int] = None) -> "ImageIndex": ...
+    def __len__(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def captioned(self) -> int: ...
+    def rows(self) -> Tuple[List[str], List[Optional[str]], List[Optional[str]]]: ...
+    def cluster(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        method: str = "kmeans",
+        seed: int = 42,
+        exclude: Sequence[str] = ...,
+        conditioning: str = "values",
+        space: Optional[str] = None,
+        llm: Optional[Tuple[str, str, str]] = None,
+        namer: str = "keywords",
+        **settings: object,
+    ) -> str: ...
+
+def build_images(
+    folder: str,
+    out: str,
+    clip: str = "clip-vit-base-patch32",
+    text_model: str = "all-MiniLM-L6-v2",
+    labels: Optional[str] = None,
+    label_column: Optional[str] = None,
+    captions: Optional[str] = None,
+    captioners: List[Tuple[str, str, str]] = ...,
+    caption_prompt: Optional[str] = None,
+    batch_size: int = 32,
+    ort_lib: Optional[str] = None,
+    threads: Optional[int] = None,
+) -> None: ...

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Iterable, Optional, Union
 import numpy as np
 
 from . import _clusterby
+from ._llm import Llm, as_llm
 from ._runtime import ort_library
 from ._result import Query, Result
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ._images import ImageIndex
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -42,6 +45,14 @@ class Index:
         in `out` are kept, so an interrupted build resumes."""
         _clusterby.build(os.fspath(captions), os.fspath(out), model, ort_library(), threads)
         return cls.open(out, threads=threads)
+
+    @staticmethod
+    def build_images(folder: PathLike, out: PathLike, **options: object) -> "ImageIndex":
+        """Indexes a folder of images (CLIP embeddings, optional captions) and opens it as an
+        `ImageIndex`; the options are `clusterby.build_images`'s."""
+        from ._images import build_images
+
+        return build_images(folder, out, **options)
 
     def __len__(self) -> int:
         return len(self._native)
@@ -80,6 +91,9 @@ class Index:
         linkage: str = "ward",
         noise: str = "assign",
         k_max: Optional[int] = None,
+        llm: Union[None, str, Llm] = None,
+        namer: str = "keywords",
+        strategy: str = "auto",
     ) -> Result:
         """Clusters the index by a criterion in words, with no LLM call.
 
@@ -90,6 +104,10 @@ class Index:
         The density settings, `linkage` ("ward", "average", "complete", "single"), `noise`
         ("assign" or "keep") and `k_max` (the largest K automatic selection tries) are as in
         the CLI.
+
+        `llm` (a `clusterby.Llm` or a base URL) is an endpoint: with `strategy="auto"` a k-means
+        query spends its one call there (kept only if the answer passes the checks; "zero-call"
+        never calls), and `namer="llm"` names the clusters with one call.
         """
         query = Query(by=by, k=k, seed=seed, exclude=tuple(exclude), conditioning=conditioning)
         settings = {"linkage": linkage, "noise": noise}
@@ -101,8 +119,31 @@ class Index:
         ):
             if value is not None:
                 settings[key] = value
-        raw = self._native.cluster(by, k, method, seed, list(exclude), conditioning, **settings)
+        endpoint = as_llm(llm)
+        raw = self._native.cluster(
+            by, k, method, seed, list(exclude), conditioning,
+            endpoint._native() if endpoint else None, namer, strategy, **settings,
+        )
         return Result(self, raw, query)
+
+    def ictc(
+        self,
+        by: str,
+        k: int,
+        llm: Union[str, Llm],
+        *,
+        cache: Optional[PathLike] = None,
+        limit: Optional[int] = None,
+    ) -> Result:
+        """The IC|TC baseline (Kwon et al., 2024) over this index's captions: the LLM labels
+        each caption by the criterion, merges the labels into `k` names and assigns every
+        caption again, 2N+1 calls. Answers are cached (`cache`, default `INDEX/llm-cache.jsonl`),
+        so an interrupted run resumes. `limit` takes the first N captions only."""
+        endpoint = as_llm(llm)
+        if endpoint is None:
+            raise ValueError("ictc needs an LLM endpoint")
+        raw = self._native.ictc(by, k, endpoint._native(), None if cache is None else os.fspath(cache), limit)
+        return Result(self, raw, Query(by=by, k=k, seed=0, exclude=(), conditioning="values"))
 
     def features(
         self,

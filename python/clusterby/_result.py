@@ -75,6 +75,12 @@ class Result:
         ids, captions, labels = self._index._columns()
         names = {c["id"]: c["name"] for c in self.raw["clusters"]}
         cluster = self.labels
+        if len(cluster) != len(ids):  # a result over some of the rows (IC|TC with a limit)
+            row = {i: n for n, i in enumerate(ids)}
+            pos = [row[a["id"]] for a in self.raw["assignments"]]
+            ids = [ids[p] for p in pos]
+            captions = [captions[p] for p in pos]
+            labels = [labels[p] for p in pos]
         return pd.DataFrame(
             {
                 "id": ids,

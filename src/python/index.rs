@@ -10,16 +10,22 @@ use super::err;
 use crate::cli::Context;
 use crate::cluster::{Linkage, Method, NoisePolicy};
 use crate::conditioning::Conditioning;
-use crate::query::{self, MethodSettings, QueryOptions};
+use crate::query::{self, MethodSettings, NamerKind, QueryOptions, Strategy};
 use crate::store::caption_index::{Index as CaptionIndex, LoadedIndex};
 use crate::TextEmbedding;
 
+/// An LLM client from Python's `(base_url, model, api_key_env)`; the key is read from the
+/// environment variable, never passed as a value.
+pub(super) fn client((base_url, model, key_env): (String, String, String)) -> PyResult<crate::llm::LlmClient> {
+    crate::llm::LlmClient::new(crate::llm::LlmConfig::new(base_url, model).with_api_key_env(key_env)).map_err(err)
+}
+
 /// The text model a new index is built with unless told otherwise (the CLI's default).
-const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+pub(super) const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 
 /// A value of one of clusterby's named choices (`method="hdbscan"`), or a `ValueError` naming
 /// the argument and the choices.
-fn choice<T: clap::ValueEnum>(field: &str, value: &str) -> PyResult<T> {
+pub(super) fn choice<T: clap::ValueEnum>(field: &str, value: &str) -> PyResult<T> {
     T::from_str(value, true).map_err(|_| {
         let names: Vec<String> = T::value_variants()
             .iter()
@@ -129,6 +135,21 @@ impl Query<'_> {
     }
 }
 
+/// A query's options from Python's arguments (the settings are the CLI's clustering flags).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn query_options(
+    by: &str,
+    k: Option<usize>,
+    method: &str,
+    seed: u64,
+    exclude: Vec<String>,
+    conditioning: &str,
+    settings: Option<&Bound<'_, PyDict>>,
+    dir: &Path,
+) -> PyResult<QueryOptions> {
+    Query { by, k, method, seed, exclude, conditioning, kwargs: settings }.options(dir)
+}
+
 #[pymethods]
 impl Index {
     /// Opens an index folder and loads its rows and its text model.
@@ -157,8 +178,10 @@ impl Index {
         (self.loaded.ids.clone(), self.loaded.captions.clone(), self.loaded.labels.clone())
     }
 
-    /// One zero-call query; returns the result JSON (the CLI's schema).
-    #[pyo3(signature = (by, k=None, method="kmeans", seed=42, exclude=Vec::new(), conditioning="values", **settings))]
+    /// One query; returns the result JSON (the CLI's schema). `llm` (`(base_url, model,
+    /// api_key_env)`) is an endpoint: with `strategy="auto"` it spends the one call (k-means),
+    /// and `namer="llm"` names the clusters with it, as the CLI does.
+    #[pyo3(signature = (by, k=None, method="kmeans", seed=42, exclude=Vec::new(), conditioning="values", llm=None, namer="keywords", strategy="auto", **settings))]
     #[allow(clippy::too_many_arguments)]
     fn cluster(
         &mut self,
@@ -169,13 +192,66 @@ impl Index {
         seed: u64,
         exclude: Vec<String>,
         conditioning: &str,
+        llm: Option<(String, String, String)>,
+        namer: &str,
+        strategy: &str,
         settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<String> {
         let q = Query { by, k, method, seed, exclude, conditioning, kwargs: settings };
-        let opts = q.options(&self.dir)?;
+        let namer = choice::<NamerKind>("namer", namer)?;
+        let strategy = match strategy {
+            "auto" => query::auto_strategy(llm.is_some(), true, namer, choice::<Method>("method", method)?).0,
+            "zero-call" => Strategy::ZeroCall,
+            "one-call" => Strategy::OneCall,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "strategy={other:?}: expected one of \"auto\", \"zero-call\", \"one-call\""
+                )))
+            }
+        };
+        let opts = q.options(&self.dir)?.with_namer(namer).with_strategy(strategy);
+        let client = llm.map(client).transpose()?;
         let (loaded, encoder) = (&self.loaded, &mut self.encoder);
-        let mut result =
-            py.detach(|| query::run(loaded, encoder, &opts, None).map_err(|e| e.to_string())).map_err(err)?;
+        let mut result = py
+            .detach(|| query::run(loaded, encoder, &opts, client.as_ref()).map_err(|e| e.to_string()))
+            .map_err(err)?;
+        result.index = Some(self.dir.clone());
+        serde_json::to_string(&result).map_err(err)
+    }
+
+    /// The IC|TC baseline over the index's captions (2N+1 calls, answers cached in `cache`,
+    /// default `INDEX/llm-cache.jsonl`, so a rerun resumes); returns the result JSON.
+    #[pyo3(signature = (by, k, llm, cache=None, limit=None))]
+    fn ictc(
+        &mut self,
+        py: Python<'_>,
+        by: &str,
+        k: usize,
+        llm: (String, String, String),
+        cache: Option<PathBuf>,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        let client = client(llm)?;
+        let cache_path = cache.unwrap_or_else(|| self.dir.join("llm-cache.jsonl"));
+        let answers = crate::llm::AnswerCache::open(&cache_path).map_err(err)?;
+        let n = limit.unwrap_or(usize::MAX).min(self.loaded.ids.len());
+        let (loaded, encoder) = (&self.loaded, &mut self.encoder);
+        let opts = crate::experiments::ictc::IctcOptions::new(by, k);
+        let wall = std::time::Instant::now();
+        let (mut result, _) = py
+            .detach(|| {
+                crate::experiments::ictc::run(
+                    &loaded.ids[..n],
+                    &loaded.captions[..n],
+                    &opts,
+                    &client,
+                    &answers,
+                    encoder,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .map_err(err)?;
+        result.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
         result.index = Some(self.dir.clone());
         serde_json::to_string(&result).map_err(err)
     }

@@ -6,6 +6,7 @@
 //! `__array_interface__`. The pandas and matplotlib side lives in `python/clusterby/`.
 
 mod distributed;
+mod images;
 mod index;
 
 use pyo3::create_exception;
@@ -24,6 +25,8 @@ fn _clusterby(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ClusterbyError", m.py().get_type::<ClusterbyError>())?;
     m.add_class::<index::Index>()?;
     m.add_class::<index::FeatureMatrix>()?;
+    m.add_class::<images::ImageIndex>()?;
+    m.add_function(wrap_pyfunction!(images::build_images, m)?)?;
     m.add_function(wrap_pyfunction!(index::build, m)?)?;
     m.add_function(wrap_pyfunction!(index::merge, m)?)?;
     m.add_function(wrap_pyfunction!(distributed::kmeans_fit_rows, m)?)?;
