@@ -88,6 +88,15 @@ class ImageIndex:
         namer: str = "keywords",
         **settings: object,
     ) -> str: ...
+    def features(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        seed: int = 42,
+        exclude: Sequence[str] = ...,
+        conditioning: str = "values",
+        space: Optional[str] = None,
+    ) -> FeatureMatrix: ...
 
 def build_images(
     folder: str,

@@ -80,11 +80,21 @@ class ImageIndex:
         )
         return Result(self, raw, Query(by=by, k=k, seed=seed, exclude=tuple(exclude), conditioning=conditioning))
 
-    def features(self, *args: object, **kwargs: object) -> "np.ndarray":
-        raise NotImplementedError(
-            "the features of image queries are not exposed to Python yet; "
-            "`clusterby plot RESULT --index INDEX` draws their map"
-        )
+    def features(
+        self,
+        by: str,
+        k: Optional[int] = None,
+        *,
+        seed: int = 42,
+        exclude: Iterable[str] = (),
+        conditioning: str = "values",
+        space: Optional[str] = None,
+    ) -> "np.ndarray":
+        """The features a query with these settings clusters (one row per image, float32, read
+        in place): the criterion's values over CLIP, the conditioned captions, or both joined."""
+        import numpy as np
+
+        return np.asarray(self._native.features(by, k, seed, list(exclude), conditioning, space))
 
 
 def build_images(

@@ -108,8 +108,11 @@ class Result:
         one conditioning step, as fast as the query's own)."""
         if self._features is None:
             q = self._query
+            # An image query's space, as it ran (caption indexes have none).
+            space = self.raw.get("diagnostics", {}).get("space")
+            extra = {} if space is None else {"space": space}
             self._features = self._index.features(
-                q.by, q.k, seed=q.seed, exclude=q.exclude, conditioning=q.conditioning
+                q.by, q.k, seed=q.seed, exclude=q.exclude, conditioning=q.conditioning, **extra
             )
         return self._features
 

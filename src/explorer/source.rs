@@ -80,15 +80,15 @@ impl Source {
         }
     }
 
-    /// Two coordinates per row for the map: the conditioned features of a caption index; an
-    /// image index's CLIP embeddings.
+    /// Two coordinates per row for the map: the features the query clustered (conditioned
+    /// caption embeddings; an image index's features in its space).
     pub fn map_xy(&mut self, opts: &QueryOptions) -> Result<Vec<(f32, f32)>, QueryError> {
-        match self {
-            Source::Captions { index, encoder } => {
-                let x = query::features(index, encoder, opts)?;
-                Ok(crate::plot::principal_2d(x.view(), opts.seed))
+        let x = match self {
+            Source::Captions { index, encoder } => query::features(index, encoder, opts)?,
+            Source::Images { index, space, clip_text, captions } => {
+                query::image::features(index, *space, clip_text, captions.as_mut(), opts)?
             }
-            Source::Images { index, .. } => Ok(crate::plot::principal_2d(index.images.embeddings.view(), opts.seed)),
-        }
+        };
+        Ok(crate::plot::principal_2d(x.view(), opts.seed))
     }
 }

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::err;
-use super::index::{choice, client, query_options, DEFAULT_MODEL};
+use super::index::{choice, client, query_options, FeatureMatrix, DEFAULT_MODEL};
 use crate::cli::{Context, ImageIndexArgs};
 use crate::embed::image::ClipSource;
 use crate::query::{self, NamerKind, Space};
@@ -65,6 +65,21 @@ pub struct ImageIndex {
     captions: Option<TextEmbedding>,
 }
 
+impl ImageIndex {
+    /// The space asked for, or the one `clusterby cluster` would choose.
+    fn space(&self, space: Option<&str>) -> PyResult<Space> {
+        let space = match space {
+            Some(s) => choice::<Space>("space", s)?,
+            None if self.idx.captioned == self.idx.images.ids.len() && self.idx.captioned > 0 => Space::Both,
+            None => Space::Image,
+        };
+        if space != Space::Image && self.captions.is_none() {
+            return Err(PyValueError::new_err(format!("space={:?}: this image index has no captions", space.as_str())));
+        }
+        Ok(space)
+    }
+}
+
 #[pymethods]
 impl ImageIndex {
     #[staticmethod]
@@ -106,6 +121,30 @@ impl ImageIndex {
         (self.idx.images.ids.clone(), caps, self.idx.images.labels.clone())
     }
 
+    /// The features a query with these settings clusters, one row per image.
+    #[pyo3(signature = (by, k=None, seed=42, exclude=Vec::new(), conditioning="values", space=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn features(
+        &mut self,
+        py: Python<'_>,
+        by: &str,
+        k: Option<usize>,
+        seed: u64,
+        exclude: Vec<String>,
+        conditioning: &str,
+        space: Option<&str>,
+    ) -> PyResult<FeatureMatrix> {
+        let space = self.space(space)?;
+        let opts = query_options(by, k, "kmeans", seed, exclude, conditioning, None, &self.dir)?;
+        let (idx, clip, caps) = (&self.idx, &mut self.clip_text, self.captions.as_mut());
+        let x = py
+            .detach(|| query::image::features(idx, space, clip, caps, &opts).map_err(|e| e.to_string()))
+            .map_err(err)?;
+        let (rows, cols) = x.dim();
+        let (data, _) = x.into_raw_vec_and_offset();
+        Ok(FeatureMatrix::new(data, rows, cols))
+    }
+
     /// One query; `space` "image", "caption" or "both" (default: both when every image has a
     /// caption, else image). Returns the result JSON.
     #[pyo3(signature = (by, k=None, method="kmeans", seed=42, exclude=Vec::new(), conditioning="values", space=None, llm=None, namer="keywords", **settings))]
@@ -124,14 +163,7 @@ impl ImageIndex {
         namer: &str,
         settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<String> {
-        let space = match space {
-            Some(s) => choice::<Space>("space", s)?,
-            None if self.idx.captioned == self.idx.images.ids.len() && self.idx.captioned > 0 => Space::Both,
-            None => Space::Image,
-        };
-        if space != Space::Image && self.captions.is_none() {
-            return Err(PyValueError::new_err(format!("space={:?}: this image index has no captions", space.as_str())));
-        }
+        let space = self.space(space)?;
         let opts = query_options(by, k, method, seed, exclude, conditioning, settings, &self.dir)?
             .with_namer(choice::<NamerKind>("namer", namer)?);
         let client = llm.map(client).transpose()?;

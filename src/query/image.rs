@@ -180,15 +180,7 @@ pub fn run(
     draft.result.model = Some(clip_text.name().to_string());
     let t = Instant::now();
     let have_captions = idx.captioned > 0 && space != Space::Image;
-    let image_part = match space {
-        Space::Caption => None,
-        _ => Some(image_features(idx, opts, have_captions, clip_text, &mut draft)?),
-    };
-    let caption_part = match space {
-        Space::Image => None,
-        _ => Some(caption_features(idx, opts, caption_encoder.as_deref_mut())?),
-    };
-    let (x, iv) = join_spaces(image_part, caption_part);
+    let (x, iv) = space_features(idx, space, clip_text, caption_encoder.as_deref_mut(), opts, &mut draft)?;
     draft.time("condition", t);
 
     let t = Instant::now();
@@ -224,6 +216,39 @@ pub fn run(
         _ => Naming::Keywords,
     };
     pipeline::finish(&features, clustering, naming, opts, draft)
+}
+
+/// The features an image query in `space` clusters, one row per image (for maps and users'
+/// own analyses): what [`run`] computes before clustering.
+pub fn features(
+    idx: &LoadedImageIndex,
+    space: Space,
+    clip_text: &mut TextEmbedding,
+    caption_encoder: Option<&mut TextEmbedding>,
+    opts: &QueryOptions,
+) -> Result<Array2<f32>, QueryError> {
+    let mut draft = Draft::new(opts, Strategy::ZeroCall);
+    Ok(space_features(idx, space, clip_text, caption_encoder, opts, &mut draft)?.0)
+}
+
+fn space_features(
+    idx: &LoadedImageIndex,
+    space: Space,
+    clip_text: &mut TextEmbedding,
+    caption_encoder: Option<&mut TextEmbedding>,
+    opts: &QueryOptions,
+    draft: &mut Draft,
+) -> Result<(Array2<f32>, Option<ImageValues>), QueryError> {
+    let have_captions = idx.captioned > 0 && space != Space::Image;
+    let image_part = match space {
+        Space::Caption => None,
+        _ => Some(image_features(idx, opts, have_captions, clip_text, draft)?),
+    };
+    let caption_part = match space {
+        Space::Image => None,
+        _ => Some(caption_features(idx, opts, caption_encoder)?),
+    };
+    Ok(join_spaces(image_part, caption_part))
 }
 
 /// The image-space features: the criterion's zero-shot value distributions, or the plain

@@ -60,8 +60,13 @@ def test_queries_in_each_space(captioned):
     assert set(image.assignments["label"]) == set(CLASSES)
     with pytest.raises(ValueError, match="space"):
         captioned.cluster(by="object", k=3, space="sound")
-    with pytest.raises(NotImplementedError, match="image queries"):
-        image.features
+    # The features each query clustered, recomputed (image: the values over CLIP; both: joined).
+    for r in (image, both):
+        f = r.features
+        assert f.shape[0] == 60 and f.dtype == "float32"
+    assert both.features.shape[1] > image.features.shape[1]  # caption block joined
+    ax = both.plot("map")
+    assert len(ax.collections) >= 1
 
 
 def test_images_without_captions_cluster_in_the_image_space_only(folder, tmp_path):
