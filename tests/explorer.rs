@@ -217,43 +217,119 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Renders `url` after its scripts ran (virtual time: it waits for every fetch); the DOM.
-/// Chromium's virtual time was seen to stall now and then on a page that had finished (never
-/// on two tries running), so a render that has not ended in 45 s is tried once more.
+/// The DOM of `url` once the page has set `document.body.dataset.ready`, in real time: headless
+/// Chromium driven over its DevTools pipe. (`--dump-dom` with virtual time was tried first; its
+/// clock stalled now and then on a page that had finished.)
 fn dump_dom(url: &str) -> String {
     let _one = one_browser();
-    match try_dump_dom(url) {
-        Some(dom) => dom,
-        None => {
-            eprintln!("chromium stalled rendering {url}; trying once more");
-            try_dump_dom(url).unwrap_or_else(|| panic!("chromium did not finish rendering {url}, twice"))
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser = DevTools::launch(profile.path());
+    let target = browser.call(None, "Target.createTarget", serde_json::json!({"url": url}));
+    let target = target["targetId"].as_str().expect("a target id").to_string();
+    let attached =
+        browser.call(None, "Target.attachToTarget", serde_json::json!({"targetId": target, "flatten": true}));
+    let session = attached["sessionId"].as_str().expect("a session id").to_string();
+    let eval = |b: &mut DevTools, js: &str| -> serde_json::Value {
+        let r =
+            b.call(Some(&session), "Runtime.evaluate", serde_json::json!({"expression": js, "returnByValue": true}));
+        r["result"]["value"].clone()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while eval(&mut browser, "document.body ? (document.body.dataset.ready || '') : ''") != "1" {
+        if std::time::Instant::now() > deadline {
+            let dom = eval(&mut browser, "document.documentElement.outerHTML");
+            panic!("{url} did not set data-ready in 120 s:\n{}", dom.as_str().unwrap_or(""));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dom = eval(&mut browser, "document.documentElement.outerHTML");
+    dom.as_str().expect("the DOM as text").to_string()
+}
+
+/// Headless Chromium and its DevTools protocol over `--remote-debugging-pipe` (file descriptors
+/// 3 and 4, messages ended by NUL): no WebSocket client needed.
+struct DevTools {
+    child: Child,
+    to: std::fs::File,
+    from: std::sync::mpsc::Receiver<serde_json::Value>,
+    next: u64,
+}
+
+impl DevTools {
+    fn launch(profile: &Path) -> Self {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let pipe = || {
+            let mut fds = [0; 2];
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            (fds[0], fds[1])
+        };
+        let ((in_read, in_write), (out_read, out_write)) = (pipe(), pipe());
+        let mut cmd = chromium(profile);
+        cmd.args(["--remote-debugging-pipe", "about:blank"]).stdout(Stdio::null()).stderr(Stdio::null());
+        // Chromium reads commands on fd 3 and writes answers on fd 4. The pipe ends may
+        // themselves be 3 or 4 (then dup2 would keep their close-on-exec flag, or overwrite one
+        // with the other), so they are first copied above 10.
+        unsafe {
+            cmd.pre_exec(move || {
+                let high_in = libc::fcntl(in_read, libc::F_DUPFD_CLOEXEC, 10);
+                let high_out = libc::fcntl(out_write, libc::F_DUPFD_CLOEXEC, 10);
+                if high_in < 0 || high_out < 0 || libc::dup2(high_in, 3) < 0 || libc::dup2(high_out, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("chromium starts");
+        unsafe {
+            libc::close(in_read);
+            libc::close(out_write);
+        }
+        let to = unsafe { std::fs::File::from_raw_fd(in_write) };
+        let mut from = BufReader::new(unsafe { std::fs::File::from_raw_fd(out_read) });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            while from.read_until(0, &mut buf).is_ok_and(|n| n > 0) {
+                buf.pop();
+                if let Ok(v) = serde_json::from_slice(&buf) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+                buf.clear();
+            }
+        });
+        DevTools { child, to, from: rx, next: 0 }
+    }
+
+    /// Sends one command and waits (at most 60 s) for its answer, skipping events.
+    fn call(&mut self, session: Option<&str>, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        self.next += 1;
+        let mut msg = serde_json::json!({"id": self.next, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("chromium takes commands");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self.from.recv_timeout(left).unwrap_or_else(|_| panic!("no answer to {method} in 60 s"));
+            if v["id"].as_u64() == Some(self.next) {
+                assert!(v.get("error").is_none(), "{method}: {}", v["error"]);
+                return v["result"].clone();
+            }
         }
     }
 }
 
-fn try_dump_dom(url: &str) -> Option<String> {
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = chromium(profile.path())
-        .args(["--virtual-time-budget=10000", "--dump-dom", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut dom = String::new();
-        std::io::Read::read_to_string(&mut out, &mut dom).map(|_| dom)
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            kill_group(&mut child);
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+impl Drop for DevTools {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
     }
-    kill_group(&mut child);
-    Some(reader.join().unwrap().unwrap())
 }
 
 #[test]
