@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 from . import _clusterby
+from ._index import _Loaded
 from ._llm import Llm, as_llm
 from ._result import Query, Result
 from ._runtime import ort_library
@@ -17,44 +18,22 @@ if TYPE_CHECKING:
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class ImageIndex:
-    """An image index (see `Index.build_images`) with CLIP's text encoder in memory."""
-
-    def __init__(self, native: "_clusterby.ImageIndex") -> None:
-        self._native = native
-        self._rows: Optional[tuple] = None
+class ImageIndex(_Loaded):
+    """An image index (see `Index.build_images`) with CLIP's text encoder in memory; its rows'
+    ids are the images' paths in the folder, captions None where an image has none."""
 
     @classmethod
     def open(cls, path: PathLike, *, threads: Optional[int] = None) -> "ImageIndex":
         """Opens an image index folder made by `clusterby index FOLDER` or `Index.build_images`."""
         return cls(_clusterby.ImageIndex.open(os.fspath(path), ort_library(), threads))
 
-    def __len__(self) -> int:
-        return len(self._native)
-
     def __repr__(self) -> str:
         return f"clusterby.ImageIndex({self.path!r}, images={len(self)}, captioned={self.captioned})"
-
-    @property
-    def path(self) -> str:
-        return os.fspath(self._native.path)
 
     @property
     def captioned(self) -> int:
         """How many images have a caption."""
         return self._native.captioned
-
-    def _columns(self) -> tuple:
-        if self._rows is None:
-            self._rows = self._native.rows()
-        return self._rows
-
-    def frame(self) -> "pd.DataFrame":
-        """The index's rows: id (the image's path in the folder), caption, label."""
-        import pandas as pd
-
-        ids, captions, labels = self._columns()
-        return pd.DataFrame({"id": ids, "caption": captions, "label": labels})
 
     def cluster(
         self,

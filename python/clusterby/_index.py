@@ -19,12 +19,35 @@ if TYPE_CHECKING:
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class Index:
-    """A caption index (captions, labels, embeddings) with its text model in memory."""
+class _Loaded:
+    """What caption and image indexes share: the native index, its size, path and rows."""
 
-    def __init__(self, native: "_clusterby.Index") -> None:
+    def __init__(self, native: object) -> None:
         self._native = native
         self._rows: Optional[tuple] = None
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    @property
+    def path(self) -> str:
+        return os.fspath(self._native.path)
+
+    def _columns(self) -> tuple:
+        if self._rows is None:
+            self._rows = self._native.rows()
+        return self._rows
+
+    def frame(self) -> "pd.DataFrame":
+        """The index's rows: id, caption, label (None where unknown)."""
+        import pandas as pd
+
+        ids, captions, labels = self._columns()
+        return pd.DataFrame({"id": ids, "caption": captions, "label": labels})
+
+
+class Index(_Loaded):
+    """A caption index (captions, labels, embeddings) with its text model in memory."""
 
     @classmethod
     def open(cls, path: PathLike, *, threads: Optional[int] = None) -> "Index":
@@ -54,27 +77,8 @@ class Index:
 
         return build_images(folder, out, **options)
 
-    def __len__(self) -> int:
-        return len(self._native)
-
     def __repr__(self) -> str:
-        return f"clusterby.Index({os.fspath(self.path)!r}, rows={len(self)})"
-
-    @property
-    def path(self) -> str:
-        return os.fspath(self._native.path)
-
-    def _columns(self) -> tuple:
-        if self._rows is None:
-            self._rows = self._native.rows()
-        return self._rows
-
-    def frame(self) -> "pd.DataFrame":
-        """The index's rows: id, caption, label (None where unknown)."""
-        import pandas as pd
-
-        ids, captions, labels = self._columns()
-        return pd.DataFrame({"id": ids, "caption": captions, "label": labels})
+        return f"clusterby.Index({self.path!r}, rows={len(self)})"
 
     def cluster(
         self,

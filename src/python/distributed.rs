@@ -44,9 +44,7 @@ pub fn kmeans_centres(
     let x = matrix(sample, rows, cols, "sample")?;
     let p = params(k, seed)?;
     let c = py.detach(|| sampled::centres(x.view(), n, &p).map_err(|e| e.to_string())).map_err(err)?;
-    let (r, d) = c.dim();
-    let (data, _) = c.into_raw_vec_and_offset();
-    Ok(FeatureMatrix::new(data, r, d))
+    Ok(FeatureMatrix::from_array(c))
 }
 
 /// Each row's nearest centre, and whether every row is a unit vector (k-means uses such rows

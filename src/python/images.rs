@@ -140,9 +140,7 @@ impl ImageIndex {
         let x = py
             .detach(|| query::image::features(idx, space, clip, caps, &opts).map_err(|e| e.to_string()))
             .map_err(err)?;
-        let (rows, cols) = x.dim();
-        let (data, _) = x.into_raw_vec_and_offset();
-        Ok(FeatureMatrix::new(data, rows, cols))
+        Ok(FeatureMatrix::from_array(x))
     }
 
     /// One query; `space` "image", "caption" or "both" (default: both when every image has a

@@ -271,9 +271,7 @@ impl Index {
         let opts = q.options(&self.dir)?;
         let (loaded, encoder) = (&self.loaded, &mut self.encoder);
         let x = py.detach(|| query::features(loaded, encoder, &opts).map_err(|e| e.to_string())).map_err(err)?;
-        let (rows, cols) = x.dim();
-        let (data, _) = x.into_raw_vec_and_offset();
-        Ok(FeatureMatrix { data, rows, cols })
+        Ok(FeatureMatrix::from_array(x))
     }
 }
 
@@ -286,7 +284,11 @@ pub struct FeatureMatrix {
 }
 
 impl FeatureMatrix {
-    pub(super) fn new(data: Vec<f32>, rows: usize, cols: usize) -> Self {
+    pub(super) fn from_array(x: ndarray::Array2<f32>) -> Self {
+        let (rows, cols) = x.dim();
+        // Row-major for numpy; a fresh matrix already is, and is not copied.
+        let x = if x.is_standard_layout() { x } else { x.as_standard_layout().into_owned() };
+        let (data, _) = x.into_raw_vec_and_offset();
         Self { data, rows, cols }
     }
 }
