@@ -217,33 +217,74 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The DOM of `url` once the page has set `document.body.dataset.ready`, in real time: headless
-/// Chromium driven over its DevTools pipe. (`--dump-dom` with virtual time was tried first; its
-/// clock stalled now and then on a page that had finished.)
+/// The DOM of `url` once the page has set `document.body.dataset.ready`.
 fn dump_dom(url: &str) -> String {
-    let _one = one_browser();
-    let profile = tempfile::tempdir().unwrap();
-    let mut browser = DevTools::launch(profile.path());
-    let target = browser.call(None, "Target.createTarget", serde_json::json!({"url": url}));
-    let target = target["targetId"].as_str().expect("a target id").to_string();
-    let attached =
-        browser.call(None, "Target.attachToTarget", serde_json::json!({"targetId": target, "flatten": true}));
-    let session = attached["sessionId"].as_str().expect("a session id").to_string();
-    let eval = |b: &mut DevTools, js: &str| -> serde_json::Value {
-        let r =
-            b.call(Some(&session), "Runtime.evaluate", serde_json::json!({"expression": js, "returnByValue": true}));
-        r["result"]["value"].clone()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while eval(&mut browser, "document.body ? (document.body.dataset.ready || '') : ''") != "1" {
-        if std::time::Instant::now() > deadline {
-            let dom = eval(&mut browser, "document.documentElement.outerHTML");
-            panic!("{url} did not set data-ready in 120 s:\n{}", dom.as_str().unwrap_or(""));
+    Page::open(url).dom()
+}
+
+/// A page in headless Chromium, driven over its DevTools pipe in real time, once it has set
+/// `document.body.dataset.ready`. (`--dump-dom` with virtual time was tried first; its clock
+/// stalled now and then on a page that had finished.)
+struct Page {
+    browser: DevTools,
+    session: String,
+    _one: std::sync::MutexGuard<'static, ()>,
+    _profile: tempfile::TempDir,
+}
+
+impl Page {
+    fn open(url: &str) -> Self {
+        let one = one_browser();
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = DevTools::launch(profile.path());
+        let target = browser.call(None, "Target.createTarget", serde_json::json!({"url": url}));
+        let target = target["targetId"].as_str().expect("a target id").to_string();
+        let attached =
+            browser.call(None, "Target.attachToTarget", serde_json::json!({"targetId": target, "flatten": true}));
+        let session = attached["sessionId"].as_str().expect("a session id").to_string();
+        let mut page = Page { browser, session, _one: one, _profile: profile };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while page.eval("document.body ? (document.body.dataset.ready || '') : ''") != "1" {
+            if std::time::Instant::now() > deadline {
+                panic!("{url} did not set data-ready in 120 s:\n{}", page.dom());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        page
     }
-    let dom = eval(&mut browser, "document.documentElement.outerHTML");
-    dom.as_str().expect("the DOM as text").to_string()
+
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.browser.call(Some(&self.session), method, params)
+    }
+
+    fn eval(&mut self, js: &str) -> serde_json::Value {
+        let r = self.call("Runtime.evaluate", serde_json::json!({"expression": js, "returnByValue": true}));
+        r["result"]["value"].clone()
+    }
+
+    fn dom(&mut self) -> String {
+        self.eval("document.documentElement.outerHTML").as_str().expect("the DOM as text").to_string()
+    }
+
+    /// Real mouse input along `points` (viewport pixels): press at the first, move through the
+    /// rest, release at the last.
+    fn drag(&mut self, points: &[(f64, f64)]) {
+        let last = points.len() - 1;
+        for (i, &(x, y)) in points.iter().enumerate() {
+            let kind = if i == 0 {
+                "mousePressed"
+            } else if i == last {
+                "mouseReleased"
+            } else {
+                "mouseMoved"
+            };
+            let buttons = if i == last { 0 } else { 1 };
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({"type": kind, "x": x, "y": y, "button": "left", "buttons": buttons, "clickCount": 1}),
+            );
+        }
+    }
 }
 
 /// Headless Chromium and its DevTools protocol over `--remote-debugging-pipe` (file descriptors
@@ -340,7 +381,8 @@ fn the_page_queries_compares_maps_and_exports_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let (idx, imgs, n) = fixture(dir.path());
     let srv = serve(&[s(&idx), "--images", s(&imgs)]);
-    let dom = dump_dom(&format!("{}?by=kind+of+thing&k=2&by2=mood&k2=2", srv.url));
+    let mut page = Page::open(&format!("{}?by=kind+of+thing&k=2&by2=mood&k2=2", srv.url));
+    let dom = page.dom();
     assert!(dom.contains("data-ready=\"1\""), "the page did not finish:\n{dom}");
     assert!(!dom.contains("class=\"error\""), "the page reported an error:\n{dom}");
     assert_eq!(dom.matches("<article class=\"card\"").count(), 2);
@@ -352,6 +394,40 @@ fn the_page_queries_compares_maps_and_exports_in_chromium() {
     assert!(dom.contains("A cat &lt;script&gt;document.title='pwned'&lt;/script&gt; on a sofa &amp; a rug"));
     assert_eq!(dom.matches("<script").count(), 1);
     assert!(dom.contains("<title>clusterby explorer</title>"));
+    lasso_selects_the_points_inside(&mut page, n);
+}
+
+/// Draws a triangle over the map's upper-left half with real mouse input and checks that the
+/// page lists exactly the points whose drawn circles lie inside it (by the browser's own
+/// geometry of the circles, not the page's coordinates).
+fn lasso_selects_the_points_inside(page: &mut Page, n: usize) {
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 1000, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    let r = page.eval(
+        "(() => { const m = document.getElementById('map'); m.scrollIntoView(); \
+         const r = m.getBoundingClientRect(); return [r.left + 4, r.top + 4, r.right - 4, r.bottom - 4]; })()",
+    );
+    let [l, t, rt, b] = [0, 1, 2, 3].map(|i| r[i].as_f64().expect("the map's box"));
+    let edge = |(x0, y0): (f64, f64), (x1, y1): (f64, f64)| {
+        (0..20).map(move |i| (x0 + (x1 - x0) * i as f64 / 20.0, y0 + (y1 - y0) * i as f64 / 20.0))
+    };
+    let mut path: Vec<(f64, f64)> = edge((l, t), (rt, t)).chain(edge((rt, t), (l, b))).collect();
+    path.push((l, b));
+    page.drag(&path);
+    let inside = page.eval(&format!(
+        "(() => {{ let strict = 0, loose = 0; for (const c of document.querySelectorAll('#map circle')) {{ \
+         const r = c.getBoundingClientRect(); const u = ((r.left + r.right) / 2 - {l}) / ({rt} - {l}); \
+         const v = ((r.top + r.bottom) / 2 - {t}) / ({b} - {t}); \
+         if (u > 0 && v > 0 && u + v < 0.995) strict++; if (u > 0 && v > 0 && u + v < 1.005) loose++; }} \
+         return [strict, loose, Number(document.getElementById('selection').dataset.count || -1)]; }})()"
+    ));
+    let [strict, loose, picked] = [0, 1, 2].map(|i| inside[i].as_i64().expect("counts"));
+    assert!(strict <= picked && picked <= loose, "lasso picked {picked}, inside the triangle {strict}..={loose}");
+    assert!(picked > 0 && (picked as usize) < n, "the triangle holds some points, not all: {picked} of {n}");
+    let heading = page.eval("document.querySelector('#selection h3').textContent");
+    assert!(heading.as_str().unwrap().starts_with(&format!("{picked} selected: ")), "{heading}");
 }
 
 /// Enter → clusters drawn, timed by the page in a real-time browser (virtual time would stop

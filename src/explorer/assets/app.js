@@ -10,6 +10,7 @@ const colour = (c) => (c < 0 ? "#bbbbbb" : COLOURS[c % COLOURS.length]);
 let info = { images: false, labelled: false };
 let current = null; // the query on screen, as URLSearchParams
 let lastMap = null;
+let lastView = null; // the clusters on screen, for the names in a map selection
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -89,6 +90,7 @@ function card(c) {
 }
 
 function render(view) {
+  lastView = view;
   $("cards").replaceChildren(...view.clusters.map(card));
   const noise = $("noise");
   noise.hidden = !view.noise;
@@ -198,36 +200,57 @@ function mapPoint(evt) {
   return pt.matrixTransform($("map").getScreenCTM().inverse());
 }
 
-function selectBox(a, b) {
-  if (!lastMap) return;
-  const [xa, xb] = [Math.min(a.x, b.x), Math.max(a.x, b.x)], [ya, yb] = [Math.min(a.y, b.y), Math.max(a.y, b.y)];
-  const picked = [];
-  for (let i = 0; i < lastMap.px.length; i++) {
-    if (lastMap.px[i] >= xa && lastMap.px[i] <= xb && lastMap.py[i] >= ya && lastMap.py[i] <= yb) picked.push(i);
+// Even-odd ray casting: a point is inside when a ray from it crosses the outline an odd number of times.
+function insidePolygon(x, y, poly) {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [a, b] = [poly[i], poly[j]];
+    if ((a.y > y) !== (b.y > y) && x < a.x + (b.x - a.x) * (y - a.y) / (b.y - a.y)) inside = !inside;
   }
-  $("selection").replaceChildren(el("h3", {}, picked.length + " selected"),
+  return inside;
+}
+
+function selectLasso(poly) {
+  if (!lastMap || poly.length < 3) return;
+  const picked = [];
+  for (let i = 0; i < lastMap.px.length; i++) if (insidePolygon(lastMap.px[i], lastMap.py[i], poly)) picked.push(i);
+  const perCluster = new Map();
+  for (const i of picked) perCluster.set(lastMap.cluster[i], (perCluster.get(lastMap.cluster[i]) || 0) + 1);
+  const names = new Map((lastView ? lastView.clusters : []).map((c) => [c.id, c.name]));
+  const summary = [...perCluster.entries()].sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => (c < 0 ? "noise" : names.get(c) || "cluster " + c) + " " + n).join(" · ");
+  const box = $("selection");
+  box.dataset.count = String(picked.length);
+  box.replaceChildren(el("h3", {}, picked.length + " selected" + (summary ? ": " + summary : "")),
     el("ul", {}, ...picked.slice(0, 200).map((i) => el("li", {}, lastMap.caption[i]))));
 }
 
+// A lasso: press, draw round the points, release. Pointer events, so pen and touch work too.
 function wireMap() {
   const map = $("map");
-  let start = null, rect = null;
-  map.addEventListener("mousedown", (e) => {
-    start = mapPoint(e);
-    rect = svg("rect", { x: start.x, y: start.y, width: 0, height: 0, fill: "rgba(31,119,180,.15)", stroke: "#1f77b4" });
-    map.append(rect);
+  let poly = null, outline = null;
+  const path = () => "M" + poly.map((q) => q.x.toFixed(1) + " " + q.y.toFixed(1)).join("L") + "Z";
+  map.addEventListener("pointerdown", (e) => {
+    poly = [mapPoint(e)];
+    outline = svg("path", { d: path(), fill: "rgba(31,119,180,.15)", stroke: "#1f77b4", "stroke-dasharray": "4 3" });
+    map.append(outline);
+    map.setPointerCapture(e.pointerId);
   });
-  map.addEventListener("mousemove", (e) => {
-    if (!start) return;
-    const p = mapPoint(e);
-    rect.setAttribute("x", Math.min(p.x, start.x)); rect.setAttribute("y", Math.min(p.y, start.y));
-    rect.setAttribute("width", Math.abs(p.x - start.x)); rect.setAttribute("height", Math.abs(p.y - start.y));
+  map.addEventListener("pointermove", (e) => {
+    if (!poly) return;
+    const p = mapPoint(e), last = poly[poly.length - 1];
+    if (Math.hypot(p.x - last.x, p.y - last.y) < 2) return;
+    poly.push(p);
+    outline.setAttribute("d", path());
   });
-  window.addEventListener("mouseup", (e) => {
-    if (!start) return;
-    selectBox(start, mapPoint(e));
-    rect.remove(); start = null;
-  });
+  const finish = (e) => {
+    if (!poly) return;
+    poly.push(mapPoint(e));
+    selectLasso(poly);
+    outline.remove(); poly = null;
+  };
+  map.addEventListener("pointerup", finish);
+  map.addEventListener("pointercancel", () => { if (outline) outline.remove(); poly = null; });
 }
 
 function openLightbox(item) {
