@@ -1,16 +1,19 @@
 """clusterby on a Ray cluster: sharded indexing, and k-means assignment part by part.
 
     python -m clusterby.ray index captions.jsonl --out INDEX --shards 8
-    python -m clusterby.ray assign INDEX -k 20 --out RESULT
+    python -m clusterby.ray assign INDEX --by mood -k 20 --out RESULT
 
 `index` runs one `clusterby index --shard I/N` per Ray task (one CPU slot each, or `--gpus`)
 into `INDEX.shards/`, then merges the shards into INDEX (hard links, no copy). Every shard
 resumes where it stopped, so rerunning after a failure redoes only what is missing.
 
-`assign` fits k-means on the driver from a seeded sample of the index (the rows the
-single-machine k-means reads), then assigns every part in a Ray task and writes the labels as
-Parquet parts beside `result.json`. The labels equal those of `clusterby cluster --conditioning
-none` with the same K and seed. Each task holds one part and the centres.
+`assign --by CRITERION` is the default query (`clusterby cluster --by CRITERION -k K`) part by
+part: a first pass of Ray tasks sums the parts' value vectors (for the conditioning's mean) and
+returns the rows the caption weight and the fit are measured on; the driver fits k-means on
+them, then a second pass conditions every part and assigns it, and the labels are written as
+Parquet parts beside `result.json`. Without `--by`, the caption embeddings alone (`--conditioning
+none`). The labels equal the single-machine query's with the same K and seed. Each task holds
+one part at a time, the centres and the conditioning state.
 
 Paths must be visible to every node (NFS, or a mounted bucket). `--address` (or RAY_ADDRESS)
 joins a running cluster; without one Ray starts locally.
@@ -103,21 +106,81 @@ def _read_embeddings(path: str, dim: int) -> tuple:
     return t.column("id").to_pylist(), np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, dim)
 
 
-def _fit_sample(ray, index_dir: str, m: dict, offsets: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """The rows the single-machine fit reads, each part's share fetched by a Ray task."""
-    n, dim = int(offsets[-1]), m["dim"]
-    rows = np.asarray(_clusterby.kmeans_fit_rows(n, k, seed), dtype=np.int64)
-    part_of = np.searchsorted(offsets, rows, side="right") - 1
+def _runs(ray, n_parts: int, per: Optional[int] = None) -> List[range]:
+    """Contiguous runs of `per` parts, one Ray task each; by default four runs per CPU slot, so
+    that a task's fixed cost (a few ms) is paid tens of times, not once per 2,048-row part. A
+    task still holds one part at a time."""
+    if per is None:
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        per = -(-n_parts // (4 * slots))
+    per = max(1, per)
+    return [range(s, min(s + per, n_parts)) for s in range(0, n_parts, per)]
+
+
+def _local(rows: np.ndarray, offsets: np.ndarray, p: int) -> np.ndarray:
+    """The rows (ascending, index numbering) that fall in part `p`, numbered within it."""
+    return rows[(rows >= offsets[p]) & (rows < offsets[p + 1])] - offsets[p]
+
+
+def _occurrences_of(occ: tuple, start: int, end: int) -> tuple:
+    """Rows `start..end` of a run's occurrences (`ConditioningPlan.occurrences` bytes)."""
+    off = np.frombuffer(occ[0], "<u8")
+    lo, hi = int(off[start]), int(off[end])
+    return (off[start:end + 1] - off[start]).astype("<u8").tobytes(), occ[1][4 * lo:4 * hi]
+
+
+def _fetch_rows(ray, index_dir: str, m: dict, offsets: np.ndarray, rows: Sequence[int],
+                runs: List[range]) -> np.ndarray:
+    """Caption embeddings of the index rows `rows` (ascending), fetched by Ray tasks."""
+    dim = m["dim"]
+    rows = np.asarray(rows, dtype=np.int64)
 
     @ray.remote(num_cpus=1, max_retries=2)
-    def fetch(p: int, local: np.ndarray) -> np.ndarray:
-        _, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
-        return x[local]
+    def fetch(run: range) -> np.ndarray:
+        got = [np.empty((0, dim), np.float32)]
+        for p in run:
+            local = _local(rows, offsets, p)
+            if len(local):
+                got.append(_read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)[1][local])
+        return np.concatenate(got)
 
-    wanted = np.unique(part_of)
-    got = ray.get([fetch.remote(int(p), rows[part_of == p] - offsets[p]) for p in wanted])
-    # Rows are ascending, so the parts' shares concatenate in the fit's order.
-    return np.concatenate(got).astype(np.float32, copy=False) if got else np.empty((0, dim), np.float32)
+    # Rows are ascending, so the runs' shares concatenate in the rows' order.
+    return np.concatenate([np.empty((0, dim), np.float32)]
+                          + ray.get([fetch.remote(r) for r in runs]))
+
+
+def _condition(ray, plan, index_dir: str, m: dict, offsets: np.ndarray, fit_rows: Sequence[int],
+               runs: List[range]) -> tuple:
+    """Completes `plan` in one pass over the parts: each task sums its rows' raw value vectors
+    (the driver adds them into the mean) and returns its share of the caption-weight sample and
+    of the fit sample. Returns each run's occurrences (Ray object references) and the fit
+    sample's caption embeddings, in `fit_rows` order."""
+    dim = m["dim"]
+    occ = [ray.put(plan.occurrences(int(offsets[r.start]), int(offsets[r.stop]))) for r in runs]
+    state = ray.put(plan.state())
+    agreement, fit = np.asarray(plan.agreement_rows(), np.int64), np.asarray(fit_rows, np.int64)
+
+    @ray.remote(num_cpus=1, max_retries=2)
+    def first_pass(run: range, state: bytes, occ: tuple) -> tuple:
+        total, a, f = None, [np.empty((0, dim), np.float32)], [np.empty((0, dim), np.float32)]
+        for p in run:
+            _, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
+            mine = _occurrences_of(occ, offsets[p] - offsets[run.start], offsets[p + 1] - offsets[run.start])
+            s = np.asarray(_clusterby.condition_raw_sum(state, x.tobytes(), x.shape[0], dim, *mine), np.float32)
+            total = s if total is None else total + s  # part by part, in float32, as one pass adds them
+            a.append(x[_local(agreement, offsets, p)])
+            f.append(x[_local(fit, offsets, p)])
+        return total, np.concatenate(a), np.concatenate(f)
+
+    got = ray.get([first_pass.remote(r, state, o) for r, o in zip(runs, occ)])
+    total = np.zeros_like(got[0][0])
+    for run_sum, _, _ in got:
+        total += run_sum
+    plan.set_mean([float(v) for v in total])
+    # Rows are ascending, so the runs' shares concatenate in the samples' order.
+    sample = np.concatenate([g[1] for g in got])
+    plan.set_caption_weight(sample.tobytes(), sample.shape[0], dim)
+    return occ, np.concatenate([g[2] for g in got])
 
 
 def assign(
@@ -125,37 +188,62 @@ def assign(
     k: int,
     out: str,
     *,
+    by: Optional[str] = None,
     seed: int = 42,
     address: Optional[str] = None,
     num_cpus: Optional[int] = None,
+    parts_per_task: Optional[int] = None,
 ) -> dict:
-    """k-means of the index's caption embeddings: fit on the driver, parts assigned in Ray tasks.
-    Writes `out/result.json`, `out/centres.npy` and `out/assignments/part-*.parquet` (id, cluster)."""
+    """k-means fitted on the driver, parts assigned in Ray tasks: of the rows conditioned on the
+    criterion `by` (the labels of `Index.cluster(by, k=k, seed=seed)`), or of the caption
+    embeddings alone without one (`conditioning="none"`). Writes `out/result.json`,
+    `out/centres.npy` and `out/assignments/part-*.parquet` (id, cluster). Each Ray task takes
+    `parts_per_task` consecutive parts, one at a time (default: four tasks per CPU slot)."""
     _init(address, num_cpus)
     ray = _ray()
     index_dir, out = os.path.abspath(index_dir), os.path.abspath(out)
     m, offsets = _parts(index_dir)
     n, dim = int(offsets[-1]), m["dim"]
     t0 = time.perf_counter()
-    sample = _fit_sample(ray, index_dir, m, offsets, k, seed)
-    fm = _clusterby.kmeans_centres(sample.tobytes(), sample.shape[0], dim, n, k, seed)
+    fit_rows = _clusterby.kmeans_fit_rows(n, k, seed)
+    plan, runs = None, _runs(ray, len(m["parts"]), parts_per_task)
+    if by is None:
+        occ = [None] * len(runs)
+        sample = _fetch_rows(ray, index_dir, m, offsets, fit_rows, runs)
+    else:
+        plan = _clusterby.ConditioningPlan(index_dir, by, k, seed, ort_library(), None)
+        occ, sample = _condition(ray, plan, index_dir, m, offsets, fit_rows, runs)
+        fm, _ = plan.rows(sample.tobytes(), fit_rows, dim)
+        sample = np.array(np.asarray(fm), dtype=np.float32)
+    t_first = time.perf_counter() - t0
+    width = sample.shape[1]
+    fm = _clusterby.kmeans_centres(sample.tobytes(), sample.shape[0], width, n, k, seed)
     centres = np.array(np.asarray(fm), dtype=np.float32)
-    t_fit = time.perf_counter() - t0
+    t_fit = time.perf_counter() - t0 - t_first
     os.makedirs(os.path.join(out, "assignments"), exist_ok=True)
     centres_ref = ray.put(centres)
+    state = ray.put(plan.state()) if plan is not None else None
 
     @ray.remote(num_cpus=1, max_retries=2)
-    def part(p: int, centres: np.ndarray) -> tuple:
-        ids, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
-        raw, unit = _clusterby.nearest_centres(x.tobytes(), x.shape[0], centres.tobytes(), k, dim)
-        raw = np.asarray(raw, dtype=np.int64)
-        first = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, raw, np.arange(len(raw)) + offsets[p])
-        _write_parquet(_raw_path(out, p), ids, raw)
-        return np.bincount(raw, minlength=k), first, unit, _peak_rss()
+    def nearest(run: range, centres: np.ndarray, state: Optional[bytes], occ: Optional[tuple]) -> tuple:
+        counts, first, unit = np.zeros(k, np.int64), np.full(k, np.iinfo(np.int64).max, np.int64), True
+        for p in run:
+            ids, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
+            if state is None:
+                raw, part_unit = _clusterby.nearest_centres(x.tobytes(), x.shape[0], centres.tobytes(), k, dim)
+            else:
+                mine = _occurrences_of(occ, offsets[p] - offsets[run.start], offsets[p + 1] - offsets[run.start])
+                raw, part_unit = _clusterby.condition_nearest(state, x.tobytes(), x.shape[0], dim, *mine,
+                                                              centres.tobytes(), k)
+            raw = np.asarray(raw, dtype=np.int64)
+            np.minimum.at(first, raw, np.arange(len(raw)) + offsets[p])
+            counts += np.bincount(raw, minlength=k)
+            unit &= part_unit
+            _write_parquet(_raw_path(out, p), ids, raw)
+        return counts, first, unit, _peak_rss()
 
     t1 = time.perf_counter()
-    stats = ray.get([part.remote(p, centres_ref) for p in range(len(m["parts"]))])
+    stats = ray.get([nearest.remote(r, centres_ref, state, o) for r, o in zip(runs, occ)])
     if not all(s[2] for s in stats):
         raise ValueError(f"{index_dir}: rows are not unit vectors; k-means would normalise all of "
                          "them first, which part-by-part assignment does not reproduce")
@@ -165,27 +253,32 @@ def assign(
     order = np.asarray(_clusterby.order_by_size([int(c) for c in counts], [int(f) for f in first]))
 
     @ray.remote(num_cpus=1, max_retries=2)
-    def relabel(p: int) -> str:
+    def relabel(run: range) -> List[str]:
         import pyarrow.parquet as pq
 
-        t = pq.read_table(_raw_path(out, p))
-        name = f"assignments/part-{p:05d}.parquet"
-        _write_parquet(os.path.join(out, name), t.column("id").to_pylist(),
-                       order[t.column("cluster").to_numpy()])
-        os.remove(_raw_path(out, p))
-        return name
+        names = []
+        for p in run:
+            t = pq.read_table(_raw_path(out, p))
+            names.append(f"assignments/part-{p:05d}.parquet")
+            _write_parquet(os.path.join(out, names[-1]), t.column("id").to_pylist(),
+                           order[t.column("cluster").to_numpy()])
+            os.remove(_raw_path(out, p))
+        return names
 
-    files = ray.get([relabel.remote(p) for p in range(len(m["parts"]))])
+    files = [f for names in ray.get([relabel.remote(r) for r in runs]) for f in names]
     t_assign = time.perf_counter() - t1
     ordered = np.zeros_like(centres)
     ordered[order[order >= 0]] = centres[order >= 0]
     np.save(os.path.join(out, "centres.npy"), ordered[: int((order >= 0).sum())])
     result = {
         "format": RESULT_FORMAT, "version": 1, "index": index_dir, "method": "kmeans",
-        "conditioning": "none", "k": k, "seed": seed, "rows": n, "fit_rows": int(sample.shape[0]),
+        "conditioning": "none" if plan is None else "values", "criterion": by,
+        "criterion_values": None if plan is None else plan.values,
+        "caption_weight": None if plan is None else plan.caption_weight,
+        "k": k, "seed": seed, "rows": n, "fit_rows": int(sample.shape[0]),
         "sizes": [int(c) for c in sorted(counts[counts > 0], reverse=True)],
         "centres": "centres.npy", "assignments": files,
-        "seconds": {"fit": t_fit, "assign": t_assign},
+        "seconds": {"first_pass": t_first, "fit": t_fit, "assign": t_assign},
         # The largest resident set any assigning worker reached (Linux; None elsewhere).
         "worker_peak_rss_bytes": max((s[3] for s in stats if s[3] is not None), default=None),
     }
@@ -247,6 +340,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     b = sub.add_parser("assign", help="k-means fitted on the driver, parts assigned in Ray tasks")
     b.add_argument("index")
     b.add_argument("-k", type=int, required=True)
+    b.add_argument("--parts-per-task", type=int, default=None,
+                   help="consecutive parts per Ray task, one at a time (default: four tasks per CPU)")
+    b.add_argument("--by", default=None,
+                   help="the criterion (as `clusterby cluster --by`); without it, the caption embeddings alone")
     b.add_argument("--out", "-o", required=True)
     b.add_argument("--seed", type=int, default=42)
     for p in (a, b):
@@ -260,8 +357,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       threads_per_shard=args.threads_per_shard, gpus_per_shard=args.gpus_per_shard,
                       address=args.address, num_cpus=args.num_cpus)
         else:
-            r = assign(args.index, args.k, args.out, seed=args.seed, address=args.address,
-                       num_cpus=args.num_cpus)
+            r = assign(args.index, args.k, args.out, by=args.by, seed=args.seed, address=args.address,
+                       num_cpus=args.num_cpus, parts_per_task=args.parts_per_task)
     except (_clusterby.ClusterbyError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

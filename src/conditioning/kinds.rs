@@ -135,6 +135,7 @@ fn exclusive(vocab: &Vocabulary, kept: Vec<(usize, f32)>, n_docs: usize) -> Vec<
 
 /// The kinds' templated embeddings written in an orthonormal basis of their span, so that a
 /// caption's kind vector takes as many columns as there are kinds, not the encoder's width.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Kinds {
     /// Vocabulary ids of the kinds, heaviest first, and their weights.
     pub terms: Vec<usize>,

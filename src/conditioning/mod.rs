@@ -13,6 +13,7 @@ use crate::embed::text::{EmbedError, TextEmbedding};
 
 pub mod kinds;
 mod phrases;
+pub mod staged;
 
 pub use phrases::embed as embed_phrases;
 pub mod values;
@@ -177,13 +178,8 @@ pub fn condition<'a>(
             let (embedded, caption_half) = rayon::join(
                 || -> Result<_, ConditioningError> {
                     let vocab = Vocabulary::load_or_build(input.cache_dir, input.captions, encoder)?;
-                    let q = criterion_vector_cached(encoder, input.criterion, input.cache_dir)?;
-                    let selected = kinds::select(&vocab, &q, input.criterion, input.captions.len());
-                    let phrases: Vec<String> =
-                        selected.iter().map(|&(t, _)| kinds::template(input.criterion, &vocab.terms[t])).collect();
-                    let templated = phrases::embed(encoder, &phrases, input.cache_dir)?;
-                    let kinds = (!selected.is_empty()).then(|| kinds::Kinds::new(&vocab, &selected, templated.view()));
-                    Ok((vocab, q, kinds, selected))
+                    let terms = CriterionTerms::new(&vocab, encoder, input.criterion, &input.values, input.cache_dir)?;
+                    Ok((vocab, terms))
                 },
                 || {
                     agreement.then(|| {
@@ -191,13 +187,9 @@ pub fn condition<'a>(
                     })
                 },
             );
-            let (vocab, q, kinds, selected) = embedded?;
+            let (vocab, CriterionTerms { query: q, kinds, selected, weights: w }) = embedded?;
+            report.relevant_terms = values_found(&vocab, kinds.as_ref(), &w);
             report.kinds = selected;
-            let w = values::term_weights(&vocab, &q, input.criterion, input.captions.len(), &input.values);
-            report.relevant_terms = match &kinds {
-                Some(k) => k.terms.iter().zip(&k.weights).map(|(&t, &w)| (vocab.terms[t].clone(), w)).collect(),
-                None => values::top_terms(&vocab, &w, 12),
-            };
             report.vocabulary_size = vocab.axis_terms;
             let (values, a, values_nonzero) = values::condition(
                 captions.view(),
@@ -219,6 +211,44 @@ pub fn condition<'a>(
         }
     };
     Ok((x, report))
+}
+
+/// The criterion's side of values conditioning over a vocabulary: its query vector, its kinds
+/// and every term's weight. Needs the vocabulary and the encoder, not the caption embeddings.
+pub struct CriterionTerms {
+    pub query: ndarray::Array1<f32>,
+    pub kinds: Option<kinds::Kinds>,
+    /// [`kinds::select`]'s vocabulary ids and weights, heaviest first.
+    pub selected: Vec<(usize, f32)>,
+    /// Per vocabulary term ([`values::term_weights`]).
+    pub weights: Vec<f32>,
+}
+
+impl CriterionTerms {
+    pub fn new(
+        vocab: &Vocabulary,
+        encoder: &mut TextEmbedding,
+        criterion: &str,
+        params: &ValuesParams,
+        cache_dir: Option<&std::path::Path>,
+    ) -> Result<Self, ConditioningError> {
+        let n = vocab.occurrences.len();
+        let query = criterion_vector_cached(encoder, criterion, cache_dir)?;
+        let selected = kinds::select(vocab, &query, criterion, n);
+        let phrases: Vec<String> = selected.iter().map(|&(t, _)| kinds::template(criterion, &vocab.terms[t])).collect();
+        let templated = phrases::embed(encoder, &phrases, cache_dir)?;
+        let kinds = (!selected.is_empty()).then(|| kinds::Kinds::new(vocab, &selected, templated.view()));
+        let weights = values::term_weights(vocab, &query, criterion, n, params);
+        Ok(Self { query, kinds, selected, weights })
+    }
+}
+
+/// The values a result reports: the kinds where there are any, else the heaviest terms.
+pub fn values_found(vocab: &Vocabulary, kinds: Option<&kinds::Kinds>, weights: &[f32]) -> Vec<(String, f32)> {
+    match kinds {
+        Some(k) => k.terms.iter().zip(&k.weights).map(|(&t, &w)| (vocab.terms[t].clone(), w)).collect(),
+        None => values::top_terms(vocab, weights, 12),
+    }
 }
 
 /// [`criterion_vector`] with the phrasings' embeddings cached in `cache_dir` (the index).

@@ -157,7 +157,8 @@ const ROW_CHUNK: usize = 1024;
 /// values vector is a weighted sum of these embeddings, so it lives in that span and its
 /// coordinates there keep every inner product: the values half of a row needs only as many
 /// columns as the span has dimensions (often tens, not the encoder's hundreds).
-struct ValueSpace {
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct ValueSpace {
     /// `r × dim` orthonormal rows; `None` when the span is the whole space (coordinates are
     /// then the embeddings themselves).
     basis: Option<Array2<f32>>,
@@ -182,7 +183,7 @@ const COMPRESSED_ENERGY: f64 = 0.95;
 const MIN_COMPRESSED_DIMS: usize = 16;
 
 impl ValueSpace {
-    fn new(vocab: &Vocabulary, weights: &[f32], rows: usize) -> Self {
+    pub(super) fn new(vocab: &Vocabulary, weights: &[f32], rows: usize) -> Self {
         let mut s = Self::full(vocab, weights);
         if rows > FULL_SPACE_MAX_ROWS && s.width() > MAX_COMPRESSED_DIMS {
             s.compress(vocab, MAX_COMPRESSED_DIMS);
@@ -251,7 +252,7 @@ impl ValueSpace {
         Self { basis, slot, coords }
     }
 
-    fn width(&self) -> usize {
+    pub(super) fn width(&self) -> usize {
         self.coords.ncols()
     }
 
@@ -300,7 +301,7 @@ pub fn condition(
     use rayon::prelude::*;
     let n = captions_emb.nrows();
     let space = ValueSpace::new(vocab, weights, n);
-    let parts = Parts::new(&space, kinds, captions_emb, vocab);
+    let parts = Parts::new(&space, kinds, captions_emb, &vocab.occurrences);
     let r = parts.width();
     let mut out = Array2::<f32>::zeros((n, r));
     if n == 0 || space.width() == 0 {
@@ -314,7 +315,7 @@ pub fn condition(
             let mut sum = vec![0f32; r];
             for (j, row) in block.chunks_mut(r).enumerate() {
                 let i = c * ROW_CHUNK + j;
-                parts.raw(vocab, i, captions_emb.row(i), row);
+                parts.raw(&vocab.occurrences[i], parts.nearest_of(i), captions_emb.row(i), row);
                 sum.iter_mut().zip(row.iter()).for_each(|(s, x)| *s += x);
             }
             sum
@@ -360,7 +361,7 @@ pub fn condition(
 
 /// The two parts of a values row: `[kinds | relevant terms]`, the kinds' columns first
 /// (none without kinds).
-struct Parts<'a> {
+pub(super) struct Parts<'a> {
     space: &'a ValueSpace,
     kinds: Option<&'a super::kinds::Kinds>,
     /// Per caption, the kind standing in when it mentions none ([`super::kinds::Kinds::nearest`]).
@@ -368,34 +369,40 @@ struct Parts<'a> {
 }
 
 impl<'a> Parts<'a> {
-    fn new(
+    /// `occurrences[i]`: the vocabulary ids caption `i` (row `i` of `captions`) mentions.
+    pub(super) fn new(
         space: &'a ValueSpace,
         kinds: Option<&'a super::kinds::Kinds>,
         captions: ArrayView2<f32>,
-        vocab: &Vocabulary,
+        occurrences: &[Vec<u32>],
     ) -> Self {
         let kinds = kinds.filter(|k| k.width() > 0);
-        let nearest = kinds.map_or_else(Vec::new, |k| k.nearest(captions, &vocab.occurrences));
+        let nearest = kinds.map_or_else(Vec::new, |k| k.nearest(captions, occurrences));
         Self { space, kinds, nearest }
+    }
+
+    pub(super) fn nearest_of(&self, i: usize) -> u32 {
+        self.nearest.get(i).copied().unwrap_or(u32::MAX)
     }
 
     fn kinds_width(&self) -> usize {
         self.kinds.map_or(0, |k| k.width())
     }
 
-    fn width(&self) -> usize {
+    pub(super) fn width(&self) -> usize {
         self.kinds_width() + self.space.width()
     }
 
-    /// A caption's two raw parts, each normalised.
-    fn raw(&self, vocab: &Vocabulary, i: usize, caption: ndarray::ArrayView1<f32>, row: &mut [f32]) {
+    /// A caption's two raw parts, each normalised: `occurrences` are the terms it mentions,
+    /// `nearest` its stand-in kind ([`Parts::nearest_of`]).
+    pub(super) fn raw(&self, occurrences: &[u32], nearest: u32, caption: ndarray::ArrayView1<f32>, row: &mut [f32]) {
         let (kinds_part, terms_part) = row.split_at_mut(self.kinds_width());
         if let Some(k) = self.kinds {
-            k.bag(&vocab.occurrences[i], self.nearest[i], kinds_part);
+            k.bag(occurrences, nearest, kinds_part);
             normalize(kinds_part);
         }
         let mut any = false;
-        for &t in &vocab.occurrences[i] {
+        for &t in occurrences {
             let s = self.space.slot[t as usize];
             if s != u32::MAX {
                 let c = self.space.coords.row(s as usize);
@@ -426,7 +433,7 @@ impl<'a> Parts<'a> {
 
     /// Centres each part, removes the excluded directions, scales each to unit length and
     /// its share, and the row by `scale`. False when the row is (numerically) zero.
-    fn finish(
+    pub(super) fn finish(
         &self,
         row: &mut [f32],
         mean: &[f32],
@@ -475,6 +482,14 @@ impl CaptionPartition {
         Self { rows, k, labels }
     }
 
+    /// [`CaptionPartition::new`] from the sampled rows alone: `rows` from
+    /// [`CaptionPartition::sample`] of an `n`-row input, `sampled` their captions (unit rows,
+    /// in that order).
+    pub(super) fn of_sampled(rows: Vec<usize>, k: usize, sampled: ArrayView2<f32>, seed: u64) -> Self {
+        let labels = (k >= 2).then(|| coarse_partition(sampled.to_owned(), k, seed)).flatten();
+        Self { rows, k, labels }
+    }
+
     /// [`CaptionPartition::new`], kept in `dir` (the index's cache folder) for the next query
     /// with the same K and seed: a query by another criterion over the same captions needs the
     /// same partition (~6 ms of CPU time in a 10k-caption query, on the critical path beside
@@ -509,7 +524,7 @@ impl CaptionPartition {
     }
 
     /// The sampled rows and the K they are partitioned into.
-    fn sample(n: usize, k: Option<usize>, seed: u64) -> (Vec<usize>, usize) {
+    pub(super) fn sample(n: usize, k: Option<usize>, seed: u64) -> (Vec<usize>, usize) {
         use rand::SeedableRng;
         let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed_a9ee);
         let rows = crate::cluster::sample_indices(n, AGREEMENT_SAMPLE, &mut rng);
@@ -521,8 +536,18 @@ impl CaptionPartition {
     /// same rows, each sampled value row passed through `finish` first; half the cap when
     /// either cannot be clustered.
     fn agreement(&self, values: ArrayView2<f32>, seed: u64, finish: impl Fn(&mut [f32]) -> bool) -> f32 {
+        self.agreement_of_sampled(values.select(Axis(0), &self.rows), seed, finish)
+    }
+
+    /// [`CaptionPartition::agreement`] given the raw value rows of the sampled rows only, in
+    /// their order.
+    pub(super) fn agreement_of_sampled(
+        &self,
+        mut value_rows: Array2<f32>,
+        seed: u64,
+        finish: impl Fn(&mut [f32]) -> bool,
+    ) -> f32 {
         let Some(by_captions) = &self.labels else { return 0.5 };
-        let mut value_rows = values.select(Axis(0), &self.rows);
         for mut r in value_rows.rows_mut() {
             finish(r.as_slice_mut().expect("row of a fresh array"));
         }

@@ -16,7 +16,7 @@ fn params(k: usize, seed: u64) -> PyResult<CheckedClusterParams> {
     crate::query::cluster_params(&opts, Some(k)).map_err(err)
 }
 
-fn matrix(bytes: &[u8], rows: usize, cols: usize, what: &str) -> PyResult<Array2<f32>> {
+pub(super) fn matrix(bytes: &[u8], rows: usize, cols: usize, what: &str) -> PyResult<Array2<f32>> {
     if rows.checked_mul(cols).and_then(|c| c.checked_mul(4)) != Some(bytes.len()) {
         return Err(err(format!("{what}: {} bytes are not {rows} × {cols} float32 values", bytes.len())));
     }

@@ -5,6 +5,7 @@
 //! feature matrices as `FeatureMatrix`, which numpy reads in place through
 //! `__array_interface__`. The pandas and matplotlib side lives in `python/clusterby/`.
 
+mod conditioned;
 mod distributed;
 mod images;
 mod index;
@@ -33,6 +34,9 @@ fn _clusterby(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distributed::kmeans_centres, m)?)?;
     m.add_function(wrap_pyfunction!(distributed::nearest_centres, m)?)?;
     m.add_function(wrap_pyfunction!(distributed::order_by_size, m)?)?;
+    m.add_class::<conditioned::ConditioningPlan>()?;
+    m.add_function(wrap_pyfunction!(conditioned::condition_raw_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(conditioned::condition_nearest, m)?)?;
     m.add_function(wrap_pyfunction!(index::score, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -181,11 +181,31 @@ impl Index {
     /// Ids already stored (reads only the `id` column of each part).
     pub fn ids(&self) -> Result<HashSet<String>> {
         let mut ids = HashSet::with_capacity(self.manifest.rows.min(1 << 24));
+        self.for_each_text(
+            |c| c.id,
+            "id",
+            |id| {
+                ids.insert(id.to_string());
+            },
+        )?;
+        Ok(ids)
+    }
+
+    /// Every caption in manifest order, without the embeddings (reads only the `caption`
+    /// column): what the vocabulary's cache is checked against.
+    pub fn captions(&self) -> Result<Vec<String>> {
+        let mut captions = Vec::with_capacity(self.manifest.rows.min(1 << 24));
+        self.for_each_text(|c| c.caption, "caption", |c| captions.push(c.to_string()))?;
+        Ok(captions)
+    }
+
+    /// Calls `f` with each row's value of one non-null text column, part by part in manifest order.
+    fn for_each_text(&self, column: impl Fn(&PartColumns) -> usize, name: &str, mut f: impl FnMut(&str)) -> Result<()> {
         for part in &self.manifest.parts {
             let path = self.dir.join(&part.file);
             guard(&path, || {
                 let (builder, cols) = open_part(&path, part, self.manifest.dim)?;
-                let mask = ProjectionMask::roots(builder.parquet_schema(), [cols.id]);
+                let mask = ProjectionMask::roots(builder.parquet_schema(), [column(&cols)]);
                 let reader = builder
                     .with_projection(mask)
                     .with_batch_size(READ_BATCH_ROWS)
@@ -193,15 +213,15 @@ impl Index {
                     .map_err(|e| corrupt(&path, e))?;
                 for batch in reader {
                     let batch = batch.map_err(|e| corrupt(&path, e))?;
-                    for_each_str(batch.column(0), &path, "id", |id| {
-                        ids.insert(id.ok_or_else(|| corrupt(&path, "null id"))?.to_string());
+                    for_each_str(batch.column(0), &path, name, |v| {
+                        f(v.ok_or_else(|| corrupt(&path, format!("null {name}")))?);
                         Ok(())
                     })?;
                 }
                 Ok(())
             })?;
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Stores `records` with their embeddings (row-major, `records.len() * dim` floats) as a new

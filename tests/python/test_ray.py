@@ -126,6 +126,28 @@ def test_the_distributed_assign_equals_the_single_machine_query(sharded, k, tmp_
     assert result["sizes"] == sorted(np.bincount(want["cluster"]).tolist(), reverse=True)
 
 
+@pytest.mark.parametrize("k", [5, 20])
+def test_the_conditioned_distributed_assign_equals_the_default_query(sharded, k, tmp_path):
+    """The default query (values conditioning on "action"): the mean, the caption weight and the
+    fit sample made part by part, each part conditioned in its own task."""
+    from clusterby import ray as cray
+
+    out = sharded[0]
+    # K = 20 with two parts per task: a task conditions consecutive parts from one share of
+    # occurrences.
+    result = cray.assign(out, k, tmp_path / "result", by="action", seed=7, parts_per_task=1 if k == 5 else 2)
+    want = clusterby.Index.open(out).cluster(by="action", k=k, seed=7)
+    conditioning = want.raw["diagnostics"]["conditioning"]
+    assert result["conditioning"] == "values"
+    assert result["criterion_values"] == conditioning["criterion_values"]
+    assert abs(result["caption_weight"] - conditioning["caption_weight"]) < 1e-6
+    got = cray.read_assignments(tmp_path / "result")
+    assert got["id"].tolist() == want.assignments["id"].tolist()
+    differ = int((got["cluster"].to_numpy() != want.assignments["cluster"].to_numpy()).sum())
+    assert differ == 0, f"{differ} of {ROWS} rows in another cluster"
+    assert result["sizes"] == sorted(np.bincount(want.assignments["cluster"]).tolist(), reverse=True)
+
+
 def test_merge_refuses_overlapping_indexes(one_run, sharded, tmp_path):
     with pytest.raises(clusterby.ClusterbyError, match="is in both"):
         clusterby._clusterby.merge([str(one_run.path), str(sharded[0])], str(tmp_path / "m"), None, None)
