@@ -161,6 +161,9 @@ fn build_derived(dir: &Path, enc: &mut TextEmbedding) -> CliResult {
 /// `clusterby merge SOURCES... --out DIR`.
 pub fn merge(ctx: &Context, sources: &[PathBuf], out: &Path) -> CliResult {
     let t = std::time::Instant::now();
+    if sources.first().is_some_and(|s| image_index::is_image_index(s)) {
+        return merge_images(ctx, sources, out, t);
+    }
     let r = crate::store::merge::merge(sources, out)?;
     let model = Index::open(out)?.manifest().model.clone();
     let mut enc = TextEmbedding::try_new(ctx.text_options(&model)?)?;
@@ -173,6 +176,31 @@ pub fn merge(ctx: &Context, sources: &[PathBuf], out: &Path) -> CliResult {
         r.copied,
         r.already_merged,
         r.rows,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `clusterby merge` of image indexes (the shards of one folder).
+fn merge_images(ctx: &Context, sources: &[PathBuf], out: &Path, t: std::time::Instant) -> CliResult {
+    let r = image_index::merge_images(sources, out)?;
+    let cdir = out.join(image_index::CAPTIONS_DIR);
+    if let Some(c) = &r.captions {
+        let model = Index::open(&cdir)?.manifest().model.clone();
+        let mut enc = TextEmbedding::try_new(ctx.text_options(&model)?)?;
+        build_derived(&cdir, &mut enc)?;
+        eprintln!("merged their captions into {}: {} rows", cdir.display(), c.rows);
+    }
+    let i = &r.images;
+    eprintln!(
+        "merged {} image indexes into {}: {} parts linked, {} copied, {} merged by an earlier run; {} images, {} file log lines ({:.1}s)",
+        i.sources,
+        out.display(),
+        i.linked,
+        i.copied,
+        i.already_merged,
+        i.rows,
+        r.file_log_lines,
         t.elapsed().as_secs_f64()
     );
     Ok(())
@@ -698,6 +726,8 @@ pub struct ImageIndexArgs<'a> {
     /// Vision endpoints (one model, one or more servers) to caption every image once.
     pub captioners: Vec<crate::llm::LlmConfig>,
     pub caption_prompt: Option<&'a str>,
+    /// Only the images of this shard (by relative path).
+    pub shard: Option<Shard>,
 }
 
 /// `clusterby index <IMAGE_DIR>`: CLIP embeddings, then captions if asked for.
@@ -713,8 +743,8 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         Some(p) => LabelSource::Csv { path: p.to_path_buf(), column: a.label_column.map(str::to_string) },
         None => LabelSource::FileNames,
     };
-    let r =
-        image_index::index_folder(a.root, a.out, &mut enc, &source, &ImageIndexOptions::default().with_labels(labels))?;
+    let opts = ImageIndexOptions::default().with_labels(labels).with_shard(a.shard);
+    let r = image_index::index_folder(a.root, a.out, &mut enc, &source, &opts)?;
     for (id, why) in &r.skipped {
         eprintln!("skipped {id}: {why}");
     }

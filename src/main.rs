@@ -51,8 +51,8 @@ enum Command {
     /// or a folder of images (CLIP embeddings, optional captions); re-running only encodes what
     /// is new or changed.
     Index(IndexArgs),
-    /// Join caption indexes of disjoint rows (the shards of one input, `index --shard`) into one
-    /// index. Parts are hard-linked where the file system allows, so no embedding is copied; a
+    /// Join indexes of disjoint rows (the shards of one captions file or image folder, `index
+    /// --shard`) into one index. Parts are hard-linked where the file system allows, so no embedding is copied; a
     /// merge killed midway resumes when run again.
     Merge {
         /// The source indexes.
@@ -205,9 +205,9 @@ struct IndexArgs {
     /// The index folder to create or extend.
     #[arg(long, short)]
     out: PathBuf,
-    /// Captions files: index only shard I of N (0 ≤ I < N), the rows whose id hashes to I
-    /// (64-bit FNV-1a modulo N): stable and disjoint, so N runs, on one machine or many, cover
-    /// the input once; join them with `merge`.
+    /// Index only shard I of N (0 ≤ I < N): the captions whose id, or the images whose path
+    /// under the folder, hashes to I (64-bit FNV-1a modulo N). Stable and disjoint, so N runs,
+    /// on one machine or many, cover the input once; join them with `merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<clusterby::store::shard::Shard>,
     /// Text model for captions.
@@ -430,9 +430,6 @@ fn index(ctx: &cli::Context, a: IndexArgs) -> cli::CliResult {
     if !a.input.is_dir() {
         return cli::index(ctx, &a.input, &a.out, &a.model, a.shard);
     }
-    if a.shard.is_some() {
-        return Err("--shard applies to captions files; an image folder is indexed whole".into());
-    }
     let captioners = match a.captioner {
         Some(Captioner::Openai) => a
             .base_url
@@ -457,6 +454,7 @@ fn index(ctx: &cli::Context, a: IndexArgs) -> cli::CliResult {
             captions: a.captions.as_deref(),
             captioners,
             caption_prompt: a.caption_prompt.as_deref(),
+            shard: a.shard,
         },
     )
 }

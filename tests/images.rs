@@ -179,6 +179,94 @@ fn bad_files_are_skipped_and_reruns_only_touch_changes() {
     assert!(md.contains("image:values") && md.contains("image:none"), "{md}");
 }
 
+/// Rows of an index by id: label and embedding.
+fn rows_by_id(dir: &Path) -> std::collections::BTreeMap<String, (Option<String>, String, Vec<f32>)> {
+    let l = Index::open(dir).unwrap().load().unwrap();
+    (0..l.ids.len())
+        .map(|i| (l.ids[i].clone(), (l.labels[i].clone(), l.captions[i].clone(), l.embeddings.row(i).to_vec())))
+        .collect()
+}
+
+fn log_lines(path: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(path).unwrap().lines().map(str::to_string).collect()
+}
+
+#[test]
+#[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
+#[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]
+fn image_shards_merged_give_the_index_of_one_run() {
+    require_ready();
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir_all(imgs.join("cifar")).unwrap();
+    std::fs::create_dir_all(imgs.join("bad")).unwrap();
+    let mut cifar: Vec<PathBuf> =
+        std::fs::read_dir(cifar_dir().join("images")).unwrap().map(|e| e.unwrap().path()).collect();
+    cifar.sort();
+    let mut captions = String::new();
+    for (i, p) in cifar.iter().step_by(250).enumerate() {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        std::fs::copy(p, imgs.join("cifar").join(name)).unwrap();
+        captions += &format!("{{\"id\": \"cifar/{name}\", \"caption\": \"photo number {i} of a small thing\"}}\n");
+    }
+    std::fs::write(imgs.join("bad/empty.png"), b"").unwrap();
+    let caps = dir.path().join("captions.jsonl");
+    std::fs::write(&caps, captions).unwrap();
+    let clip = tiny_clip();
+    let index = |out: &Path, shard: Option<&str>| {
+        let mut args = vec!["index", s(&imgs), "--out", s(out), "--clip", s(&clip), "--captions", s(&caps)];
+        if let Some(sh) = shard {
+            args.extend(["--shard", sh]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (one, s0, s1, merged) =
+        (dir.path().join("one"), dir.path().join("s0"), dir.path().join("s1"), dir.path().join("merged"));
+    index(&one, None);
+    index(&s0, Some("0/2"));
+    index(&s1, Some("1/2"));
+    let (n0, n1) = (rows_by_id(&s0).len(), rows_by_id(&s1).len());
+    assert!(n0 > 0 && n1 > 0 && n0 + n1 == 40, "shards of 40 images: {n0} + {n1}");
+    let o = run(&["merge", s(&s0), s(&s1), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The same images, labels and embeddings (CLIP runs per image, so the batches do not matter).
+    let (want, got) = (rows_by_id(&one), rows_by_id(&merged));
+    assert_eq!(want.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>());
+    for (id, (label, _, emb)) in &want {
+        let (l, _, e) = &got[id];
+        assert_eq!(label, l, "{id}");
+        assert!(emb.iter().zip(e).all(|(a, b)| (a - b).abs() < 1e-5), "{id}: embeddings differ");
+    }
+    // The file log (the skipped file is logged by the shard it hashes to) and the captions.
+    assert_eq!(log_lines(&merged.join("files.jsonl")).len(), 41);
+    let ids_in = |p: &Path| -> HashSet<String> {
+        log_lines(p).iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string()).collect()
+    };
+    assert_eq!(ids_in(&merged.join("files.jsonl")), ids_in(&one.join("files.jsonl")));
+    let (want_c, got_c) = (rows_by_id(&one.join("captions")), rows_by_id(&merged.join("captions")));
+    assert_eq!(
+        want_c.iter().map(|(k, v)| (k, &v.1)).collect::<Vec<_>>(),
+        got_c.iter().map(|(k, v)| (k, &v.1)).collect::<Vec<_>>()
+    );
+    let d = |p: &Path| std::fs::read_to_string(p.join("images.json")).unwrap();
+    assert_eq!(d(&one), d(&merged));
+    // The merged index is queried as any image index.
+    assert!(run(&["cluster", s(&merged), "--by", "object", "-k", "2"]).status.success());
+
+    // Refusals: an image index with a caption index; shards of another folder.
+    let o = run(&["merge", s(&s0), s(&merged.join("captions")), "--out", s(&dir.path().join("x"))]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a caption index, but the first source is an image index"));
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(&cifar[1], other.join("a.png")).unwrap();
+    let o2 = dir.path().join("o2");
+    assert!(run(&["index", s(&other), "--out", s(&o2), "--clip", s(&tiny_clip())]).status.success());
+    let o = run(&["merge", s(&s0), s(&o2), "--out", s(&dir.path().join("y"))]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("field `root`"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 #[cfg_attr(not(clusterby_text_model), ignore = "needs all-MiniLM-L6-v2 and ONNX Runtime: bash scripts/setup.sh")]
 #[cfg_attr(not(clusterby_shared_data), ignore = "needs ../shared/data beside the repository")]

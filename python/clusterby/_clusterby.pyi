@@ -131,4 +131,5 @@ def build_images(
     batch_size: int = 32,
     ort_lib: Optional[str] = None,
     threads: Optional[int] = None,
+    shard: Optional[str] = None,
 ) -> None: ...

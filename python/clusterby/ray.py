@@ -4,8 +4,10 @@
     python -m clusterby.ray assign INDEX --by mood -k 20 --out RESULT
 
 `index` runs one `clusterby index --shard I/N` per Ray task (one CPU slot each, or `--gpus`)
-into `INDEX.shards/`, then merges the shards into INDEX (hard links, no copy). Every shard
-resumes where it stopped, so rerunning after a failure redoes only what is missing.
+into `INDEX.shards/`, then merges the shards into INDEX (hard links, no copy). The input is a
+captions file (shards by id) or a folder of images (shards by path; CLIP embeddings, captions
+imported with `--captions`). Every shard resumes where it stopped, so rerunning after a
+failure redoes only what is missing.
 
 `assign --by CRITERION` is the default query (`clusterby cluster --by CRITERION -k K`) part by
 part: a first pass of Ray tasks sums the parts' value vectors (for the conditioning's mean) and
@@ -61,23 +63,41 @@ def index(
     shards: int,
     *,
     model: str = "all-MiniLM-L6-v2",
+    clip: str = "clip-vit-base-patch32",
+    labels: Optional[str] = None,
+    label_column: Optional[str] = None,
+    import_captions: Optional[str] = None,
     threads_per_shard: int = 1,
     gpus_per_shard: float = 0,
     address: Optional[str] = None,
     num_cpus: Optional[int] = None,
 ) -> dict:
-    """Indexes `captions` as `shards` Ray tasks, then merges them into `out`."""
+    """Indexes `captions` (a captions file, or a folder of images) as `shards` Ray tasks, then
+    merges them into `out`. An image folder is sharded by each image's path under it; `clip`,
+    `labels`/`label_column` (a CSV) and `import_captions` (a captions file whose ids are those
+    paths) apply to it as to `clusterby index FOLDER`."""
     if shards < 1:
         raise ValueError("shards must be at least 1")
     _init(address, num_cpus)
     ray = _ray()
     captions, out = os.path.abspath(captions), os.path.abspath(out)
     dirs = shard_dirs(out, shards)
+    folder = os.path.isdir(captions)
+    if not folder and (labels or label_column or import_captions):
+        raise ValueError("labels, label_column and import_captions apply to an image folder")
+    abs_or_none = lambda p: os.path.abspath(p) if p else None  # noqa: E731
+    labels, import_captions = abs_or_none(labels), abs_or_none(import_captions)
 
     @ray.remote(num_cpus=threads_per_shard, num_gpus=gpus_per_shard, max_retries=2)
     def one(i: int, d: str) -> float:
         t = time.perf_counter()
-        _clusterby.build(captions, d, model, ort_library(), threads_per_shard, f"{i}/{shards}")
+        shard = f"{i}/{shards}"
+        if folder:
+            _clusterby.build_images(captions, d, clip=clip, text_model=model, labels=labels,
+                                    label_column=label_column, captions=import_captions,
+                                    ort_lib=ort_library(), threads=threads_per_shard, shard=shard)
+        else:
+            _clusterby.build(captions, d, model, ort_library(), threads_per_shard, shard)
         return time.perf_counter() - t
 
     t = time.perf_counter()
@@ -330,8 +350,13 @@ def read_assignments(result_dir: str):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m clusterby.ray", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("index", help="index a captions file as Ray tasks, one per shard, then merge")
-    a.add_argument("captions")
+    a = sub.add_parser("index", help="index a captions file or an image folder as Ray tasks, one per shard, then merge")
+    a.add_argument("captions", help="a captions file, or a folder of images")
+    a.add_argument("--clip", default="clip-vit-base-patch32", help="image folders: the CLIP model")
+    a.add_argument("--labels", default=None, help="image folders: a CSV of labels")
+    a.add_argument("--label-column", default=None, help="image folders: the CSV's label column")
+    a.add_argument("--captions", dest="import_captions", default=None,
+                   help="image folders: captions to import (ids are the images' paths)")
     a.add_argument("--out", "-o", required=True)
     a.add_argument("--shards", type=int, required=True)
     a.add_argument("--model", default="all-MiniLM-L6-v2")
@@ -353,7 +378,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "index":
-            r = index(args.captions, args.out, args.shards, model=args.model,
+            r = index(args.captions, args.out, args.shards, model=args.model, clip=args.clip,
+                      labels=args.labels, label_column=args.label_column, import_captions=args.import_captions,
                       threads_per_shard=args.threads_per_shard, gpus_per_shard=args.gpus_per_shard,
                       address=args.address, num_cpus=args.num_cpus)
         else:

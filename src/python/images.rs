@@ -18,7 +18,7 @@ use crate::TextEmbedding;
 /// Builds (or updates) an image index from a folder, as `clusterby index FOLDER` does.
 /// `captioners`: `(base_url, model, api_key_env)` of vision endpoints serving one model.
 #[pyfunction]
-#[pyo3(signature = (folder, out, clip="clip-vit-base-patch32", text_model=DEFAULT_MODEL, labels=None, label_column=None, captions=None, captioners=Vec::new(), caption_prompt=None, batch_size=32, ort_lib=None, threads=None))]
+#[pyo3(signature = (folder, out, clip="clip-vit-base-patch32", text_model=DEFAULT_MODEL, labels=None, label_column=None, captions=None, captioners=Vec::new(), caption_prompt=None, batch_size=32, ort_lib=None, threads=None, shard=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn build_images(
     py: Python<'_>,
@@ -34,8 +34,10 @@ pub fn build_images(
     batch_size: usize,
     ort_lib: Option<PathBuf>,
     threads: Option<usize>,
+    shard: Option<&str>,
 ) -> PyResult<()> {
     let ctx = Context::new(ort_lib, threads);
+    let shard = shard.map(str::parse::<crate::store::shard::Shard>).transpose().map_err(err)?;
     let captioners = captioners
         .into_iter()
         .map(|(url, model, key)| crate::llm::LlmConfig::new(url, model).with_api_key_env(key))
@@ -51,6 +53,7 @@ pub fn build_images(
         captions: captions.as_deref(),
         captioners,
         caption_prompt: caption_prompt.as_deref(),
+        shard,
     };
     py.detach(|| crate::cli::index_images(&ctx, args).map_err(|e| e.to_string())).map_err(err)
 }

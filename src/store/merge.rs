@@ -28,8 +28,10 @@ pub enum MergeError {
     SourceTwice(PathBuf),
     #[error("{dir}: the output is also a source", dir = .0.display())]
     OutIsSource(PathBuf),
-    #[error("{dir}: an image index; merge joins caption indexes", dir = .0.display())]
+    #[error("{dir}: an image index, but the first source is a caption index; merge joins indexes of one kind", dir = .0.display())]
     ImageIndex(PathBuf),
+    #[error("{dir}: a caption index, but the first source is an image index; merge joins indexes of one kind", dir = .0.display())]
+    CaptionIndex(PathBuf),
     #[error(
         "{dir} was built with model '{model}' (dim {dim}) but {first} with '{first_model}' (dim {first_dim}): \
          embeddings of different models cannot share an index",
@@ -63,7 +65,13 @@ pub struct MergeReport {
 /// Merges `sources` into `out` (created if missing). Sources are held with their writer lock
 /// for the whole merge, so a shard that is still being written is refused, not half-merged.
 pub fn merge(sources: &[PathBuf], out: &Path) -> Result<MergeReport, MergeError> {
-    let sources = canonical_sources(sources, out)?;
+    merge_parts(sources, out, false)
+}
+
+/// [`merge`] of the parts alone, of caption indexes or (`images`) of image indexes, whose
+/// other files [`crate::store::image_index::merge_images`] joins.
+pub(crate) fn merge_parts(sources: &[PathBuf], out: &Path, images: bool) -> Result<MergeReport, MergeError> {
+    let sources = canonical_sources(sources, out, images)?;
     let held: Vec<Index> = open_sources(&sources)?;
     check_disjoint(&held)?;
     let first = held[0].manifest();
@@ -90,7 +98,7 @@ pub fn merge(sources: &[PathBuf], out: &Path) -> Result<MergeReport, MergeError>
     Ok(report)
 }
 
-fn canonical_sources(sources: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, MergeError> {
+fn canonical_sources(sources: &[PathBuf], out: &Path, images: bool) -> Result<Vec<PathBuf>, MergeError> {
     if sources.is_empty() {
         return Err(MergeError::NoSources);
     }
@@ -104,8 +112,10 @@ fn canonical_sources(sources: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, Me
         if out_c.as_ref() == Some(&c) {
             return Err(MergeError::OutIsSource(s.clone()));
         }
-        if c.join("images.json").is_file() {
-            return Err(MergeError::ImageIndex(s.clone()));
+        match (images, crate::store::image_index::is_image_index(&c)) {
+            (false, true) => return Err(MergeError::ImageIndex(s.clone())),
+            (true, false) => return Err(MergeError::CaptionIndex(s.clone())),
+            _ => {}
         }
         seen.push(c);
     }

@@ -148,6 +148,32 @@ def test_the_conditioned_distributed_assign_equals_the_default_query(sharded, k,
     assert result["sizes"] == sorted(np.bincount(want.assignments["cluster"]).tolist(), reverse=True)
 
 
+def test_an_image_folder_sharded_and_merged_holds_the_images_of_one_run(ray_local, tmp_path):
+    """`index` on a folder: shards by image path (the generated CLIP-shaped model), merged into
+    an image index with the rows of one run."""
+    import shutil
+
+    from clusterby import ray as cray
+
+    cifar = ROOT.parent / "shared" / "data" / "images" / "cifar10-test" / "images"
+    need(cifar.is_dir(), f"{cifar} (../shared/data beside the repository)")
+    clip = str(ROOT / "tests" / "data" / "tiny-clip")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sorted(cifar.glob("*.png"))[:30]:
+        shutil.copy(p, folder / p.name)
+    report = cray.index(folder, tmp_path / "sharded", 2, clip=clip)
+    assert report["shards"] == 2
+    one = clusterby.Index.build_images(folder, tmp_path / "one", clip=clip)
+    mine, theirs = contents(tmp_path / "sharded"), contents(one.path)
+    assert mine.keys() == theirs.keys() and len(mine) == 30
+    for i in theirs:
+        assert mine[i][1] == theirs[i][1], i
+        a, b = (np.frombuffer(x[2], np.float32) for x in (mine[i], theirs[i]))
+        assert np.allclose(a, b, atol=1e-5), i
+    assert len(clusterby.ImageIndex.open(tmp_path / "sharded")) == 30
+
+
 def test_merge_refuses_overlapping_indexes(one_run, sharded, tmp_path):
     with pytest.raises(clusterby.ClusterbyError, match="is in both"):
         clusterby._clusterby.merge([str(one_run.path), str(sharded[0])], str(tmp_path / "m"), None, None)

@@ -16,6 +16,7 @@
 //! re-encoding. Decoding runs on a rayon pool one batch ahead of ONNX Runtime.
 
 pub mod captioning;
+mod merge;
 pub mod pipeline;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+pub use merge::{merge_images, ImageMergeReport};
 pub use pipeline::{index_folder, ImageIndexOptions, ImageIndexReport, LabelSource};
 
 use crate::store::caption_index::{Index, LoadedIndex};
@@ -41,6 +43,8 @@ pub enum ImageIndexError {
     Embed(#[from] crate::embed::text::EmbedError),
     #[error(transparent)]
     Labels(#[from] crate::store::image_files::LabelError),
+    #[error(transparent)]
+    Merge(#[from] crate::store::merge::MergeError),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("{0}")]

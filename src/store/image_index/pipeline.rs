@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Descriptor, ImageIndexError, FILES_LOG};
 use crate::embed::image::{ClipSource, ImageEmbedding};
 use crate::store::image_files::{decode_file, discover, DecodeLimits, ImageFile, LabelTable};
+use crate::store::shard::Shard;
 use crate::store::{label_from_file_name, CaptionRecord, Index};
 use crate::util::jsonl::AppendLog;
 
@@ -32,11 +33,19 @@ pub struct ImageIndexOptions {
     /// Images per committed part: what a kill can cost at most.
     pub part_rows: usize,
     pub progress: bool,
+    /// Index only the images whose relative path falls in this shard.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ImageIndexOptions {
     fn default() -> Self {
-        Self { labels: LabelSource::FileNames, limits: DecodeLimits::default(), part_rows: 512, progress: true }
+        Self {
+            labels: LabelSource::FileNames,
+            limits: DecodeLimits::default(),
+            part_rows: 512,
+            progress: true,
+            shard: None,
+        }
     }
 }
 
@@ -51,6 +60,17 @@ impl ImageIndexOptions {
     }
     pub fn with_progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+    /// Only the images of shard `I/N` (by relative path), for indexing one folder on N machines.
+    ///
+    /// ```
+    /// use clusterby::store::image_index::ImageIndexOptions;
+    /// let opts = ImageIndexOptions::default().with_shard(Some("1/4".parse().unwrap()));
+    /// assert_eq!(opts.shard.unwrap().to_string(), "1/4");
+    /// ```
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
         self
     }
 }
@@ -104,7 +124,10 @@ pub fn index_folder(
     opts: &ImageIndexOptions,
 ) -> Result<ImageIndexReport, ImageIndexError> {
     let start = Instant::now();
-    let disc = discover(root).map_err(|e| ImageIndexError::io(root, e))?;
+    let mut disc = discover(root).map_err(|e| ImageIndexError::io(root, e))?;
+    if let Some(shard) = opts.shard {
+        disc.files.retain(|f| shard.contains(&f.id));
+    }
     let root_abs = root.canonicalize().map_err(|e| ImageIndexError::io(root, e))?;
     let (table, column, labels_desc) = match &opts.labels {
         LabelSource::FileNames => (None, 0, "file names".to_string()),
