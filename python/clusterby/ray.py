@@ -203,6 +203,60 @@ def _condition(ray, plan, index_dir: str, m: dict, offsets: np.ndarray, fit_rows
     return occ, np.concatenate([g[2] for g in got])
 
 
+def _assign_parts(ray, index_dir: str, m: dict, offsets: np.ndarray, out: str, runs: List[range],
+                  centres: np.ndarray, state, occ: list) -> tuple:
+    """Assigns every part to its nearest centre (conditioned first when `state` is given),
+    numbers the clusters by size across parts and writes `assignments/part-*.parquet`.
+    Returns the files, the counts per raw cluster, the order (raw cluster -> final label) and
+    the largest resident set a task reached."""
+    k, dim = centres.shape[0], m["dim"]
+    centres_ref = ray.put(centres)
+
+    @ray.remote(num_cpus=1, max_retries=2)
+    def nearest(run: range, centres: np.ndarray, state: Optional[bytes], occ: Optional[tuple]) -> tuple:
+        counts, first, unit = np.zeros(k, np.int64), np.full(k, np.iinfo(np.int64).max, np.int64), True
+        for p in run:
+            ids, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
+            if state is None:
+                raw, part_unit = _clusterby.nearest_centres(x.tobytes(), x.shape[0], centres.tobytes(), k, dim)
+            else:
+                mine = _occurrences_of(occ, offsets[p] - offsets[run.start], offsets[p + 1] - offsets[run.start])
+                raw, part_unit = _clusterby.condition_nearest(state, x.tobytes(), x.shape[0], dim, *mine,
+                                                              centres.tobytes(), k)
+            raw = np.asarray(raw, dtype=np.int64)
+            np.minimum.at(first, raw, np.arange(len(raw)) + offsets[p])
+            counts += np.bincount(raw, minlength=k)
+            unit &= part_unit
+            _write_parquet(_raw_path(out, p), ids, raw)
+        return counts, first, unit, _peak_rss()
+
+    stats = ray.get([nearest.remote(r, centres_ref, state, o) for r, o in zip(runs, occ)])
+    if not all(s[2] for s in stats):
+        raise ValueError(f"{index_dir}: rows are not unit vectors; k-means would normalise all of "
+                         "them first, which part-by-part assignment does not reproduce")
+    counts = np.sum([s[0] for s in stats], axis=0)
+    first = np.min([s[1] for s in stats], axis=0)
+    # Cluster ids by size, as the single-machine query numbers them (ties: earlier first row).
+    order = np.asarray(_clusterby.order_by_size([int(c) for c in counts], [int(f) for f in first]))
+
+    @ray.remote(num_cpus=1, max_retries=2)
+    def relabel(run: range) -> List[str]:
+        import pyarrow.parquet as pq
+
+        names = []
+        for p in run:
+            t = pq.read_table(_raw_path(out, p))
+            names.append(f"assignments/part-{p:05d}.parquet")
+            _write_parquet(os.path.join(out, names[-1]), t.column("id").to_pylist(),
+                           order[t.column("cluster").to_numpy()])
+            os.remove(_raw_path(out, p))
+        return names
+
+    files = [f for names in ray.get([relabel.remote(r) for r in runs]) for f in names]
+    peak = max((s[3] for s in stats if s[3] is not None), default=None)
+    return files, counts, order, peak
+
+
 def assign(
     index_dir: str,
     k: int,
@@ -241,51 +295,9 @@ def assign(
     centres = np.array(np.asarray(fm), dtype=np.float32)
     t_fit = time.perf_counter() - t0 - t_first
     os.makedirs(os.path.join(out, "assignments"), exist_ok=True)
-    centres_ref = ray.put(centres)
     state = ray.put(plan.state()) if plan is not None else None
-
-    @ray.remote(num_cpus=1, max_retries=2)
-    def nearest(run: range, centres: np.ndarray, state: Optional[bytes], occ: Optional[tuple]) -> tuple:
-        counts, first, unit = np.zeros(k, np.int64), np.full(k, np.iinfo(np.int64).max, np.int64), True
-        for p in run:
-            ids, x = _read_embeddings(os.path.join(index_dir, m["parts"][p]["file"]), dim)
-            if state is None:
-                raw, part_unit = _clusterby.nearest_centres(x.tobytes(), x.shape[0], centres.tobytes(), k, dim)
-            else:
-                mine = _occurrences_of(occ, offsets[p] - offsets[run.start], offsets[p + 1] - offsets[run.start])
-                raw, part_unit = _clusterby.condition_nearest(state, x.tobytes(), x.shape[0], dim, *mine,
-                                                              centres.tobytes(), k)
-            raw = np.asarray(raw, dtype=np.int64)
-            np.minimum.at(first, raw, np.arange(len(raw)) + offsets[p])
-            counts += np.bincount(raw, minlength=k)
-            unit &= part_unit
-            _write_parquet(_raw_path(out, p), ids, raw)
-        return counts, first, unit, _peak_rss()
-
     t1 = time.perf_counter()
-    stats = ray.get([nearest.remote(r, centres_ref, state, o) for r, o in zip(runs, occ)])
-    if not all(s[2] for s in stats):
-        raise ValueError(f"{index_dir}: rows are not unit vectors; k-means would normalise all of "
-                         "them first, which part-by-part assignment does not reproduce")
-    counts = np.sum([s[0] for s in stats], axis=0)
-    first = np.min([s[1] for s in stats], axis=0)
-    # Cluster ids by size, as the single-machine query numbers them (ties: earlier first row).
-    order = np.asarray(_clusterby.order_by_size([int(c) for c in counts], [int(f) for f in first]))
-
-    @ray.remote(num_cpus=1, max_retries=2)
-    def relabel(run: range) -> List[str]:
-        import pyarrow.parquet as pq
-
-        names = []
-        for p in run:
-            t = pq.read_table(_raw_path(out, p))
-            names.append(f"assignments/part-{p:05d}.parquet")
-            _write_parquet(os.path.join(out, names[-1]), t.column("id").to_pylist(),
-                           order[t.column("cluster").to_numpy()])
-            os.remove(_raw_path(out, p))
-        return names
-
-    files = [f for names in ray.get([relabel.remote(r) for r in runs]) for f in names]
+    files, counts, order, peak_rss = _assign_parts(ray, index_dir, m, offsets, out, runs, centres, state, occ)
     t_assign = time.perf_counter() - t1
     ordered = np.zeros_like(centres)
     ordered[order[order >= 0]] = centres[order >= 0]
@@ -300,7 +312,7 @@ def assign(
         "centres": "centres.npy", "assignments": files,
         "seconds": {"first_pass": t_first, "fit": t_fit, "assign": t_assign},
         # The largest resident set any assigning worker reached (Linux; None elsewhere).
-        "worker_peak_rss_bytes": max((s[3] for s in stats if s[3] is not None), default=None),
+        "worker_peak_rss_bytes": peak_rss,
     }
     _write_json(os.path.join(out, "result.json"), result)
     return result
