@@ -56,10 +56,19 @@ impl RowConditioner {
         Ok(Parts::new(&self.space, self.kinds.as_ref(), captions, occurrences))
     }
 
+    /// No relevant term: [`super::values::condition`] then leaves the values block zero and
+    /// gives the captions all the weight.
+    fn no_values(&self) -> bool {
+        self.space.width() == 0
+    }
+
     /// Raw (not yet centred) value rows of `captions`, unit rows whose terms are `occurrences`.
     fn raw(&self, captions: ArrayView2<f32>, occurrences: &[Vec<u32>]) -> Result<Array2<f32>, StagedError> {
         let parts = self.parts(captions, occurrences)?;
         let mut out = Array2::<f32>::zeros((captions.nrows(), parts.width()));
+        if self.no_values() {
+            return Ok(out);
+        }
         for (i, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
             let row = row.as_slice_mut().expect("row of a fresh array");
             parts.raw(&occurrences[i], parts.nearest_of(i), captions.row(i), row);
@@ -103,8 +112,12 @@ impl RowConditioner {
         let mean = self.mean.as_ref().ok_or(StagedError::NotYet("the mean", "add up every part's raw_sum"))?;
         let raw = self.raw(captions, occurrences)?;
         let parts = self.parts(captions, occurrences)?;
-        let partition = CaptionPartition::of_sampled(rows, k, captions, seed);
-        let a = partition.agreement_of_sampled(raw, seed, |row| parts.finish(row, mean, None, 1.0)).clamp(0.0, 1.0);
+        let a = if self.no_values() {
+            1.0
+        } else {
+            let partition = CaptionPartition::of_sampled(rows, k, captions, seed);
+            partition.agreement_of_sampled(raw, seed, |row| parts.finish(row, mean, None, 1.0)).clamp(0.0, 1.0)
+        };
         self.caption_weight = Some(a);
         Ok(a)
     }
@@ -130,6 +143,9 @@ impl RowConditioner {
         for (i, mut row) in x.axis_iter_mut(Axis(0)).enumerate() {
             let (left, right) = row.as_slice_mut().expect("row of a fresh array").split_at_mut(self.dim);
             left.iter_mut().zip(captions.row(i)).for_each(|(o, &c)| *o = wa * c);
+            if self.no_values() {
+                continue;
+            }
             parts.raw(&occurrences[i], parts.nearest_of(i), captions.row(i), right);
             all_nonzero &= parts.finish(right, mean, None, wb);
         }
@@ -231,6 +247,34 @@ mod tests {
                 assert!(right.iter().zip(want).all(|(p, q)| (p - q).abs() < 1e-5), "row {}", w[0] + i);
             }
         }
+    }
+
+    #[test]
+    fn a_criterion_without_values_leaves_the_captions_alone_as_one_pass_does() {
+        let (vocab, captions, mut terms) = setup();
+        terms.kinds = None;
+        terms.weights.iter_mut().for_each(|w| *w = 0.0);
+        let (whole, a, _) = values::condition(
+            captions.view(),
+            &vocab,
+            &terms.weights,
+            None,
+            &ValuesParams::default(),
+            None,
+            Some(3),
+            1,
+            None,
+        );
+        let mut staged = RowConditioner::new(&vocab, terms);
+        staged.set_mean(&staged.raw_sum(captions.view(), &vocab.occurrences).unwrap()).unwrap();
+        let (rows, _) = staged.agreement_rows(Some(3), 1);
+        let occ: Vec<Vec<u32>> = rows.iter().map(|&r| vocab.occurrences[r].clone()).collect();
+        let got_a = staged.set_caption_weight(captions.select(Axis(0), &rows).view(), &occ, Some(3), 1).unwrap();
+        assert_eq!((got_a, a), (1.0, 1.0));
+        let (x, unit) = staged.rows(captions.view(), &vocab.occurrences).unwrap();
+        assert_eq!(x.ncols(), captions.ncols() + whole.ncols());
+        assert!(unit);
+        assert_eq!(x.slice(ndarray::s![.., ..captions.ncols()]), captions);
     }
 
     #[test]
