@@ -221,8 +221,9 @@ def _assign_parts(ray, index_dir: str, m: dict, offsets: np.ndarray, out: str, r
                 raw, part_unit = _clusterby.nearest_centres(x.tobytes(), x.shape[0], centres.tobytes(), k, dim)
             else:
                 mine = _occurrences_of(occ, offsets[p] - offsets[run.start], offsets[p + 1] - offsets[run.start])
+                # Conditioned rows are normalised as the single-machine fit normalises them.
                 raw, part_unit = _clusterby.condition_nearest(state, x.tobytes(), x.shape[0], dim, *mine,
-                                                              centres.tobytes(), k)
+                                                              centres.tobytes(), k), True
             raw = np.asarray(raw, dtype=np.int64)
             np.minimum.at(first, raw, np.arange(len(raw)) + offsets[p])
             counts += np.bincount(raw, minlength=k)

@@ -63,22 +63,22 @@ impl RowConditioner {
     }
 
     /// Raw (not yet centred) value rows of `captions`, unit rows whose terms are `occurrences`.
-    fn raw(&self, captions: ArrayView2<f32>, occurrences: &[Vec<u32>]) -> Result<Array2<f32>, StagedError> {
-        let parts = self.parts(captions, occurrences)?;
+    fn raw(&self, parts: &Parts<'_>, captions: ArrayView2<f32>, occurrences: &[Vec<u32>]) -> Array2<f32> {
         let mut out = Array2::<f32>::zeros((captions.nrows(), parts.width()));
         if self.no_values() {
-            return Ok(out);
+            return out;
         }
         for (i, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
             let row = row.as_slice_mut().expect("row of a fresh array");
             parts.raw(&occurrences[i], parts.nearest_of(i), captions.row(i), row);
         }
-        Ok(out)
+        out
     }
 
     /// One part's share of the mean: the sum of its raw value rows.
     pub fn raw_sum(&self, captions: ArrayView2<f32>, occurrences: &[Vec<u32>]) -> Result<Vec<f32>, StagedError> {
-        Ok(self.raw(captions, occurrences)?.sum_axis(Axis(0)).to_vec())
+        let parts = self.parts(captions, occurrences)?;
+        Ok(self.raw(&parts, captions, occurrences).sum_axis(Axis(0)).to_vec())
     }
 
     /// The mean from every part's [`RowConditioner::raw_sum`], added up.
@@ -110,8 +110,8 @@ impl RowConditioner {
             return Err(StagedError::Rows { what: "agreement sample", got: captions.nrows(), want: rows.len() });
         }
         let mean = self.mean.as_ref().ok_or(StagedError::NotYet("the mean", "add up every part's raw_sum"))?;
-        let raw = self.raw(captions, occurrences)?;
         let parts = self.parts(captions, occurrences)?;
+        let raw = self.raw(&parts, captions, occurrences);
         let a = if self.no_values() {
             1.0
         } else {

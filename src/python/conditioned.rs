@@ -54,21 +54,23 @@ fn occurrences_from(offsets: &[u8], ids: &[u8], rows: usize) -> PyResult<Vec<Vec
     Ok(offsets.windows(2).map(|w| ids[w[0]..w[1]].to_vec()).collect())
 }
 
-/// Scales the rows that are not unit vectors to unit length (zero rows stay zero).
-fn unit_rows(x: &mut ndarray::Array2<f32>) {
-    for mut r in x.rows_mut() {
-        let n = r.dot(&r).sqrt();
-        if n > 0.0 && (n - 1.0).abs() > crate::cluster::UNIT_NORM_TOLERANCE {
-            r /= n;
-        }
-    }
+/// Caption rows as conditioning takes them: unit vectors, all rows normalised when any is not
+/// (as a query normalises them).
+fn captions_of(bytes: &[u8], rows: usize, cols: usize) -> PyResult<ndarray::Array2<f32>> {
+    let x = matrix(bytes, rows, cols, "captions")?;
+    Ok(crate::cluster::unit_rows(x.view()).map_err(err)?.into_owned())
 }
 
-/// Caption rows as conditioning takes them: unit vectors (a query normalises them too).
-fn captions_of(bytes: &[u8], rows: usize, cols: usize) -> PyResult<ndarray::Array2<f32>> {
-    let mut x = matrix(bytes, rows, cols, "captions")?;
-    unit_rows(&mut x);
-    Ok(x)
+/// What a task gets for one part: the state, the part's caption rows and their occurrences.
+fn part_input(
+    state: &[u8],
+    captions: &[u8],
+    rows: usize,
+    cols: usize,
+    offsets: &[u8],
+    ids: &[u8],
+) -> PyResult<(RowConditioner, ndarray::Array2<f32>, Vec<Vec<u32>>)> {
+    Ok((state_of(state)?, captions_of(captions, rows, cols)?, occurrences_from(offsets, ids, rows)?))
 }
 
 fn state_of(bytes: &[u8]) -> PyResult<RowConditioner> {
@@ -174,13 +176,13 @@ pub fn condition_raw_sum(
     offsets: &[u8],
     ids: &[u8],
 ) -> PyResult<Vec<f32>> {
-    let (state, x, occ) = (state_of(state)?, captions_of(captions, rows, cols)?, occurrences_from(offsets, ids, rows)?);
+    let (state, x, occ) = part_input(state, captions, rows, cols, offsets, ids)?;
     py.detach(|| state.raw_sum(x.view(), &occ)).map_err(err)
 }
 
-/// One part conditioned and assigned: each row's nearest centre, and `true` (the
-/// `nearest_centres` shape). Conditioned rows that are not unit vectors (values equal to the
-/// mean) are normalised first, as the single-machine k-means normalises every row then.
+/// One part conditioned and assigned: each row's nearest centre. Conditioned rows are
+/// normalised first when any is not a unit vector (values equal to the mean), as the
+/// single-machine k-means normalises every row then.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn condition_nearest(
@@ -193,12 +195,9 @@ pub fn condition_nearest(
     ids: &[u8],
     centres: &[u8],
     k: usize,
-) -> PyResult<(Vec<usize>, bool)> {
-    let (state, x, occ) = (state_of(state)?, captions_of(captions, rows, cols)?, occurrences_from(offsets, ids, rows)?);
-    let (mut rows_x, unit) = py.detach(|| state.rows(x.view(), &occ)).map_err(err)?;
-    if !unit {
-        unit_rows(&mut rows_x);
-    }
+) -> PyResult<Vec<usize>> {
+    let (state, x, occ) = part_input(state, captions, rows, cols, offsets, ids)?;
+    let (rows_x, _) = py.detach(|| state.rows(x.view(), &occ)).map_err(err)?;
     let c = matrix(centres, k, rows_x.ncols(), "centres")?;
-    Ok(py.detach(|| (sampled::nearest(rows_x.view(), c.view()), true)))
+    py.detach(|| crate::cluster::unit_rows(rows_x.view()).map(|x| sampled::nearest(x.view(), c.view()))).map_err(err)
 }
