@@ -208,6 +208,12 @@ def write(rows, mode, threads):
             named = naming.get("clusters_named") or 0
             ex = "; ".join(f"{p['name']} → {p['class']}" for p in pairs[:4]).replace("|", "/")
             f.write(f"| {name} | {model} | {kw:.3f} | {ll:.3f} | {named} of {n['k']} | {verdict} | {ex} |\n")
+        for model in dict.fromkeys(r[1] for r in rows):
+            mine = [r for r in rows if r[1] == model]
+            kw = sum(r[6][0][0] for r in mine) / len(mine)
+            ll = sum(r[6][1][0] for r in mine) / len(mine)
+            sets = sum(1 for r in mine if (r[7]["diagnostics"].get("naming") or {}).get("clusters_named"))
+            f.write(f"| mean of {len(mine)} sets | {model} | {kw:.3f} | {ll:.3f} | {sets} sets named | | |\n")
     print("wrote", out, file=sys.stderr)
 
 

@@ -185,6 +185,72 @@ pub struct DescribedCategory {
 /// empty, and members listed under other keys (`terms`, `members`) count as examples.
 pub fn parse_described_categories(text: &str, k: usize) -> Result<Vec<DescribedCategory>, String> {
     let names = parse_names(text, k)?;
+    let items = category_items(text);
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(c, name)| described(name, items.get(c).and_then(Value::as_object)))
+        .collect())
+}
+
+/// The distinct categories of an answer that [`parse_described_categories`] refuses for
+/// repeating names or giving fewer than `k` (small models cycle through a few categories until
+/// the token limit): each name's first category, placeholders dropped, at most `k`. Only the
+/// namer uses them: a repeated answer still does not shape the partition. Two at least.
+pub fn distinct_described_categories(text: &str, k: usize) -> Result<Vec<DescribedCategory>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut items = category_items(text);
+    // A category cut off by the token limit may have lost part of its name ("Foot").
+    if cut_off(text) {
+        items.pop();
+    }
+    let out: Vec<DescribedCategory> = items
+        .iter()
+        .filter_map(|item| {
+            let m = item.as_object();
+            let name = clean_name(&item_name(item)?);
+            (!name.is_empty() && !is_placeholder(&name) && seen.insert(name.to_lowercase())).then(|| described(name, m))
+        })
+        .take(k)
+        .collect();
+    if out.len() < 2 {
+        return Err(format!("{} distinct categories in the answer: {}", out.len(), short(text)));
+    }
+    Ok(out)
+}
+
+/// Whether the answer's first JSON value is left open (cut off by the token limit).
+fn cut_off(text: &str) -> bool {
+    let text = strip_thinking(text);
+    let Some(start) = text.find(['{', '[']) else { return false };
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for b in text[start..].bytes() {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// The answer's list of category objects (under `categories`, `clusters` or `groups`, or bare).
+fn category_items(text: &str) -> Vec<Value> {
     let items = extract_json(text).and_then(|v| match v {
         Value::Array(a) => Some(a),
         Value::Object(m) => {
@@ -192,30 +258,25 @@ pub fn parse_described_categories(text: &str, k: usize) -> Result<Vec<DescribedC
         }
         _ => None,
     });
-    let items = items.unwrap_or_default();
-    Ok(names
+    items.unwrap_or_default()
+}
+
+/// One category from its answer object; a missing description or example list is empty.
+fn described(name: String, m: Option<&serde_json::Map<String, Value>>) -> DescribedCategory {
+    let text = |key: &str| m.and_then(|m| m.get(key)).and_then(Value::as_str).map(|s| s.trim().to_string());
+    let list = m.and_then(|m| {
+        ["examples", "terms", "members", "values"].iter().find_map(|key| m.get(*key).and_then(Value::as_array))
+    });
+    let examples = list
         .into_iter()
-        .enumerate()
-        .map(|(c, name)| {
-            let m = items.get(c).and_then(Value::as_object);
-            let text = |key: &str| m.and_then(|m| m.get(key)).and_then(Value::as_str).map(|s| s.trim().to_string());
-            let list = m.and_then(|m| {
-                ["examples", "terms", "members", "values"].iter().find_map(|key| m.get(*key).and_then(Value::as_array))
-            });
-            let examples = list
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|t| {
-                    t.trim()
-                        .trim_end_matches(|c: char| c == ')' || c.is_ascii_digit() || c == '(' || c == ' ')
-                        .to_lowercase()
-                })
-                .filter(|t| !t.is_empty())
-                .collect();
-            DescribedCategory { name, description: text("description").unwrap_or_default(), examples }
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|t| {
+            t.trim().trim_end_matches(|c: char| c == ')' || c.is_ascii_digit() || c == '(' || c == ' ').to_lowercase()
         })
-        .collect())
+        .filter(|t| !t.is_empty())
+        .collect();
+    DescribedCategory { name, description: text("description").unwrap_or_default(), examples }
 }
 
 /// "Cluster I", "Group 3", "Category B": a label that numbers the cluster instead of naming it
@@ -385,5 +446,26 @@ mod tests {
         assert_eq!(clean_name("  **Cluster 3: Wind instruments.** "), "Wind instruments");
         assert_eq!(clean_name(&"word ".repeat(20)).split(' ').count(), 8);
         assert!(clean_name(&"x".repeat(100)).len() <= 60);
+    }
+
+    #[test]
+    fn the_namer_takes_the_distinct_categories_of_a_repeating_answer() {
+        let cycling = r#"{"categories": [
+            {"name": "Clothing", "description": "Clothing", "examples": ["shirt"]},
+            {"name": "Footwear", "description": "Footwear", "examples": ["shoe (146)"]},
+            {"name": "clothing", "description": "again", "examples": []},
+            {"name": "Category 4", "description": "x", "examples": []},
+            {"name": "Bags", "description": "Bags", "examples": ["bag"]},
+            {"name": "Foot"#;
+        assert!(parse_described_categories(cycling, 5).is_err());
+        let got = distinct_described_categories(cycling, 5).unwrap();
+        let names: Vec<&str> = got.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["Clothing", "Footwear", "Bags"]);
+        assert_eq!(got[1].examples, ["shoe"]);
+        assert_eq!(distinct_described_categories(cycling, 2).unwrap().len(), 2);
+        let whole = r#"[{"name": "Clothing"}, {"name": "clothing"}, {"name": "Bags"}]"#;
+        assert_eq!(distinct_described_categories(whole, 3).unwrap().len(), 2);
+        let one = r#"{"categories": [{"name": "Musician"}, {"name": "musician"}]}"#;
+        assert!(distinct_described_categories(one, 2).unwrap_err().contains("1 distinct"));
     }
 }

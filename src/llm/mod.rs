@@ -18,7 +18,10 @@ pub use cache::AnswerCache;
 pub use chat::{ChatOptions, Completion, Content, Message};
 pub use client::{LlmClient, LlmUsage};
 pub use config::{LlmConfig, DEFAULT_DEADLINE};
-pub use json::{extract_json, parse_categories, parse_described_categories, parse_names, DescribedCategory};
+pub use json::{
+    distinct_described_categories, extract_json, parse_categories, parse_described_categories, parse_names,
+    DescribedCategory,
+};
 pub use pool::ClientPool;
 
 /// Environment variable read for the endpoint when `--llm-base-url` is not given.

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterParams, Clustering, Method};
 use crate::conditioning::{values, Vocabulary};
 use crate::embed::text::TextEmbedding;
-use crate::llm::{parse_described_categories, ChatOptions, DescribedCategory, LlmClient, LlmUsage};
+use crate::llm::{
+    distinct_described_categories, parse_described_categories, ChatOptions, DescribedCategory, LlmClient, LlmUsage,
+};
 use crate::naming::{NamerFallback, NamingReport};
 use crate::store::caption_index::LoadedIndex;
 
@@ -140,6 +142,31 @@ struct Listing<'a> {
     max_tokens: u32,
 }
 
+/// The model's categories: `Whole` when they parsed as K distinct ones (they may shape the
+/// partition); `NamesOnly` when the answer repeated or lacked categories, whose distinct ones
+/// may still name clusters; `Nothing` when the call failed or no two categories could be read.
+enum Answer {
+    Whole(Vec<DescribedCategory>),
+    NamesOnly(Vec<DescribedCategory>),
+    Nothing,
+}
+
+impl Answer {
+    fn whole(&self) -> Option<&[DescribedCategory]> {
+        match self {
+            Answer::Whole(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn for_names(&self) -> Option<&[DescribedCategory]> {
+        match self {
+            Answer::Whole(c) | Answer::NamesOnly(c) => Some(c),
+            Answer::Nothing => None,
+        }
+    }
+}
+
 impl Listing<'_> {
     fn lines(&self) -> Vec<(String, u32)> {
         self.shown.iter().map(|&t| (self.vocab.terms[t].clone(), self.vocab.df[t])).collect()
@@ -171,8 +198,8 @@ pub(crate) fn run(
     draft.result.llm_calls = 1;
     draft.result.llm = Some(usage);
     let t = Instant::now();
-    let outcome = match &answer {
-        Some(answer) => interpret(&prepared, encoder, opts, &listing, &zero, answer, &mut report)?,
+    let outcome = match answer.whole() {
+        Some(whole) => interpret(&prepared, encoder, opts, &listing, &zero, whole, &mut report)?,
         None => None,
     };
     draft.time("one_call", t);
@@ -187,8 +214,11 @@ pub(crate) fn run(
         return pipeline::finish(&features, zero, Naming::Keywords, opts, draft);
     }
     // The answer that did not shape the partition may still name its clusters: no second call.
-    let (names, report) = match &answer {
-        Some(answer) => namer::match_categories(&prepared, encoder, opts, &listing, answer, &zero.labels, k)?,
+    let (names, report) = match answer.for_names() {
+        Some(categories) => {
+            let names_only = answer.whole().is_none();
+            namer::match_categories(&prepared, encoder, opts, &listing, categories, names_only, &zero.labels, k)?
+        }
         None => (vec![None; k], naming_failure),
     };
     pipeline::finish(&features, zero, Naming::Replaced { names, report, usage: None, encoder }, opts, draft)
@@ -211,8 +241,11 @@ pub(crate) fn name_clusters(
     }
     let mut report = OneCallReport::new(listing.shown.len(), client.context_window(), false);
     let (listing, answer, usage) = call(client, &opts.criterion, k, listing, &mut report);
-    let (names, naming) = match answer {
-        Some(answer) => namer::match_categories(prepared, encoder, opts, &listing, &answer, labels, k)?,
+    let (names, naming) = match answer.for_names() {
+        Some(categories) => {
+            let names_only = answer.whole().is_none();
+            namer::match_categories(prepared, encoder, opts, &listing, categories, names_only, labels, k)?
+        }
         None => (vec![None; k], failure_of(&report)),
     };
     Ok(Some((names, naming, usage)))
@@ -225,7 +258,7 @@ fn call<'a>(
     k: usize,
     listing: Listing<'a>,
     report: &mut OneCallReport,
-) -> (Listing<'a>, Option<Vec<DescribedCategory>>, LlmUsage) {
+) -> (Listing<'a>, Answer, LlmUsage) {
     let fit = window::fit_to_window(&listing.lines(), k, client.context_window());
     let listing = Listing { shown: listing.shown[..fit.values].to_vec(), max_tokens: fit.max_tokens, ..listing };
     report.values_listed = fit.values;
@@ -253,15 +286,15 @@ fn listing<'a>(prepared: &'a Prepared<'_>, opts: &QueryOptions) -> Result<Listin
     Ok(Listing { vocab, w, shown, max_tokens: 0 })
 }
 
-/// The one call: the model's category names and members, or `None` when the call failed or
-/// its answer was unusable (said in `report`); and what the call cost.
+/// The one call: the model's categories (a failure or an unusable answer said in `report`),
+/// and what the call cost.
 fn ask(
     client: &LlmClient,
     criterion: &str,
     k: usize,
     listing: &Listing<'_>,
     report: &mut OneCallReport,
-) -> (Option<Vec<DescribedCategory>>, LlmUsage) {
+) -> (Answer, LlmUsage) {
     let before = client.usage();
     let messages = prompt::prompt(criterion, k, &listing.lines());
     // The answer may list hundreds of values: minutes on a local model.
@@ -269,25 +302,28 @@ fn ask(
         .with_max_tokens(listing.max_tokens)
         .with_json_schema(prompt::schema(k))
         .with_stream(true);
-    let answer = match client.chat(&messages, &chat) {
+    let (answer, failure) = match client.chat(&messages, &chat) {
         Ok(a) => {
             report.prompt_cut_by_server = window::prompt_was_cut(&messages, a.prompt_tokens);
-            parse_described_categories(&a.content, k)
-                .map_err(|e| (Failure::UnusableAnswer, format!("unusable LLM answer: {e}")))
+            match parse_described_categories(&a.content, k) {
+                Ok(categories) => (Answer::Whole(categories), None),
+                Err(e) => {
+                    let partial =
+                        distinct_described_categories(&a.content, k).map_or(Answer::Nothing, Answer::NamesOnly);
+                    (partial, Some((Failure::UnusableAnswer, format!("unusable LLM answer: {e}"))))
+                }
+            }
         }
         Err(e) => {
-            Err((Failure::CallFailed, format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len()))))
+            let detail = format!("LLM call failed: {e}{}", window::failure_hint(&e, listing.shown.len()));
+            (Answer::Nothing, Some((Failure::CallFailed, detail)))
         }
     };
-    let usage = client.usage().since(&before);
-    match answer {
-        Ok(categories) => (Some(categories), usage),
-        Err((reason, detail)) => {
-            report.verdict = Verdict::Failed { reason };
-            report.detail = Some(detail);
-            (None, usage)
-        }
+    if let Some((reason, detail)) = failure {
+        report.verdict = Verdict::Failed { reason };
+        report.detail = Some(detail);
     }
+    (answer, client.usage().since(&before))
 }
 
 /// The answer's partition and category names when the checks keep it; `None` when they refuse

@@ -21,13 +21,16 @@ use super::{grouping, Listing};
 /// Per cluster the model's name for it, or `None` where the keyword name stays.
 pub(crate) type CategoryNames = Vec<Option<String>>;
 
-/// The clusters' names from the model's categories, and what the result says of them.
+/// The clusters' names from the model's categories, and what the result says of them;
+/// `names_only` when the answer could not shape the partition (repeated or missing categories).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn match_categories(
     prepared: &Prepared<'_>,
     encoder: &mut TextEmbedding,
     opts: &QueryOptions,
     listing: &Listing<'_>,
     answer: &[DescribedCategory],
+    names_only: bool,
     labels: &[i64],
     k: usize,
 ) -> Result<(CategoryNames, NamingReport), QueryError> {
@@ -51,7 +54,10 @@ pub(super) fn match_categories(
     }
     let named = chosen.len();
     let report = if named > 0 {
-        NamingReport { namer: NamerKind::Llm, fallback: None, detail: None, clusters_named: Some(named) }
+        let detail = names_only.then(|| {
+            format!("the answer repeated or lacked categories: its {} distinct ones named the clusters", answer.len())
+        });
+        NamingReport { namer: NamerKind::Llm, fallback: None, detail, clusters_named: Some(named) }
     } else {
         NamingReport {
             namer: NamerKind::Keywords,

@@ -290,6 +290,28 @@ fn the_namer_asks_the_one_call_question_and_names_the_clusters_it_fits() {
     assert!(body.contains("\"categories\"") && body.contains("example words"), "{body}");
     assert_eq!((r.llm_calls, r.strategy), (1, Strategy::ZeroCall));
 
+    // An answer that cycles through three categories names the clusters they fit (brass covers
+    // two clusters and names neither); the others keep their keyword names, and the result says
+    // why.
+    let cycling = answer(&[
+        cat("Violin", "the violin", &["violin"]),
+        cat("Cello", "the cello", &["cello"]),
+        cat("Brass", "brass instruments", &["trumpet", "trombone"]),
+        cat("violin", "the violin again", &["violin"]),
+    ]);
+    let server = FakeServer::start(vec![Reply::content(&cycling)]);
+    let r = run(&idx, &mut enc, &opts, Some(&client(&server))).unwrap();
+    let naming = r.diagnostics.naming.clone().unwrap();
+    assert_eq!((naming.namer, naming.clusters_named), (NamerKind::Llm, Some(2)), "{naming:?}");
+    assert!(naming.detail.as_deref().is_some_and(|d| d.contains("3 distinct")), "{naming:?}");
+    assert_eq!(r.assignments, zero.assignments);
+    for (c, z) in r.clusters.iter().zip(&zero.clusters) {
+        match instrument_of(&r, c.id) {
+            w @ ("violin" | "cello") => assert_eq!(c.name.to_lowercase(), w),
+            _ => assert_eq!(c.name, z.name),
+        }
+    }
+
     // Names that do not describe their clusters leave the keyword names.
     let useless = answer(&[
         cat("Music", "music", &["violin", "cello", "trumpet", "trombone"]),
