@@ -58,9 +58,11 @@ def sse(X, lab):
     return sum(((X[lab == c] - X[lab == c].mean(0)) ** 2).sum() for c in set(lab))
 
 
-def main():
+def recorded_queries(models):
+    """(model, set, data, criterion, K, distinct categories) for every recorded answer with two
+    distinct categories or more."""
     qs = {q[0]: q for q in QUERIES()}
-    for model in ["qwen2.5-coder-1.5b", "smollm2-135m"]:
+    for model in models:
         for s, (_, crit, k, _) in SETS.items():
             d, crit, k = load(qs[QN.get(s, "fashion:" + crit)])
             seen = {}
@@ -70,19 +72,28 @@ def main():
             if len(cats) < 2:
                 print(model, s, "fewer than two categories")
                 continue
-            A = []
-            for n, desc, ex in cats:
-                v = enc().embed([f"the {crit} {n}"] + ([desc] if desc else []) + [f"the {crit} {e}" for e in ex]).mean(0)
-                A.append(v / np.linalg.norm(v))
-            pred = (d.X @ np.stack(A).T).argmax(1)
-            km = KMeans(k, n_init=5, random_state=0).fit(d.X).labels_
-            zc = np.array(final.recommended(d, crit, k, 42))
-            q = crit_vec(crit)
-            (a, n, _), (ka, kn, _), (za, _, _) = score(d.truth, pred), score(d.truth, km), score(d.truth, zc)
-            print(f"{model[:6]} {s:38s} {len(cats):2d}/{k:2d} categories  anchors ACC {a:.3f} NMI {n:.3f} | "
-                  f"plain {ka:.3f}/{kn:.3f} | zero-call {za:.3f} | objective ratio {sse(d.X, pred) / sse(d.X, km):.3f} | "
-                  f"relevance {relevance(d, pred, q):.3f} vs zero-call {relevance(d, zc, q):.3f}", flush=True)
+            yield model, s, d, crit, k, cats
 
+
+def anchors(cats, crit):
+    """Each category's name and examples in the criterion's template, and its line, averaged."""
+    A = []
+    for n, desc, ex in cats:
+        v = enc().embed([f"the {crit} {n}"] + ([desc] if desc else []) + [f"the {crit} {e}" for e in ex]).mean(0)
+        A.append(v / np.linalg.norm(v))
+    return np.stack(A)
+
+
+def main():
+    for model, s, d, crit, k, cats in recorded_queries(["qwen2.5-coder-1.5b", "smollm2-135m"]):
+        pred = (d.X @ anchors(cats, crit).T).argmax(1)
+        km = KMeans(k, n_init=5, random_state=0).fit(d.X).labels_
+        zc = np.array(final.recommended(d, crit, k, 42))
+        q = crit_vec(crit)
+        (a, n, _), (ka, kn, _), (za, _, _) = score(d.truth, pred), score(d.truth, km), score(d.truth, zc)
+        print(f"{model[:6]} {s:38s} {len(cats):2d}/{k:2d} categories  anchors ACC {a:.3f} NMI {n:.3f} | "
+              f"plain {ka:.3f}/{kn:.3f} | zero-call {za:.3f} | objective ratio {sse(d.X, pred) / sse(d.X, km):.3f} | "
+              f"relevance {relevance(d, pred, q):.3f} vs zero-call {relevance(d, zc, q):.3f}", flush=True)
 
 if __name__ == "__main__":
     main()
