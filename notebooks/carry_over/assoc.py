@@ -4,7 +4,7 @@ usage: python assoc.py Stanford40   (LIFT, MINC: the association rule; MODE=phra
 AFIX: a fixed caption weight). Results: notebooks/carry_over.md, "What did not work"."""
 import os, sys, numpy as np
 from final import *
-from final import select_values, unit, kmeans
+from final import select_values, unit, kmeans, kinds_bag, caption_weight
 from baselines import enc, crit_vec, current_weights, bags
 from methods import crit_words
 
@@ -51,31 +51,14 @@ def recommended_assoc(d, crit, k, seed, n_init=20, info=None):
     allids = ids + ext
     wt = {**w, **{t: w[assoc[t][0]] for t in ext}}
     UU = np.vstack([U, Ue]) if ext else U
-    mass = np.array([wt[t] * d.df[t] for t in allids])
-    UU = unit(UU - (mass[:, None] * UU).sum(0) / mass.sum())
-    pos = {t: j for j, t in enumerate(allids)}
-    B = np.zeros((d.n, UU.shape[1]), np.float32); has = np.zeros(d.n, bool)
-    for i, o in enumerate(d.occ):
-        f = 1.0
-        for t in o:
-            j = pos.get(int(t))
-            if j is not None:
-                B[i] += f * wt[allids[j]] * UU[j]; f *= DECAY; has[i] = True
-    if (~has).any():
-        B[~has] = UU[np.argmax(d.X[~has] @ d.V[ids].T, 1)]
-    B = unit(B); B = unit(B - B.mean(0))
+    B, has = kinds_bag(d, allids, wt, UU, fallback=ids)
     if MODE == "proj":
         Q, _ = np.linalg.qr(d.V[allids].T)
         B = unit(d.X @ Q); B = unit(B - B.mean(0))
     Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
     if MODE != "proj":
         B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(d.n, min(SAMPLE, d.n), replace=False)
-    kk = min(k, len(rows) // 2)
-    px = KMeans(kk, n_init=3, random_state=seed).fit(X[rows]).labels_
-    pb = KMeans(kk, n_init=3, random_state=seed).fit(B[rows]).labels_
-    a = min(A_CAP, nmi(px, pb) / NMI_FULL)
+    a = caption_weight(X, B, k, seed)
     if os.environ.get("AFIX"): a = float(os.environ["AFIX"])
     if info is not None: info.update(a=a, ext=[(d.terms[t], d.terms[assoc[t][0]], round(assoc[t][1],1)) for t in ext][:40], coverage=has.mean())
     Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])

@@ -64,13 +64,10 @@ def exclusivity(d, w):
 def kmeans(Z, k, seed, n_init=20):
     return KMeans(k, n_init=n_init, random_state=seed).fit(Z).labels_
 
-def recommended(d, crit, k, seed, n_init=20, info=None):
-    X = unit(d.X - d.X.mean(0))
-    q = crit_vec(crit)
-    w = select_values(d, crit, q)
-    if not w: return kmeans(X, k, seed, n_init)
-    ids = list(w)
-    U = (KIND_ENCODER or enc()).embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
+def kinds_bag(d, ids, w, U, fallback):
+    """Each caption's kinds (U: their template vectors, mass-centred here), the n-th mentioned
+    counting DECAY**n; a caption naming none takes the kind (of `fallback`, U's first rows)
+    whose word is nearest it. Returns the centred unit rows and which captions named a kind."""
     mass = np.array([w[t] * d.df[t] for t in ids])
     U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
     pos = {t: j for j, t in enumerate(ids)}
@@ -82,17 +79,30 @@ def recommended(d, crit, k, seed, n_init=20, info=None):
             if j is not None:
                 B[i] += f * w[ids[j]] * U[j]; f *= DECAY; has[i] = True
     if (~has).any():   # rows that mention no value: the value nearest to the caption
-        B[~has] = U[np.argmax(d.X[~has] @ d.V[ids].T, 1)]
-    B = unit(B); B = unit(B - B.mean(0))
-    # the current product's value bag, unchanged (all relevant terms, no decay, bare term vectors)
-    Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
-    B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
+        B[~has] = U[np.argmax(d.X[~has] @ d.V[fallback].T, 1)]
+    B = unit(B); return unit(B - B.mean(0)), has
+
+def caption_weight(X, B, k, seed):
+    """A = min(A_CAP, NMI(caption partition, values partition) / NMI_FULL) on a seeded sample."""
     rng = np.random.default_rng(seed)
-    rows = rng.choice(d.n, min(SAMPLE, d.n), replace=False)
+    rows = rng.choice(len(X), min(SAMPLE, len(X)), replace=False)
     kk = min(k, len(rows) // 2)
     px = KMeans(kk, n_init=3, random_state=seed).fit(X[rows]).labels_
     pb = KMeans(kk, n_init=3, random_state=seed).fit(B[rows]).labels_
-    a = min(A_CAP, nmi(px, pb) / NMI_FULL)
+    return min(A_CAP, nmi(px, pb) / NMI_FULL)
+
+def recommended(d, crit, k, seed, n_init=20, info=None):
+    X = unit(d.X - d.X.mean(0))
+    q = crit_vec(crit)
+    w = select_values(d, crit, q)
+    if not w: return kmeans(X, k, seed, n_init)
+    ids = list(w)
+    U = (KIND_ENCODER or enc()).embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
+    B, has = kinds_bag(d, ids, w, U, fallback=ids)
+    # the current product's value bag, unchanged (all relevant terms, no decay, bare term vectors)
+    Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
+    B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
+    a = caption_weight(X, B, k, seed)
     if info is not None: info.update(a=a, values=[d.terms[t] for t in ids], coverage=has.mean())
     Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])
     return kmeans(Z, k, seed, n_init)

@@ -6,18 +6,24 @@ use serde_json::Value;
 /// The first JSON object or array in `text` that parses, repairing truncation and trailing
 /// commas when needed. `None` when there is nothing JSON-like.
 pub fn extract_json(text: &str) -> Option<Value> {
+    extract_json_marked(text).map(|(v, _)| v)
+}
+
+/// As [`extract_json`], and whether the text ended inside a string that the repair closed (cut
+/// off by the token limit, so the value's last string may be partial).
+fn extract_json_marked(text: &str) -> Option<(Value, bool)> {
     let text = strip_thinking(text);
     let trimmed = text.trim();
     if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
         if v.is_object() || v.is_array() {
-            return Some(v);
+            return Some((v, false));
         }
     }
     let bytes = trimmed.as_bytes();
     for (start, &b) in bytes.iter().enumerate() {
         if b == b'{' || b == b'[' {
-            if let Some(v) = parse_from(&trimmed[start..]) {
-                return Some(v);
+            if let Some(found) = parse_from(&trimmed[start..]) {
+                return Some(found);
             }
         }
     }
@@ -33,8 +39,9 @@ fn strip_thinking(text: &str) -> &str {
 }
 
 /// Scans one value starting at `s[0]`, tracking strings and nesting. A complete value is parsed
-/// as is; a truncated one is closed, first whole, then cut back to each earlier comma.
-fn parse_from(s: &str) -> Option<Value> {
+/// as is; a truncated one is closed, first whole (marked `true` when that closed a string),
+/// then cut back to each earlier comma, which leaves only whole strings.
+fn parse_from(s: &str) -> Option<(Value, bool)> {
     let mut stack: Vec<u8> = Vec::new();
     let (mut in_str, mut escaped) = (false, false);
     // (byte offset of a comma, closers needed at that point)
@@ -58,7 +65,7 @@ fn parse_from(s: &str) -> Option<Value> {
                     return None;
                 }
                 if stack.is_empty() {
-                    return parse_lenient(&s[..=i]);
+                    return parse_lenient(&s[..=i]).map(|v| (v, false));
                 }
             }
             b',' => cuts.push((i, stack.clone())),
@@ -75,13 +82,13 @@ fn parse_from(s: &str) -> Option<Value> {
     }
     whole.extend(stack.iter().rev().map(|&c| c as char));
     if let Some(v) = parse_lenient(&whole) {
-        return Some(v);
+        return Some((v, in_str));
     }
     for (at, st) in cuts.iter().rev() {
         let mut c = s[..*at].to_string();
         c.extend(st.iter().rev().map(|&c| c as char));
         if let Some(v) = parse_lenient(&c) {
-            return Some(v);
+            return Some((v, false));
         }
     }
     None
@@ -185,7 +192,7 @@ pub struct DescribedCategory {
 /// empty, and members listed under other keys (`terms`, `members`) count as examples.
 pub fn parse_described_categories(text: &str, k: usize) -> Result<Vec<DescribedCategory>, String> {
     let names = parse_names(text, k)?;
-    let items = category_items(text);
+    let (items, _) = category_items(text);
     Ok(names
         .into_iter()
         .enumerate()
@@ -199,9 +206,10 @@ pub fn parse_described_categories(text: &str, k: usize) -> Result<Vec<DescribedC
 /// namer uses them: a repeated answer still does not shape the partition. Two at least.
 pub fn distinct_described_categories(text: &str, k: usize) -> Result<Vec<DescribedCategory>, String> {
     let mut seen = std::collections::HashSet::new();
-    let mut items = category_items(text);
-    // A category cut off by the token limit may have lost part of its name ("Foot").
-    if cut_off(text) {
+    let (mut items, cut) = category_items(text);
+    // A category cut off inside a string by the token limit may have lost part of its name
+    // ("Foot").
+    if cut {
         items.pop();
     }
     let out: Vec<DescribedCategory> = items
@@ -219,46 +227,18 @@ pub fn distinct_described_categories(text: &str, k: usize) -> Result<Vec<Describ
     Ok(out)
 }
 
-/// Whether the answer's first JSON value is left open (cut off by the token limit).
-fn cut_off(text: &str) -> bool {
-    let text = strip_thinking(text);
-    let Some(start) = text.find(['{', '[']) else { return false };
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for b in text[start..].bytes() {
-        if in_str {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    true
-}
-
-/// The answer's list of category objects (under `categories`, `clusters` or `groups`, or bare).
-fn category_items(text: &str) -> Vec<Value> {
-    let items = extract_json(text).and_then(|v| match v {
+/// The answer's list of category objects (under `categories`, `clusters` or `groups`, or bare),
+/// and whether the answer was cut off inside a string of it.
+fn category_items(text: &str) -> (Vec<Value>, bool) {
+    let Some((v, cut)) = extract_json_marked(text) else { return (Vec::new(), false) };
+    let items = match v {
         Value::Array(a) => Some(a),
         Value::Object(m) => {
             ["categories", "clusters", "groups"].iter().find_map(|key| m.get(*key).and_then(Value::as_array).cloned())
         }
         _ => None,
-    });
-    items.unwrap_or_default()
+    };
+    (items.unwrap_or_default(), cut)
 }
 
 /// One category from its answer object; a missing description or example list is empty.
@@ -463,6 +443,8 @@ mod tests {
         assert_eq!(names, ["Clothing", "Footwear", "Bags"]);
         assert_eq!(got[1].examples, ["shoe"]);
         assert_eq!(distinct_described_categories(cycling, 2).unwrap().len(), 2);
+        let cut_between = r#"[{"name": "Clothing"}, {"name": "Bags"}, {"na"#;
+        assert_eq!(distinct_described_categories(cut_between, 3).unwrap().len(), 2);
         let whole = r#"[{"name": "Clothing"}, {"name": "clothing"}, {"name": "Bags"}]"#;
         assert_eq!(distinct_described_categories(whole, 3).unwrap().len(), 2);
         let one = r#"{"categories": [{"name": "Musician"}, {"name": "musician"}]}"#;
