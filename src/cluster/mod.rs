@@ -27,7 +27,8 @@
 //!   dimensions) on a fit sample of 300 rows per cluster (3 000 to 50 000), and every row is
 //!   then assigned to its nearest centroid in parallel. All randomness comes from one seeded
 //!   `Xoshiro256Plus`. See [`ClusterParams::with_fit_sample_size`] and the `kmeans` module.
-//! * [`Method::Hdbscan`] and [`Method::Dbscan`] (DBSCAN*): on the rows' leading principal
+//! * [`Method::Hdbscan`] and [`Method::Dbscan`] (border points join their nearest core point's
+//!   cluster): on the rows' leading principal
 //!   coordinates, with a k-d tree and a Borůvka spanning tree; linear memory, no row limit (see
 //!   the `density` module). DBSCAN's `eps` defaults to the radius at which the most groups of at
 //!   least `min_cluster_size` rows stand apart. Noise rows go to the nearest cluster unless

@@ -8,7 +8,10 @@
 //! * core distances are k-nearest-neighbour queries on the tree;
 //! * the mutual reachability spanning tree comes from Borůvka on the tree (`boruvka`);
 //! * HDBSCAN's condensed tree and excess-of-mass selection, and DBSCAN* as one cut of the same
-//!   spanning tree, follow from it (`hierarchy`).
+//!   spanning tree, follow from it (`hierarchy`);
+//! * DBSCAN then gives its border points (within the radius of a cluster's core point, not core
+//!   themselves) to the cluster of their nearest core point, as Ester et al. (1996) and
+//!   scikit-learn do.
 //!
 //! Memory is linear in n (coordinates, tree, core distances, n − 1 edges); no O(n²) matrix.
 //! Measured neighbours of the constants are in `notebooks/density.md`.
@@ -47,6 +50,9 @@ pub(super) fn min_cluster_size(n: usize, k_hint: usize, params: &CheckedClusterP
 struct Hierarchy {
     tree: kdtree::KdTree,
     edges: Vec<boruvka::Edge>,
+    /// Per tree position, the core distance and its `min_samples` nearest (nearest first).
+    core: Vec<f32>,
+    neighbours: Vec<u32>,
 }
 
 impl Hierarchy {
@@ -58,7 +64,29 @@ impl Hierarchy {
         // The forest keeps edges strictly lighter than its cap: the next float up keeps `up_to`.
         let cap = up_to.map_or(f32::INFINITY, |w| f32::from_bits(w.max(0.0).to_bits() + 1));
         let edges = hierarchy::sorted(boruvka::spanning_forest(&tree, &core, &neighbours, cap));
-        Hierarchy { tree, edges }
+        Hierarchy { tree, edges, core, neighbours }
+    }
+
+    /// DBSCAN's border points: a point that is not core at `eps` but lies within `eps` of a
+    /// clustered core point joins the cluster of the nearest such point (`labels` per tree
+    /// position, from the DBSCAN\* cut). A non-core point has fewer than `min_samples` points
+    /// within `eps`, so all of them are among its listed nearest.
+    fn attach_borders(&self, labels: &mut [i64], eps: f32) {
+        let per = self.neighbours.len().checked_div(labels.len()).unwrap_or(1).max(1);
+        for t in 0..labels.len() {
+            if self.core[t] <= eps {
+                continue;
+            }
+            let q = self.tree.point(t);
+            let nearest_core = self.neighbours[t * per..(t + 1) * per]
+                .iter()
+                .map(|&j| j as usize)
+                .take_while(|&j| self.tree.dist2(j, q).sqrt() <= eps)
+                .find(|&j| self.core[j] <= eps && labels[j] >= 0);
+            if let Some(j) = nearest_core {
+                labels[t] = labels[j];
+            }
+        }
     }
 
     /// Labels per input row from labels per tree position.
@@ -123,8 +151,9 @@ pub(super) fn dbscan(
         .or_else(|| hierarchy::most_groups_eps(n, &h.edges, mcs))
         .unwrap_or_else(|| h.edges.last().map_or(0.0, |e| e.w))
         .max(MIN_EPS);
-    let labels = h.to_rows(hierarchy::cut_labels(n, &h.edges, eps, mcs));
-    finish(x, labels, params, Some(eps))
+    let mut tree_labels = hierarchy::cut_labels(n, &h.edges, eps, mcs);
+    h.attach_borders(&mut tree_labels, eps);
+    finish(x, h.to_rows(tree_labels), params, Some(eps))
 }
 
 fn finish(x: ArrayView2<f32>, mut labels: Vec<i64>, params: &CheckedClusterParams, eps: Option<f32>) -> RawClustering {

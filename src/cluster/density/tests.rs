@@ -220,3 +220,60 @@ fn a_given_k_selects_that_many_clusters_from_the_condensed_tree() {
     assert!((4..50).contains(&groups_of(&many)));
     assert_eq!(groups_of(&hdbscan_labels(n, &edges, 20, Some(1))), 1);
 }
+
+/// Classic DBSCAN (Ester et al. 1996) by brute force: core points within `eps` of each other
+/// share a cluster, clusters of fewer than `mcs` core points are dropped, and a non-core point
+/// within `eps` of a clustered core point takes the cluster of the nearest one.
+fn brute_dbscan(p: &[f32], dim: usize, eps: f32, min_points: usize, mcs: usize) -> (Vec<i64>, usize) {
+    let n = p.len() / dim;
+    let core: Vec<bool> = brute_core(p, dim, min_points).into_iter().map(|c| c <= eps).collect();
+    let mut comp: Vec<usize> = (0..n).collect();
+    let root = |comp: &mut Vec<usize>, mut a: usize| {
+        while comp[a] != a {
+            a = comp[a];
+        }
+        a
+    };
+    for a in (0..n).filter(|&a| core[a]) {
+        for b in (0..n).filter(|&b| core[b] && dist(p, dim, a, b) <= eps) {
+            let (ra, rb) = (root(&mut comp, a), root(&mut comp, b));
+            comp[ra] = rb;
+        }
+    }
+    let roots: Vec<usize> = (0..n).map(|a| root(&mut comp, a)).collect();
+    let size = |r: usize| (0..n).filter(|&b| core[b] && roots[b] == r).count();
+    let mut labels: Vec<i64> =
+        (0..n).map(|a| if core[a] && size(roots[a]) >= mcs { roots[a] as i64 } else { -1 }).collect();
+    let mut borders = 0;
+    for a in (0..n).filter(|&a| !core[a]) {
+        let nearest = (0..n)
+            .filter(|&b| core[b] && labels[b] >= 0 && dist(p, dim, a, b) <= eps)
+            .min_by(|&x, &y| dist(p, dim, a, x).total_cmp(&dist(p, dim, a, y)));
+        if let Some(b) = nearest {
+            labels[a] = labels[b];
+            borders += 1;
+        }
+    }
+    (labels, borders)
+}
+
+#[test]
+fn dbscan_gives_border_points_to_the_cluster_of_their_nearest_core_point() {
+    use crate::cluster::{ClusterParams, Method, NoisePolicy};
+    let (p, _) = blobs(3, 60, 3, 40, 11);
+    let x = ndarray::Array2::from_shape_vec((p.len() / 3, 3), p.clone()).unwrap();
+    let mut rng = Xoshiro256Plus::seed_from_u64(1);
+    for eps in [0.3f32, 0.45, 0.6] {
+        let params = ClusterParams::new(Method::Dbscan)
+            .with_eps(Some(eps))
+            .with_min_samples(Some(5))
+            .with_min_cluster_size(Some(10))
+            .with_noise(NoisePolicy::Keep)
+            .check()
+            .unwrap();
+        let got = super::dbscan(x.view(), 3, &params, &mut rng).labels;
+        let (want, borders) = brute_dbscan(&p, 3, eps, 5, 10);
+        assert!(borders > 0, "eps {eps}: the case has border points");
+        assert!(same_partition(&got, &want), "eps {eps}: {got:?}\n{want:?}");
+    }
+}
