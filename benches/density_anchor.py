@@ -14,6 +14,19 @@ from sklearn.metrics import adjusted_rand_score
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+REPEATS, REPEAT_BUDGET_S = 3, 2.0   # as the bench binary: the fastest of up to 3 runs, while under 2 s
+
+
+def timed(f):
+    """(seconds of the fastest run, labels): up to REPEATS runs while they took under REPEAT_BUDGET_S."""
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < REPEATS and (runs == 0 or spent < REPEAT_BUDGET_S):
+        t = time.perf_counter()
+        labels = f()
+        s = time.perf_counter() - t
+        best, spent, runs = min(best, s), spent + s, runs + 1
+    return best, np.asarray(labels)
+
 
 def blobs(n, k=20, d=10, spread=0.35, seed=7):
     rng = np.random.default_rng(seed)
@@ -75,12 +88,8 @@ def captions():
         np.save(path, x)
         mcs, ms = max(5, n // (4 * k)), 20
         ours, ol = clusterby(path, mcs, ms)
-        t = time.perf_counter()
-        fl = fast_hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(x)
-        fast = time.perf_counter() - t
-        t = time.perf_counter()
-        sl = HDBSCAN(min_cluster_size=mcs, min_samples=ms, copy=True).fit_predict(x)
-        skl = time.perf_counter() - t
+        fast, fl = timed(lambda: fast_hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(x))
+        skl, sl = timed(lambda: HDBSCAN(min_cluster_size=mcs, min_samples=ms, copy=True).fit_predict(x))
         accs = " / ".join(f"{hungarian_acc(y, l):.3f}" for l in (ol, fl, sl))
         ks = " / ".join(str(l.max() + 1) for l in (ol, fl, sl))
         print(f"| {name} | {n:,} | {ours:.2f} | {fast:.2f} | {skl:.2f} | {skl / ours:.1f} | {accs} | {ks} |", flush=True)
@@ -100,9 +109,7 @@ def main():
         np.save(path, x)
         mcs, ms = n // 80, 20
         ours, ol = clusterby(path, mcs, ms)
-        t = time.perf_counter()
-        fl = fast_hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(x)
-        theirs = time.perf_counter() - t
+        theirs, fl = timed(lambda: fast_hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(x))
         print(f"| {n:,} | {ours:.1f} | {theirs:.1f} | {theirs / ours:.2f} | {ol.max() + 1} / {fl.max() + 1} | "
               f"{(ol < 0).mean():.3f} / {(fl < 0).mean():.3f} | {adjusted_rand_score(ol, fl):.3f} |", flush=True)
 

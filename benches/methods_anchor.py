@@ -17,13 +17,12 @@ fast_hdbscan, pyarrow and a release build; scikit-learn's Ward is skipped above 
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from density_anchor import ROOT, blobs as blobs10, caption_rows, hungarian_acc  # noqa: E402
+from density_anchor import ROOT, blobs as blobs10, caption_rows, hungarian_acc, timed  # noqa: E402
 
 RUNS = 3
 WARD_SKLEARN_MAX = 20_000
@@ -50,10 +49,6 @@ def clusterby(x, tag, **env):
     return float(fields["clusterby_seconds"]), np.loadtxt(path + ".labels", dtype=np.int64), eps
 
 
-def timed(f):
-    t = time.perf_counter()
-    labels = f()
-    return time.perf_counter() - t, np.asarray(labels)
 
 
 def anchors(x, z, k, tag):
