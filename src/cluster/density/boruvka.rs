@@ -36,15 +36,7 @@ const SAMPLE_STRIDE: usize = 64;
 /// The `n − 1` edges of the mutual reachability minimum spanning tree; `core` is per tree
 /// position, and `neighbours` holds each position's `min_samples` nearest (from the core
 /// distances' search): they give every search a partner to beat before it starts.
-#[cfg(test)]
 pub(super) fn spanning_tree(tree: &KdTree, core: &[f32], neighbours: &[u32]) -> Vec<Edge> {
-    spanning_forest(tree, core, neighbours, f32::INFINITY)
-}
-
-/// The spanning tree's edges lighter than `cap` (the minimum spanning forest of the graph of
-/// those edges): DBSCAN\* at a given radius needs no heavier edge, and every search stops at
-/// `cap`, so it costs about one radius query per point.
-pub(super) fn spanning_forest(tree: &KdTree, core: &[f32], neighbours: &[u32], cap: f32) -> Vec<Edge> {
     let n = tree.len();
     let per = neighbours.len().checked_div(n).unwrap_or(1).max(1);
     let min_core = node_min_core(tree, core);
@@ -57,7 +49,7 @@ pub(super) fn spanning_forest(tree: &KdTree, core: &[f32], neighbours: &[u32], c
     while edges.len() + 1 < n {
         let comp: Vec<usize> = (0..n).map(|t| uf.find(t)).collect();
         let node_comp = node_components(tree, &comp);
-        let bound: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(cap.to_bits())).collect();
+        let bound: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(f32::INFINITY.to_bits())).collect();
         // Start values: the known edge, else the lightest to a listed neighbour outside.
         let start: Vec<Option<(f32, usize)>> = (0..n)
             .into_par_iter()
@@ -68,7 +60,6 @@ pub(super) fn spanning_forest(tree: &KdTree, core: &[f32], neighbours: &[u32], c
                     .map(|&j| j as usize)
                     .filter(|&j| comp[j] != comp[t])
                     .map(|j| (core[t].max(core[j]).max(tree.dist2(j, tree.point(t)).sqrt()), j))
-                    .filter(|&(w, _)| w < cap)
                     .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)),
             })
             .collect();
@@ -80,7 +71,7 @@ pub(super) fn spanning_forest(tree: &KdTree, core: &[f32], neighbours: &[u32], c
                 bound[comp[t]].fetch_min(w.to_bits(), Ordering::Relaxed);
             }
         }
-        let search = Search { tree, core, comp: &comp, node_comp: &node_comp, min_core: &min_core, bound: &bound, cap };
+        let search = Search { tree, core, comp: &comp, node_comp: &node_comp, min_core: &min_core, bound: &bound };
         let run = |t: usize| match known[t] {
             Some(edge) => Found { edge: Some(edge), exact: true },
             None => search.nearest_outside(t, start[t]),
@@ -109,8 +100,7 @@ pub(super) fn spanning_forest(tree: &KdTree, core: &[f32], neighbours: &[u32], c
             }
         }
         if edges.len() == before {
-            // Every component is further than `cap` from the rest (without a cap this cannot
-            // happen for finite coordinates).
+            // No edge leaves any component: only non-finite coordinates get here.
             break;
         }
     }
@@ -131,7 +121,6 @@ struct Search<'a> {
     node_comp: &'a [usize],
     min_core: &'a [f32],
     bound: &'a [AtomicU32],
-    cap: f32,
 }
 
 impl Search<'_> {
@@ -150,7 +139,7 @@ impl Search<'_> {
             if self.node_comp[node] == ct {
                 continue;
             }
-            let own = best.map_or(self.cap, |b| b.0);
+            let own = best.map_or(f32::INFINITY, |b| b.0);
             let lower = core_t.max(self.min_core[node]).max(box_d);
             // Equal weights are skipped too: the first lightest edge found is kept, which
             // depends only on the tree and the point, not on other points' progress.
@@ -174,7 +163,7 @@ impl Search<'_> {
                     continue;
                 }
                 let w = core_t.max(self.core[j]).max(tree.dist2(j, q).sqrt());
-                if w < self.cap && best.is_none_or(|b| (w, j) < b) {
+                if best.is_none_or(|b| (w, j) < b) {
                     best = Some((w, j));
                 }
             }
@@ -252,6 +241,10 @@ impl UnionFind {
         self.parent[rb] = ra;
         self.size[ra] += self.size[rb];
         true
+    }
+
+    pub fn len(&self) -> usize {
+        self.parent.len()
     }
 
     pub fn size_of(&mut self, x: usize) -> usize {

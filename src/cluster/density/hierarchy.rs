@@ -266,13 +266,20 @@ fn knapsack(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
 
 /// DBSCAN* at radius `eps`: the components of the spanning-tree edges no heavier than `eps`,
 /// those smaller than `min_cluster_size` being noise. A point whose core distance exceeds `eps`
-/// has only heavier edges, so it is noise, as in DBSCAN* (DBSCAN would call some of them border
-/// points).
+/// has only heavier edges, so it is noise here (`Neighbourhoods::attach_borders` then gives
+/// DBSCAN's border points their cluster).
 pub(super) fn cut_labels(n: usize, edges: &[Edge], eps: f32, min_cluster_size: usize) -> Vec<i64> {
     let mut uf = UnionFind::new(n);
     for e in edges.iter().take_while(|e| e.w <= eps) {
         uf.union(e.a, e.b);
     }
+    component_labels(&mut uf, min_cluster_size)
+}
+
+/// One label per component of at least `min_cluster_size` points (and at least 2), numbered by
+/// first point; −1 for the rest.
+pub(super) fn component_labels(uf: &mut UnionFind, min_cluster_size: usize) -> Vec<i64> {
+    let n = uf.len();
     let mut label_of = vec![-1i64; n];
     let mut next = 0;
     (0..n)

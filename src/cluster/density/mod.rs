@@ -9,6 +9,8 @@
 //! * the mutual reachability spanning tree comes from Borůvka on the tree (`boruvka`);
 //! * HDBSCAN's condensed tree and excess-of-mass selection, and DBSCAN* as one cut of the same
 //!   spanning tree, follow from it (`hierarchy`);
+//! * DBSCAN at a given radius skips the spanning tree: one range search per core point links
+//!   the core points within it (`radius`);
 //! * DBSCAN then gives its border points (within the radius of a cluster's core point, not core
 //!   themselves) to the cluster of their nearest core point, as Ester et al. (1996) and
 //!   scikit-learn do.
@@ -19,6 +21,7 @@
 mod boruvka;
 mod hierarchy;
 mod kdtree;
+mod radius;
 #[cfg(test)]
 mod tests;
 
@@ -46,25 +49,25 @@ pub(super) fn min_cluster_size(n: usize, k_hint: usize, params: &CheckedClusterP
     params.min_cluster_size().unwrap_or((n / k_hint.max(1).saturating_mul(4)).max(5))
 }
 
-/// The spanning tree of the mutual reachability graph at `min_samples`, on the density space.
-struct Hierarchy {
+/// The density space's k-d tree, with every point's core distance at `min_samples` and its
+/// `min_samples` nearest (nearest first), per tree position.
+struct Neighbourhoods {
     tree: kdtree::KdTree,
-    edges: Vec<boruvka::Edge>,
-    /// Per tree position, the core distance and its `min_samples` nearest (nearest first).
     core: Vec<f32>,
     neighbours: Vec<u32>,
 }
 
-impl Hierarchy {
-    /// Only the edges no heavier than `up_to`, when given.
-    fn build(x: ArrayView2<f32>, min_samples: usize, up_to: Option<f32>, rng: &mut impl Rng) -> Self {
+impl Neighbourhoods {
+    fn build(x: ArrayView2<f32>, min_samples: usize, rng: &mut impl Rng) -> Self {
         let (coords, dim) = density_space(x, rng);
         let tree = kdtree::KdTree::build(&coords, dim);
         let (core, neighbours) = tree.nearest(min_samples);
-        // The forest keeps edges strictly lighter than its cap: the next float up keeps `up_to`.
-        let cap = up_to.map_or(f32::INFINITY, |w| f32::from_bits(w.max(0.0).to_bits() + 1));
-        let edges = hierarchy::sorted(boruvka::spanning_forest(&tree, &core, &neighbours, cap));
-        Hierarchy { tree, edges, core, neighbours }
+        Neighbourhoods { tree, core, neighbours }
+    }
+
+    /// The mutual reachability spanning tree's edges, lightest first.
+    fn spanning_tree(&self) -> Vec<boruvka::Edge> {
+        hierarchy::sorted(boruvka::spanning_tree(&self.tree, &self.core, &self.neighbours))
     }
 
     /// DBSCAN's border points: a point that is not core at `eps` but lies within `eps` of a
@@ -127,8 +130,8 @@ pub(super) fn hdbscan(
         return finish(x, vec![-1; n], params, None);
     }
     let min_samples = params.min_samples().unwrap_or(mcs.min(HDBSCAN_MIN_SAMPLES_CAP)).min(n);
-    let h = Hierarchy::build(x, min_samples, None, rng);
-    let labels = h.to_rows(hierarchy::hdbscan_labels(n, &h.edges, mcs, params.k()));
+    let nb = Neighbourhoods::build(x, min_samples, rng);
+    let labels = nb.to_rows(hierarchy::hdbscan_labels(n, &nb.spanning_tree(), mcs, params.k()));
     finish(x, labels, params, None)
 }
 
@@ -144,16 +147,24 @@ pub(super) fn dbscan(
     let n = x.nrows();
     let mcs = min_cluster_size(n, k_hint, params);
     let min_points = params.min_samples().unwrap_or(DEFAULT_MIN_POINTS).min(n);
-    // A given radius needs only the edges up to it; otherwise the whole tree picks one.
-    let h = Hierarchy::build(x, min_points, params.eps().map(|e| e.max(MIN_EPS)), rng);
-    let eps = params
-        .eps()
-        .or_else(|| hierarchy::most_groups_eps(n, &h.edges, mcs))
-        .unwrap_or_else(|| h.edges.last().map_or(0.0, |e| e.w))
-        .max(MIN_EPS);
-    let mut tree_labels = hierarchy::cut_labels(n, &h.edges, eps, mcs);
-    h.attach_borders(&mut tree_labels, eps);
-    finish(x, h.to_rows(tree_labels), params, Some(eps))
+    let nb = Neighbourhoods::build(x, min_points, rng);
+    // A given radius needs one range search per core point; otherwise the whole spanning tree
+    // picks one.
+    let (mut tree_labels, eps) = match params.eps() {
+        Some(e) => {
+            let eps = e.max(MIN_EPS);
+            (radius::cut_at(&nb.tree, &nb.core, &nb.neighbours, eps, mcs), eps)
+        }
+        None => {
+            let edges = nb.spanning_tree();
+            let eps = hierarchy::most_groups_eps(n, &edges, mcs)
+                .unwrap_or_else(|| edges.last().map_or(0.0, |e| e.w))
+                .max(MIN_EPS);
+            (hierarchy::cut_labels(n, &edges, eps, mcs), eps)
+        }
+    };
+    nb.attach_borders(&mut tree_labels, eps);
+    finish(x, nb.to_rows(tree_labels), params, Some(eps))
 }
 
 fn finish(x: ArrayView2<f32>, mut labels: Vec<i64>, params: &CheckedClusterParams, eps: Option<f32>) -> RawClustering {

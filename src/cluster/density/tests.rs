@@ -1,9 +1,10 @@
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 
-use super::boruvka::{spanning_forest, spanning_tree, Edge};
+use super::boruvka::{spanning_tree, Edge};
 use super::hierarchy::{cut_labels, hdbscan_labels, most_groups_eps, sorted};
 use super::kdtree::KdTree;
+use super::radius::cut_at;
 
 /// `k` blobs of `per` points in `dim` dimensions, centres spread far apart, plus `noise`
 /// uniform points.
@@ -146,13 +147,6 @@ fn the_cut_radius_separates_the_most_groups() {
     assert_eq!(found.len(), 4);
     let in_rows: Vec<i64> = (0..tree.len()).map(|r| labels[tree.perm.iter().position(|&q| q == r).unwrap()]).collect();
     assert!(same_partition(&in_rows, &truth));
-    // The forest capped just above the radius cuts the same way, and holds no heavier edge.
-    for radius in [eps, eps * 0.5, eps * 2.0] {
-        let forest = sorted(spanning_forest(&tree, &core, &near, f32::from_bits(radius.to_bits() + 1)));
-        assert!(forest.iter().all(|e| e.w <= radius));
-        assert_eq!(forest.len(), edges.iter().filter(|e| e.w <= radius).count());
-        assert_eq!(cut_labels(tree.len(), &forest, radius, 20), cut_labels(tree.len(), &edges, radius, 20));
-    }
     // A radius below every edge leaves only noise; above every edge, one group.
     assert!(cut_labels(tree.len(), &edges, 0.0, 2).iter().all(|&l| l < 0));
     assert!(cut_labels(tree.len(), &edges, f32::MAX, 2).iter().all(|&l| l == 0));
@@ -275,5 +269,24 @@ fn dbscan_gives_border_points_to_the_cluster_of_their_nearest_core_point() {
         let (want, borders) = brute_dbscan(&p, 3, eps, 5, 10);
         assert!(borders > 0, "eps {eps}: the case has border points");
         assert!(same_partition(&got, &want), "eps {eps}: {got:?}\n{want:?}");
+    }
+}
+
+#[test]
+fn a_given_radius_cuts_as_the_spanning_tree_does() {
+    for (seed, dim, ms) in [(3u64, 3usize, 5usize), (4, 10, 5), (5, 2, 12)] {
+        let (p, _) = blobs(6, 80, dim, 120, seed);
+        let tree = KdTree::build(&p, dim);
+        let (core, near) = tree.nearest(ms);
+        let edges = sorted(spanning_tree(&tree, &core, &near));
+        let chosen = most_groups_eps(tree.len(), &edges, 20).unwrap();
+        for eps in [0.0, chosen * 0.5, chosen, chosen * 1.5, chosen * 4.0, f32::MAX] {
+            for mcs in [2, 20] {
+                let want = cut_labels(tree.len(), &edges, eps, mcs);
+                assert_eq!(cut_at(&tree, &core, &near, eps, mcs), want, "seed {seed}, eps {eps}, mcs {mcs}");
+            }
+        }
+        let groups = |l: &[i64]| l.iter().copied().max().map_or(0, |m| m + 1);
+        assert!(groups(&cut_labels(tree.len(), &edges, chosen, 20)) >= 2, "the case has several clusters");
     }
 }
