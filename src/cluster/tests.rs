@@ -342,6 +342,8 @@ fn size_limits_and_tiny_inputs() {
         let c = run(&one, ClusterParams::new(method).with_k(Some(1))).unwrap();
         assert_eq!(c.labels.len(), 1, "{method}");
     }
+    let c = run(&one, ClusterParams::new(Method::Dbscan).with_eps(Some(0.5))).unwrap();
+    assert_eq!(c.labels.len(), 1, "DBSCAN at a given radius");
     // Duplicated rows: k-means++ cannot find k distinct seeds; report what exists.
     let dup = Array2::from_shape_fn((6, 4), |(_, j)| if j == 0 { 1.0 } else { 0.0 });
     for method in Method::ALL {

@@ -166,6 +166,11 @@ fn duplicates_and_tiny_inputs_do_not_panic() {
     let (core, near) = one.nearest(1);
     assert!(spanning_tree(&one, &core, &near).is_empty());
     assert_eq!(hdbscan_labels(1, &[], 2, None), vec![-1]);
+    // At a given radius: duplicates are one cluster, one point is noise.
+    let (core, near) = tree.nearest(5);
+    assert_eq!(cut_at(&tree, &core, &near, 1e-6, 5), vec![0; 20]);
+    let (core, near) = one.nearest(1);
+    assert_eq!(cut_at(&one, &core, &near, 1.0, 2), vec![-1]);
 }
 
 /// Four 2-d blobs in two far-apart pairs: a two-level hierarchy.
