@@ -2,45 +2,33 @@
 
 The product gives such a caption the kind whose *word* is nearest to the caption. This script
 compares that with the kind whose *captions* are nearest: the mean embedding of the captions
-that name the kind (one pass over the rows, K_kinds centroids, the same cost as the words).
-Research harness, every query of core.QUERIES(); `centre` follows the research version
-(centred captions) or the product (uncentred).
+whose first-named kind it is (one pass over the rows, one centroid per kind, the same cost as
+the words). Research harness, every query of core.QUERIES(); `centre` follows the research
+version (centred captions) or the product (uncentred).
     /work/research/.venv/bin/python fallback.py [SEEDS env]"""
 import sys
 import numpy as np
-import final
-from final import unit, select_values, caption_weight, kmeans, TEMPLATE, DECAY, MIX_CURRENT
+from final import unit, select_values, caption_weight, kinds_bag, kmeans, TEMPLATE, MIX_CURRENT
 from baselines import enc, crit_vec, current_weights, bags
 from core import evaluate, QUERIES
 
 
-def kinds_bag(d, X, ids, w, U, mode):
-    mass = np.array([w[t] * d.df[t] for t in ids])
-    U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
+def caption_centroids(d, X, ids):
+    """Per kind, the unit mean of the captions that name it first (its word where none does)."""
     pos = {t: j for j, t in enumerate(ids)}
-    B = np.zeros((d.n, U.shape[1]), np.float32); has = np.zeros(d.n, bool)
-    first = np.full(d.n, -1)
+    ref = np.zeros((len(ids), X.shape[1]), np.float32)
     for i, o in enumerate(d.occ):
-        f = 1.0
-        for t in o:
-            j = pos.get(int(t))
-            if j is not None:
-                B[i] += f * w[ids[j]] * U[j]; f *= DECAY; has[i] = True
-                if first[i] < 0: first[i] = j
-    if (~has).any():
-        if mode == "word":
-            ref = d.V[ids]
-        else:   # the mean caption of the rows whose first-named kind it is
-            ref = np.zeros((len(ids), X.shape[1]), np.float32)
-            np.add.at(ref, first[has], X[has])
-            empty = np.linalg.norm(ref, axis=1) == 0
-            ref[empty] = d.V[np.array(ids)[empty]]
-            ref = unit(ref)
-        B[~has] = U[np.argmax(X[~has] @ ref.T, 1)]
-    B = unit(B); return unit(B - B.mean(0)), has
+        first = next((pos[int(t)] for t in o if int(t) in pos), None)
+        if first is not None:
+            ref[first] += X[i]
+    empty = np.linalg.norm(ref, axis=1) == 0
+    ref[empty] = d.V[np.array(ids)[empty]]
+    return unit(ref)
 
 
-def method(mode, centre):
+def method(mode, centre, gamma=None):
+    """`mode` "word" (the product) or "centroid"; `gamma`, when given, scales the values' share
+    by the share of captions naming a kind: 1 − A' = (1 − A) · coverage^gamma."""
     def f(d, crit, k, seed):
         X = unit(d.X - d.X.mean(0)) if centre else d.X
         q = crit_vec(crit)
@@ -48,10 +36,13 @@ def method(mode, centre):
         if not w: return kmeans(X, k, seed)
         ids = list(w)
         U = enc().embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
-        B, has = kinds_bag(d, X, ids, w, U, mode)
+        ref = caption_centroids(d, X, ids) if mode == "centroid" else None
+        B, has = kinds_bag(d, ids, w, U, ids, X=X, ref=ref)
         Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
         B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
         a = caption_weight(X, B, k, seed)
+        if gamma is not None:
+            a = 1 - (1 - a) * has.mean() ** gamma
         Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])
         return kmeans(Z, k, seed)
     return f

@@ -64,10 +64,11 @@ def exclusivity(d, w):
 def kmeans(Z, k, seed, n_init=20):
     return KMeans(k, n_init=n_init, random_state=seed).fit(Z).labels_
 
-def kinds_bag(d, ids, w, U, fallback):
+def kinds_bag(d, ids, w, U, fallback, X=None, ref=None):
     """Each caption's kinds (U: their template vectors, mass-centred here), the n-th mentioned
     counting DECAY**n; a caption naming none takes the kind (of `fallback`, U's first rows)
-    whose word is nearest it. Returns the centred unit rows and which captions named a kind."""
+    whose word is nearest it (or, given `ref`, one row per fallback kind, whose row is nearest;
+    captions `X`, default d.X). Returns the centred unit rows and which captions named a kind."""
     mass = np.array([w[t] * d.df[t] for t in ids])
     U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
     pos = {t: j for j, t in enumerate(ids)}
@@ -79,7 +80,8 @@ def kinds_bag(d, ids, w, U, fallback):
             if j is not None:
                 B[i] += f * w[ids[j]] * U[j]; f *= DECAY; has[i] = True
     if (~has).any():   # rows that mention no value: the value nearest to the caption
-        B[~has] = U[np.argmax(d.X[~has] @ d.V[fallback].T, 1)]
+        X = d.X if X is None else X
+        B[~has] = U[np.argmax(X[~has] @ (d.V[fallback] if ref is None else ref).T, 1)]
     B = unit(B); return unit(B - B.mean(0)), has
 
 def caption_weight(X, B, k, seed):
