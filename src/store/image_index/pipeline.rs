@@ -128,32 +128,7 @@ pub fn index_folder(
     if let Some(shard) = opts.shard {
         disc.files.retain(|f| shard.contains(&f.id));
     }
-    let root_abs = root.canonicalize().map_err(|e| ImageIndexError::io(root, e))?;
-    let (table, column, labels_desc) = match &opts.labels {
-        LabelSource::FileNames => (None, 0, "file names".to_string()),
-        LabelSource::Csv { path, column } => {
-            let t = LabelTable::from_csv(path)?;
-            let col = match column {
-                Some(c) => t.column(c).ok_or_else(|| {
-                    ImageIndexError::Invalid(format!(
-                        "{}: no column {c:?} (columns: {})",
-                        path.display(),
-                        t.columns.join(", ")
-                    ))
-                })?,
-                None => t.column("label").unwrap_or(0),
-            };
-            let desc = format!("csv:{}#{}", path.display(), t.columns.get(col).cloned().unwrap_or_default());
-            (Some(t), col, desc)
-        }
-    };
-    let label_of = |id: &str| -> Option<String> {
-        match &table {
-            Some(t) => t.row(id).and_then(|r| r.get(column).cloned().flatten()),
-            None => label_from_file_name(id),
-        }
-    };
-
+    let labels = ImageLabels::read(&opts.labels)?;
     let mut store = Index::create_or_open(out, encoder.name(), encoder.dim())?;
     if !store.strays_removed().is_empty() {
         eprintln!(
@@ -163,12 +138,93 @@ pub fn index_folder(
             store.strays_removed().join(", ")
         );
     }
+    write_descriptor(root, out, encoder, clip_source, &labels.describe)?;
+    let log = FilesLog::open(&out.join(FILES_LOG))?;
+
+    let mut report = ImageIndexReport { found: disc.files.len(), ..Default::default() };
+    for (p, why) in &disc.problems {
+        report.skipped.push((p.display().to_string(), why.clone()));
+    }
+    let (new, changed) = plan(disc.files, &store.ids()?, &log, &mut report)?;
+    let mut run = EncodeRun {
+        encoder,
+        store: &mut store,
+        log: &log,
+        labels: &labels,
+        opts,
+        report: &mut report,
+        todo: new.len() + changed.len(),
+        done: 0,
+    };
+    let bar = crate::util::progress::bar(run.todo as u64, "images", opts.progress);
+    let encode_start = Instant::now();
+    for (files, replacing) in [(new, false), (changed, true)] {
+        if !files.is_empty() {
+            run.encode(files, replacing, &bar, encode_start)?;
+        }
+    }
+    let done = run.done;
+    bar.finish_and_clear();
+    report.rows = Index::open(out)?.manifest().rows;
+    report.seconds = start.elapsed().as_secs_f64();
+    let secs = encode_start.elapsed().as_secs_f64();
+    report.images_per_sec = if done > 0 { done as f64 / secs } else { 0.0 };
+    Ok(report)
+}
+
+/// Where each image's label comes from, and how the descriptor names that source.
+struct ImageLabels {
+    table: Option<LabelTable>,
+    column: usize,
+    describe: String,
+}
+
+impl ImageLabels {
+    fn read(source: &LabelSource) -> Result<Self, ImageIndexError> {
+        let (path, column) = match source {
+            LabelSource::FileNames => {
+                return Ok(ImageLabels { table: None, column: 0, describe: "file names".to_string() })
+            }
+            LabelSource::Csv { path, column } => (path, column),
+        };
+        let t = LabelTable::from_csv(path)?;
+        let col = match column {
+            Some(c) => t.column(c).ok_or_else(|| {
+                ImageIndexError::Invalid(format!(
+                    "{}: no column {c:?} (columns: {})",
+                    path.display(),
+                    t.columns.join(", ")
+                ))
+            })?,
+            None => t.column("label").unwrap_or(0),
+        };
+        let describe = format!("csv:{}#{}", path.display(), t.columns.get(col).cloned().unwrap_or_default());
+        Ok(ImageLabels { table: Some(t), column: col, describe })
+    }
+
+    fn of(&self, id: &str) -> Option<String> {
+        match &self.table {
+            Some(t) => t.row(id).and_then(|r| r.get(self.column).cloned().flatten()),
+            None => label_from_file_name(id),
+        }
+    }
+}
+
+/// Records the folder, the CLIP model and the label source beside the index.
+fn write_descriptor(
+    root: &Path,
+    out: &Path,
+    encoder: &ImageEmbedding,
+    clip_source: &ClipSource,
+    labels: &str,
+) -> Result<(), ImageIndexError> {
+    let root_abs = root.canonicalize().map_err(|e| ImageIndexError::io(root, e))?;
     let mut descriptor = Descriptor::read(out)?.unwrap_or(Descriptor {
         kind: "images".into(),
         root: root_abs.clone(),
         clip_model: encoder.name().to_string(),
         clip_source: String::new(),
-        labels: labels_desc.clone(),
+        labels: labels.to_string(),
         caption_model: None,
     });
     descriptor.root = root_abs;
@@ -177,34 +233,47 @@ pub fn index_folder(
         ClipSource::Catalogue(m) => m.to_string(),
         ClipSource::Dir(p) => p.canonicalize().unwrap_or_else(|_| p.clone()).display().to_string(),
     };
-    descriptor.labels = labels_desc;
-    descriptor.write(out)?;
+    descriptor.labels = labels.to_string();
+    descriptor.write(out)
+}
 
-    let log_path = out.join(FILES_LOG);
-    let (log, replay) = AppendLog::open::<FileRecord>(&log_path).map_err(|e| ImageIndexError::io(&log_path, e))?;
-    let mut known: HashMap<String, FileRecord> = HashMap::new();
-    for r in replay.records {
-        known.insert(r.id.clone(), r);
-    }
-    let stored: HashSet<String> = store.ids()?;
-    let write_log = |r: &FileRecord| log.append(r).map_err(|e| ImageIndexError::io(&log_path, e));
+/// `files.jsonl`: the version of every file indexed or skipped, appended as it happens.
+struct FilesLog {
+    log: AppendLog,
+    /// The last record of each file, from earlier runs.
+    known: HashMap<String, FileRecord>,
+}
 
-    let mut report = ImageIndexReport { found: disc.files.len(), ..Default::default() };
-    for (p, why) in &disc.problems {
-        report.skipped.push((p.display().to_string(), why.clone()));
+impl FilesLog {
+    fn open(path: &Path) -> Result<Self, ImageIndexError> {
+        let (log, replay) = AppendLog::open::<FileRecord>(path).map_err(|e| ImageIndexError::io(path, e))?;
+        let known = replay.records.into_iter().map(|r| (r.id.clone(), r)).collect();
+        Ok(FilesLog { log, known })
     }
+
+    fn append(&self, r: &FileRecord) -> Result<(), ImageIndexError> {
+        self.log.append(r).map_err(|e| ImageIndexError::io(self.log.path(), e))
+    }
+}
+
+/// Sorts the discovered files into new and changed ones, counting the rest in `report`; a file
+/// a killed run stored but never logged is logged now, without re-encoding.
+fn plan(
+    files: Vec<ImageFile>,
+    stored: &HashSet<String>,
+    log: &FilesLog,
+    report: &mut ImageIndexReport,
+) -> Result<(Vec<ImageFile>, Vec<ImageFile>), ImageIndexError> {
     let (mut new, mut changed) = (Vec::new(), Vec::new());
-    for f in disc.files {
-        let logged = known.get(&f.id);
-        let in_store = stored.contains(&f.id);
-        match (in_store, logged) {
+    for f in files {
+        let logged = log.known.get(&f.id);
+        match (stored.contains(&f.id), logged) {
             (true, Some(r)) if r.status == "indexed" && f.same_version(r.size, r.mtime_ns, r.mode) => {
                 report.unchanged += 1
             }
             (true, Some(r)) if r.status == "indexed" => changed.push(f),
             (true, _) => {
-                // Committed by a run killed before it logged the file.
-                write_log(&indexed(&f))?;
+                log.append(&indexed(&f))?;
                 report.recovered += 1;
             }
             (false, Some(r)) if r.status == "skipped" && f.same_version(r.size, r.mtime_ns, r.mode) => {
@@ -213,20 +282,42 @@ pub fn index_folder(
             (false, _) => new.push(f),
         }
     }
-    let todo = new.len() + changed.len();
-    let bar = crate::util::progress::bar(todo as u64, "images", opts.progress);
-    let quiet_progress = opts.progress && bar.is_hidden();
-    let (tensor_len, batch) = (encoder.preprocessor().tensor_len(), encoder.batch_size());
-    let pre = encoder.preprocessor().clone();
-    let limits = opts.limits;
-    let encode_start = Instant::now();
-    let mut done = 0usize;
-    let mut last_note = Instant::now();
+    Ok((new, changed))
+}
 
-    for (files, replacing) in [(new, false), (changed, true)] {
-        if files.is_empty() {
-            continue;
-        }
+/// The state of one indexing run's encoding: files decode one batch ahead of inference, and
+/// every `part_rows` images are committed as a part and then logged.
+struct EncodeRun<'a> {
+    encoder: &'a mut ImageEmbedding,
+    store: &'a mut Index,
+    log: &'a FilesLog,
+    labels: &'a ImageLabels,
+    opts: &'a ImageIndexOptions,
+    report: &'a mut ImageIndexReport,
+    todo: usize,
+    done: usize,
+}
+
+/// Rows waiting to be committed as one part, with their log records.
+#[derive(Default)]
+struct PendingPart {
+    records: Vec<CaptionRecord>,
+    embeddings: Vec<f32>,
+    fingerprints: Vec<FileRecord>,
+}
+
+impl EncodeRun<'_> {
+    /// Encodes `files` (`replacing` their stored rows when they changed since).
+    fn encode(
+        &mut self,
+        files: Vec<ImageFile>,
+        replacing: bool,
+        bar: &indicatif::ProgressBar,
+        encode_start: Instant,
+    ) -> Result<(), ImageIndexError> {
+        let (batch, pre, limits) = (self.encoder.batch_size(), self.encoder.preprocessor().clone(), self.opts.limits);
+        let quiet_progress = self.opts.progress && bar.is_hidden();
+        let mut last_note = Instant::now();
         // Decoding runs one batch ahead of inference, on the rayon pool.
         let (tx, rx) = mpsc::sync_channel::<Prepared>(2);
         std::thread::scope(|s| -> Result<(), ImageIndexError> {
@@ -245,84 +336,93 @@ pub fn index_folder(
                     }
                 }
             });
-            let mut records: Vec<CaptionRecord> = Vec::new();
-            let mut fingerprints: Vec<FileRecord> = Vec::new();
-            let mut embeddings: Vec<f32> = Vec::new();
-            let mut commit = |records: &mut Vec<CaptionRecord>,
-                              emb: &mut Vec<f32>,
-                              fps: &mut Vec<FileRecord>|
-             -> Result<(), ImageIndexError> {
-                if records.is_empty() {
-                    return Ok(());
-                }
-                if replacing {
-                    store.append_part_replacing(records, emb)?;
-                } else {
-                    store.append_part(records, emb)?;
-                }
-                for r in fps.iter() {
-                    write_log(r)?;
-                }
-                records.clear();
-                emb.clear();
-                fps.clear();
-                Ok(())
-            };
+            let mut pending = PendingPart::default();
             for prepared in rx {
-                let mut pixels = Vec::with_capacity(prepared.files.len() * tensor_len);
-                let mut ok_files = Vec::new();
-                for (f, t) in prepared.files.iter().zip(prepared.tensors) {
-                    match t {
-                        Ok(t) => {
-                            pixels.extend(t);
-                            ok_files.push(f);
-                        }
-                        Err(reason) => {
-                            write_log(&FileRecord {
-                                id: f.id.clone(),
-                                size: f.size,
-                                mtime_ns: f.mtime_ns,
-                                mode: f.mode,
-                                status: "skipped".into(),
-                                reason: Some(reason.clone()),
-                            })?;
-                            report.skipped.push((f.id.clone(), reason));
-                        }
-                    }
-                }
-                let rows = encoder.embed_pixels(pixels, ok_files.len())?;
-                embeddings.extend(rows);
-                if replacing {
-                    report.updated += ok_files.len();
-                } else {
-                    report.added += ok_files.len();
-                }
-                for f in ok_files {
-                    records.push(CaptionRecord { id: f.id.clone(), caption: String::new(), label: label_of(&f.id) });
-                    fingerprints.push(indexed(f));
-                }
-                done += prepared.files.len();
-                bar.inc(prepared.files.len() as u64);
-                if records.len() >= opts.part_rows {
-                    commit(&mut records, &mut embeddings, &mut fingerprints)?;
+                let n = prepared.files.len();
+                self.embed_batch(prepared, replacing, &mut pending)?;
+                self.done += n;
+                bar.inc(n as u64);
+                if pending.records.len() >= self.opts.part_rows {
+                    self.commit(&mut pending, replacing)?;
                 }
                 if quiet_progress && last_note.elapsed().as_secs_f64() > 5.0 {
+                    let (done, todo) = (self.done, self.todo);
                     let rate = done as f64 / encode_start.elapsed().as_secs_f64();
                     eprintln!("  {done}/{todo} images, {rate:.1}/s, ETA {:.0}s", (todo - done) as f64 / rate.max(1e-9));
                     last_note = Instant::now();
                 }
             }
-            commit(&mut records, &mut embeddings, &mut fingerprints)?;
+            self.commit(&mut pending, replacing)?;
             producer.join().map_err(|_| ImageIndexError::Invalid("the decoding thread panicked".into()))?;
             Ok(())
-        })?;
+        })
     }
-    bar.finish_and_clear();
-    report.rows = Index::open(out)?.manifest().rows;
-    report.seconds = start.elapsed().as_secs_f64();
-    let secs = encode_start.elapsed().as_secs_f64();
-    report.images_per_sec = if done > 0 { done as f64 / secs } else { 0.0 };
-    Ok(report)
+
+    /// Embeds one decoded batch into `pending`; a file that did not decode is logged as
+    /// skipped, with its reason.
+    fn embed_batch(
+        &mut self,
+        prepared: Prepared,
+        replacing: bool,
+        pending: &mut PendingPart,
+    ) -> Result<(), ImageIndexError> {
+        let tensor_len = self.encoder.preprocessor().tensor_len();
+        let mut pixels = Vec::with_capacity(prepared.files.len() * tensor_len);
+        let mut ok_files = Vec::new();
+        for (f, t) in prepared.files.iter().zip(prepared.tensors) {
+            match t {
+                Ok(t) => {
+                    pixels.extend(t);
+                    ok_files.push(f);
+                }
+                Err(reason) => {
+                    self.log.append(&FileRecord {
+                        id: f.id.clone(),
+                        size: f.size,
+                        mtime_ns: f.mtime_ns,
+                        mode: f.mode,
+                        status: "skipped".into(),
+                        reason: Some(reason.clone()),
+                    })?;
+                    self.report.skipped.push((f.id.clone(), reason));
+                }
+            }
+        }
+        let rows = self.encoder.embed_pixels(pixels, ok_files.len())?;
+        pending.embeddings.extend(rows);
+        if replacing {
+            self.report.updated += ok_files.len();
+        } else {
+            self.report.added += ok_files.len();
+        }
+        for f in ok_files {
+            pending.records.push(CaptionRecord {
+                id: f.id.clone(),
+                caption: String::new(),
+                label: self.labels.of(&f.id),
+            });
+            pending.fingerprints.push(indexed(f));
+        }
+        Ok(())
+    }
+
+    /// Commits the pending rows as one part, then logs their files: a kill between the two
+    /// leaves rows that the next run logs without re-encoding (`plan`).
+    fn commit(&mut self, pending: &mut PendingPart, replacing: bool) -> Result<(), ImageIndexError> {
+        if pending.records.is_empty() {
+            return Ok(());
+        }
+        if replacing {
+            self.store.append_part_replacing(&pending.records, &pending.embeddings)?;
+        } else {
+            self.store.append_part(&pending.records, &pending.embeddings)?;
+        }
+        for r in &pending.fingerprints {
+            self.log.append(r)?;
+        }
+        *pending = PendingPart::default();
+        Ok(())
+    }
 }
 
 fn indexed(f: &ImageFile) -> FileRecord {
