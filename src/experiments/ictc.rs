@@ -184,101 +184,178 @@ pub fn run(
     if captions.is_empty() {
         return Err(IctcError::Empty);
     }
-    let (n, k) = (captions.len(), opts.k);
-    let workers = client.config().concurrency;
-    let hits = AtomicUsize::new(0);
-    let mut report = IctcReport { logical_calls: 2 * n + 1, ..Default::default() };
-    let mut timings = BTreeMap::new();
-
-    // Step 2a: one label per caption.
-    let t = Instant::now();
-    let label_opts = ChatOptions::default().with_max_tokens(16);
-    let labels: Vec<Option<String>> = parallel_map(n, workers, "2a label", opts.progress, |i| {
-        ask(client, cache, &label_prompt(criterion, &captions[i]), &label_opts, &hits)
-            .ok()
-            .map(|a| parse_label(&a).unwrap_or_default())
-    });
-    report.label_failures = labels.iter().filter(|l| l.is_none()).count();
-    timings.insert("step2a_label".to_string(), t.elapsed().as_secs_f64() * 1e3);
-
-    // Step 2b: merge label counts into K names.
-    let t = Instant::now();
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for l in labels.iter().flatten().filter(|l| !l.is_empty()) {
-        *counts.entry(l.as_str()).or_default() += 1;
-    }
-    report.distinct_labels = counts.len();
-    let mut sorted: Vec<(String, usize)> = counts.into_iter().map(|(l, c)| (l.to_string(), c)).collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let shown: Vec<(String, usize)> = sorted.iter().take(opts.max_labels_in_merge).cloned().collect();
-    let schema = json!({
-        "type": "object",
-        "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": k, "maxItems": k}},
-        "required": ["names"]
-    });
-    let merge_opts = ChatOptions::default().with_max_tokens(24 * k as u32 + 32).with_json_schema(schema);
-    let merged = ask(client, cache, &merge_prompt(criterion, k, &shown), &merge_opts, &hits)
-        .map_err(|e| e.to_string())
-        .and_then(|a| parse_names(&a, k));
-    let names: Vec<String> = match merged {
-        Ok(n) => n,
-        Err(why) => {
-            report.merge_fell_back = Some(why);
-            let mut v: Vec<String> = sorted.iter().take(k).map(|(l, _)| l.clone()).collect();
-            let mut extra = 1;
-            while v.len() < k {
-                v.push(format!("other {extra}"));
-                extra += 1;
-            }
-            v
-        }
+    let mut steps = Steps {
+        client,
+        cache,
+        criterion,
+        opts,
+        hits: AtomicUsize::new(0),
+        report: IctcReport { logical_calls: 2 * captions.len() + 1, ..Default::default() },
+        timings: BTreeMap::new(),
     };
-    timings.insert("step2b_merge".to_string(), t.elapsed().as_secs_f64() * 1e3);
-
-    // Step 3: assign every caption to one name.
+    let labels = steps.timed("step2a_label", |s| s.label(captions));
+    let names = steps.timed("step2b_merge", |s| s.merge(&labels));
+    let answers = steps.timed("step3_assign", |s| s.assign(captions, &names));
     let t = Instant::now();
-    let assign_opts = ChatOptions::default().with_max_tokens(32).with_json_schema(json!({
-        "type": "object",
-        "properties": {"category": {"type": "string", "enum": names}},
-        "required": ["category"]
-    }));
-    let answers: Vec<Option<String>> = parallel_map(n, workers, "3 assign", opts.progress, |i| {
-        ask(client, cache, &assign_prompt(criterion, &captions[i], &names), &assign_opts, &hits).ok()
-    });
-    timings.insert("step3_assign".to_string(), t.elapsed().as_secs_f64() * 1e3);
-
-    let t = Instant::now();
-    let mut assigned: Vec<Option<usize>> = vec![None; n];
-    let mut to_embed: Vec<(usize, String)> = Vec::new();
-    for (i, a) in answers.iter().enumerate() {
-        match a {
-            Some(a) => match match_name(a, &names) {
-                Some(j) => {
-                    assigned[i] = Some(j);
-                    report.assigned_exactly += 1;
-                }
-                None => {
-                    report.mapped_by_embedding += 1;
-                    to_embed.push((i, a.clone()));
-                }
-            },
-            None => {
-                report.assign_failures += 1;
-                to_embed.push((i, captions[i].clone()));
-            }
-        }
-    }
-    if !to_embed.is_empty() {
-        let name_emb = encoder.embed(&names)?;
-        let texts: Vec<&str> = to_embed.iter().map(|(_, s)| s.as_str()).collect();
-        let emb = encoder.embed(&texts)?;
-        for ((i, _), row) in to_embed.iter().zip(nearest(&emb, &name_emb)) {
-            assigned[*i] = Some(row);
-        }
-    }
-    timings.insert("map_answers".to_string(), t.elapsed().as_secs_f64() * 1e3);
+    let assigned = steps.map_answers(&answers, captions, &names, encoder)?;
+    steps.timings.insert("map_answers".to_string(), t.elapsed().as_secs_f64() * 1e3);
+    let Steps { hits, mut report, mut timings, .. } = steps;
     report.cache_hits = hits.load(Ordering::Relaxed);
 
+    let mut usage = client.usage();
+    usage.cache_hits = report.cache_hits as u64;
+    timings.insert("total".to_string(), timings.values().sum());
+    let mut result = ClusterResult::new(criterion, Strategy::Ictc, opts.k, 0);
+    result.namer = NamerKind::Llm;
+    result.clusters = summaries(ids, &names, &labels, &assigned);
+    result.assignments = ids
+        .iter()
+        .zip(&assigned)
+        .map(|(id, a)| Assignment { id: id.clone(), cluster: a.map_or(-1, |c| c as i64) })
+        .collect();
+    result.llm_calls = report.logical_calls;
+    result.timings_ms = timings;
+    result.llm = Some(usage);
+    result.model = Some(encoder.name().to_string());
+    result.diagnostics.ictc = Some(report.clone());
+    Ok((result, report))
+}
+
+/// One run's client, answer cache and counters, shared by its three steps.
+struct Steps<'a> {
+    client: &'a LlmClient,
+    cache: &'a AnswerCache,
+    criterion: &'a str,
+    opts: &'a IctcOptions,
+    hits: AtomicUsize,
+    report: IctcReport,
+    timings: BTreeMap<String, f64>,
+}
+
+impl Steps<'_> {
+    fn timed<T>(&mut self, step: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let t = Instant::now();
+        let out = f(self);
+        self.timings.insert(step.to_string(), t.elapsed().as_secs_f64() * 1e3);
+        out
+    }
+
+    fn ask(&self, m: &[Message], o: &ChatOptions) -> Result<String, LlmError> {
+        ask(self.client, self.cache, m, o, &self.hits)
+    }
+
+    /// Step 2a: one label per caption (`None` where the call failed).
+    fn label(&mut self, captions: &[String]) -> Vec<Option<String>> {
+        let label_opts = ChatOptions::default().with_max_tokens(16);
+        let workers = self.client.config().concurrency;
+        let labels: Vec<Option<String>> = parallel_map(captions.len(), workers, "2a label", self.opts.progress, |i| {
+            self.ask(&label_prompt(self.criterion, &captions[i]), &label_opts)
+                .ok()
+                .map(|a| parse_label(&a).unwrap_or_default())
+        });
+        self.report.label_failures = labels.iter().filter(|l| l.is_none()).count();
+        labels
+    }
+
+    /// Step 2b: the label counts merged into K names; where the answer is unusable, the K most
+    /// frequent labels (padded with "other N").
+    fn merge(&mut self, labels: &[Option<String>]) -> Vec<String> {
+        let k = self.opts.k;
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for l in labels.iter().flatten().filter(|l| !l.is_empty()) {
+            *counts.entry(l.as_str()).or_default() += 1;
+        }
+        self.report.distinct_labels = counts.len();
+        let mut sorted: Vec<(String, usize)> = counts.into_iter().map(|(l, c)| (l.to_string(), c)).collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let shown: Vec<(String, usize)> = sorted.iter().take(self.opts.max_labels_in_merge).cloned().collect();
+        let schema = json!({
+            "type": "object",
+            "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z /-]*$"}, "minItems": k, "maxItems": k}},
+            "required": ["names"]
+        });
+        let merge_opts = ChatOptions::default().with_max_tokens(24 * k as u32 + 32).with_json_schema(schema);
+        let merged = self
+            .ask(&merge_prompt(self.criterion, k, &shown), &merge_opts)
+            .map_err(|e| e.to_string())
+            .and_then(|a| parse_names(&a, k));
+        match merged {
+            Ok(n) => n,
+            Err(why) => {
+                self.report.merge_fell_back = Some(why);
+                let mut v: Vec<String> = sorted.iter().take(k).map(|(l, _)| l.clone()).collect();
+                let mut extra = 1;
+                while v.len() < k {
+                    v.push(format!("other {extra}"));
+                    extra += 1;
+                }
+                v
+            }
+        }
+    }
+
+    /// Step 3: every caption's answer among the names (`None` where the call failed).
+    fn assign(&mut self, captions: &[String], names: &[String]) -> Vec<Option<String>> {
+        let assign_opts = ChatOptions::default().with_max_tokens(32).with_json_schema(json!({
+            "type": "object",
+            "properties": {"category": {"type": "string", "enum": names}},
+            "required": ["category"]
+        }));
+        let workers = self.client.config().concurrency;
+        parallel_map(captions.len(), workers, "3 assign", self.opts.progress, |i| {
+            self.ask(&assign_prompt(self.criterion, &captions[i], names), &assign_opts).ok()
+        })
+    }
+
+    /// Each answer's name; an answer outside the names goes to the nearest name by embedding,
+    /// and a failed call by its caption's embedding.
+    fn map_answers(
+        &mut self,
+        answers: &[Option<String>],
+        captions: &[String],
+        names: &[String],
+        encoder: &mut TextEmbedding,
+    ) -> Result<Vec<Option<usize>>, IctcError> {
+        let mut assigned: Vec<Option<usize>> = vec![None; answers.len()];
+        let mut to_embed: Vec<(usize, String)> = Vec::new();
+        for (i, a) in answers.iter().enumerate() {
+            match a {
+                Some(a) => match match_name(a, names) {
+                    Some(j) => {
+                        assigned[i] = Some(j);
+                        self.report.assigned_exactly += 1;
+                    }
+                    None => {
+                        self.report.mapped_by_embedding += 1;
+                        to_embed.push((i, a.clone()));
+                    }
+                },
+                None => {
+                    self.report.assign_failures += 1;
+                    to_embed.push((i, captions[i].clone()));
+                }
+            }
+        }
+        if !to_embed.is_empty() {
+            let name_emb = encoder.embed(names)?;
+            let texts: Vec<&str> = to_embed.iter().map(|(_, s)| s.as_str()).collect();
+            let emb = encoder.embed(&texts)?;
+            for ((i, _), row) in to_embed.iter().zip(nearest(&emb, &name_emb)) {
+                assigned[*i] = Some(row);
+            }
+        }
+        Ok(assigned)
+    }
+}
+
+/// One summary per name: its size, its most frequent step-2a labels as keywords, and its first
+/// three members as examples.
+fn summaries(
+    ids: &[String],
+    names: &[String],
+    labels: &[Option<String>],
+    assigned: &[Option<usize>],
+) -> Vec<ClusterSummary> {
     let labels_of = |c: usize| -> Vec<String> {
         let mut m: HashMap<&str, usize> = HashMap::new();
         for (i, a) in assigned.iter().enumerate() {
@@ -292,7 +369,7 @@ pub fn run(
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         v.into_iter().take(8).map(|(l, _)| l.to_string()).collect()
     };
-    let clusters: Vec<ClusterSummary> = names
+    names
         .iter()
         .enumerate()
         .map(|(c, name)| ClusterSummary {
@@ -308,25 +385,7 @@ pub fn run(
                 .map(|(i, _)| ids[i].clone())
                 .collect(),
         })
-        .collect();
-    let assignments = ids
-        .iter()
-        .zip(&assigned)
-        .map(|(id, a)| Assignment { id: id.clone(), cluster: a.map_or(-1, |c| c as i64) })
-        .collect();
-    let mut usage = client.usage();
-    usage.cache_hits = report.cache_hits as u64;
-    timings.insert("total".to_string(), timings.values().sum());
-    let mut result = ClusterResult::new(criterion, Strategy::Ictc, k, 0);
-    result.namer = NamerKind::Llm;
-    result.clusters = clusters;
-    result.assignments = assignments;
-    result.llm_calls = report.logical_calls;
-    result.timings_ms = timings;
-    result.llm = Some(usage);
-    result.model = Some(encoder.name().to_string());
-    result.diagnostics.ictc = Some(report.clone());
-    Ok((result, report))
+        .collect()
 }
 
 /// Row index of the most similar `names` row for each row of `x` (both L2-normalised).
