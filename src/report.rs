@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine;
 
-use crate::query::ClusterResult;
+use crate::query::{ClusterResult, ClusterSummary};
 use crate::store::caption_index::Index;
 use crate::store::image_files::{decode_file, DecodeLimits};
 use crate::store::image_index::{is_image_index, LoadedImageIndex};
@@ -107,7 +107,19 @@ pub fn gallery(
     for a in &r.assignments {
         members.entry(a.cluster).or_default().push(a.id.as_str());
     }
-    let (mut thumbs, mut missing) = (0, 0);
+    let mut page = Page { html: header(r, opts), thumbnails: 0, missing: 0, root, captions: &captions, opts };
+    for c in &r.clusters {
+        page.cluster(c, members.get(&c.id).map_or(&[][..], Vec::as_slice));
+    }
+    for n in &r.notes {
+        let _ = write!(page.html, "<p class=\"meta\">{}</p>", escape(n));
+    }
+    page.html.push_str("</body></html>\n");
+    Ok(Gallery { html: page.html, thumbnails: page.thumbnails, missing: page.missing })
+}
+
+/// The page's head, title line and the pictures above the clusters.
+fn header(r: &ClusterResult, opts: &GalleryOptions) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -134,60 +146,81 @@ pub fn gallery(
         }
         h.push_str("</div>");
     }
-    for c in &r.clusters {
+    h
+}
+
+/// The gallery page as it is written, cluster by cluster.
+struct Page<'a> {
+    html: String,
+    thumbnails: usize,
+    missing: usize,
+    /// The image folder, for an image index.
+    root: Option<std::path::PathBuf>,
+    captions: &'a HashMap<String, String>,
+    opts: &'a GalleryOptions,
+}
+
+impl Page<'_> {
+    /// One cluster's section: name, keywords, thumbnails (image indexes) and captions.
+    fn cluster(&mut self, c: &ClusterSummary, members: &[&str]) {
         let _ = write!(
-            h,
+            self.html,
             "<section id=\"cluster-{}\"><h2>{}</h2><div class=\"meta\">{} items</div><div class=\"kw\">",
             c.id,
             escape(&c.name),
             c.size
         );
         for k in &c.keywords {
-            let _ = write!(h, "<span>{}</span>", escape(k));
+            let _ = write!(self.html, "<span>{}</span>", escape(k));
         }
-        h.push_str("</div>");
+        self.html.push_str("</div>");
         // The most typical items first, then the rest in result order.
         let mut shown: Vec<&str> = c.examples.iter().map(String::as_str).collect();
-        for id in members.get(&c.id).into_iter().flatten() {
-            if shown.len() >= opts.per_cluster {
+        for id in members {
+            if shown.len() >= self.opts.per_cluster {
                 break;
             }
             if !shown.contains(id) {
                 shown.push(id);
             }
         }
-        if let Some(root) = &root {
-            h.push_str("<div class=\"grid\">");
-            for id in shown.iter().take(opts.per_cluster) {
-                match thumbnail(&root.join(id), opts.thumb_side) {
-                    Some(url) => {
-                        thumbs += 1;
-                        let _ = write!(
-                            h,
-                            "<figure><img src=\"{url}\" alt=\"{}\" title=\"{}\"><figcaption>{}</figcaption></figure>",
-                            escape(id),
-                            escape(captions.get(*id).map_or(*id, String::as_str)),
-                            escape(id)
-                        );
-                    }
-                    None => {
-                        missing += 1;
-                        let _ = write!(h, "<figure><figcaption>missing: {}</figcaption></figure>", escape(id));
-                    }
+        if self.root.is_some() {
+            self.thumbnails(&shown);
+        }
+        for id in shown.iter().filter(|id| self.captions.contains_key(**id)).take(self.opts.captions_per_cluster) {
+            let _ = write!(
+                self.html,
+                "<blockquote><b>{}</b>: {}</blockquote>",
+                escape(id),
+                escape(self.captions.get(*id).map_or("", String::as_str))
+            );
+        }
+        self.html.push_str("</section>");
+    }
+
+    fn thumbnails(&mut self, shown: &[&str]) {
+        let Some(root) = &self.root else { return };
+        self.html.push_str("<div class=\"grid\">");
+        for id in shown.iter().take(self.opts.per_cluster) {
+            match thumbnail(&root.join(id), self.opts.thumb_side) {
+                Some(url) => {
+                    self.thumbnails += 1;
+                    let _ = write!(
+                        self.html,
+                        "<figure><img src=\"{url}\" alt=\"{}\" title=\"{}\"><figcaption>{}</figcaption></figure>",
+                        escape(id),
+                        escape(self.captions.get(*id).map_or(*id, String::as_str)),
+                        escape(id)
+                    );
+                }
+                None => {
+                    self.missing += 1;
+                    let _ = write!(self.html, "<figure><figcaption>missing: {}</figcaption></figure>", escape(id));
                 }
             }
-            h.push_str("</div>");
         }
-        for id in shown.iter().filter(|id| captions.contains_key(**id)).take(opts.captions_per_cluster) {
-            let _ = write!(h, "<blockquote><b>{}</b>: {}</blockquote>", escape(id), escape(&captions[*id]));
-        }
-        h.push_str("</section>");
+        self.html.push_str("</div>");
     }
-    for n in &r.notes {
-        let _ = write!(h, "<p class=\"meta\">{}</p>", escape(n));
-    }
-    h.push_str("</body></html>\n");
-    Ok(Gallery { html: h, thumbnails: thumbs, missing })
 }
 
 #[cfg(test)]
