@@ -1,5 +1,6 @@
 //! What each CLI subcommand does, as library functions (main.rs only parses arguments).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::embed::runtime::RuntimeOptions;
@@ -732,6 +733,27 @@ pub struct ImageIndexArgs<'a> {
 
 /// `clusterby index <IMAGE_DIR>`: CLIP embeddings, then captions if asked for.
 pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
+    encode_images(ctx, &a)?;
+    if a.captions.is_none() && a.captioners.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = {
+        let mut v: Vec<String> = Index::open(a.out)?.ids()?.into_iter().collect();
+        v.sort();
+        v
+    };
+    let mut captions: HashMap<String, String> = HashMap::new();
+    if let Some(file) = a.captions {
+        captions.extend(import_captions(file, &ids)?);
+    }
+    if !a.captioners.is_empty() {
+        captions.extend(caption_with_endpoints(&a, &ids, &captions)?);
+    }
+    index_image_captions(ctx, &a, captions)
+}
+
+/// The CLIP half of `index_images`: every new or changed image encoded, and a summary line.
+fn encode_images(ctx: &Context, a: &ImageIndexArgs<'_>) -> CliResult {
     let source = ClipSource::parse(a.clip)?;
     let mut opts =
         ImageEmbeddingOptions::new(source.clone()).with_runtime(ctx.runtime.clone()).with_batch_size(a.batch_size);
@@ -764,50 +786,56 @@ pub fn index_images(ctx: &Context, a: ImageIndexArgs<'_>) -> CliResult {
         r.seconds,
         r.images_per_sec
     );
-    if a.captions.is_none() && a.captioners.is_empty() {
-        return Ok(());
+    Ok(())
+}
+
+/// Captions from a captions file, matched to the indexed images' ids.
+fn import_captions(file: &Path, ids: &[String]) -> Result<HashMap<String, String>, Box<dyn std::error::Error>> {
+    let read = crate::store::read_captions(file)?;
+    for s in read.skipped.iter().take(20) {
+        eprintln!("skipped {}:{}: {}", file.display(), s.line, s.reason);
     }
-    let ids: Vec<String> = {
-        let mut v: Vec<String> = Index::open(a.out)?.ids()?.into_iter().collect();
-        v.sort();
-        v
-    };
-    let mut captions: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    if let Some(file) = a.captions {
-        let read = crate::store::read_captions(file)?;
-        for s in read.skipped.iter().take(20) {
-            eprintln!("skipped {}:{}: {}", file.display(), s.line, s.reason);
-        }
-        let pairs: Vec<(String, String)> = read.records.into_iter().map(|r| (r.id, r.caption)).collect();
-        let (matched, unmatched) = crate::store::image_index::captioning::match_imported(&ids, &pairs);
-        eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
-        captions.extend(matched);
+    let pairs: Vec<(String, String)> = read.records.into_iter().map(|r| (r.id, r.caption)).collect();
+    let (matched, unmatched) = crate::store::image_index::captioning::match_imported(ids, &pairs);
+    eprintln!("imported {} captions from {} ({unmatched} matched no image)", matched.len(), file.display());
+    Ok(matched.into_iter().collect())
+}
+
+/// Captions from the vision endpoints for every image that has none yet; each answer is logged
+/// in `captions.jsonl` as it arrives, so a rerun asks only for what is missing.
+fn caption_with_endpoints(
+    a: &ImageIndexArgs<'_>,
+    ids: &[String],
+    have: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, Box<dyn std::error::Error>> {
+    use crate::store::image_index::captioning;
+    let clients = a.captioners.iter().cloned().map(crate::llm::LlmClient::new).collect::<Result<Vec<_>, _>>()?;
+    let pool = crate::llm::ClientPool::new(clients)?;
+    let root = Descriptor::read(a.out)?.map(|d| d.root).unwrap_or_else(|| a.root.to_path_buf());
+    let todo: Vec<(String, PathBuf)> =
+        ids.iter().filter(|id| !have.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
+    let log = a.out.join("captions.jsonl");
+    let prompt = a.caption_prompt.unwrap_or(captioning::DEFAULT_PROMPT);
+    let endpoints: Vec<&str> = pool.clients().iter().map(|c| c.endpoint()).collect();
+    let model = pool.clients()[0].config().model.clone();
+    eprintln!("captioning {} images with {model} at {}", todo.len(), endpoints.join(", "));
+    let r = captioning::caption_images(&todo, &log, &pool, prompt, true)?;
+    for gone in pool.dead_endpoints() {
+        eprintln!("endpoint {gone} was unreachable and taken out; its images went to the others");
     }
-    if !a.captioners.is_empty() {
-        let clients = a.captioners.into_iter().map(crate::llm::LlmClient::new).collect::<Result<Vec<_>, _>>()?;
-        let pool = crate::llm::ClientPool::new(clients)?;
-        let root = Descriptor::read(a.out)?.map(|d| d.root).unwrap_or_else(|| a.root.to_path_buf());
-        let todo: Vec<(String, PathBuf)> =
-            ids.iter().filter(|id| !captions.contains_key(*id)).map(|id| (id.clone(), root.join(id))).collect();
-        let log = a.out.join("captions.jsonl");
-        let prompt = a.caption_prompt.unwrap_or(crate::store::image_index::captioning::DEFAULT_PROMPT);
-        let endpoints: Vec<&str> = pool.clients().iter().map(|c| c.endpoint()).collect();
-        let model = pool.clients()[0].config().model.clone();
-        eprintln!("captioning {} images with {model} at {}", todo.len(), endpoints.join(", "));
-        let r = crate::store::image_index::captioning::caption_images(&todo, &log, &pool, prompt, true)?;
-        for gone in pool.dead_endpoints() {
-            eprintln!("endpoint {gone} was unreachable and taken out; its images went to the others");
-        }
-        for (id, why) in r.failed.iter().take(20) {
-            eprintln!("no caption for {id}: {why}");
-        }
-        if r.failed.len() > 20 {
-            eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
-        }
-        eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
-        captions.extend(crate::store::image_index::captioning::cached_captions(&log, &model)?);
+    for (id, why) in r.failed.iter().take(20) {
+        eprintln!("no caption for {id}: {why}");
     }
-    let labels: std::collections::HashMap<String, Option<String>> = {
+    if r.failed.len() > 20 {
+        eprintln!("... and {} more without a caption (see {})", r.failed.len() - 20, log.display());
+    }
+    eprintln!("captions: {} new, {} from earlier runs, {} failed", r.captioned, r.cached, r.failed.len());
+    Ok(captioning::cached_captions(&log, &model)?.into_iter().collect())
+}
+
+/// The image index's caption index: the captions not yet in it, with the images' labels.
+fn index_image_captions(ctx: &Context, a: &ImageIndexArgs<'_>, captions: HashMap<String, String>) -> CliResult {
+    let labels: HashMap<String, Option<String>> = {
         let l = Index::open(a.out)?.load()?;
         l.ids.into_iter().zip(l.labels).collect()
     };
