@@ -14,6 +14,7 @@ use crate::experiments::ictc::{self, IctcOptions};
 use crate::llm::{AnswerCache, LlmClient, LlmConfig};
 use crate::query::{self, ClusterResult, NamerKind, QueryOptions, Strategy};
 use crate::store::caption_index::Index;
+use crate::store::LoadedIndex;
 
 /// One labelled caption set; the criterion and K are the only query inputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,44 +254,46 @@ pub fn run(
         }
         let Some(k) = set.k else { continue };
         rows.extend(ictc);
-        let client = cfg.llm.clone().map(LlmClient::new).transpose()?;
-        let n = loaded.ids.len();
-        if let Some(client) = client.as_ref().filter(|_| n <= cfg.ictc_max_n) {
-            let mut row = AblationRow::new(set, &format!("IC|TC ({})", client.config().model), "llm-per-image", "-", n);
-            let cache = AnswerCache::open(&dir.join("llm-cache.jsonl"))?;
-            let wall = std::time::Instant::now();
-            match ictc::run(
-                &loaded.ids,
-                &loaded.captions,
-                &IctcOptions::new(&set.criterion, k),
-                client,
-                &cache,
-                encoder,
-            ) {
-                Ok((mut res, _)) => {
-                    res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
-                    row.record(&res, &truth, encoder);
-                }
-                Err(e) => row.error = Some(e.to_string()),
-            }
-            log_row(&row);
-            rows.push(row);
+        let grid = Grid { set, k, loaded: &loaded, dir: &dir, truth: &truth, cfg };
+        rows.extend(grid.rows(encoder)?);
+    }
+    Ok(Ablation { summary, grid: rows })
+}
+
+/// One labelled caption set's grid: IC|TC run live and the one call where an LLM is named,
+/// then every conditioning × method.
+struct Grid<'a> {
+    set: &'a AblationSet,
+    k: usize,
+    loaded: &'a LoadedIndex,
+    dir: &'a Path,
+    truth: &'a HashMap<String, String>,
+    cfg: &'a AblationConfig,
+}
+
+impl Grid<'_> {
+    fn rows(&self, encoder: &mut TextEmbedding) -> Result<Vec<AblationRow>, Box<dyn std::error::Error>> {
+        let mut rows = Vec::new();
+        let client = self.cfg.llm.clone().map(LlmClient::new).transpose()?;
+        if let Some(client) = client.as_ref().filter(|_| self.loaded.ids.len() <= self.cfg.ictc_max_n) {
+            rows.push(self.ictc_live(client, encoder)?);
         }
         if let Some(client) = client.as_ref() {
-            rows.push(one_call_row(set, k, &loaded, &dir, &truth, cfg, client, encoder));
+            rows.push(one_call_row(self.set, self.k, self.loaded, self.dir, self.truth, self.cfg, client, encoder));
         }
-        for &c in &cfg.conditionings {
-            for &m in &cfg.methods {
-                let opts = cell_options(set, k, c, m, cfg.seed, &dir);
+        for &c in &self.cfg.conditionings {
+            for &m in &self.cfg.methods {
+                let opts = cell_options(self.set, self.k, c, m, self.cfg.seed, self.dir);
                 let default = c == Conditioning::default() && m == Method::KMeans;
                 let namers: &[NamerKind] = match (&client, default) {
                     (Some(_), true) => &[NamerKind::Keywords, NamerKind::Llm],
                     _ => &[NamerKind::Keywords],
                 };
                 for &namer in namers {
-                    let mut row = AblationRow::new(set, "clusterby", c.as_str(), m.as_str(), n);
-                    match query::run(&loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
-                        Ok(res) => row.record(&res, &truth, encoder),
+                    let mut row =
+                        AblationRow::new(self.set, "clusterby", c.as_str(), m.as_str(), self.loaded.ids.len());
+                    match query::run(self.loaded, encoder, &opts.clone().with_namer(namer), client.as_ref()) {
+                        Ok(res) => row.record(&res, self.truth, encoder),
                         Err(e) => row.error = Some(e.to_string()),
                     }
                     log_row(&row);
@@ -298,8 +301,30 @@ pub fn run(
                 }
             }
         }
+        Ok(rows)
     }
-    Ok(Ablation { summary, grid: rows })
+
+    /// IC|TC's three steps with the named LLM, answers cached beside the index.
+    fn ictc_live(
+        &self,
+        client: &LlmClient,
+        encoder: &mut TextEmbedding,
+    ) -> Result<AblationRow, Box<dyn std::error::Error>> {
+        let (set, n) = (self.set, self.loaded.ids.len());
+        let mut row = AblationRow::new(set, &format!("IC|TC ({})", client.config().model), "llm-per-image", "-", n);
+        let cache = AnswerCache::open(&self.dir.join("llm-cache.jsonl"))?;
+        let wall = std::time::Instant::now();
+        let opts = IctcOptions::new(&set.criterion, self.k);
+        match ictc::run(&self.loaded.ids, &self.loaded.captions, &opts, client, &cache, encoder) {
+            Ok((mut res, _)) => {
+                res.timings_ms.insert("wall".into(), wall.elapsed().as_secs_f64() * 1e3);
+                row.record(&res, self.truth, encoder);
+            }
+            Err(e) => row.error = Some(e.to_string()),
+        }
+        log_row(&row);
+        Ok(row)
+    }
 }
 
 /// The query of one grid cell.
