@@ -280,18 +280,15 @@ impl LlmClient {
         Ok((c, false))
     }
 
-    fn attempt(
+    /// The chat request's JSON body, shaped by what the server has shown it accepts.
+    /// `format_level`: 2 asks for the schema, 1 for any JSON object, 0 for free text.
+    fn request_body(
         &self,
         messages: &[Message],
         opts: &ChatOptions,
         format_level: u8,
-        deadline: Instant,
-    ) -> Result<Completion, (LlmError, Option<Duration>)> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err((LlmError::Timeout { url: self.endpoint.clone(), seconds: 0.0 }, None));
-        }
-        let stream = opts.stream && !self.compat.no_stream.load(Ordering::Relaxed);
+        stream: bool,
+    ) -> serde_json::Value {
         let mut body = json!({
             "model": self.config.model,
             "messages": messages,
@@ -318,6 +315,22 @@ impl LlmClient {
             (1..=2, _) => body["response_format"] = json!({"type": "json_object"}),
             _ => {}
         }
+        body
+    }
+
+    fn attempt(
+        &self,
+        messages: &[Message],
+        opts: &ChatOptions,
+        format_level: u8,
+        deadline: Instant,
+    ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err((LlmError::Timeout { url: self.endpoint.clone(), seconds: 0.0 }, None));
+        }
+        let stream = opts.stream && !self.compat.no_stream.load(Ordering::Relaxed);
+        let body = self.request_body(messages, opts, format_level, stream);
         let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
