@@ -1,7 +1,10 @@
+use super::manifest::hex;
 use super::*;
 use crate::testing::fake_server::{FakeServer, Reply, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "hf_TopSecret0123456789";
 
