@@ -574,12 +574,12 @@ pub fn caption_weight_of(nmi: f32) -> f32 {
     (nmi.max(0.0) / NMI_FULL_AGREEMENT).min(CAPTION_WEIGHT_CAP)
 }
 
-/// k-means restarts of each view's partition on the sample: as many as a query's own k-means,
-/// so that each partition is its view's best rather than a seed's. With 3, the caption weight
-/// of Stanford-40's guitar and violin location captions by "musical instrument" (K = 2) ranged
+/// k-means restarts of each view's partition on the sample: a query's own, so that each
+/// partition is its view's best rather than a seed's. With 3, the caption weight of
+/// Stanford-40's guitar and violin location captions by "musical instrument" (K = 2) ranged
 /// 0.47–0.90 over five seeds and ACC 0.82–0.90; with 20, 0.47–0.65 and 0.894–0.898
 /// (`notebooks/carry_over.md`).
-const AGREEMENT_RESTARTS: usize = 20;
+const AGREEMENT_RESTARTS: usize = crate::cluster::QUERY_RESTARTS;
 
 /// Cached caption partitions, in the index's `derived/` folder (beside the vocabulary).
 const PARTITION_CACHE_FILE: &str = "caption-partitions.json";
@@ -613,7 +613,12 @@ fn coarse_partition_of(captions: ArrayView2<f32>, rows: &[usize], k: usize, seed
 
 fn coarse_partition(sample: Array2<f32>, k: usize, seed: u64) -> Option<Vec<usize>> {
     use crate::cluster::{coarse_kmeans, ClusterParams, Method};
-    let params = ClusterParams::new(Method::KMeans).with_k(Some(k)).with_seed(seed).with_n_runs(AGREEMENT_RESTARTS).check().ok()?;
+    let params = ClusterParams::new(Method::KMeans)
+        .with_k(Some(k))
+        .with_seed(seed)
+        .with_n_runs(AGREEMENT_RESTARTS)
+        .check()
+        .ok()?;
     coarse_kmeans(sample.view(), &params).ok()
 }
 

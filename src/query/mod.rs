@@ -128,7 +128,7 @@ impl QueryOptions {
             conditioning: Conditioning::default(),
             exclude: Vec::new(),
             seed: 42,
-            restarts: 20,
+            restarts: crate::cluster::QUERY_RESTARTS,
             examples_per_cluster: 3,
             cache_dir: None,
             values: Default::default(),
