@@ -64,11 +64,9 @@ def exclusivity(d, w):
 def kmeans(Z, k, seed, n_init=20):
     return KMeans(k, n_init=n_init, random_state=seed).fit(Z).labels_
 
-def kinds_bag(d, ids, w, U, fallback, X=None, ref=None):
-    """Each caption's kinds (U: their template vectors, mass-centred here), the n-th mentioned
-    counting DECAY**n; a caption naming none takes the kind (of `fallback`, U's first rows)
-    whose word is nearest it (or, given `ref`, one row per fallback kind, whose row is nearest;
-    captions `X`, default d.X). Returns the centred unit rows and which captions named a kind."""
+def kinds_rows(d, ids, w, U):
+    """Each caption's raw kinds row (U mass-centred and unit; the n-th kind mentioned counting
+    DECAY**n), which captions named a kind, and the centred U."""
     mass = np.array([w[t] * d.df[t] for t in ids])
     U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
     pos = {t: j for j, t in enumerate(ids)}
@@ -79,6 +77,14 @@ def kinds_bag(d, ids, w, U, fallback, X=None, ref=None):
             j = pos.get(int(t))
             if j is not None:
                 B[i] += f * w[ids[j]] * U[j]; f *= DECAY; has[i] = True
+    return B, has, U
+
+def kinds_bag(d, ids, w, U, fallback, X=None, ref=None):
+    """Each caption's kinds (U: their template vectors, mass-centred here), the n-th mentioned
+    counting DECAY**n; a caption naming none takes the kind (of `fallback`, U's first rows)
+    whose word is nearest it (or, given `ref`, one row per fallback kind, whose row is nearest;
+    captions `X`, default d.X). Returns the centred unit rows and which captions named a kind."""
+    B, has, U = kinds_rows(d, ids, w, U)
     if (~has).any():   # rows that mention no value: the value nearest to the caption
         X = d.X if X is None else X
         B[~has] = U[np.argmax(X[~has] @ (d.V[fallback] if ref is None else ref).T, 1)]

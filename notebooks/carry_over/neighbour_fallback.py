@@ -4,21 +4,12 @@ against the product's nearest kind word (m = 0). Uncentred captions, as the prod
 Results: notebooks/carry_over.md, "What did not work"."""
 import sys
 import numpy as np
-from final import unit, select_values, caption_weight, kmeans, TEMPLATE, MIX_CURRENT, DECAY
+from final import unit, select_values, caption_weight, kmeans, kinds_rows, TEMPLATE, MIX_CURRENT
 from baselines import enc, crit_vec, current_weights, bags
 from core import evaluate, QUERIES
 
 def kinds_bag_knn(d, ids, w, U, X, m):
-    mass = np.array([w[t] * d.df[t] for t in ids])
-    U = unit(U - (mass[:, None] * U).sum(0) / mass.sum())
-    pos = {t: j for j, t in enumerate(ids)}
-    B = np.zeros((d.n, U.shape[1]), np.float32); has = np.zeros(d.n, bool)
-    for i, o in enumerate(d.occ):
-        f = 1.0
-        for t in o:
-            j = pos.get(int(t))
-            if j is not None:
-                B[i] += f * w[ids[j]] * U[j]; f *= DECAY; has[i] = True
+    B, has, U = kinds_rows(d, ids, w, U)
     B[has] = unit(B[has])
     if (~has).any():
         if m == 0:
