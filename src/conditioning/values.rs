@@ -574,7 +574,7 @@ pub fn caption_weight_of(nmi: f32) -> f32 {
     (nmi.max(0.0) / NMI_FULL_AGREEMENT).min(CAPTION_WEIGHT_CAP)
 }
 
-/// k-means restarts of each view's partition on the sample: a query's own, so that each
+/// k-means restarts of each view's partition on the sample: a query's default, so that each
 /// partition is its view's best rather than a seed's. With 3, the caption weight of
 /// Stanford-40's guitar and violin location captions by "musical instrument" (K = 2) ranged
 /// 0.47–0.90 over five seeds and ACC 0.82–0.90; with 20, 0.47–0.65 and 0.894–0.898

@@ -279,7 +279,7 @@ impl Grid<'_> {
             rows.push(self.ictc_live(client, encoder)?);
         }
         if let Some(client) = client.as_ref() {
-            rows.push(one_call_row(self.set, self.k, self.loaded, self.dir, self.truth, self.cfg, client, encoder));
+            rows.push(self.one_call(client, encoder));
         }
         for &c in &self.cfg.conditionings {
             for &m in &self.cfg.methods {
@@ -302,6 +302,28 @@ impl Grid<'_> {
             }
         }
         Ok(rows)
+    }
+
+    /// The one-call query's row: the LLM groups the mined values into K named categories (kept
+    /// if the checks pass); the conditioning column says what became of the answer.
+    fn one_call(&self, client: &LlmClient, encoder: &mut TextEmbedding) -> AblationRow {
+        let opts = QueryOptions::new(&self.set.criterion)
+            .with_k(Some(self.k))
+            .with_strategy(Strategy::OneCall)
+            .with_seed(self.cfg.seed)
+            .with_cache_dir(self.dir);
+        let mut row = AblationRow::new(self.set, "clusterby (one call)", "values", "kmeans", self.loaded.ids.len());
+        match query::run(self.loaded, encoder, &opts, Some(client)) {
+            Ok(res) => {
+                if let Some(o) = &res.diagnostics.one_call {
+                    row.conditioning = format!("values, one call {}", verdict_words(&o.verdict));
+                }
+                row.record(&res, self.truth, encoder);
+            }
+            Err(e) => row.error = Some(e.to_string()),
+        }
+        log_row(&row);
+        row
     }
 
     /// IC|TC's three steps with the named LLM, answers cached beside the index.
@@ -335,38 +357,6 @@ fn cell_options(set: &AblationSet, k: usize, c: Conditioning, m: Method, seed: u
         .with_conditioning(c)
         .with_seed(seed)
         .with_cache_dir(dir)
-}
-
-/// The one-call query's row: the LLM groups the mined values into K named categories (kept if
-/// the checks pass); the conditioning column says what became of the answer.
-#[allow(clippy::too_many_arguments)]
-fn one_call_row(
-    set: &AblationSet,
-    k: usize,
-    loaded: &crate::store::caption_index::LoadedIndex,
-    dir: &Path,
-    truth: &HashMap<String, String>,
-    cfg: &AblationConfig,
-    client: &LlmClient,
-    encoder: &mut TextEmbedding,
-) -> AblationRow {
-    let opts = QueryOptions::new(&set.criterion)
-        .with_k(Some(k))
-        .with_strategy(Strategy::OneCall)
-        .with_seed(cfg.seed)
-        .with_cache_dir(dir);
-    let mut row = AblationRow::new(set, "clusterby (one call)", "values", "kmeans", loaded.ids.len());
-    match query::run(loaded, encoder, &opts, Some(client)) {
-        Ok(res) => {
-            if let Some(o) = &res.diagnostics.one_call {
-                row.conditioning = format!("values, one call {}", verdict_words(&o.verdict));
-            }
-            row.record(&res, truth, encoder);
-        }
-        Err(e) => row.error = Some(e.to_string()),
-    }
-    log_row(&row);
-    row
 }
 
 /// The one call's verdict in a table cell.
