@@ -184,9 +184,7 @@ impl Page<'_> {
                 shown.push(id);
             }
         }
-        if self.root.is_some() {
-            self.thumbnails(&shown);
-        }
+        self.thumbnails(&shown);
         for id in shown.iter().filter(|id| self.captions.contains_key(**id)).take(self.opts.captions_per_cluster) {
             let _ = write!(
                 self.html,
@@ -198,6 +196,7 @@ impl Page<'_> {
         self.html.push_str("</section>");
     }
 
+    /// The cluster's thumbnails, on an image index (nothing otherwise).
     fn thumbnails(&mut self, shown: &[&str]) {
         let Some(root) = &self.root else { return };
         self.html.push_str("<div class=\"grid\">");
