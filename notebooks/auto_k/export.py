@@ -33,7 +33,10 @@ def main(out):
     summary = []
     for spec in json.load(open("benches/ablation-sets.json")):
         folder = "fashion" if "csv" in spec else Path(spec["file"]).stem
-        idx = clusterby.Index.open(INDEXES / (folder if "csv" in spec else f"captions/{folder}"))
+        # Where `clusterby ablate` writes each index: a caption file's path, or the CSV's,
+        # without the extension.
+        source = spec["csv"]["path"] if "csv" in spec else spec["file"]
+        idx = clusterby.Index.open(INDEXES / Path(source).with_suffix(""))
         x = np.array(idx.features(spec["criterion"]), dtype=np.float32)
         ids = list(idx.frame()["id"])
         labels = truth(spec, ids)
