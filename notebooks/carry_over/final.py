@@ -114,3 +114,17 @@ def recommended(d, crit, k, seed, n_init=20, info=None):
     if info is not None: info.update(a=a, values=[d.terms[t] for t in ids], coverage=has.mean())
     Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])
     return kmeans(Z, k, seed, n_init)
+
+def uncentred_blocks(d, crit, k, seed, kinds_bag_of):
+    """The product's values block and caption weight on uncentred captions, as the product
+    builds them, with `kinds_bag_of(ids, w, U)` making the kinds' part: (B, A), or None when no
+    term is relevant."""
+    q = crit_vec(crit)
+    w = select_values(d, crit, q)
+    if not w: return None
+    ids = list(w)
+    U = enc().embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
+    B, _ = kinds_bag_of(ids, w, U)
+    Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
+    B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
+    return B, caption_weight(d.X, B, k, seed)

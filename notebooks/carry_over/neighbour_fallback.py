@@ -4,8 +4,7 @@ against the product's nearest kind word (m = 0). Uncentred captions, as the prod
 Results: notebooks/carry_over.md, "What did not work"."""
 import sys
 import numpy as np
-from final import unit, select_values, caption_weight, kmeans, kinds_rows, TEMPLATE, MIX_CURRENT
-from baselines import enc, crit_vec, current_weights, bags
+from final import unit, kmeans, kinds_rows, uncentred_blocks
 from core import evaluate, QUERIES
 
 def kinds_bag_knn(d, ids, w, U, X, m):
@@ -23,18 +22,10 @@ def kinds_bag_knn(d, ids, w, U, X, m):
 
 def method(m):
     def f(d, crit, k, seed):
-        X = d.X
-        q = crit_vec(crit)
-        w = select_values(d, crit, q)
-        if not w: return kmeans(X, k, seed)
-        ids = list(w)
-        U = enc().embed([TEMPLATE.format(c=crit, v=d.terms[t]) for t in ids])
-        B, has = kinds_bag_knn(d, ids, w, U, X, m)
-        Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
-        B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
-        a = caption_weight(X, B, k, seed)
-        Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])
-        return kmeans(Z, k, seed)
+        blocks = uncentred_blocks(d, crit, k, seed, lambda ids, w, U: kinds_bag_knn(d, ids, w, U, d.X, m))
+        if blocks is None: return kmeans(d.X, k, seed)
+        B, a = blocks
+        return kmeans(np.hstack([np.sqrt(a) * d.X, np.sqrt(1 - a) * B]), k, seed)
     return f
 
 if __name__ == "__main__":
