@@ -6,7 +6,7 @@ scoring at least the threshold (0.8 in the paper).
 
     /work/research/.venv/bin/python notebooks/auto_k/prediction_strength.py /tmp/autok
 """
-import glob, json, os, sys
+import glob, os, sys
 import numpy as np
 from sklearn.cluster import KMeans
 D = sys.argv[1]
@@ -36,7 +36,6 @@ def ps_curve(x, seed=0, reps=3, sample=3000):
             vals.append(worst)
         out[k] = float(np.mean(vals))
     return out
-rows = []
 for f in sorted(glob.glob(f"{D}/*.x.npy")):
     tag = os.path.basename(f)[:-6]
     x = np.load(f); y = np.load(f"{D}/{tag}.y.npy", allow_pickle=True)

@@ -12,7 +12,7 @@ from core import evaluate, QUERIES
 
 def method(mult, space):
     def f(d, crit, k, seed):
-        blocks = uncentred_blocks(d, crit, k, seed, lambda ids, w, U: kinds_bag(d, ids, w, U, fallback=ids, X=d.X))
+        blocks = uncentred_blocks(d, crit, k, seed, lambda ids, w, U: kinds_bag(d, ids, w, U, fallback=ids))
         if blocks is None: return kmeans(d.X, k, seed)
         B, a = blocks
         Z = np.hstack([np.sqrt(a) * d.X, np.sqrt(1 - a) * B])
