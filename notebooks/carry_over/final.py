@@ -16,6 +16,8 @@ TEMPLATE = "the {c} {v}"
 NMI_FULL = 0.5        # NMI(caption partition, value partition) at which the caption half reaches its cap
 A_CAP = 0.9           # the value half always keeps at least 1 - A_CAP of the weight
 SAMPLE = 1000
+import os
+SAMPLE_RESTARTS = int(os.environ.get("CW_RESTARTS", "3"))  # the product uses 20 (carry_over.md)
 MIX_CURRENT = 0.75    # share of the value half given to the current product's bag
 KIND_ENCODER = None   # another encoder for the kinds only (mpnet_kinds.py); None: the index's
 
@@ -95,8 +97,8 @@ def caption_weight(X, B, k, seed):
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(X), min(SAMPLE, len(X)), replace=False)
     kk = min(k, len(rows) // 2)
-    px = KMeans(kk, n_init=3, random_state=seed).fit(X[rows]).labels_
-    pb = KMeans(kk, n_init=3, random_state=seed).fit(B[rows]).labels_
+    px = KMeans(kk, n_init=SAMPLE_RESTARTS, random_state=seed).fit(X[rows]).labels_
+    pb = KMeans(kk, n_init=SAMPLE_RESTARTS, random_state=seed).fit(B[rows]).labels_
     return min(A_CAP, nmi(px, pb) / NMI_FULL)
 
 def recommended(d, crit, k, seed, n_init=20, info=None):
