@@ -96,6 +96,8 @@ pub struct ConditionReport {
     pub vocabulary_size: usize,
     /// Weight of the caption half (`values`), as fixed or as measured from the views' agreement.
     pub caption_weight: Option<f32>,
+    /// The share of the captions that name one of the criterion's kinds.
+    pub kinds_coverage: Option<f32>,
     /// The index's vocabulary, when conditioning loaded it (the keyword namer counts its terms).
     pub vocabulary: Option<Vocabulary>,
     /// The criterion's unit query vector, when conditioning embedded it.
@@ -191,18 +193,20 @@ pub fn condition<'a>(
             report.relevant_terms = values_found(&vocab, kinds.as_ref(), &w);
             report.kinds = selected;
             report.vocabulary_size = vocab.axis_terms;
-            let (values, a, values_nonzero) = values::condition(
-                captions.view(),
-                &vocab,
-                &w,
-                kinds.as_ref(),
-                &input.values,
-                excluded.as_ref().map(|d| d.view()),
-                input.k,
-                input.seed,
-                caption_half.as_ref(),
-            );
+            let values::ValuesBlock { rows: values, caption_weight: a, kinds_coverage, nonzero: values_nonzero } =
+                values::condition(
+                    captions.view(),
+                    &vocab,
+                    &w,
+                    kinds.as_ref(),
+                    &input.values,
+                    excluded.as_ref().map(|d| d.view()),
+                    input.k,
+                    input.seed,
+                    caption_half.as_ref(),
+                );
             report.caption_weight = Some(a);
+            report.kinds_coverage = kinds_coverage;
             report.vocabulary = Some(vocab);
             report.criterion = Some(q);
             // Row length² is A·|caption|² + (1 − A)·|values|², each part 0 or 1.

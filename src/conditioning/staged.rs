@@ -209,7 +209,7 @@ mod tests {
     fn parts_conditioned_apart_give_the_rows_of_one_pass() {
         let (vocab, captions, terms) = setup();
         let (k, seed) = (Some(3), 42);
-        let (whole, a, unit) = values::condition(
+        let values::ValuesBlock { rows: whole, caption_weight: a, nonzero: unit, kinds_coverage } = values::condition(
             captions.view(),
             &vocab,
             &terms.weights,
@@ -233,6 +233,8 @@ mod tests {
         let occ: Vec<Vec<u32>> = rows.iter().map(|&r| vocab.occurrences[r].clone()).collect();
         let got_a = staged.set_caption_weight(captions.select(Axis(0), &rows).view(), &occ, k, seed).unwrap();
         assert!((got_a - a).abs() < 1e-6, "caption weight {got_a} vs {a}");
+        let named = (0..captions.nrows()).filter(|&i| vocab.occurrences[i].iter().any(|&t| t < 3)).count();
+        assert_eq!(kinds_coverage, Some(named as f32 / captions.nrows() as f32), "the share naming a kind");
         // A measured weight, not a bound: the sample's partitions agree only in part.
         assert!(a > 0.0 && a < values::CAPTION_WEIGHT_CAP, "{a}");
         for w in bounds.windows(2) {
@@ -254,7 +256,7 @@ mod tests {
         let (vocab, captions, mut terms) = setup();
         terms.kinds = None;
         terms.weights.iter_mut().for_each(|w| *w = 0.0);
-        let (whole, a, _) = values::condition(
+        let values::ValuesBlock { rows: whole, caption_weight: a, .. } = values::condition(
             captions.view(),
             &vocab,
             &terms.weights,

@@ -276,6 +276,20 @@ impl ValueSpace {
 /// 0.98 at 0.25).
 pub const KINDS_SHARE: f32 = 0.25;
 
+/// What [`condition`] makes: the values block and what was measured on the way.
+#[derive(Debug)]
+pub struct ValuesBlock {
+    /// The values block of the conditioned rows `[√A·caption, √(1−A)·values]`.
+    pub rows: Array2<f32>,
+    /// The `A` used.
+    pub caption_weight: f32,
+    /// The share of the captions that name one of the criterion's kinds (`None` without
+    /// kinds): how far the captions state the criterion at all.
+    pub kinds_coverage: Option<f32>,
+    /// Whether no row's centred values are zero.
+    pub nonzero: bool,
+}
+
 /// The values block of the conditioned rows `[√A·caption, √(1−A)·values]`, and the `A`
 /// used. `captions_emb` rows must be unit vectors (the caption block is not copied here).
 /// The block joins two parts, each centred and of unit length: the caption's kinds
@@ -284,8 +298,7 @@ pub const KINDS_SHARE: f32 = 0.25;
 /// relevant terms uses its own projection on that span). `exclude` rows (encoder space) are
 /// removed from both. `k` and `seed` serve [`CaptionWeight::Agreement`], whose
 /// criterion-free half may come precomputed (`caption_half`, made with the same `k` and
-/// `seed`). Rows of the result have length √(1−A), except rows whose centred values are zero;
-/// the third value says whether there are none of those.
+/// `seed`). Rows of the result have length √(1−A), except rows whose centred values are zero.
 #[allow(clippy::too_many_arguments)]
 pub fn condition(
     captions_emb: ArrayView2<f32>,
@@ -297,7 +310,7 @@ pub fn condition(
     k: Option<usize>,
     seed: u64,
     caption_half: Option<&CaptionPartition>,
-) -> (Array2<f32>, f32, bool) {
+) -> ValuesBlock {
     use rayon::prelude::*;
     let n = captions_emb.nrows();
     let space = ValueSpace::new(vocab, weights, n);
@@ -305,7 +318,7 @@ pub fn condition(
     let r = parts.width();
     let mut out = Array2::<f32>::zeros((n, r));
     if n == 0 || space.width() == 0 {
-        return (out, 1.0, n == 0);
+        return ValuesBlock { rows: out, caption_weight: 1.0, kinds_coverage: None, nonzero: n == 0 };
     }
     let data = out.as_slice_mut().expect("fresh standard-layout array");
     let sum = data
@@ -349,6 +362,7 @@ pub fn condition(
         }
     }
     .clamp(0.0, 1.0);
+    let kinds_coverage = parts.kinds_coverage(0..n);
     let wb = (1.0 - a).sqrt();
     let zero_rows: usize = out
         .as_slice_mut()
@@ -356,7 +370,7 @@ pub fn condition(
         .par_chunks_mut(r)
         .map(|row| usize::from(!finish(row, wb)))
         .sum();
-    (out, a, zero_rows == 0)
+    ValuesBlock { rows: out, caption_weight: a, kinds_coverage, nonzero: zero_rows == 0 }
 }
 
 /// The two parts of a values row: `[kinds | relevant terms]`, the kinds' columns first
@@ -383,6 +397,17 @@ impl<'a> Parts<'a> {
 
     pub(super) fn nearest_of(&self, i: usize) -> u32 {
         self.nearest.get(i).copied().unwrap_or(u32::MAX)
+    }
+
+    /// The share of `rows` whose captions name one of the criterion's kinds; `None` without
+    /// kinds or rows.
+    pub(super) fn kinds_coverage(&self, rows: impl ExactSizeIterator<Item = usize>) -> Option<f32> {
+        let n = rows.len();
+        if self.kinds.is_none() || n == 0 {
+            return None;
+        }
+        let named = rows.filter(|&i| self.nearest_of(i) == u32::MAX).count();
+        Some(named as f32 / n as f32)
     }
 
     fn kinds_width(&self) -> usize {
@@ -673,7 +698,8 @@ mod tests {
         // Caption embeddings say "street" vs not; the criterion says trumpet vs violin.
         let caps = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
         let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..p };
-        let (x, a, nonzero) = condition(caps.view(), &v, &w, None, &p, None, None, 0, None);
+        let ValuesBlock { rows: x, caption_weight: a, nonzero, .. } =
+            condition(caps.view(), &v, &w, None, &p, None, None, 0, None);
         assert!(nonzero);
         assert_eq!(a, 0.5);
         let bag = |i: usize| x.row(i).to_owned() / 0.5f32.sqrt();
@@ -693,7 +719,7 @@ mod tests {
         let p = ValuesParams { caption_weight: CaptionWeight::Fixed(0.5), ..ValuesParams::default() };
         let w = term_weights(&v, &q, "instrument", 2, &p);
         let caps = array![[1.0f32, 0.0], [1.0, 0.0]];
-        let (x, _, nonzero) = condition(caps.view(), &v, &w, None, &p, None, None, 0, None);
+        let ValuesBlock { rows: x, nonzero, .. } = condition(caps.view(), &v, &w, None, &p, None, None, 0, None);
         assert!(!nonzero);
         assert!(x.iter().all(|&v| v == 0.0));
     }

@@ -41,6 +41,7 @@ impl Prepared<'_> {
             criterion_values: self.report.relevant_terms.iter().map(|(t, _)| t.clone()).collect(),
             vocabulary_size: self.report.vocabulary_size,
             caption_weight: self.report.caption_weight,
+            kinds_coverage: self.report.kinds_coverage,
         })
     }
 }

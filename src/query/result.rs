@@ -86,6 +86,10 @@ pub struct ConditioningReport {
     /// Weight of the caption half of the joined features (the values get `1 − caption_weight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption_weight: Option<f32>,
+    /// The share of the captions that name one of the criterion's kinds (`criterion_values`'
+    /// kinds): how far the captions state the criterion at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds_coverage: Option<f32>,
 }
 
 /// An image query's criterion values (image space).
@@ -274,6 +278,9 @@ impl ClusterResult {
             }
             if let Some(a) = c.caption_weight {
                 out.push(format!("caption weight {a:.2} (values {:.2})", 1.0 - a));
+            }
+            if let Some(share) = c.kinds_coverage {
+                out.push(format!("{:.0}% of the captions name a kind of the criterion", 100.0 * share));
             }
         }
         if let Some(s) = d.space {
