@@ -134,6 +134,8 @@ fn api_answers_queries_compare_map_exports_and_guards_files() {
     assert_eq!(clusters.len(), 2);
     assert_eq!(clusters.iter().map(|c| c["size"].as_u64().unwrap()).sum::<u64>(), n as u64);
     assert!(clusters.iter().all(|c| c["purity"].as_f64().is_some_and(|p| p > 0.5) && c["top_label"].is_string()));
+    let coverage = &q["kinds_coverage"];
+    assert!(coverage.is_null() || coverage.as_f64().is_some_and(|c| (0.0..=1.0).contains(&c)), "{coverage}");
 
     let c = json(&format!("{base}/api/compare?a_by=kind+of+thing&a_k=2&b_by=mood&b_k=2"));
     let total: u64 =

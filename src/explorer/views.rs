@@ -53,6 +53,8 @@ pub struct QueryView {
     pub llm_calls: usize,
     /// Calls, tokens and seconds, when the user asked for the LLM.
     pub llm: Option<crate::llm::LlmUsage>,
+    /// The share of captions that name a kind of the criterion (values conditioning).
+    pub kinds_coverage: Option<f32>,
     pub clusters: Vec<Card>,
     /// Rows DBSCAN/HDBSCAN left as noise (`--noise keep`), else none.
     pub noise: Option<Card>,
@@ -124,6 +126,7 @@ impl Rows<'_> {
             query_ms: r.timings_ms.get("total").copied().unwrap_or_default(),
             llm_calls: r.llm_calls,
             llm: r.llm.clone(),
+            kinds_coverage: r.diagnostics.conditioning.as_ref().and_then(|c| c.kinds_coverage),
             clusters,
             noise,
             labelled: self.text.labels.iter().any(Option::is_some),

@@ -121,11 +121,19 @@ async function runQuery(fresh) {
   setExports(p);
   const s = $("status");
   status(view.clusters.length + " clusters by “" + view.criterion + "” (K " + (view.k_auto ? "chosen: " : "") + view.k +
-    ") drawn in " + ms.toFixed(0) + " ms; query " + view.query_ms.toFixed(0) + " ms on the server, " + llmText(view));
+    ") drawn in " + ms.toFixed(0) + " ms; query " + view.query_ms.toFixed(0) + " ms on the server, " + llmText(view) +
+    coverageText(view));
   s.dataset.ms = ms.toFixed(1);
   history.replaceState(null, "", "?" + p.toString());
   if (!fresh) report({ ms: ms.toFixed(1) });
   return ms;
+}
+
+// How far the captions state the criterion: few captions naming a kind of it means the
+// captions were written for something else.
+function coverageText(view) {
+  if (view.kinds_coverage == null) return "";
+  return "; " + Math.round(100 * view.kinds_coverage) + "% of the captions name a kind of the criterion";
 }
 
 function llmText(view) {
