@@ -37,6 +37,19 @@ class Scores:
     unlabelled: int
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """What values conditioning found: the criterion's values (kinds first), the mined terms
+    they were chosen from, the caption weight A (the values get 1 − A) and the share of
+    captions that name a kind of the criterion (None without kinds): how far the captions
+    state the criterion at all."""
+
+    criterion_values: Tuple[str, ...]
+    vocabulary_size: int
+    caption_weight: Optional[float]
+    kinds_coverage: Optional[float]
+
+
 class Result:
     """The result of `Index.cluster`; `raw` is the result JSON the CLI writes."""
 
@@ -61,6 +74,19 @@ class Result:
     @property
     def method(self) -> Optional[str]:
         return self.raw.get("method")
+
+    @property
+    def conditioning(self) -> Optional[Conditioning]:
+        """The values conditioning's report; None for `conditioning="none"` and image queries."""
+        c = self.raw.get("diagnostics", {}).get("conditioning")
+        if c is None:
+            return None
+        return Conditioning(
+            criterion_values=tuple(c["criterion_values"]),
+            vocabulary_size=c["vocabulary_size"],
+            caption_weight=c.get("caption_weight"),
+            kinds_coverage=c.get("kinds_coverage"),
+        )
 
     @property
     def labels(self) -> np.ndarray:

@@ -23,6 +23,16 @@ def test_a_query_gives_dataframes_in_index_order(ppmi7):
     assert (a["name"] == a["cluster"].map(names)).all()
 
 
+def test_the_conditioning_report_is_typed(ppmi7):
+    c = ppmi7.cluster(by="musical instrument", k=7).conditioning
+    assert isinstance(c, clusterby.Conditioning)
+    assert "violin" in c.criterion_values and c.vocabulary_size > len(c.criterion_values)
+    assert 0.0 < c.caption_weight < 1.0
+    # Captions written for the instrument name one.
+    assert c.kinds_coverage > 0.9
+    assert ppmi7.cluster(by="musical instrument", k=7, conditioning="none").conditioning is None
+
+
 def test_the_same_accuracy_as_the_cli(ppmi7, cli, tmp_path):
     r = ppmi7.cluster(by="musical instrument", k=7, seed=42)
     out = tmp_path / "cli.json"
