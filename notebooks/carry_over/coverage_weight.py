@@ -14,4 +14,4 @@ if __name__ == "__main__":
     only = sys.argv[1:]
     Q = [q for q in QUERIES() if not only or q[0] in only]
     for gamma in (1.0, 0.5):
-        evaluate(f"cov-{gamma}", method("word", False, gamma), Q)
+        evaluate(f"cov-{gamma}", method("word", False, lambda a, c, g=gamma: 1 - (1 - a) * c ** g), Q)

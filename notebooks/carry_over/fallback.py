@@ -26,9 +26,9 @@ def caption_centroids(d, X, ids):
     return unit(ref)
 
 
-def method(mode, centre, gamma=None):
-    """`mode` "word" (the product) or "centroid"; `gamma`, when given, scales the values' share
-    by the share of captions naming a kind: 1 − A' = (1 − A) · coverage^gamma."""
+def method(mode, centre, reweight=None):
+    """`mode` "word" (the product) or "centroid"; `reweight(A, coverage)`, when given, replaces
+    the caption weight A given the share of captions naming a kind."""
     def f(d, crit, k, seed):
         X = unit(d.X - d.X.mean(0)) if centre else d.X
         q = crit_vec(crit)
@@ -41,8 +41,8 @@ def method(mode, centre, gamma=None):
         Bc, _ = bags(d, current_weights(d, q, crit)); Bc = unit(Bc); Bc = unit(Bc - Bc.mean(0))
         B = np.hstack([np.sqrt(1 - MIX_CURRENT) * B, np.sqrt(MIX_CURRENT) * Bc])
         a = caption_weight(X, B, k, seed)
-        if gamma is not None:
-            a = 1 - (1 - a) * has.mean() ** gamma
+        if reweight is not None:
+            a = reweight(a, has.mean())
         Z = np.hstack([np.sqrt(a) * X, np.sqrt(1 - a) * B])
         return kmeans(Z, k, seed)
     return f

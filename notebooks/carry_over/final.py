@@ -1,6 +1,7 @@
 """The recommended zero-call conditioning method, written step by step for porting.
 Equivalent to newm.new2 with z=1.0, decay=0.5, tpl="the {c} {v}", excl=[5, 0.5, 0.4],
 A="lin0.5cap0.9", mixcur=0.75 (this file's results are cached as "final"; mixcur=0.5 is cached as "N8")."""
+import os
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score as nmi
@@ -16,7 +17,6 @@ TEMPLATE = "the {c} {v}"
 NMI_FULL = 0.5        # NMI(caption partition, value partition) at which the caption half reaches its cap
 A_CAP = 0.9           # the value half always keeps at least 1 - A_CAP of the weight
 SAMPLE = 1000
-import os
 SAMPLE_RESTARTS = int(os.environ.get("CW_RESTARTS", "3"))  # the product uses 20 (carry_over.md)
 MIX_CURRENT = 0.75    # share of the value half given to the current product's bag
 KIND_ENCODER = None   # another encoder for the kinds only (mpnet_kinds.py); None: the index's

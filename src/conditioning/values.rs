@@ -362,7 +362,7 @@ pub fn condition(
         }
     }
     .clamp(0.0, 1.0);
-    let kinds_coverage = parts.kinds_coverage(0..n);
+    let kinds_coverage = parts.kinds_coverage();
     let wb = (1.0 - a).sqrt();
     let zero_rows: usize = out
         .as_slice_mut()
@@ -399,15 +399,14 @@ impl<'a> Parts<'a> {
         self.nearest.get(i).copied().unwrap_or(u32::MAX)
     }
 
-    /// The share of `rows` whose captions name one of the criterion's kinds; `None` without
-    /// kinds or rows.
-    pub(super) fn kinds_coverage(&self, rows: impl ExactSizeIterator<Item = usize>) -> Option<f32> {
-        let n = rows.len();
-        if self.kinds.is_none() || n == 0 {
+    /// The share of the captions that name one of the criterion's kinds (no stand-in kind);
+    /// `None` without kinds or captions.
+    fn kinds_coverage(&self) -> Option<f32> {
+        if self.kinds.is_none() || self.nearest.is_empty() {
             return None;
         }
-        let named = rows.filter(|&i| self.nearest_of(i) == u32::MAX).count();
-        Some(named as f32 / n as f32)
+        let named = self.nearest.iter().filter(|&&k| k == u32::MAX).count();
+        Some(named as f32 / self.nearest.len() as f32)
     }
 
     fn kinds_width(&self) -> usize {
