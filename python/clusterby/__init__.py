@@ -15,6 +15,18 @@ from ._clusterby import ClusterbyError, __version__
 from ._images import ImageIndex, build_images
 from ._index import Index
 from ._llm import Llm
-from ._result import Conditioning, Result, Scores
+from ._result import Conditioning, DensitySettings, Result, Scores, Setting
 
-__all__ = ["ClusterbyError", "Conditioning", "ImageIndex", "Index", "Llm", "Result", "Scores", "build_images", "__version__"]
+__all__ = [
+    "ClusterbyError",
+    "Conditioning",
+    "DensitySettings",
+    "ImageIndex",
+    "Index",
+    "Llm",
+    "Result",
+    "Scores",
+    "Setting",
+    "build_images",
+    "__version__",
+]

@@ -50,6 +50,27 @@ class Conditioning:
     kinds_coverage: Optional[float]
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One density setting as the method ran with it; `source` is "given", "default" (the
+    method's rule from n and K) or "chosen" (from the data: DBSCAN's radius)."""
+
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class DensitySettings:
+    """What HDBSCAN or DBSCAN ran with, given or not: the smallest cluster, min_samples
+    (DBSCAN's min_points), DBSCAN's radius (None for HDBSCAN) and the density space's
+    coordinates."""
+
+    min_cluster_size: Setting
+    min_samples: Setting
+    eps: Optional[Setting]
+    dimensions: int
+
+
 class Result:
     """The result of `Index.cluster`; `raw` is the result JSON the CLI writes."""
 
@@ -86,6 +107,20 @@ class Result:
             vocabulary_size=c["vocabulary_size"],
             caption_weight=c.get("caption_weight"),
             kinds_coverage=c.get("kinds_coverage"),
+        )
+
+    @property
+    def density(self) -> Optional[DensitySettings]:
+        """HDBSCAN's and DBSCAN's settings as they ran; None for the other methods."""
+        d = self.raw.get("diagnostics", {}).get("density")
+        if d is None:
+            return None
+        eps = d.get("eps")
+        return DensitySettings(
+            min_cluster_size=Setting(**d["min_cluster_size"]),
+            min_samples=Setting(**d["min_samples"]),
+            eps=Setting(**eps) if eps is not None else None,
+            dimensions=d["dimensions"],
         )
 
     @property

@@ -114,7 +114,7 @@ pub(super) fn fit(
         return Err(ClusterError::invalid("k", format!("exceeds the agglomerative sample size {m}")));
     }
     if k == 1 {
-        return Ok(RawClustering { labels: vec![0; n], fit_rows: n, eps: None, noise_reassigned: None });
+        return Ok(RawClustering::plain(vec![0; n], n));
     }
     let idx = sample_indices(n, m, rng);
     let sample = if m == n { CowArray::from(x) } else { CowArray::from(x.select(Axis(0), &idx)) };
@@ -130,5 +130,5 @@ pub(super) fn fit(
         }
         all.into_iter().map(|l| l as i64).collect()
     };
-    Ok(RawClustering { labels, fit_rows: m, eps: None, noise_reassigned: None })
+    Ok(RawClustering::plain(labels, m))
 }

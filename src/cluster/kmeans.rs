@@ -56,7 +56,7 @@ pub(super) fn fit(
         centroids(x, k, params, rng)?
     };
     let labels = assign_nearest(x, centroids.view()).into_iter().map(|l| l as i64).collect();
-    Ok(RawClustering { labels, fit_rows: m, eps: None, noise_reassigned: None })
+    Ok(RawClustering::plain(labels, m))
 }
 
 fn check_k(k: usize, n: usize) -> Result<(), ClusterError> {
@@ -120,7 +120,7 @@ pub(super) fn fit_streamed(
     drop(sample);
     let (labels, typicality) = rows.nearest_with_scores(centroids.view());
     let labels = labels.into_iter().map(|l| l as i64).collect();
-    Ok((RawClustering { labels, fit_rows: m, eps: None, noise_reassigned: None }, typicality))
+    Ok((RawClustering::plain(labels, m), typicality))
 }
 
 pub(super) fn centroids(

@@ -69,6 +69,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
 
+pub use density::{DensitySettings, Setting, SettingSource};
 pub use geometry::UNIT_NORM_TOLERANCE;
 pub use rows::Rows;
 
@@ -541,6 +542,9 @@ pub struct Clustering {
     /// DBSCAN/HDBSCAN with noise assigned: how many noise rows were put in a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_reassigned: Option<usize>,
+    /// DBSCAN/HDBSCAN: the settings they ran with, given or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<DensitySettings>,
 }
 
 impl Clustering {
@@ -597,7 +601,7 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
                 Method::KMeans => n.min(params.fit_sample_size(k.unwrap_or(1))),
                 _ => n,
             };
-            RawClustering { labels, fit_rows, eps: None, noise_reassigned: None }
+            RawClustering::plain(labels, fit_rows)
         }
         (Method::KMeans, None) => kmeans::fit(x, k.unwrap_or(1), params, &mut rng)?,
         (Method::Agglomerative, None) => agglomerative::fit(x, k.unwrap_or(1), params, &mut rng)?,
@@ -616,6 +620,7 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         eps: raw.eps,
         typicality: None,
         noise_reassigned: raw.noise_reassigned,
+        density: raw.density,
     })
 }
 
@@ -665,6 +670,7 @@ fn fit_rows_known(rows: Rows<'_>, params: &CheckedClusterParams, unit: bool) -> 
         eps: raw.eps,
         typicality: Some(typicality),
         noise_reassigned: None,
+        density: None,
     })
 }
 
@@ -728,4 +734,12 @@ struct RawClustering {
     fit_rows: usize,
     eps: Option<f32>,
     noise_reassigned: Option<usize>,
+    density: Option<DensitySettings>,
+}
+
+impl RawClustering {
+    /// Labels of a method without noise or density settings.
+    fn plain(labels: Vec<i64>, fit_rows: usize) -> Self {
+        RawClustering { labels, fit_rows, eps: None, noise_reassigned: None, density: None }
+    }
 }

@@ -169,6 +169,32 @@ fn hdbscan_recovers_blobs() {
 }
 
 #[test]
+fn density_methods_record_every_setting_and_where_it_came_from() {
+    use crate::cluster::{Setting, SettingSource::*};
+    let (x, _) = blobs(4, 100, 64, 0.5, 5);
+    // HDBSCAN with K = 4: the smallest cluster is n / 4K = 25, min_samples that, at most 20.
+    let c = run(&x, ClusterParams::new(Method::Hdbscan).with_k(Some(4))).unwrap();
+    let d = c.density.expect("HDBSCAN reports its settings");
+    assert_eq!(d.min_cluster_size, Setting { value: 25, source: Default });
+    assert_eq!(d.min_samples, Setting { value: 20, source: Default });
+    assert_eq!((d.eps, d.dimensions), (None, super::density::DENSITY_DIMS));
+    let p = ClusterParams::new(Method::Hdbscan).with_min_cluster_size(Some(30)).with_min_samples(Some(7));
+    let d = run(&x, p).unwrap().density.unwrap();
+    assert_eq!(d.min_cluster_size, Setting { value: 30, source: Given });
+    assert_eq!(d.min_samples, Setting { value: 7, source: Given });
+    // DBSCAN: a radius it chose, or the one given; min_points 5 by default.
+    let c = run(&x, ClusterParams::new(Method::Dbscan)).unwrap();
+    let d = c.density.unwrap();
+    assert_eq!(d.min_samples, Setting { value: 5, source: Default });
+    assert_eq!(d.eps.map(|e| e.source), Some(Chosen));
+    assert_eq!(d.eps.map(|e| e.value), c.eps);
+    let d = run(&x, ClusterParams::new(Method::Dbscan).with_eps(Some(0.5))).unwrap().density.unwrap();
+    assert_eq!(d.eps, Some(Setting { value: 0.5, source: Given }));
+    // The other methods have none.
+    assert!(run(&x, ClusterParams::new(Method::KMeans).with_k(Some(4))).unwrap().density.is_none());
+}
+
+#[test]
 fn agglomerative_recovers_blobs_every_linkage() {
     let (x, truth) = blobs(5, 60, 64, 0.5, 5);
     for linkage in [Linkage::Ward, Linkage::Average, Linkage::Complete, Linkage::Single] {

@@ -134,6 +134,7 @@ pub(crate) fn finish(
     r.diagnostics.naming = report;
     r.diagnostics.eps = clustering.eps;
     r.diagnostics.noise_reassigned = clustering.noise_reassigned;
+    r.diagnostics.density = clustering.density;
     r.diagnostics.method_settings = (opts.method != crate::cluster::Method::KMeans).then_some(opts.settings);
     r.diagnostics.fit_sample_rows = (clustering.fit_rows < f.ids.len()).then_some(clustering.fit_rows);
     r.timings_ms.insert("total".to_string(), ms(draft.started));

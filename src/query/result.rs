@@ -150,6 +150,10 @@ pub struct Diagnostics {
     /// The settings given to a method other than k-means (unset ones took the method's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method_settings: Option<super::MethodSettings>,
+    /// DBSCAN/HDBSCAN: every setting they ran with, and whether it was given, a default or
+    /// chosen from the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<crate::cluster::DensitySettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space: Option<Space>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -63,6 +63,14 @@ def test_density_settings_and_noise(ppmi7):
     assert (kept.labels < 0).sum() == assigned.raw["diagnostics"]["noise_reassigned"] > 0
     assert (assigned.labels >= 0).all()
     assert assigned.raw["diagnostics"]["method_settings"]["min_cluster_size"] == 20
+    # Every setting as it ran, typed: the given smallest cluster, min_samples by the default rule.
+    d = assigned.density
+    assert isinstance(d, clusterby.DensitySettings) and d.eps is None and d.dimensions == 10
+    assert d.min_cluster_size == clusterby.Setting(20, "given")
+    assert d.min_samples == clusterby.Setting(20, "default")
+    radius = ppmi7.cluster(by="musical instrument", k=7, method="dbscan").density.eps
+    assert radius.source == "chosen" and radius.value > 0
+    assert ppmi7.cluster(by="musical instrument", k=7).density is None
     # Kept noise is cluster -1, with a summary row of its own.
     assert -1 in set(kept.clusters["cluster"]) and -1 not in set(assigned.clusters["cluster"])
 

@@ -27,6 +27,7 @@ mod tests;
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::geometry::assign_nearest;
 use super::reduce::principal_coordinates;
@@ -43,10 +44,52 @@ pub const DENSITY_DIMS: usize = 10;
 /// neighbour per core-distance query.
 pub const HDBSCAN_MIN_SAMPLES_CAP: usize = 20;
 
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingSource {
+    /// Given by the caller.
+    Given,
+    /// The method's default rule, from n and K.
+    Default,
+    /// Chosen from the data.
+    Chosen,
+}
+
+/// One setting as a density method ran with it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: SettingSource,
+}
+
+impl<T> Setting<T> {
+    fn given_or(given: Option<T>, default: T) -> Self {
+        match given {
+            Some(value) => Setting { value, source: SettingSource::Given },
+            None => Setting { value: default, source: SettingSource::Default },
+        }
+    }
+}
+
+/// The settings HDBSCAN or DBSCAN ran with, given or not, so that a result can be rerun and
+/// compared.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DensitySettings {
+    pub min_cluster_size: Setting<usize>,
+    /// HDBSCAN's `min_samples`, DBSCAN's `min_points`.
+    pub min_samples: Setting<usize>,
+    /// DBSCAN's radius in the density space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<Setting<f32>>,
+    /// Coordinates of the density space the method ran on.
+    pub dimensions: usize,
+}
+
 /// The smallest cluster both methods keep: a quarter of n / K, at least 5 (K given, or the
 /// automatic selection's largest candidate).
-pub(super) fn min_cluster_size(n: usize, k_hint: usize, params: &CheckedClusterParams) -> usize {
-    params.min_cluster_size().unwrap_or((n / k_hint.max(1).saturating_mul(4)).max(5))
+pub(super) fn min_cluster_size(n: usize, k_hint: usize, params: &CheckedClusterParams) -> Setting<usize> {
+    Setting::given_or(params.min_cluster_size(), (n / k_hint.max(1).saturating_mul(4)).max(5))
 }
 
 /// The density space's k-d tree, with every point's core distance at `min_samples` and its
@@ -125,14 +168,18 @@ pub(super) fn hdbscan(
     rng: &mut impl Rng,
 ) -> RawClustering {
     let n = x.nrows();
-    let mcs = min_cluster_size(n, k_hint, params);
+    let min_cluster_size = min_cluster_size(n, k_hint, params);
+    let mcs = min_cluster_size.value;
+    let mut min_samples = Setting::given_or(params.min_samples(), mcs.min(HDBSCAN_MIN_SAMPLES_CAP));
+    min_samples.value = min_samples.value.min(n);
+    let mut settings = DensitySettings { min_cluster_size, min_samples, eps: None, dimensions: 0 };
     if n < mcs.max(2) {
-        return finish(x, vec![-1; n], params, None);
+        return finish(x, vec![-1; n], params, settings);
     }
-    let min_samples = params.min_samples().unwrap_or(mcs.min(HDBSCAN_MIN_SAMPLES_CAP)).min(n);
-    let nb = Neighbourhoods::build(x, min_samples, rng);
+    let nb = Neighbourhoods::build(x, min_samples.value, rng);
+    settings.dimensions = nb.tree.dim;
     let labels = nb.to_rows(hierarchy::hdbscan_labels(n, &nb.spanning_tree(), mcs, params.k()));
-    finish(x, labels, params, None)
+    finish(x, labels, params, settings)
 }
 
 /// Smallest radius handed out (duplicates give 0).
@@ -145,34 +192,51 @@ pub(super) fn dbscan(
     rng: &mut impl Rng,
 ) -> RawClustering {
     let n = x.nrows();
-    let mcs = min_cluster_size(n, k_hint, params);
-    let min_points = params.min_samples().unwrap_or(DEFAULT_MIN_POINTS).min(n);
-    let nb = Neighbourhoods::build(x, min_points, rng);
+    let min_cluster_size = min_cluster_size(n, k_hint, params);
+    let mcs = min_cluster_size.value;
+    let mut min_samples = Setting::given_or(params.min_samples(), DEFAULT_MIN_POINTS);
+    min_samples.value = min_samples.value.min(n);
+    let nb = Neighbourhoods::build(x, min_samples.value, rng);
     // A given radius needs one range search per core point; otherwise the whole spanning tree
     // picks one.
     let (mut tree_labels, eps) = match params.eps() {
         Some(e) => {
             let eps = e.max(MIN_EPS);
-            (radius::cut_at(&nb.tree, &nb.core, &nb.neighbours, eps, mcs), eps)
+            (
+                radius::cut_at(&nb.tree, &nb.core, &nb.neighbours, eps, mcs),
+                Setting { value: eps, source: SettingSource::Given },
+            )
         }
         None => {
             let edges = nb.spanning_tree();
             let eps = hierarchy::most_groups_eps(n, &edges, mcs)
                 .unwrap_or_else(|| edges.last().map_or(0.0, |e| e.w))
                 .max(MIN_EPS);
-            (hierarchy::cut_labels(n, &edges, eps, mcs), eps)
+            (hierarchy::cut_labels(n, &edges, eps, mcs), Setting { value: eps, source: SettingSource::Chosen })
         }
     };
-    nb.attach_borders(&mut tree_labels, eps);
-    finish(x, nb.to_rows(tree_labels), params, Some(eps))
+    nb.attach_borders(&mut tree_labels, eps.value);
+    let settings = DensitySettings { min_cluster_size, min_samples, eps: Some(eps), dimensions: nb.tree.dim };
+    finish(x, nb.to_rows(tree_labels), params, settings)
 }
 
-fn finish(x: ArrayView2<f32>, mut labels: Vec<i64>, params: &CheckedClusterParams, eps: Option<f32>) -> RawClustering {
+fn finish(
+    x: ArrayView2<f32>,
+    mut labels: Vec<i64>,
+    params: &CheckedClusterParams,
+    settings: DensitySettings,
+) -> RawClustering {
     let noise_reassigned = match params.noise() {
         NoisePolicy::Keep => None,
         NoisePolicy::Assign => Some(assign_noise(x, &mut labels)),
     };
-    RawClustering { labels, fit_rows: x.nrows(), eps, noise_reassigned }
+    RawClustering {
+        labels,
+        fit_rows: x.nrows(),
+        eps: settings.eps.map(|e| e.value),
+        noise_reassigned,
+        density: Some(settings),
+    }
 }
 
 /// Puts every noise row in the cluster whose mean direction is nearest (BERTopic's
