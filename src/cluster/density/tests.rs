@@ -88,6 +88,24 @@ fn boruvka_finds_a_minimum_spanning_tree() {
     }
 }
 
+#[test]
+fn boruvka_finds_a_minimum_spanning_tree_when_one_component_outgrows_the_rest() {
+    // One blob of 400 beside six of 6 and scattered points: from the second round on, the big
+    // component is above the median and never searches; the small ones must still find every
+    // edge that joins it.
+    for (dim, seed) in [(2, 5), (3, 6), (10, 7)] {
+        let (mut p, _) = blobs(1, 400, dim, 0, seed);
+        p.extend(blobs(6, 6, dim, 30, seed + 10).0);
+        let tree = KdTree::build(&p, dim);
+        let (core, near) = tree.nearest(4);
+        let edges = spanning_tree(&tree, &core, &near);
+        assert_eq!(edges.len(), tree.len() - 1);
+        let total: f64 = edges.iter().map(|e| f64::from(e.w)).sum();
+        let expected = prim_weight(&tree.points, dim, &core);
+        assert!((total - expected).abs() < 1e-3 * expected, "dim {dim}: {total} vs {expected}");
+    }
+}
+
 /// Labels of the `hdbscan` crate (Prim's algorithm on the same points and settings).
 fn crate_labels(p: &[f32], dim: usize, mcs: usize, ms: usize) -> Vec<i64> {
     let rows: Vec<Vec<f32>> = p.chunks(dim).map(<[f32]>::to_vec).collect();
