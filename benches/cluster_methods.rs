@@ -146,7 +146,7 @@ fn anchor_run(path: &str) {
         best,
         c.k,
         c.noise_count(),
-        c.eps.map_or("none".to_string(), |e| e.to_string())
+        c.eps().map_or("none".to_string(), |e| e.to_string())
     );
     let labels: Vec<String> = c.labels.iter().map(i64::to_string).collect();
     std::fs::write(format!("{path}.labels"), labels.join("\n")).expect("labels written");

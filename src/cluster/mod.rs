@@ -534,8 +534,6 @@ pub struct Clustering {
     /// Rows the model itself was fit on; fewer than `labels.len()` means the rest were
     /// assigned to the nearest cluster afterwards.
     pub fit_rows: usize,
-    /// DBSCAN radius actually used (Euclidean on unit vectors).
-    pub eps: Option<f32>,
     /// Per row, how typical it is of its cluster, where the fit measured that on the way
     /// (k-means over joined rows: `x·c − |c|²/2` for its centroid `c`, higher = nearer).
     pub typicality: Option<Vec<f32>>,
@@ -548,6 +546,11 @@ pub struct Clustering {
 }
 
 impl Clustering {
+    /// DBSCAN's radius as it ran (Euclidean in the density space).
+    pub fn eps(&self) -> Option<f32> {
+        self.density.and_then(|d| d.eps).map(|e| e.value)
+    }
+
     pub fn noise_count(&self) -> usize {
         self.labels.iter().filter(|&&l| l < 0).count()
     }
@@ -617,7 +620,6 @@ pub fn fit(x: ArrayView2<f32>, params: &CheckedClusterParams) -> Result<Clusteri
         selection: selection.map(|s| s.report),
         method: params.method,
         fit_rows: raw.fit_rows,
-        eps: raw.eps,
         typicality: None,
         noise_reassigned: raw.noise_reassigned,
         density: raw.density,
@@ -667,7 +669,6 @@ fn fit_rows_known(rows: Rows<'_>, params: &CheckedClusterParams, unit: bool) -> 
         selection: None,
         method: params.method,
         fit_rows: raw.fit_rows,
-        eps: raw.eps,
         typicality: Some(typicality),
         noise_reassigned: None,
         density: None,
@@ -732,7 +733,6 @@ pub fn mean_sq_distance(rows: Rows<'_>, labels: &[i64], k: usize) -> Result<f64,
 struct RawClustering {
     labels: Vec<i64>,
     fit_rows: usize,
-    eps: Option<f32>,
     noise_reassigned: Option<usize>,
     density: Option<DensitySettings>,
 }
@@ -740,6 +740,6 @@ struct RawClustering {
 impl RawClustering {
     /// Labels of a method without noise or density settings.
     fn plain(labels: Vec<i64>, fit_rows: usize) -> Self {
-        RawClustering { labels, fit_rows, eps: None, noise_reassigned: None, density: None }
+        RawClustering { labels, fit_rows, noise_reassigned: None, density: None }
     }
 }

@@ -154,7 +154,7 @@ fn refine_from_a_noisy_partition_keeps_label_meaning() {
 fn dbscan_recovers_blobs_with_default_eps() {
     let (x, truth) = blobs(4, 100, 64, 0.5, 3);
     let c = run(&x, ClusterParams::new(Method::Dbscan)).unwrap();
-    assert!(c.eps.is_some_and(|e| e > 0.0 && e < 1.0), "eps {:?}", c.eps);
+    assert!(c.eps().is_some_and(|e| e > 0.0 && e < 1.0), "eps {:?}", c.eps());
     assert_recovers(&c, &truth, 4, 0.1);
 }
 
@@ -187,7 +187,7 @@ fn density_methods_record_every_setting_and_where_it_came_from() {
     let d = c.density.unwrap();
     assert_eq!(d.min_samples, Setting { value: 5, source: Default });
     assert_eq!(d.eps.map(|e| e.source), Some(Chosen));
-    assert_eq!(d.eps.map(|e| e.value), c.eps);
+    assert_eq!(d.eps.map(|e| e.value), c.eps());
     let d = run(&x, ClusterParams::new(Method::Dbscan).with_eps(Some(0.5))).unwrap().density.unwrap();
     assert_eq!(d.eps, Some(Setting { value: 0.5, source: Given }));
     // The other methods have none.

@@ -125,6 +125,7 @@ pub(crate) fn finish(
         f.ids.iter().zip(&clustering.labels).map(|(id, &c)| Assignment { id: id.clone(), cluster: c }).collect();
     r.k = clustering.k;
     r.k_auto = clustering.k_chosen_automatically;
+    r.diagnostics.eps = clustering.eps();
     r.k_selection = clustering.selection;
     r.namer = report.as_ref().map_or(r.namer, |n| n.namer);
     if let Some(u) = usage {
@@ -132,7 +133,6 @@ pub(crate) fn finish(
         r.llm = Some(u);
     }
     r.diagnostics.naming = report;
-    r.diagnostics.eps = clustering.eps;
     r.diagnostics.noise_reassigned = clustering.noise_reassigned;
     r.diagnostics.density = clustering.density;
     r.diagnostics.method_settings = (opts.method != crate::cluster::Method::KMeans).then_some(opts.settings);

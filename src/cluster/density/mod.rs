@@ -82,7 +82,8 @@ pub struct DensitySettings {
     /// DBSCAN's radius in the density space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eps: Option<Setting<f32>>,
-    /// Coordinates of the density space the method ran on.
+    /// Coordinates of the density space the method ran on (0 when there were too few rows to
+    /// build one and every row is noise).
     pub dimensions: usize,
 }
 
@@ -170,8 +171,8 @@ pub(super) fn hdbscan(
     let n = x.nrows();
     let min_cluster_size = min_cluster_size(n, k_hint, params);
     let mcs = min_cluster_size.value;
-    let mut min_samples = Setting::given_or(params.min_samples(), mcs.min(HDBSCAN_MIN_SAMPLES_CAP));
-    min_samples.value = min_samples.value.min(n);
+    let min_samples =
+        Setting::given_or(params.min_samples().map(|m| m.min(n)), mcs.min(HDBSCAN_MIN_SAMPLES_CAP).min(n));
     let mut settings = DensitySettings { min_cluster_size, min_samples, eps: None, dimensions: 0 };
     if n < mcs.max(2) {
         return finish(x, vec![-1; n], params, settings);
@@ -194,8 +195,7 @@ pub(super) fn dbscan(
     let n = x.nrows();
     let min_cluster_size = min_cluster_size(n, k_hint, params);
     let mcs = min_cluster_size.value;
-    let mut min_samples = Setting::given_or(params.min_samples(), DEFAULT_MIN_POINTS);
-    min_samples.value = min_samples.value.min(n);
+    let min_samples = Setting::given_or(params.min_samples().map(|m| m.min(n)), DEFAULT_MIN_POINTS.min(n));
     let nb = Neighbourhoods::build(x, min_samples.value, rng);
     // A given radius needs one range search per core point; otherwise the whole spanning tree
     // picks one.
@@ -230,13 +230,7 @@ fn finish(
         NoisePolicy::Keep => None,
         NoisePolicy::Assign => Some(assign_noise(x, &mut labels)),
     };
-    RawClustering {
-        labels,
-        fit_rows: x.nrows(),
-        eps: settings.eps.map(|e| e.value),
-        noise_reassigned,
-        density: Some(settings),
-    }
+    RawClustering { labels, fit_rows: x.nrows(), noise_reassigned, density: Some(settings) }
 }
 
 /// Puts every noise row in the cluster whose mean direction is nearest (BERTopic's
